@@ -1,0 +1,90 @@
+// Conversion of Python arguments to the C++ values the kernel takes. Each check names the
+// argument, and all conversions run before a ring is touched, so a bad argument leaves the
+// ring exactly as it was.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <limits>
+#include <string>
+
+#include "errors.hpp"
+
+namespace iouring::bindings {
+
+inline std::string type_name(py::handle h) { return Py_TYPE(h.ptr())->tp_name; }
+
+// An exact int, or anything with __index__ (NumPy integers); bool counts as int, as in os.*.
+inline py::object as_index(py::handle h, const char* name) {
+    if (PyLong_Check(h.ptr())) return py::reinterpret_borrow<py::object>(h);
+    PyObject* index = PyNumber_Index(h.ptr());
+    if (index == nullptr) {
+        PyErr_Clear();
+        raise(PyExc_TypeError,
+              std::string(name) + " must be an int, not " + type_name(h));
+    }
+    return py::reinterpret_steal<py::object>(index);
+}
+
+inline std::int64_t to_i64(py::handle h, const char* name, std::int64_t lo, std::int64_t hi) {
+    py::object v = as_index(h, name);
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+    if (overflow != 0 || x < lo || x > hi) {
+        raise(PyExc_OverflowError, std::string(name) + " must be in " + std::to_string(lo) +
+                                       ".." + std::to_string(hi) + ", got " +
+                                       py::str(v).cast<std::string>());
+    }
+    return x;
+}
+
+inline std::uint64_t to_u64(py::handle h, const char* name) {
+    py::object v = as_index(h, name);
+    unsigned long long x = PyLong_AsUnsignedLongLong(v.ptr());
+    if (x == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+        PyErr_Clear();
+        raise(PyExc_OverflowError,
+              std::string(name) + " must be in 0..2**64-1, got " + py::str(v).cast<std::string>());
+    }
+    return x;
+}
+
+inline std::uint32_t to_u32(py::handle h, const char* name) {
+    return static_cast<std::uint32_t>(to_i64(h, name, 0, std::numeric_limits<std::uint32_t>::max()));
+}
+
+inline std::uint16_t to_u16(py::handle h, const char* name) {
+    return static_cast<std::uint16_t>(to_i64(h, name, 0, std::numeric_limits<std::uint16_t>::max()));
+}
+
+inline std::int32_t to_i32(py::handle h, const char* name) {
+    return static_cast<std::int32_t>(to_i64(h, name, std::numeric_limits<std::int32_t>::min(),
+                                            std::numeric_limits<std::int32_t>::max()));
+}
+
+// A file descriptor: an int (negative values such as AT_FDCWD are the kernel's business) or
+// an object with fileno().
+inline std::int32_t to_fd(py::handle h, const char* name) {
+    if (PyLong_Check(h.ptr())) return to_i32(h, name);
+    if (PyObject_HasAttrString(h.ptr(), "fileno") != 0) {
+        return to_i32(h.attr("fileno")(), name);
+    }
+    raise(PyExc_TypeError, std::string(name) + " must be an int or an object with fileno(), not " +
+                               type_name(h));
+}
+
+// A file offset: 0..2**64-1, with -1 meaning "the current position" (or "no offset" for pipes).
+inline std::uint64_t to_offset(py::handle h, const char* name) {
+    py::object v = as_index(h, name);
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+    if (overflow == 0 && x == -1) return ~std::uint64_t{0};
+    if (overflow == 0 && x < -1) {
+        raise(PyExc_ValueError, std::string(name) + " must be -1 or a non-negative int, got " +
+                                    std::to_string(x));
+    }
+    return to_u64(v, name);
+}
+
+}  // namespace iouring::bindings

@@ -1,0 +1,158 @@
+// The Sqe handle: field access on one slot of the mapped SQE array, guarded against staleness.
+//
+// Fields the kernel dereferences or uses as a memory size (opcode, addr, len, addr3) are set
+// only by the prep methods, which pin what they point at. The scalar fields can be changed
+// between prep and submit, as with liburing, but only for operations whose scalar fields carry
+// no pointer meaning (see is_plain_op).
+#include <cstdio>
+#include <string>
+
+#include "convert.hpp"
+#include "module.hpp"
+
+namespace iouring::bindings {
+
+namespace {
+
+// Operations whose fd, off, ioprio, rw_flags, buf_index and splice_fd_in are plain numbers.
+bool is_plain_op(std::uint8_t opcode) {
+    switch (static_cast<Op>(opcode)) {
+        case Op::NOP:
+        case Op::READV:
+        case Op::WRITEV:
+        case Op::FSYNC:
+        case Op::READ_FIXED:
+        case Op::WRITE_FIXED:
+        case Op::READ:
+        case Op::WRITE:
+        case Op::SPLICE:
+        case Op::OPENAT:
+        case Op::CLOSE:
+            return true;
+        default:
+            return false;
+    }
+}
+
+Sqe& plain_sqe(const SqeHandle& h, const char* field) {
+    Sqe& sqe = h.sqe();
+    if (!is_plain_op(sqe.opcode)) {
+        raise(PyExc_ValueError, std::string("Sqe.") + field + " cannot be changed for opcode " +
+                                    std::to_string(sqe.opcode) +
+                                    ": the kernel may read it as a pointer or size; prepare the "
+                                    "SQE again instead");
+    }
+    return sqe;
+}
+
+std::uint8_t checked_sqe_flags(py::handle value) {
+    std::uint32_t flags = to_u32(value, "flags");
+    if ((flags & ~std::uint32_t{sqe_flags::ALL}) != 0) {
+        raise(PyExc_ValueError, "flags: unknown SQE flag bits " + std::to_string(flags));
+    }
+    if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
+        raise(PyExc_ValueError,
+              "flags: SqeFlags.CQE_SKIP_SUCCESS is refused: the ring releases the memory of an "
+              "operation when its completion arrives, so every completion must arrive");
+    }
+    return static_cast<std::uint8_t>(flags);
+}
+
+// A read/write property for a scalar field, converting with `convert` before touching the slot.
+template <typename T, typename Convert>
+void def_plain_field(SqeClass& cls, const char* name, T Sqe::*member, Convert convert,
+                     const char* doc) {
+    cls.def_property(
+        name, [member](const SqeHandle& h) { return h.sqe().*member; },
+        [member, convert, name](const SqeHandle& h, py::handle value) {
+            T converted = convert(value, name);
+            plain_sqe(h, name).*member = converted;
+        },
+        doc);
+}
+
+py::dict fields_of(const Sqe& s) {
+    py::dict d;
+    d["opcode"] = s.opcode;
+    d["flags"] = s.flags;
+    d["ioprio"] = s.ioprio;
+    d["fd"] = s.fd;
+    d["off"] = s.off;
+    d["addr"] = s.addr;
+    d["len"] = s.len;
+    d["rw_flags"] = s.op_flags;
+    d["user_data"] = s.user_data;
+    d["buf_index"] = s.buf_index;
+    d["personality"] = s.personality;
+    d["splice_fd_in"] = s.splice_fd_in;
+    d["addr3"] = s.addr3;
+    return d;
+}
+
+}  // namespace
+
+SqeClass register_sqe(py::module_& m) {
+    SqeClass cls(m, "Sqe",
+                 "A handle on one vacant SQE slot of a ring, from get_sqe() or a one-call ring "
+                 "method. Valid until the slot is flushed to the kernel (flush_sq(), submit(), "
+                 "submit_and_wait()); after that every use raises StaleSqeError.");
+    cls.def_property_readonly(
+           "opcode", [](const SqeHandle& h) { return h.sqe().opcode; },
+           "The operation (an Op value). Set by the prep methods only.")
+        .def_property(
+            "flags", [](const SqeHandle& h) { return h.sqe().flags; },
+            [](const SqeHandle& h, py::handle value) {
+                std::uint8_t flags = checked_sqe_flags(value);
+                h.sqe().flags = flags;
+            },
+            "SqeFlags of this SQE. CQE_SKIP_SUCCESS is refused (ValueError).")
+        .def_property(
+            "user_data", [](const SqeHandle& h) { return h.sqe().user_data; },
+            [](const SqeHandle& h, py::handle value) {
+                std::uint64_t user_data = to_u64(value, "user_data");
+                h.sqe().user_data = user_data;
+            },
+            "The 64-bit value the completion carries back.")
+        .def_property(
+            "personality", [](const SqeHandle& h) { return h.sqe().personality; },
+            [](const SqeHandle& h, py::handle value) {
+                std::uint16_t personality = to_u16(value, "personality");
+                h.sqe().personality = personality;
+            },
+            "A registered personality id (credentials) to run the operation with.")
+        .def_property_readonly(
+            "addr", [](const SqeHandle& h) { return h.sqe().addr; },
+            "The address the kernel reads (a pinned buffer, iovec array or path). Read-only.")
+        .def_property_readonly(
+            "len", [](const SqeHandle& h) { return h.sqe().len; },
+            "Length or count that goes with addr. Read-only.")
+        .def_property_readonly(
+            "addr3", [](const SqeHandle& h) { return h.sqe().addr3; }, "Read-only.")
+        .def_property_readonly(
+            "valid", [](const SqeHandle& h) { return !h.ring->is_stale(h.position); },
+            "False once the slot was flushed or the ring closed.")
+        .def(
+            "fields", [](const SqeHandle& h) { return fields_of(h.sqe()); },
+            "All fields as a dict (a copy), for inspection and tests.")
+        .def("__repr__", [](const SqeHandle& h) {
+            if (h.ring->is_stale(h.position)) return std::string("<iouring.Sqe (flushed)>");
+            const Sqe& s = h.sqe();
+            char text[128];
+            std::snprintf(text, sizeof(text), "<iouring.Sqe opcode=%u fd=%d user_data=%#llx>",
+                          s.opcode, s.fd, static_cast<unsigned long long>(s.user_data));
+            return std::string(text);
+        });
+
+    def_plain_field(cls, "fd", &Sqe::fd, to_fd, "The file descriptor (or fixed-file index).");
+    def_plain_field(cls, "off", &Sqe::off, to_offset, "File offset (-1: current position).");
+    def_plain_field(cls, "ioprio", &Sqe::ioprio, to_u16, "I/O priority.");
+    def_plain_field(cls, "rw_flags", &Sqe::op_flags, to_u32,
+                    "The operation's flags word (RWF_*, open flags, fsync flags, ...).");
+    def_plain_field(cls, "buf_index", &Sqe::buf_index, to_u16,
+                    "Registered buffer index for read_fixed/write_fixed.");
+    def_plain_field(cls, "splice_fd_in", &Sqe::splice_fd_in, to_i32,
+                    "Input fd of splice (also file_index of direct operations).");
+    return cls;
+}
+
+}  // namespace iouring::bindings

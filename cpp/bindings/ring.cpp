@@ -1,0 +1,328 @@
+#include "ring.hpp"
+
+#include <chrono>
+#include <ctime>
+#include <string>
+
+namespace iouring::bindings {
+
+namespace {
+
+// How long close() waits for cancelled operations before it keeps their memory forever.
+constexpr auto kCloseDrainTimeout = std::chrono::seconds(2);
+constexpr long long kCloseWaitSliceNs = 50'000'000;
+
+bool uses_fixed_buffer(const Sqe& sqe) {
+    auto op = static_cast<Op>(sqe.opcode);
+    return op == Op::READ_FIXED || op == Op::WRITE_FIXED || op == Op::READV_FIXED ||
+           op == Op::WRITEV_FIXED;
+}
+
+// Pins that must outlive the process: memory the kernel may still write into.
+PinList& forever() {
+    static auto* pins = new PinList;  // never destroyed, on purpose
+    return *pins;
+}
+
+}  // namespace
+
+Ring::Ring(unsigned entries, const SetupOptions& options)
+    : fork_generation_(fork_generation.load(std::memory_order_relaxed)),
+      inflight_(std::size_t{entries} * 2) {
+    int err = core_.init(entries, options);
+    if (err < 0) throw_errno(err, "io_uring_setup");
+    slot_pins_.resize(core_.sq().entries());
+}
+
+Ring::~Ring() {
+    if (closed_) return;
+    try {
+        close_impl(false);
+    } catch (py::error_already_set& e) {
+        e.discard_as_unraisable("closing an iouring.IoUring");
+    } catch (...) {
+        // A destructor must not throw; close_impl(false) only raises for warnings.
+    }
+}
+
+std::uint64_t Ring::acquire_slot() {
+    check_usable();
+    Sqe* sqe = core_.sq().get_sqe_raw();
+    if (sqe == nullptr) {
+        throw SubmissionQueueFull("submission queue is full (" +
+                                  std::to_string(core_.sq().entries()) +
+                                  " entries): submit() before preparing more");
+    }
+    // Reset even for get_sqe_raw(): a slot left unprepared must not hand the kernel the
+    // pointers of an earlier operation whose memory has been released.
+    *sqe = Sqe{};
+    return handed_out_++;
+}
+
+Sqe& Ring::sqe_at(std::uint64_t position) {
+    check_usable();
+    if (position < flushed_) {
+        throw StaleSqeError(
+            "this SQE was already flushed to the kernel; get a new one with get_sqe()");
+    }
+    return core_.sq().at(static_cast<std::uint32_t>(position));
+}
+
+void Ring::prepare(std::uint64_t position, Prepared&& op) {
+    Sqe& sqe = sqe_at(position);
+    sqe = op.sqe;
+    PinList& slot = slot_pins_[position & core_.sq().mask()];
+    PinList previous = std::move(slot);  // destroyed on return, once the slot is consistent
+    slot_pin_count_ = slot_pin_count_ - previous.size() + op.pins.size();
+    slot = std::move(op.pins);
+}
+
+std::uint64_t Ring::push(Prepared&& op) {
+    std::uint64_t position = acquire_slot();
+    core_.sq().at(static_cast<std::uint32_t>(position)) = op.sqe;
+    if (!op.pins.empty()) {
+        slot_pin_count_ += op.pins.size();
+        slot_pins_[position & core_.sq().mask()] = std::move(op.pins);
+    }
+    return position;
+}
+
+std::uint32_t Ring::flush() {
+    SubmissionQueue& sq = core_.sq();
+    for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
+        const Sqe& sqe = sq.at(static_cast<std::uint32_t>(position));
+        PinList& pins = slot_pins_[position & sq.mask()];
+        slot_pin_count_ -= pins.size();
+        // The registration that the kernel will resolve buf_index against is the one current
+        // at flush time, so that is the one to keep alive.
+        if (registered_buffers_ != nullptr && uses_fixed_buffer(sqe)) {
+            pins.push_back(registered_buffers_);
+        }
+        inflight_.add(sqe.user_data, pins);
+    }
+    flushed_ = handed_out_;
+    return core_.flush_sq();
+}
+
+int Ring::enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags) {
+    for (;;) {
+        int ret;
+        ++blocked_threads_;
+        {
+            py::gil_scoped_release nogil;
+            ret = core_.enter(to_submit, min_complete, flags);
+        }
+        --blocked_threads_;
+        if (ret != -EINTR) return ret;
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        check_usable();  // a signal handler may have closed the ring
+    }
+}
+
+int Ring::submit_and_wait(unsigned wait_nr) {
+    check_usable();
+    if (wait_nr > core_.cq().entries()) {
+        raise(PyExc_ValueError, "wait_nr (" + std::to_string(wait_nr) +
+                                    ") exceeds the completion queue size (" +
+                                    std::to_string(core_.cq().entries()) + ")");
+    }
+    std::uint32_t to_submit = flush();
+    std::uint32_t flags = 0;
+    int submitted = static_cast<int>(to_submit);
+    if (core_.sq_ring_needs_enter(flags) || wait_nr > 0) {
+        if (wait_nr > 0 || (core_.flags() & setup::IOPOLL) != 0) flags |= enter::GETEVENTS;
+        int ret = wait_nr > 0 ? enter_blocking(to_submit, wait_nr, flags)
+                              : core_.enter(to_submit, 0, flags);
+        if (ret < 0) throw_errno(ret, "io_uring_enter");
+        submitted = ret;
+    }
+    // A signal can end the kernel's wait early once SQEs were submitted; finish the wait.
+    if (wait_nr > 0) wait_ready(wait_nr);
+    return submitted;
+}
+
+int Ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags) {
+    check_usable();
+    constexpr unsigned allowed = enter::GETEVENTS | enter::SQ_WAKEUP | enter::SQ_WAIT |
+                                 enter::NO_IOWAIT;
+    if ((flags & ~allowed) != 0) {
+        raise(PyExc_ValueError,
+              "flags: only GETEVENTS, SQ_WAKEUP, SQ_WAIT and NO_IOWAIT can be passed to "
+              "enter(); EXT_ARG and REGISTERED_RING need arguments the ring manages itself");
+    }
+    bool waits = ((flags & enter::GETEVENTS) != 0 && min_complete > 0) ||
+                 (flags & enter::SQ_WAIT) != 0;
+    if ((flags & enter::GETEVENTS) != 0 && min_complete > core_.cq().entries()) {
+        raise(PyExc_ValueError, "min_complete exceeds the completion queue size");
+    }
+    int ret = waits ? enter_blocking(to_submit, min_complete, flags)
+                    : core_.enter(to_submit, min_complete, flags);
+    if (ret < 0) throw_errno(ret, "io_uring_enter");
+    return ret;
+}
+
+void Ring::flush_held_back() {
+    if (core_.cq_ring_needs_enter()) {
+        int ret = core_.enter(0, 0, enter::GETEVENTS);
+        if (ret < 0 && ret != -EINTR && ret != -EAGAIN) throw_errno(ret, "io_uring_enter");
+    }
+}
+
+std::uint32_t Ring::wait_ready(std::uint32_t wait_nr) {
+    CompletionQueue& cq = core_.cq();
+    while (cq.ready() < wait_nr) {
+        int ret = enter_blocking(0, wait_nr, enter::GETEVENTS);
+        if (ret < 0) throw_errno(ret, "io_uring_enter");
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    }
+    return cq.ready();
+}
+
+std::uint32_t Ring::copy_cqes(Cqe* out, std::uint32_t max, std::uint32_t wait_nr) {
+    CompletionQueue& cq = core_.cq();
+    if (cq.ready() < std::max<std::uint32_t>(wait_nr, 1)) {
+        if (wait_nr > 0) {
+            wait_ready(wait_nr);
+        } else {
+            flush_held_back();
+        }
+    }
+    std::uint32_t n = cq.peek_batch(out, max);
+    PinList released;
+    settle(out, n, released);
+    cq.advance(n);
+    return n;
+}
+
+void Ring::cq_advance(std::uint32_t count) {
+    CompletionQueue& cq = core_.cq();
+    PinList released;
+    for (std::uint32_t i = 0; i < count; ++i) settle(&cq.at(i), 1, released);
+    cq.advance(count);
+}
+
+void Ring::settle(const Cqe* cqes, std::uint32_t count, PinList& released) {
+    for (std::uint32_t i = 0; i < count; ++i) {
+        // A CQE flagged MORE is not the operation's last: its memory stays pinned.
+        if ((cqes[i].flags & cqe_flags::MORE) == 0) inflight_.complete(cqes[i].user_data, released);
+    }
+}
+
+void Ring::register_buffers(std::shared_ptr<RegisteredBuffers> buffers) {
+    check_usable();
+    int ret = core_.register_buffers(buffers->iovecs.data(),
+                                     static_cast<unsigned>(buffers->iovecs.size()));
+    if (ret < 0) throw_errno(ret, "register_buffers");
+    registered_buffers_ = std::move(buffers);
+}
+
+void Ring::unregister_buffers() {
+    check_usable();
+    int ret = core_.unregister_buffers();
+    if (ret < 0) throw_errno(ret, "unregister_buffers");
+    // In-flight fixed-buffer operations hold their own reference (see flush()).
+    std::shared_ptr<RegisteredBuffers> previous = std::move(registered_buffers_);
+}
+
+void Ring::close() { close_impl(true); }
+
+bool Ring::wait_for_close(unsigned to_submit, long long timeout_ns) {
+    int ret;
+    ++blocked_threads_;
+    {
+        py::gil_scoped_release nogil;
+        if ((core_.features() & feat::EXT_ARG) != 0) {
+            KernelTimespec ts{0, timeout_ns};
+            GeteventsArg arg{};
+            arg.ts = address_of(&ts);
+            ret = core_.enter(to_submit, 1, enter::GETEVENTS | enter::EXT_ARG, &arg, sizeof(arg));
+        } else {
+            ret = core_.enter(to_submit, 0, enter::GETEVENTS);
+            timespec pause{0, 10'000'000};
+            nanosleep(&pause, nullptr);
+        }
+    }
+    --blocked_threads_;
+    return ret >= 0 || ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY;
+}
+
+bool Ring::drain_for_close(PinList& released) {
+    SubmissionQueue& sq = core_.sq();
+    // SQEs prepared but never flushed become NOPs: the kernel must not start them now.
+    for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
+        sq.at(static_cast<std::uint32_t>(position)) = Sqe{};
+        PinList& pins = slot_pins_[position & sq.mask()];
+        slot_pin_count_ -= pins.size();
+        for (Pin& pin : pins) released.push_back(std::move(pin));
+        pins.clear();
+    }
+    Sqe* cancel = sq.get_sqe_raw();
+    if (cancel == nullptr) {
+        flush();
+        core_.enter(sq.ready(), 0, 0);
+        cancel = sq.get_sqe_raw();
+        if (cancel == nullptr) return false;
+    }
+    ++handed_out_;
+    prep_cancel(*cancel, 0, 0, cancel::ANY | cancel::ALL);
+    flush();
+    auto deadline = std::chrono::steady_clock::now() + kCloseDrainTimeout;
+    while (inflight_.pin_count() != 0) {
+        auto left = deadline - std::chrono::steady_clock::now();
+        if (left <= decltype(left)::zero()) return false;
+        long long slice = std::min<long long>(
+            kCloseWaitSliceNs, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
+        bool ok = wait_for_close(sq.ready(), slice);
+        std::uint32_t ready = core_.cq().ready();
+        for (std::uint32_t i = 0; i < ready; ++i) settle(&core_.cq().at(i), 1, released);
+        core_.cq().advance(ready);
+        if (!ok) break;
+    }
+    return inflight_.pin_count() == 0;
+}
+
+void Ring::close_impl(bool from_close) {
+    if (closed_) return;
+    if (blocked_threads_ > 0) {
+        raise(PyExc_RuntimeError,
+              "cannot close the ring while another thread is blocked waiting on it");
+    }
+    PinList released;  // destroyed last, once the ring is closed
+    bool forked = fork_generation_ != fork_generation.load(std::memory_order_relaxed);
+    bool drained = true;
+    if (forked) {
+        // Our pins are the child's copies of the parent's objects: the kernel never writes
+        // into the child's memory, so they can all go.
+        core_.abandon_after_fork();
+    } else {
+        if (inflight_.pin_count() != 0) drained = drain_for_close(released);
+        core_.close();
+    }
+    closed_ = true;
+    PinList kept;
+    inflight_.take_all_pins(drained ? released : kept);
+    inflight_.clear();
+    for (PinList& pins : slot_pins_) {
+        for (Pin& pin : pins) released.push_back(std::move(pin));
+        pins.clear();
+    }
+    slot_pin_count_ = 0;
+    if (registered_buffers_ != nullptr) {
+        (drained ? released : kept).push_back(std::move(registered_buffers_));
+        registered_buffers_.reset();
+    }
+    if (!kept.empty()) {
+        std::size_t count = kept.size();
+        for (Pin& pin : kept) forever().push_back(std::move(pin));
+        std::string message = "iouring: closed a ring whose operations did not finish within " +
+                              std::to_string(kCloseDrainTimeout.count()) + " s; keeping " +
+                              std::to_string(count) +
+                              " buffers alive for the life of the process";
+        if (PyErr_WarnEx(PyExc_ResourceWarning, message.c_str(), 1) != 0) {
+            if (from_close) throw py::error_already_set();
+            PyErr_WriteUnraisable(nullptr);
+        }
+    }
+}
+
+}  // namespace iouring::bindings

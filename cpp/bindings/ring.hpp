@@ -1,0 +1,124 @@
+// Ring: the Python-facing io_uring. It owns the C++ IoUring and everything that makes it safe
+// from Python: the pins of prepared and in-flight operations, stale-handle detection, fork
+// detection, GIL release around blocking waits, and the draining close.
+//
+// Thread safety: every method runs with the GIL held, and the GIL is released only inside
+// enter_blocking(), where no bookkeeping is touched. Pins are destroyed (which may run Python
+// code and switch threads) only after the bookkeeping of the current call is consistent.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "errors.hpp"
+#include "fork.hpp"
+#include "inflight_table.hpp"
+#include <iouring/io_uring.hpp>
+#include "pins.hpp"
+
+namespace iouring::bindings {
+
+// Converted arguments of one operation: the SQE body to copy into a slot and what it pins.
+struct Prepared {
+    Sqe sqe{};
+    PinList pins;
+};
+
+// Buffers registered with IORING_REGISTER_BUFFERS, kept alive while registered and while any
+// fixed-buffer operation that was flushed under this registration is in flight.
+struct RegisteredBuffers {
+    std::vector<std::shared_ptr<BufferExport>> exports;
+    std::vector<Iovec> iovecs;
+};
+
+class Ring : public std::enable_shared_from_this<Ring> {
+public:
+    Ring(unsigned entries, const SetupOptions& options);
+    ~Ring();
+    Ring(const Ring&) = delete;
+    Ring& operator=(const Ring&) = delete;
+
+    // Raises ValueError on a closed ring and RingForkedError in a forked child.
+    void check_usable() const {
+        if (closed_) raise(PyExc_ValueError, "I/O operation on closed ring");
+        if (fork_generation_ != fork_generation.load(std::memory_order_relaxed)) {
+            throw RingForkedError(
+                "this ring belongs to the parent process; a forked child must create its own");
+        }
+    }
+
+    // --- submission side -------------------------------------------------------------------
+    // Takes a vacant slot (reset to a NOP) and returns its absolute position.
+    std::uint64_t acquire_slot();
+    // The SQE at an absolute position, if it has not been flushed yet.
+    Sqe& sqe_at(std::uint64_t position);
+    [[nodiscard]] bool is_stale(std::uint64_t position) const {
+        return closed_ || position < flushed_ || position >= handed_out_;
+    }
+    // Writes a prepared operation into the slot at `position`, replacing its pins.
+    void prepare(std::uint64_t position, Prepared&& op);
+    // acquire_slot() + prepare(): one call per operation.
+    std::uint64_t push(Prepared&& op);
+    std::uint32_t flush();
+    int submit_and_wait(unsigned wait_nr);
+    int enter(unsigned to_submit, unsigned min_complete, unsigned flags);
+
+    // --- completion side -------------------------------------------------------------------
+    // Copies up to `max` CQEs into `out` and consumes them, waiting first as copy_cqes does.
+    std::uint32_t copy_cqes(Cqe* out, std::uint32_t max, std::uint32_t wait_nr);
+    // Makes at least `wait_nr` CQEs ready (or flushes held-back ones when wait_nr is 0);
+    // returns how many are ready.
+    std::uint32_t wait_ready(std::uint32_t wait_nr);
+    // Enters (without waiting) when CQEs are held back in the kernel: overflowed, behind task
+    // work, or on an IOPOLL ring.
+    void flush_held_back();
+    // Consumes `count` ready CQEs (count <= cq_ready()), releasing what they unpin.
+    void cq_advance(std::uint32_t count);
+
+    // --- registration ----------------------------------------------------------------------
+    void register_buffers(std::shared_ptr<RegisteredBuffers> buffers);
+    void unregister_buffers();
+    [[nodiscard]] const RegisteredBuffers* registered_buffers() const {
+        return registered_buffers_.get();
+    }
+
+    // --- lifetime --------------------------------------------------------------------------
+    // Cancels what is in flight, reaps it (bounded in time) and closes. Pins that could not be
+    // released safely are kept for the life of the process, with a ResourceWarning.
+    void close();
+    [[nodiscard]] bool closed() const noexcept { return closed_; }
+
+    IoUring& core() { return core_; }
+    [[nodiscard]] const IoUring& core() const { return core_; }
+    [[nodiscard]] std::size_t in_flight() const noexcept { return inflight_.operations(); }
+    [[nodiscard]] std::size_t pinned() const noexcept {
+        return inflight_.pin_count() + slot_pin_count_;
+    }
+
+private:
+    // enter(2) with the GIL released; EINTR runs the signal handlers (raising their exception)
+    // and retries.
+    int enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags);
+    // Accounts for consumed CQEs: final completions move the pins they release to `released`.
+    // Every path that consumes CQEs goes through here.
+    void settle(const Cqe* cqes, std::uint32_t count, PinList& released);
+    bool wait_for_close(unsigned to_submit, long long timeout_ns);
+    bool drain_for_close(PinList& released);
+    void close_impl(bool raise_warning);
+
+    IoUring core_;
+    bool closed_ = false;
+    std::uint64_t fork_generation_;
+    std::uint64_t handed_out_ = 0;  // SQEs handed out by acquire_slot, ever
+    std::uint64_t flushed_ = 0;     // SQEs published to the kernel, ever
+    std::vector<PinList> slot_pins_;
+    std::size_t slot_pin_count_ = 0;
+    InflightTable inflight_;
+    std::shared_ptr<RegisteredBuffers> registered_buffers_;
+    int blocked_threads_ = 0;
+};
+
+}  // namespace iouring::bindings

@@ -1,0 +1,75 @@
+// The completion side of a ring: the kernel appends CQEs and moves the tail; we copy them out
+// and move the head.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "abi.hpp"
+#include "barrier.hpp"
+#include "mmap.hpp"
+
+namespace iouring {
+
+class CompletionQueue {
+public:
+    CompletionQueue() = default;
+
+    void attach(const Mapping& ring, const CqRingOffsets& off) noexcept {
+        head_ = ring.at<std::uint32_t>(off.head);
+        tail_ = ring.at<std::uint32_t>(off.tail);
+        overflow_ = ring.at<std::uint32_t>(off.overflow);
+        flags_ = off.flags != 0 ? ring.at<std::uint32_t>(off.flags) : nullptr;
+        cqes_ = ring.at<Cqe>(off.cqes);
+        mask_ = *ring.at<std::uint32_t>(off.ring_mask);
+        entries_ = *ring.at<std::uint32_t>(off.ring_entries);
+    }
+
+    // CQEs the kernel has posted and we have not consumed. We are the only writer of the
+    // head, so a relaxed load of it is enough; the tail needs acquire (see barrier.hpp).
+    [[nodiscard]] std::uint32_t ready() const noexcept {
+        return load_acquire(tail_) - load_relaxed(head_);
+    }
+
+    // Copies up to `max` ready CQEs into `out` (two memcpys around the wrap) without
+    // consuming them; returns how many.
+    std::uint32_t peek_batch(Cqe* out, std::uint32_t max) const noexcept {
+        std::uint32_t head = load_relaxed(head_);
+        std::uint32_t n = std::min(load_acquire(tail_) - head, max);
+        std::uint32_t first = head & mask_;
+        std::uint32_t before_wrap = std::min(n, entries_ - first);
+        std::memcpy(out, cqes_ + first, before_wrap * sizeof(Cqe));
+        std::memcpy(out + before_wrap, cqes_, (n - before_wrap) * sizeof(Cqe));
+        return n;
+    }
+
+    // The CQE `index` places past the head; only valid for index < ready().
+    [[nodiscard]] const Cqe& at(std::uint32_t index) const noexcept {
+        return cqes_[(load_relaxed(head_) + index) & mask_];
+    }
+
+    void advance(std::uint32_t count) noexcept {
+        // Release: our reads of the consumed CQEs happen before the kernel may reuse the slots.
+        if (count != 0) store_release(head_, load_relaxed(head_) + count);
+    }
+
+    [[nodiscard]] std::uint32_t head() const noexcept { return load_relaxed(head_); }
+    [[nodiscard]] std::uint32_t tail() const noexcept { return load_acquire(tail_); }
+    [[nodiscard]] std::uint32_t overflow() const noexcept { return load_acquire(overflow_); }
+    [[nodiscard]] std::uint32_t ring_flags() const noexcept {
+        return flags_ != nullptr ? load_acquire(flags_) : 0;
+    }
+    [[nodiscard]] std::uint32_t entries() const noexcept { return entries_; }
+
+private:
+    std::uint32_t* head_ = nullptr;
+    std::uint32_t* tail_ = nullptr;
+    std::uint32_t* overflow_ = nullptr;
+    std::uint32_t* flags_ = nullptr;
+    Cqe* cqes_ = nullptr;
+    std::uint32_t mask_ = 0;
+    std::uint32_t entries_ = 0;
+};
+
+}  // namespace iouring

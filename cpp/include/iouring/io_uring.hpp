@@ -1,0 +1,271 @@
+// IoUring: one io_uring instance (its fd, its mappings, its two queues) with the ring-level
+// operations of liburing/Zig: submit, wait, copy completions, register resources, probe.
+// Errors are returned as -errno; nothing here throws or allocates after init().
+#pragma once
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <unistd.h>
+#include <utility>
+
+#include "abi.hpp"
+#include "barrier.hpp"
+#include "completion_queue.hpp"
+#include "mmap.hpp"
+#include "sqe.hpp"
+#include "submission_queue.hpp"
+#include "syscall.hpp"
+
+namespace iouring {
+
+struct SetupOptions {
+    std::uint32_t flags = 0;             // setup:: bits
+    std::uint32_t sq_thread_idle = 1000;  // ms, with SQPOLL
+    std::uint32_t sq_thread_cpu = 0;      // with SQ_AFF
+    std::uint32_t cq_entries = 0;         // with CQSIZE
+    std::uint32_t wq_fd = 0;              // with ATTACH_WQ
+};
+
+// Setup flags whose ring layout or semantics this core handles.
+inline constexpr std::uint32_t kSupportedSetupFlags =
+    setup::IOPOLL | setup::SQPOLL | setup::SQ_AFF | setup::CQSIZE | setup::CLAMP |
+    setup::ATTACH_WQ | setup::R_DISABLED | setup::SUBMIT_ALL | setup::COOP_TASKRUN |
+    setup::TASKRUN_FLAG | setup::SINGLE_ISSUER | setup::DEFER_TASKRUN | setup::NO_SQARRAY |
+    setup::HYBRID_IOPOLL;
+
+inline bool is_power_of_two(unsigned n) noexcept { return n != 0 && (n & (n - 1)) == 0; }
+
+class IoUring {
+public:
+    IoUring() = default;
+    IoUring(const IoUring&) = delete;
+    IoUring& operator=(const IoUring&) = delete;
+    IoUring(IoUring&& other) noexcept { *this = std::move(other); }
+    IoUring& operator=(IoUring&& other) noexcept {
+        if (this != &other) {
+            close();
+            fd_ = std::exchange(other.fd_, -1);
+            flags_ = other.flags_;
+            features_ = other.features_;
+            ring_map_ = std::move(other.ring_map_);
+            sqe_map_ = std::move(other.sqe_map_);
+            sq_ = other.sq_;
+            cq_ = other.cq_;
+        }
+        return *this;
+    }
+    ~IoUring() { close(); }
+
+    // Creates the ring. entries must be a power of two in 1..32768; flags outside
+    // kSupportedSetupFlags are refused with -EINVAL before the kernel sees them, as are kernels
+    // without IORING_FEAT_SINGLE_MMAP (< 5.4, -ENOSYS). Returns 0 or -errno.
+    int init(unsigned entries, const SetupOptions& options = {}) noexcept {
+        close();
+        if (!is_power_of_two(entries) || entries > kMaxEntries) return -EINVAL;
+        if ((options.flags & ~kSupportedSetupFlags) != 0) return -EINVAL;
+        Params p{};
+        p.flags = options.flags;
+        p.sq_thread_idle = options.sq_thread_idle;
+        p.sq_thread_cpu = options.sq_thread_cpu;
+        p.cq_entries = options.cq_entries;
+        p.wq_fd = options.wq_fd;
+        int fd = sys::io_uring_setup(entries, &p);
+        if (fd < 0) return fd;
+        fd_ = fd;
+        flags_ = p.flags;
+        features_ = p.features;
+        if ((features_ & feat::SINGLE_MMAP) == 0) {
+            close();
+            return -ENOSYS;
+        }
+        bool has_array = (flags_ & setup::NO_SQARRAY) == 0;
+        std::size_t ring_size = p.cq_off.cqes + std::size_t{p.cq_entries} * sizeof(Cqe);
+        if (has_array) {
+            ring_size = std::max(ring_size,
+                                 p.sq_off.array + std::size_t{p.sq_entries} * sizeof(std::uint32_t));
+        }
+        int err = ring_map_.map(fd_, ring_size, kOffSqRing);
+        if (err == 0) err = sqe_map_.map(fd_, std::size_t{p.sq_entries} * sizeof(Sqe), kOffSqes);
+        if (err != 0) {
+            close();
+            return err;
+        }
+        sq_.attach(ring_map_, p.sq_off, sqe_map_, has_array);
+        cq_.attach(ring_map_, p.cq_off);
+        return 0;
+    }
+
+    // Unmaps and closes. The kernel cancels what is still in flight; callers that lent memory
+    // to in-flight operations must reap them first (the Python binding does).
+    void close() noexcept {
+        sqe_map_.reset();
+        ring_map_.reset();
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+        sq_ = {};
+        cq_ = {};
+    }
+
+    // For a forked child: its copies of the mappings do not exist (MADV_DONTFORK), and the
+    // addresses may since hold the child's own mappings, so forget them without munmap; close
+    // the child's copy of the fd so the parent's ring does not outlive the parent's close().
+    void abandon_after_fork() noexcept {
+        ring_map_.release();
+        sqe_map_.release();
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
+        sq_ = {};
+        cq_ = {};
+    }
+
+    [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+    [[nodiscard]] int fd() const noexcept { return fd_; }
+    [[nodiscard]] std::uint32_t flags() const noexcept { return flags_; }
+    [[nodiscard]] std::uint32_t features() const noexcept { return features_; }
+    [[nodiscard]] SubmissionQueue& sq() noexcept { return sq_; }
+    [[nodiscard]] CompletionQueue& cq() noexcept { return cq_; }
+    [[nodiscard]] const SubmissionQueue& sq() const noexcept { return sq_; }
+    [[nodiscard]] const CompletionQueue& cq() const noexcept { return cq_; }
+
+    // A vacant SQE, zeroed (a zeroed SQE is a NOP), or nullptr when the queue is full.
+    [[nodiscard]] Sqe* get_sqe() noexcept {
+        Sqe* sqe = sq_.get_sqe_raw();
+        if (sqe != nullptr) *sqe = Sqe{};
+        return sqe;
+    }
+
+    std::uint32_t flush_sq() noexcept { return sq_.flush(); }
+
+    // Whether submitting needs a syscall, and with which flags: always without SQPOLL; with
+    // SQPOLL only when the kernel thread sleeps and asked to be woken.
+    [[nodiscard]] bool sq_ring_needs_enter(std::uint32_t& enter_flags) const noexcept {
+        if ((flags_ & setup::SQPOLL) == 0) return true;
+        full_fence();  // see barrier.hpp: the tail store must precede the NEED_WAKEUP load
+        if ((sq_.kernel_flags() & sq_ring::NEED_WAKEUP) != 0) {
+            enter_flags |= enter::SQ_WAKEUP;
+            return true;
+        }
+        return false;
+    }
+
+    // CQEs wait in the kernel: overflowed (NODROP) or behind deferred task work (TASKRUN).
+    [[nodiscard]] bool cq_ring_needs_flush() const noexcept {
+        return (sq_.kernel_flags() & (sq_ring::CQ_OVERFLOW | sq_ring::TASKRUN)) != 0;
+    }
+
+    // Reaping needs an enter even without waiting: IOPOLL rings only complete when polled, and
+    // DEFER_TASKRUN rings only post completions when their issuer enters with GETEVENTS.
+    [[nodiscard]] bool cq_ring_needs_enter() const noexcept {
+        return (flags_ & (setup::IOPOLL | setup::DEFER_TASKRUN)) != 0 || cq_ring_needs_flush();
+    }
+
+    int enter(unsigned to_submit, unsigned min_complete, unsigned flags,
+              const void* arg = nullptr, std::size_t argsz = 0) noexcept {
+        return sys::io_uring_enter(fd_, to_submit, min_complete, flags, arg, argsz);
+    }
+
+    // Flushes, then enters only when needed; returns the number of SQEs submitted or -errno.
+    // Like the kernel, a wait interrupted by a signal after SQEs were submitted still returns
+    // the submitted count.
+    int submit_and_wait(unsigned wait_nr) noexcept {
+        std::uint32_t submitted = flush_sq();
+        std::uint32_t flags = 0;
+        if (sq_ring_needs_enter(flags) || wait_nr > 0) {
+            if (wait_nr > 0 || (flags_ & setup::IOPOLL) != 0) flags |= enter::GETEVENTS;
+            return enter(submitted, wait_nr, flags);
+        }
+        return static_cast<int>(submitted);
+    }
+    int submit() noexcept { return submit_and_wait(0); }
+
+    [[nodiscard]] std::uint32_t sq_ready() const noexcept { return sq_.ready(); }
+    [[nodiscard]] std::uint32_t sq_space_left() const noexcept { return sq_.space_left(); }
+    [[nodiscard]] std::uint32_t cq_ready() const noexcept { return cq_.ready(); }
+
+    // Copies up to `max` CQEs into `out` and consumes them with one head store. When none are
+    // ready and the kernel holds some back, or `wait_nr` > 0, enters with GETEVENTS first.
+    // Returns the count copied or -errno.
+    int copy_cqes(Cqe* out, std::uint32_t max, std::uint32_t wait_nr) noexcept {
+        if (cq_.ready() < std::max<std::uint32_t>(wait_nr, 1) &&
+            (wait_nr > 0 || cq_ring_needs_enter())) {
+            int ret = enter(0, wait_nr, enter::GETEVENTS);
+            if (ret < 0) return ret;
+        }
+        std::uint32_t n = cq_.peek_batch(out, max);
+        cq_.advance(n);
+        return static_cast<int>(n);
+    }
+
+    // Waits for one CQE and consumes it.
+    int copy_cqe(Cqe& out) noexcept {
+        for (;;) {
+            int n = copy_cqes(&out, 1, 1);
+            if (n != 0) return n < 0 ? n : 0;
+        }
+    }
+
+    void cq_advance(std::uint32_t count) noexcept { cq_.advance(count); }
+    void cqe_seen() noexcept { cq_.advance(1); }
+
+    int register_op(RegisterOp op, const void* arg, unsigned nr) noexcept {
+        return sys::io_uring_register(fd_, op, arg, nr);
+    }
+    int register_files(const std::int32_t* fds, unsigned count) noexcept {
+        return register_op(RegisterOp::REGISTER_FILES, fds, count);
+    }
+    int register_files_sparse(unsigned count) noexcept {
+        RsrcRegister reg{};
+        reg.nr = count;
+        reg.flags = kRsrcRegisterSparse;
+        return register_op(RegisterOp::REGISTER_FILES2, &reg, sizeof(reg));
+    }
+    // Returns the number of slots updated.
+    int register_files_update(unsigned offset, const std::int32_t* fds, unsigned count) noexcept {
+        FilesUpdate update{};
+        update.offset = offset;
+        update.fds = address_of(fds);
+        return register_op(RegisterOp::REGISTER_FILES_UPDATE, &update, count);
+    }
+    int unregister_files() noexcept {
+        return register_op(RegisterOp::UNREGISTER_FILES, nullptr, 0);
+    }
+    int register_buffers(const Iovec* iovecs, unsigned count) noexcept {
+        return register_op(RegisterOp::REGISTER_BUFFERS, iovecs, count);
+    }
+    int unregister_buffers() noexcept {
+        return register_op(RegisterOp::UNREGISTER_BUFFERS, nullptr, 0);
+    }
+    int register_eventfd(int eventfd) noexcept {
+        return register_op(RegisterOp::REGISTER_EVENTFD, &eventfd, 1);
+    }
+    int unregister_eventfd() noexcept {
+        return register_op(RegisterOp::UNREGISTER_EVENTFD, nullptr, 0);
+    }
+    int enable_rings() noexcept {
+        return register_op(RegisterOp::REGISTER_ENABLE_RINGS, nullptr, 0);
+    }
+    // Fills `probe` (zeroed first) with the opcodes the kernel knows.
+    int probe(Probe& probe) noexcept {
+        probe = Probe{};
+        return register_op(RegisterOp::REGISTER_PROBE, &probe, 256);
+    }
+
+private:
+    int fd_ = -1;
+    std::uint32_t flags_ = 0;
+    std::uint32_t features_ = 0;
+    Mapping ring_map_;
+    Mapping sqe_map_;
+    SubmissionQueue sq_;
+    CompletionQueue cq_;
+};
+
+inline bool probe_supports(const Probe& probe, Op op) noexcept {
+    auto i = static_cast<unsigned>(op);
+    return i <= probe.last_op && i < probe.ops_len &&
+           (probe.ops[i].flags & kProbeOpSupported) != 0;
+}
+
+}  // namespace iouring

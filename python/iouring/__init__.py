@@ -1,0 +1,98 @@
+"""iouring: a safe, fast and complete binding of Linux io_uring.
+
+Operations are prepared into SQEs (``ring.read(...)``, or ``ring.get_sqe().prep_read(...)``),
+submitted with ``submit()``/``submit_and_wait()``, and their completions come back as NumPy
+arrays of ``CQE_DTYPE`` (``copy_cqes``) or single ``Cqe`` records (``copy_cqe``). Every buffer,
+path and iovec array handed to the kernel stays alive until its completion is reaped.
+"""
+
+from __future__ import annotations
+
+from iouring import _core
+from iouring._core import (
+    CQE_DTYPE,
+    CQE_SIZE,
+    FILE_INDEX_ALLOC,
+    OFF_CQ_RING,
+    OFF_SQ_RING,
+    OFF_SQES,
+    PARAMS_SIZE,
+    REGISTER_FILES_SKIP,
+    SQE_SIZE,
+    Cqe,
+    CqeFlags,
+    EnterFlags,
+    EntriesNotPowerOfTwo,
+    EntriesZero,
+    Features,
+    FsyncFlags,
+    IoUringError,
+    Op,
+    RingForkedError,
+    SetupFlags,
+    Sqe,
+    SqeFlags,
+    SqFlags,
+    StaleSqeError,
+    SubmissionQueueFull,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CQE_DTYPE",
+    "CQE_SIZE",
+    "FILE_INDEX_ALLOC",
+    "OFF_CQ_RING",
+    "OFF_SQES",
+    "OFF_SQ_RING",
+    "PARAMS_SIZE",
+    "REGISTER_FILES_SKIP",
+    "SQE_SIZE",
+    "Cqe",
+    "CqeFlags",
+    "EnterFlags",
+    "EntriesNotPowerOfTwo",
+    "EntriesZero",
+    "Features",
+    "FsyncFlags",
+    "IoUring",
+    "IoUringError",
+    "Op",
+    "RingForkedError",
+    "SetupFlags",
+    "Sqe",
+    "SqeFlags",
+    "SqFlags",
+    "StaleSqeError",
+    "SubmissionQueueFull",
+    "__version__",
+]
+
+
+class IoUring(_core.IoUring):
+    """An io_uring instance. See ``iouring._core.IoUring`` for every method.
+
+    ``IoUring(entries, *, flags=0, sq_thread_idle=1000, sq_thread_cpu=None, cq_entries=None,
+    wq_fd=None)``; use it as a context manager, or call ``close()``.
+    """
+
+    def probe(self) -> frozenset[Op]:
+        """The operations the running kernel supports (IORING_REGISTER_PROBE).
+
+        Opcodes newer than this version of iouring knows are left out.
+        """
+        known = set(Op.__members__.values())
+        return frozenset(Op(op) for op in self.probe_ops() if op in known)
+
+    def __repr__(self) -> str:
+        if self.closed:
+            return "<iouring.IoUring (closed)>"
+        return (
+            f"<iouring.IoUring fd={self.fd} sq_entries={self.sq_entries} "
+            f"cq_entries={self.cq_entries} in_flight={self.in_flight}>"
+        )
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

@@ -1,0 +1,277 @@
+"""Shared fixtures: the io_uring probe, ring configurations, rings, files, pipes and writers.
+
+Every ring made through ``make_ring``/``ring``/``make_default_ring`` is registered; after the
+test, each one that is still open must have nothing in flight and nothing pinned, and is closed.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import iouring
+from iouring import IoUring, SetupFlags
+
+# --------------------------------------------------------------------------------------------
+# Session: is io_uring usable at all?
+
+
+def _io_uring_unavailable_reason() -> str | None:
+    """Why io_uring_setup fails here (seccomp, sysctl, old kernel), or None when it works."""
+    try:
+        with IoUring(1):
+            pass
+    except OSError as exc:
+        if isinstance(exc, PermissionError) or exc.errno in (errno.EPERM, errno.EACCES, errno.ENOSYS):
+            return (
+                f"io_uring_setup failed: {exc} (a container's seccomp profile, "
+                "kernel.io_uring_disabled, or a kernel without io_uring)"
+            )
+    return None
+
+
+def _read_sysctl(path: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return "n/a"
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return [
+        f"kernel: {platform.system()} {platform.release()} ({platform.machine()})",
+        f"kernel.io_uring_disabled: {_read_sysctl('/proc/sys/kernel/io_uring_disabled')}",
+        f"iouring: {getattr(iouring, '__version__', '?')} from {os.path.dirname(iouring.__file__)}",
+    ]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = _io_uring_unavailable_reason()
+    if reason is None:
+        return
+    skip = pytest.mark.skip(reason=reason)
+    for item in items:
+        item.add_marker(skip)
+
+
+# --------------------------------------------------------------------------------------------
+# Ring configurations
+
+
+@dataclass(frozen=True)
+class RingConfig:
+    """One way of setting up a ring; tests run once per configuration."""
+
+    name: str
+    flags: int
+
+    @property
+    def sqpoll(self) -> bool:
+        """A kernel thread consumes the SQ: sq_head and completions move on their own."""
+        return bool(self.flags & SetupFlags.SQPOLL)
+
+    @property
+    def defer_taskrun(self) -> bool:
+        """Completions needing task work are only posted when the issuer enters with GETEVENTS."""
+        return bool(self.flags & SetupFlags.DEFER_TASKRUN)
+
+    @property
+    def inline_completions(self) -> bool:
+        """NOPs submitted by submit() are surely visible in the CQ when submit() returns (with
+        SQPOLL or DEFER_TASKRUN a test must wait for them instead)."""
+        return not (self.sqpoll or self.defer_taskrun)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+RING_CONFIGS = (
+    RingConfig("default", 0),
+    RingConfig("sqpoll", int(SetupFlags.SQPOLL)),
+    RingConfig("no_sqarray", int(SetupFlags.NO_SQARRAY)),
+    RingConfig(
+        "single_issuer_defer_taskrun",
+        int(SetupFlags.SINGLE_ISSUER | SetupFlags.DEFER_TASKRUN),
+    ),
+    RingConfig("coop_taskrun_flag", int(SetupFlags.COOP_TASKRUN | SetupFlags.TASKRUN_FLAG)),
+)
+DEFAULT_CONFIG = RING_CONFIGS[0]
+
+# Errnos with which a kernel says "this setup is not for you": an unknown flag (EINVAL), a
+# privilege it wants (EPERM), a feature compiled out (EOPNOTSUPP).
+_REFUSAL_ERRNOS = (errno.EINVAL, errno.EPERM, errno.EOPNOTSUPP)
+
+
+@pytest.fixture(autouse=True)
+def _ring_registry() -> Iterator[list[IoUring]]:
+    """Rings made through the fixtures; checked clean and closed after the test."""
+    rings: list[IoUring] = []
+    yield rings
+    problems = []
+    for ring in rings:
+        if ring.closed:
+            continue
+        try:
+            in_flight, pinned = ring.in_flight, ring.pinned
+            if in_flight != 0 or pinned != 0:
+                problems.append(f"ring fd {ring.fd}: in_flight={in_flight} pinned={pinned}")
+        finally:
+            ring.close()
+    if problems:
+        pytest.fail("rings not clean at teardown: " + "; ".join(problems), pytrace=False)
+
+
+def _new_ring(
+    registry: list[IoUring], config: RingConfig, entries: int, kwargs: dict[str, object]
+) -> IoUring:
+    flags = int(kwargs.pop("flags", 0)) | config.flags  # type: ignore[call-overload]
+    try:
+        ring = IoUring(entries, flags=flags, **kwargs)  # type: ignore[arg-type]
+    except OSError as exc:
+        if exc.errno in _REFUSAL_ERRNOS:
+            pytest.skip(f"kernel refuses the {config.name} ring (flags {flags:#x}): {exc}")
+        raise
+    registry.append(ring)
+    return ring
+
+
+@pytest.fixture(params=RING_CONFIGS, ids=[c.name for c in RING_CONFIGS])
+def ring_config(request: pytest.FixtureRequest) -> RingConfig:
+    """The ring configuration of this run of the test."""
+    return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def make_ring(
+    ring_config: RingConfig, _ring_registry: list[IoUring]
+) -> Callable[..., IoUring]:
+    """``make_ring(entries, **kwargs)``: a ring of the current configuration (extra ``flags`` are
+    or-ed in); skips when the kernel refuses the configuration; closed at teardown."""
+
+    def make(entries: int = 8, **kwargs: object) -> IoUring:
+        return _new_ring(_ring_registry, ring_config, entries, dict(kwargs))
+
+    return make
+
+
+@pytest.fixture
+def ring(make_ring: Callable[..., IoUring]) -> IoUring:
+    """A 16-entry ring of the current configuration."""
+    return make_ring(16)
+
+
+@pytest.fixture
+def make_default_ring(_ring_registry: list[IoUring]) -> Callable[..., IoUring]:
+    """Like ``make_ring`` but always the default configuration: for per-process behaviour
+    (threads, fork, signals) that SINGLE_ISSUER forbids or other configurations don't change."""
+
+    def make(entries: int = 8, **kwargs: object) -> IoUring:
+        return _new_ring(_ring_registry, DEFAULT_CONFIG, entries, dict(kwargs))
+
+    return make
+
+
+# --------------------------------------------------------------------------------------------
+# Files, pipes, writers
+
+
+@dataclass
+class TmpFile:
+    """A file in the test's tmp_path, open read-write; usable wherever an fd is."""
+
+    path: Path
+    fd: int
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def pread(self, size: int, offset: int = 0) -> bytes:
+        return os.pread(self.fd, size, offset)
+
+    def contents(self) -> bytes:
+        return self.path.read_bytes()
+
+
+def _close_quietly(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
+
+
+@pytest.fixture
+def tmp_file(tmp_path: Path) -> Iterator[Callable[..., TmpFile]]:
+    """``tmp_file(content=b"", name=None)``: a new file with ``content``, open O_RDWR."""
+    fds: list[int] = []
+    counter = itertools.count()
+
+    def make(content: bytes = b"", name: str | None = None) -> TmpFile:
+        path = tmp_path / (name or f"tmp_file_{next(counter)}")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fds.append(fd)
+        if content:
+            assert os.pwrite(fd, content, 0) == len(content)
+        return TmpFile(path, fd)
+
+    yield make
+    for fd in fds:
+        _close_quietly(fd)
+
+
+@pytest.fixture
+def make_pipe() -> Iterator[Callable[[], tuple[int, int]]]:
+    """``make_pipe()``: a new (read_fd, write_fd) pair, closed at teardown."""
+    fds: list[int] = []
+
+    def make() -> tuple[int, int]:
+        r, w = os.pipe2(os.O_CLOEXEC)
+        fds.extend((r, w))
+        return r, w
+
+    yield make
+    for fd in fds:
+        _close_quietly(fd)
+
+
+@pytest.fixture
+def pipe(make_pipe: Callable[[], tuple[int, int]]) -> tuple[int, int]:
+    """A (read_fd, write_fd) pipe."""
+    return make_pipe()
+
+
+_WRITER = (
+    "import os, sys, time\n"
+    "time.sleep(float(sys.argv[2]))\n"
+    "os.write(int(sys.argv[1]), bytes.fromhex(sys.argv[3]))\n"
+)
+
+
+@pytest.fixture
+def delayed_write() -> Iterator[Callable[[int, bytes, float], subprocess.Popen[bytes]]]:
+    """``delayed_write(fd, data, delay)``: another process writes ``data`` to ``fd`` after
+    ``delay`` seconds. Needs neither our GIL nor our ring, so it also unblocks a test whose
+    blocking call wrongly holds the GIL. Processes still running at teardown are killed."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(fd: int, data: bytes, delay: float) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(fd), str(delay), data.hex()],
+            pass_fds=(fd,),
+        )
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
