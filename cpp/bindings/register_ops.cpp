@@ -1,10 +1,10 @@
-// The operations. Each is written once, as a function that converts Python arguments into a
-// prepared SQE plus its pins; def_op() then exposes it twice: as Sqe.prep_<name>() on a handle,
-// and as the one-call ring method IoUring.<name>() that takes a slot and prepares it.
+// The operations of the foundation: nop, read/write (plain, vectored, fixed), fsync, splice,
+// openat, close. See ops.hpp for how each becomes two methods.
 #include <string>
 
 #include "convert.hpp"
 #include "module.hpp"
+#include "ops.hpp"
 #include "pins.hpp"
 #include <iouring/sqe.hpp>
 
@@ -135,25 +135,6 @@ Prepared make_close(py::handle user_data, py::handle fd) {
     return p;
 }
 
-template <typename... Args>
-void def_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
-            Prepared (*make)(Args...), const char* doc, const auto&... args) {
-    ring.def(
-        ring_name,
-        [make](const std::shared_ptr<Ring>& r, Args... a) {
-            return SqeHandle{r, r->push(make(a...))};
-        },
-        args..., doc);
-    sqe.def(
-        prep_name,
-        [make](py::object self, Args... a) {
-            const SqeHandle& h = self.cast<const SqeHandle&>();
-            h.ring->prepare(h.position, make(a...));
-            return self;
-        },
-        args..., doc);
-}
-
 // Fixed-buffer operations need the ring to check the buffer against its registration.
 template <bool Write>
 void def_fixed_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
@@ -185,6 +166,8 @@ void def_fixed_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const c
 }  // namespace
 
 void register_ops(RingClass& ring, SqeClass& sqe) {
+    mark_plain({Op::NOP, Op::READV, Op::WRITEV, Op::FSYNC, Op::READ_FIXED, Op::WRITE_FIXED,
+                Op::READ, Op::WRITE, Op::SPLICE, Op::OPENAT, Op::CLOSE});
     def_op(ring, sqe, "nop", "prep_nop", &make_nop,
            "Prepares a no-op that completes with res 0. Matches io_uring_prep_nop(3).",
            py::arg("user_data"));

@@ -3,36 +3,17 @@
 // Fields the kernel dereferences or uses as a memory size (opcode, addr, len, addr3) are set
 // only by the prep methods, which pin what they point at. The scalar fields can be changed
 // between prep and submit, as with liburing, but only for operations whose scalar fields carry
-// no pointer meaning (see is_plain_op).
+// no pointer meaning (see is_plain_op in ops.hpp).
 #include <cstdio>
 #include <string>
 
 #include "convert.hpp"
 #include "module.hpp"
+#include "ops.hpp"
 
 namespace iouring::bindings {
 
 namespace {
-
-// Operations whose fd, off, ioprio, rw_flags, buf_index and splice_fd_in are plain numbers.
-bool is_plain_op(std::uint8_t opcode) {
-    switch (static_cast<Op>(opcode)) {
-        case Op::NOP:
-        case Op::READV:
-        case Op::WRITEV:
-        case Op::FSYNC:
-        case Op::READ_FIXED:
-        case Op::WRITE_FIXED:
-        case Op::READ:
-        case Op::WRITE:
-        case Op::SPLICE:
-        case Op::OPENAT:
-        case Op::CLOSE:
-            return true;
-        default:
-            return false;
-    }
-}
 
 Sqe& plain_sqe(const SqeHandle& h, const char* field) {
     Sqe& sqe = h.sqe();

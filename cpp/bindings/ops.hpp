@@ -1,0 +1,44 @@
+// Shared machinery of the operation families (register_ops_*.cpp). An operation is written
+// once, as a function that converts Python arguments into a Prepared SQE plus its pins;
+// def_op() exposes it twice: as Sqe.prep_<name>() on a handle, and as the one-call ring method
+// IoUring.<name>() that takes a vacant slot and prepares it.
+#pragma once
+
+#include <bitset>
+
+#include "module.hpp"
+
+namespace iouring::bindings {
+
+// Operations whose fd, off, ioprio, rw_flags, buf_index and splice_fd_in are plain numbers
+// with no pointer or size meaning: only for these may Python change those Sqe fields between
+// prep and submit. Each family marks its own at registration.
+inline std::bitset<256>& plain_ops() {
+    static std::bitset<256> ops;
+    return ops;
+}
+inline void mark_plain(std::initializer_list<Op> ops) {
+    for (Op op : ops) plain_ops().set(static_cast<std::size_t>(op));
+}
+inline bool is_plain_op(std::uint8_t opcode) { return plain_ops().test(opcode); }
+
+template <typename... Args>
+void def_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
+            Prepared (*make)(Args...), const char* doc, const auto&... args) {
+    ring.def(
+        ring_name,
+        [make](const std::shared_ptr<Ring>& r, Args... a) {
+            return SqeHandle{r, r->push(make(a...))};
+        },
+        args..., doc);
+    sqe.def(
+        prep_name,
+        [make](py::object self, Args... a) {
+            const SqeHandle& h = self.cast<const SqeHandle&>();
+            h.ring->prepare(h.position, make(a...));
+            return self;
+        },
+        args..., doc);
+}
+
+}  // namespace iouring::bindings
