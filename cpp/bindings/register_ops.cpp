@@ -74,7 +74,7 @@ Prepared make_rw_fixed(const Ring& ring, py::handle user_data, py::handle fd, py
     std::uint64_t off = to_offset(offset, "offset");
     std::uint16_t index = to_u16(buffer_index, "buffer_index");
     BufferExport view;
-    view.acquire(buffer, false, "buffer");
+    view.acquire(buffer, !Write, "buffer");
     const RegisteredBuffers* registered = ring.registered_buffers();
     if (registered == nullptr) {
         raise(PyExc_ValueError, "buffer_index: no buffers are registered with this ring");

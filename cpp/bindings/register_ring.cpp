@@ -149,7 +149,11 @@ RingClass register_ring(py::module_& m) {
             "Cancels operations in flight, waits (at most 2 s) for their completions, releases "
             "their buffers and closes the ring. Buffers of operations that did not finish are "
             "kept for the life of the process (ResourceWarning). Closing twice is fine.")
-        .def("__enter__", [](py::object self) { return self; })
+        .def("__enter__",
+             [](py::object self) {
+                 self.cast<const Ring&>().check_usable();
+                 return self;
+             })
         .def("__exit__", [](Ring& r, py::args) { r.close(); })
         .def_property_readonly("closed", &Ring::closed)
         .def_property_readonly("fd", [](const Ring& r) { r.check_usable(); return r.core().fd(); })
@@ -205,9 +209,15 @@ RingClass register_ring(py::module_& m) {
             r.check_usable();
             return r.core().cq().overflow();
         })
-        .def_property_readonly("in_flight", &Ring::in_flight,
+        .def_property_readonly("in_flight", [](const Ring& r) {
+            r.check_usable();
+            return r.in_flight();
+        },
                                "Operations flushed whose final completion was not reaped yet.")
-        .def_property_readonly("pinned", &Ring::pinned,
+        .def_property_readonly("pinned", [](const Ring& r) {
+            r.check_usable();
+            return r.pinned();
+        },
                                "Objects and private copies the ring keeps alive for prepared "
                                "and in-flight operations.");
 

@@ -171,9 +171,11 @@ void Ring::flush_held_back() {
 std::uint32_t Ring::wait_ready(std::uint32_t wait_nr) {
     CompletionQueue& cq = core_.cq();
     while (cq.ready() < wait_nr) {
+        // A signal may have ended an earlier wait (the kernel then reports the SQEs it
+        // submitted, not EINTR): run its handler before sleeping again.
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
         int ret = enter_blocking(0, wait_nr, enter::GETEVENTS);
         if (ret < 0) throw_errno(ret, "io_uring_enter");
-        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
     }
     return cq.ready();
 }
