@@ -26,4 +26,5 @@ PYBIND11_MODULE(_core, m) {
     SqeClass sqe = register_sqe(m);
     RingClass ring = register_ring(m);
     register_ops(ring, sqe);
+    register_batch(ring);
 }

@@ -30,5 +30,6 @@ void register_completions(py::module_& m);
 SqeClass register_sqe(py::module_& m);
 RingClass register_ring(py::module_& m);
 void register_ops(RingClass& ring, SqeClass& sqe);
+void register_batch(RingClass& ring);
 
 }  // namespace iouring::bindings

@@ -87,6 +87,19 @@ std::uint64_t Ring::push(Prepared&& op) {
     return position;
 }
 
+std::uint64_t Ring::reserve_slots(std::uint32_t max, std::uint32_t& count) {
+    check_usable();
+    count = core_.sq().reserve(max);
+    if (count == 0 && max > 0) {
+        throw SubmissionQueueFull("submission queue is full (" +
+                                  std::to_string(core_.sq().entries()) +
+                                  " entries): submit() before preparing more");
+    }
+    std::uint64_t first = handed_out_;
+    handed_out_ += count;
+    return first;
+}
+
 std::uint32_t Ring::flush() {
     SubmissionQueue& sq = core_.sq();
     for (std::uint64_t position = flushed_; position < handed_out_; ++position) {

@@ -62,6 +62,15 @@ public:
     void prepare(std::uint64_t position, Prepared&& op);
     // acquire_slot() + prepare(): one call per operation.
     std::uint64_t push(Prepared&& op);
+    // Takes up to `max` vacant slots (not reset: the caller prepares every one of them) for a
+    // batch; returns the first position and sets `count`. Raises SubmissionQueueFull when
+    // max > 0 and no slot is free.
+    std::uint64_t reserve_slots(std::uint32_t max, std::uint32_t& count);
+    // Adds a pin to the (unflushed) slot at `position`; batches share one pin this way.
+    void add_slot_pin(std::uint64_t position, const Pin& pin) {
+        slot_pins_[position & core_.sq().mask()].push_back(pin);
+        ++slot_pin_count_;
+    }
     std::uint32_t flush();
     int submit_and_wait(unsigned wait_nr);
     int enter(unsigned to_submit, unsigned min_complete, unsigned flags);

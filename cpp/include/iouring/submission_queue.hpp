@@ -2,6 +2,7 @@
 // private sqe_head/sqe_tail that let callers prepare SQEs before publishing them in one store.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "abi.hpp"
@@ -42,6 +43,14 @@ public:
         Sqe* sqe = &sqes_[sqe_tail_ & mask_];
         ++sqe_tail_;
         return sqe;
+    }
+
+    // Takes up to `max` vacant slots at once (not zeroed) and returns how many: the slots at
+    // positions [sqe_tail() before the call, sqe_tail() after it), reached with at().
+    std::uint32_t reserve(std::uint32_t max) noexcept {
+        std::uint32_t n = std::min(max, entries_ - (sqe_tail_ - load_acquire(head_)));
+        sqe_tail_ += n;
+        return n;
     }
 
     // Publishes every prepared SQE with one store; returns how many SQEs the kernel has not
