@@ -31,7 +31,11 @@ def _io_uring_unavailable_reason() -> str | None:
         with IoUring(1):
             pass
     except OSError as exc:
-        if isinstance(exc, PermissionError) or exc.errno in (errno.EPERM, errno.EACCES, errno.ENOSYS):
+        if isinstance(exc, PermissionError) or exc.errno in (
+            errno.EPERM,
+            errno.EACCES,
+            errno.ENOSYS,
+        ):
             return (
                 f"io_uring_setup failed: {exc} (a container's seccomp profile, "
                 "kernel.io_uring_disabled, or a kernel without io_uring)"
@@ -151,9 +155,7 @@ def ring_config(request: pytest.FixtureRequest) -> RingConfig:
 
 
 @pytest.fixture
-def make_ring(
-    ring_config: RingConfig, _ring_registry: list[IoUring]
-) -> Callable[..., IoUring]:
+def make_ring(ring_config: RingConfig, _ring_registry: list[IoUring]) -> Callable[..., IoUring]:
     """``make_ring(entries, **kwargs)``: a ring of the current configuration (extra ``flags`` are
     or-ed in); skips when the kernel refuses the configuration; closed at teardown."""
 

@@ -209,18 +209,43 @@ def test_setup_flags_unknown_bit_refused(bit: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "flags",
+    "kwargs",
     [
-        SetupFlags.DEFER_TASKRUN,  # needs SINGLE_ISSUER
-        SetupFlags.TASKRUN_FLAG,  # needs COOP_TASKRUN or DEFER_TASKRUN
-        SetupFlags.SQ_AFF,  # needs SQPOLL
+        {"flags": SetupFlags.TASKRUN_FLAG},  # needs COOP_TASKRUN or DEFER_TASKRUN
+        {"flags": SetupFlags.SQPOLL | SetupFlags.COOP_TASKRUN},  # IPI flags make no sense
+        {"flags": SetupFlags.HYBRID_IOPOLL},  # needs IOPOLL
+        {"flags": SetupFlags.ATTACH_WQ, "wq_fd": "pipe"},  # wq_fd must be a ring
     ],
-    ids=lambda f: f.name,
+    ids=[
+        "taskrun_flag_alone",
+        "sqpoll_coop_taskrun",
+        "hybrid_iopoll_alone",
+        "attach_wq_not_a_ring",
+    ],
 )
-def test_setup_kernel_refusal_raises_oserror(flags: SetupFlags) -> None:
+def test_setup_kernel_refusal_raises_oserror(kwargs: dict[str, Any], pipe: tuple[int, int]) -> None:
+    if kwargs.get("wq_fd") == "pipe":
+        kwargs = {**kwargs, "wq_fd": pipe[0]}
     with pytest.raises(OSError) as excinfo:
-        IoUring(4, flags=flags)
+        IoUring(4, **kwargs)
     assert excinfo.value.errno == errno.EINVAL
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"flags": SetupFlags.DEFER_TASKRUN},  # needs SINGLE_ISSUER
+        {"flags": SetupFlags.SQ_AFF},  # needs SQPOLL
+        {"cq_entries": 2},  # fewer CQEs than SQEs
+    ],
+    ids=["defer_taskrun_alone", "sq_aff_alone", "cq_entries_below_entries"],
+)
+def test_setup_invalid_combination_refused(kwargs: dict[str, Any]) -> None:
+    """Refused before the syscall (ValueError) or by the kernel (OSError EINVAL)."""
+    with pytest.raises((ValueError, OSError)) as excinfo:
+        IoUring(8, **kwargs)
+    if isinstance(excinfo.value, OSError):
+        assert excinfo.value.errno == errno.EINVAL
 
 
 def test_setup_attach_wq(make_default_ring: Callable[..., IoUring]) -> None:
@@ -469,10 +494,17 @@ def test_enter_raw_submits_and_waits(ring: IoUring, ring_config: Any) -> None:
     assert ring.copy_cqe() == Cqe(0xE17E4, 0, 0)
 
 
-def test_enter_invalid_flags_raise_oserror(ring: IoUring) -> None:
-    with pytest.raises(OSError) as excinfo:
-        ring.enter(0, 0, 1 << 30)
-    assert excinfo.value.errno == errno.EINVAL
+@pytest.mark.parametrize("flags", [1 << 30, 1 << 31], ids=["bit30", "bit31"])
+def test_enter_unknown_flags_refused(ring: IoUring, flags: int) -> None:
+    """Refused by the binding (ValueError naming flags) or by the kernel (OSError EINVAL)."""
+    before = (ring.sq_ready(), ring.cq_ready(), ring.in_flight)
+    with pytest.raises((ValueError, OSError)) as excinfo:
+        ring.enter(0, 0, flags)
+    if isinstance(excinfo.value, OSError):
+        assert excinfo.value.errno == errno.EINVAL
+    else:
+        assert "flags" in str(excinfo.value)
+    assert (ring.sq_ready(), ring.cq_ready(), ring.in_flight) == before
 
 
 # --------------------------------------------------------------------------------------------
