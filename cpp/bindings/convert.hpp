@@ -9,6 +9,8 @@
 #include <limits>
 #include <string>
 
+#include <iouring/abi.hpp>
+
 #include "errors.hpp"
 
 namespace iouring::bindings {
@@ -85,6 +87,32 @@ inline std::uint64_t to_offset(py::handle h, const char* name) {
                                     std::to_string(x));
     }
     return to_u64(v, name);
+}
+
+// A duration as the kernel's timespec: seconds as an int or float, or a datetime.timedelta.
+// Negative, NaN and infinite durations are refused.
+inline KernelTimespec to_timespec(py::handle h, const char* name) {
+    double seconds = 0;
+    if (py::isinstance(h, py::module_::import("datetime").attr("timedelta"))) {
+        seconds = h.attr("total_seconds")().cast<double>();
+    } else if (PyFloat_Check(h.ptr()) || PyLong_Check(h.ptr()) || PyIndex_Check(h.ptr())) {
+        if (PyLong_Check(h.ptr()) || (!PyFloat_Check(h.ptr()) && PyIndex_Check(h.ptr()))) {
+            std::int64_t whole = to_i64(h, name, 0, INT64_MAX / 2);
+            return KernelTimespec{whole, 0};
+        }
+        seconds = PyFloat_AsDouble(h.ptr());
+    } else {
+        raise(PyExc_TypeError, std::string(name) +
+                                   " must be seconds (int or float) or a datetime.timedelta, not " +
+                                   type_name(h));
+    }
+    if (!(seconds >= 0) || seconds > 9.2e18 / 2) {
+        raise(PyExc_ValueError, std::string(name) + " must be a finite, non-negative duration");
+    }
+    auto whole = static_cast<std::int64_t>(seconds);
+    auto nanos = static_cast<std::int64_t>((seconds - static_cast<double>(whole)) * 1e9);
+    if (nanos >= 1'000'000'000) nanos = 999'999'999;
+    return KernelTimespec{whole, nanos};
 }
 
 }  // namespace iouring::bindings

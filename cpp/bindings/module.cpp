@@ -26,5 +26,9 @@ PYBIND11_MODULE(_core, m) {
     SqeClass sqe = register_sqe(m);
     RingClass ring = register_ring(m);
     register_ops(ring, sqe);
+    register_fs_ops(ring, sqe);
+    register_control_ops(ring, sqe);
+    register_net_ops(ring, sqe);
+    register_buffer_ops(m, ring, sqe);
     register_batch(ring);
 }

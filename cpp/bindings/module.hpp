@@ -31,5 +31,9 @@ SqeClass register_sqe(py::module_& m);
 RingClass register_ring(py::module_& m);
 void register_ops(RingClass& ring, SqeClass& sqe);
 void register_batch(RingClass& ring);
+void register_fs_ops(RingClass& ring, SqeClass& sqe);
+void register_control_ops(RingClass& ring, SqeClass& sqe);
+void register_net_ops(RingClass& ring, SqeClass& sqe);
+void register_buffer_ops(py::module_& m, RingClass& ring, SqeClass& sqe);
 
 }  // namespace iouring::bindings

@@ -102,6 +102,21 @@ inline PinnedPath pin_path(py::handle obj, const char* name) {
     return {copy, copy->c_str()};
 }
 
+// A private copy of a small kernel argument (timespec, open_how, sockaddr, ...) that the
+// ring keeps until the operation's final completion.
+template <typename T>
+struct PinnedCopy {
+    Pin pin;
+    T* ptr;
+};
+
+template <typename T>
+PinnedCopy<T> pin_copy(const T& value) {
+    auto copy = std::make_shared<T>(value);
+    T* ptr = copy.get();
+    return {std::move(copy), ptr};
+}
+
 // An iovec array for readv/writev: a private copy of the array plus a pin on every buffer.
 struct PinnedIovecs {
     PinList pins;

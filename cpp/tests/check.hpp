@@ -5,12 +5,14 @@
 #pragma once
 
 #include <cerrno>
+#include <chrono>
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -264,20 +266,39 @@ inline void require_io_uring() {
 
 // --- ring helpers ----------------------------------------------------------------------------
 
-// A vacant SQE; under SQPOLL a full SQ only means the kernel thread has not caught up yet, so
-// wake it if needed and wait for space (IORING_ENTER_SQ_WAIT).
+// Under SQPOLL a full SQ is often only a kernel thread that has not caught up. Worse, the thread
+// posts a batch's CQEs before it publishes its new SQ head (io_submit_sqes flushes completions,
+// then commits the head), so even with every CQE reaped the SQ can still look full for a moment.
+// IORING_ENTER_SQ_WAIT waits on the kernel's private head, so it can return early too: retry.
+inline constexpr auto kSqpollPatience = std::chrono::seconds(10);
+
+// A vacant SQE. Without SQPOLL a full SQ is the caller's bug; under SQPOLL, wake the kernel
+// thread if needed and wait for a slot.
 inline iouring::Sqe* get_sqe(iouring::IoUring& ring) {
-    for (int attempt = 0; attempt < 1000; ++attempt) {
+    const auto deadline = std::chrono::steady_clock::now() + kSqpollPatience;
+    for (;;) {
         if (iouring::Sqe* sqe = ring.get_sqe()) return sqe;
-        if (!is_sqpoll(ring)) break;
-        int ret = ring.submit();
-        if (ret < 0) break;
-        ret = ring.enter(0, 0, iouring::enter::SQ_WAIT);
+        if (!is_sqpoll(ring) || std::chrono::steady_clock::now() > deadline) break;
+        if (ring.submit() < 0) break;  // publishes, and wakes the thread if it sleeps
+        int ret = ring.enter(0, 0, iouring::enter::SQ_WAIT);
         if (ret < 0 && ret != -EINTR) break;
+        if (ring.sq_space_left() == 0) std::this_thread::yield();
     }
     // The callers dereference the SQE; nothing sensible is left to do.
     std::fprintf(stderr, "FAIL: get_sqe: the submission queue stayed full\n");
     std::exit(kExitFail);
+}
+
+// Waits until the kernel consumed every SQE we published (immediate without SQPOLL, where
+// submission is synchronous; see above for why SQPOLL needs the wait even after reaping).
+inline bool wait_sq_consumed(iouring::IoUring& ring) {
+    const auto deadline = std::chrono::steady_clock::now() + kSqpollPatience;
+    while (ring.sq().kernel_head() != ring.sq().shared_tail()) {
+        if (std::chrono::steady_clock::now() > deadline) break;
+        ring.submit();  // wakes the kernel thread if it fell asleep
+        std::this_thread::yield();
+    }
+    return CHECK_EQ(ring.sq().kernel_head(), ring.sq().shared_tail());
 }
 
 // Waits for and consumes exactly `n` CQEs, in the order the kernel posted them.

@@ -3,7 +3,7 @@
 import enum
 import os
 from collections.abc import Iterable, Sequence
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -14,6 +14,8 @@ class _HasFileno(Protocol):
 
 FileDescriptor = int | _HasFileno
 StrOrBytesPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+# A batch argument: one int for every operation, or one integer per operation.
+_IntArg = int | Sequence[int] | npt.NDArray[np.integer[Any]]
 
 CQE_DTYPE: np.dtype[np.void]
 SQE_SIZE: int
@@ -249,6 +251,10 @@ class Sqe:
         self, user_data: int, dir_fd: FileDescriptor, path: StrOrBytesPath, flags: int, mode: int = 0o666
     ) -> Self: ...
     def prep_close(self, user_data: int, fd: FileDescriptor) -> Self: ...
+    # --- Sqe: fs operations ---
+    # --- Sqe: control operations ---
+    # --- Sqe: net operations ---
+    # --- Sqe: buffer operations ---
 
 class IoUring:
     """An io_uring instance: its fd, the mapped rings and the pins of operations in flight."""
@@ -358,3 +364,57 @@ class IoUring:
         self, user_data: int, dir_fd: FileDescriptor, path: StrOrBytesPath, flags: int, mode: int = 0o666
     ) -> Sqe: ...
     def close_fd(self, user_data: int, fd: FileDescriptor) -> Sqe: ...
+    # --- IoUring: fs operations ---
+    # --- IoUring: control operations ---
+    # --- IoUring: net operations ---
+    # --- IoUring: buffer operations ---
+    # --- IoUring: batch preparation ---
+    def nop_batch(self, user_data: _IntArg, *, count: int | None = None) -> int: ...
+    def read_batch(
+        self,
+        user_data: _IntArg,
+        fd: _IntArg,
+        buffer: Buffer,
+        offset: _IntArg,
+        length: _IntArg,
+        buf_offset: _IntArg | None = None,
+        *,
+        count: int | None = None,
+    ) -> int: ...
+    def write_batch(
+        self,
+        user_data: _IntArg,
+        fd: _IntArg,
+        buffer: Buffer,
+        offset: _IntArg,
+        length: _IntArg,
+        buf_offset: _IntArg | None = None,
+        *,
+        count: int | None = None,
+    ) -> int: ...
+    def read_fixed_batch(
+        self,
+        user_data: _IntArg,
+        fd: _IntArg,
+        buffer_index: _IntArg,
+        offset: _IntArg,
+        length: _IntArg,
+        buf_offset: _IntArg | None = None,
+        *,
+        count: int | None = None,
+    ) -> int: ...
+    def write_fixed_batch(
+        self,
+        user_data: _IntArg,
+        fd: _IntArg,
+        buffer_index: _IntArg,
+        offset: _IntArg,
+        length: _IntArg,
+        buf_offset: _IntArg | None = None,
+        *,
+        count: int | None = None,
+    ) -> int: ...
+    def fsync_batch(
+        self, user_data: _IntArg, fd: _IntArg, flags: int = 0, *, count: int | None = None
+    ) -> int: ...
+    def close_batch(self, user_data: _IntArg, fd: _IntArg, *, count: int | None = None) -> int: ...
