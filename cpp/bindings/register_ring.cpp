@@ -244,12 +244,15 @@ RingClass register_ring(py::module_& m) {
             "Flushes and submits; returns the number of SQEs submitted. Raises OSError.")
         .def(
             "submit_and_wait",
-            [](Ring& r, py::handle wait_nr) {
-                return r.submit_and_wait(to_u32(wait_nr, "wait_nr"));
+            [](Ring& r, py::handle wait_nr, py::handle timeout) {
+                std::uint32_t n = to_u32(wait_nr, "wait_nr");
+                return r.submit_and_wait(n, deadline_after(timeout));
             },
-            py::arg("wait_nr"),
+            py::arg("wait_nr"), py::kw_only(), py::arg("timeout") = py::none(),
             "Flushes, submits and waits until at least wait_nr completions are ready (GIL "
-            "released; Ctrl-C raises KeyboardInterrupt). Returns the number submitted.")
+            "released; Ctrl-C raises KeyboardInterrupt). Returns the number submitted. With "
+            "timeout (seconds, or a timedelta) raises TimeoutError when it expires first; the "
+            "SQEs were submitted all the same.")
         .def(
             "enter",
             [](Ring& r, py::handle to_submit, py::handle min_complete, py::handle flags) {
@@ -296,14 +299,15 @@ RingClass register_ring(py::module_& m) {
 
     cls.def(
            "copy_cqes",
-           [](Ring& r, py::handle out, py::handle wait_nr_arg) -> py::object {
+           [](Ring& r, py::handle out, py::handle wait_nr_arg, py::handle timeout) -> py::object {
                r.check_usable();
                std::uint32_t wait_nr = to_u32(wait_nr_arg, "wait_nr");
+               Deadline deadline = deadline_after(timeout);
                if (wait_nr > r.core().cq().entries()) {
                    raise(PyExc_ValueError, "wait_nr exceeds the completion queue size");
                }
                if (out.is_none()) {
-                   r.wait_ready(wait_nr);
+                   r.wait_ready(wait_nr, deadline);
                    r.flush_held_back();
                    std::uint32_t ready = r.core().cq_ready();
                    py::array_t<Cqe> array(ready);
@@ -314,24 +318,31 @@ RingClass register_ring(py::module_& m) {
                auto size = static_cast<std::uint32_t>(
                    std::min<py::ssize_t>(array.shape(0), 0xffffffff));
                std::uint32_t n =
-                   r.copy_cqes(static_cast<Cqe*>(array.mutable_data()), size, wait_nr);
+                   r.copy_cqes(static_cast<Cqe*>(array.mutable_data()), size, wait_nr, deadline);
                return array[py::slice(0, n, 1)];
            },
-           py::arg("out") = py::none(), py::arg("wait_nr") = 0,
+           py::arg("out") = py::none(), py::arg("wait_nr") = 0, py::kw_only(),
+           py::arg("timeout") = py::none(),
            "Copies ready completions into `out` (a 1-D CQE_DTYPE array; at most len(out)) or, "
            "without `out`, into a new array of all that are ready, consuming them with one "
-           "head update. Waits first until at least wait_nr are ready. Returns the filled "
-           "part (a view of out).")
+           "head update. Waits first until at least wait_nr are ready (with timeout: at most "
+           "that long, then copies what is ready). Returns the filled part (a view of out).")
         .def(
             "copy_cqe",
-            [](Ring& r) {
+            [](Ring& r, py::handle timeout) {
                 r.check_usable();
+                Deadline deadline = deadline_after(timeout);
                 Cqe cqe{};
-                while (r.copy_cqes(&cqe, 1, 1) == 0) {
+                while (r.copy_cqes(&cqe, 1, 1, deadline) == 0) {
+                    if (deadline && std::chrono::steady_clock::now() >= *deadline) {
+                        raise(PyExc_TimeoutError, "copy_cqe: no completion before the timeout");
+                    }
                 }
                 return cqe;
             },
-            "Waits for one completion and consumes it; returns a Cqe.")
+            py::kw_only(), py::arg("timeout") = py::none(),
+            "Waits for one completion (at most timeout seconds: TimeoutError) and consumes "
+            "it; returns a Cqe.")
         .def(
             "peek_cqe",
             [](Ring& r) -> py::object {

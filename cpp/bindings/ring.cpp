@@ -1,5 +1,7 @@
 #include "ring.hpp"
 
+#include "convert.hpp"
+
 #include <chrono>
 #include <ctime>
 #include <string>
@@ -117,13 +119,37 @@ std::uint32_t Ring::flush() {
     return core_.flush_sq();
 }
 
-int Ring::enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags) {
+Deadline deadline_after(py::handle timeout) {
+    if (timeout.is_none()) return std::nullopt;
+    KernelTimespec ts = to_timespec(timeout, "timeout");
+    return std::chrono::steady_clock::now() + std::chrono::seconds(ts.tv_sec) +
+           std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+int Ring::enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags,
+                         const Deadline& deadline) {
+    if (deadline && (core_.features() & feat::EXT_ARG) == 0) {
+        raise(PyExc_NotImplementedError,
+              "timeout needs IORING_FEAT_EXT_ARG (Linux 5.11 or newer)");
+    }
     for (;;) {
+        GeteventsArg arg{};
+        KernelTimespec ts{};
+        unsigned wait_flags = flags;
+        if (deadline) {
+            auto left = *deadline - std::chrono::steady_clock::now();
+            if (left <= decltype(left)::zero()) return -ETIME;
+            auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+            ts = KernelTimespec{ns / 1'000'000'000, ns % 1'000'000'000};
+            arg.ts = address_of(&ts);
+            wait_flags |= enter::EXT_ARG;
+        }
         int ret;
         ++blocked_threads_;
         {
             py::gil_scoped_release nogil;
-            ret = core_.enter(to_submit, min_complete, flags);
+            ret = deadline ? core_.enter(to_submit, min_complete, wait_flags, &arg, sizeof(arg))
+                           : core_.enter(to_submit, min_complete, wait_flags);
         }
         --blocked_threads_;
         if (ret != -EINTR) return ret;
@@ -132,7 +158,7 @@ int Ring::enter_blocking(unsigned to_submit, unsigned min_complete, unsigned fla
     }
 }
 
-int Ring::submit_and_wait(unsigned wait_nr) {
+int Ring::submit_and_wait(unsigned wait_nr, const Deadline& deadline) {
     check_usable();
     if (wait_nr > core_.cq().entries()) {
         raise(PyExc_ValueError, "wait_nr (" + std::to_string(wait_nr) +
@@ -144,13 +170,19 @@ int Ring::submit_and_wait(unsigned wait_nr) {
     int submitted = static_cast<int>(to_submit);
     if (core_.sq_ring_needs_enter(flags) || wait_nr > 0) {
         if (wait_nr > 0 || (core_.flags() & setup::IOPOLL) != 0) flags |= enter::GETEVENTS;
-        int ret = wait_nr > 0 ? enter_blocking(to_submit, wait_nr, flags)
+        int ret = wait_nr > 0 ? enter_blocking(to_submit, wait_nr, flags, deadline)
                               : core_.enter(to_submit, 0, flags);
-        if (ret < 0) throw_errno(ret, "io_uring_enter");
-        submitted = ret;
+        if (ret < 0 && ret != -ETIME) throw_errno(ret, "io_uring_enter");
+        // -ETIME: nothing was submitted (or SQPOLL submits on its own) and the time ran out.
+        submitted = ret < 0 ? static_cast<int>(to_submit - core_.sq_ready()) : ret;
     }
     // A signal can end the kernel's wait early once SQEs were submitted; finish the wait.
-    if (wait_nr > 0) wait_ready(wait_nr);
+    if (wait_nr > 0 && !wait_ready(wait_nr, deadline)) {
+        raise(PyExc_TimeoutError, "submit_and_wait: " + std::to_string(core_.cq_ready()) +
+                                      " of " + std::to_string(wait_nr) +
+                                      " completions ready when the timeout expired (" +
+                                      std::to_string(submitted) + " SQEs were submitted)");
+    }
     return submitted;
 }
 
@@ -181,23 +213,25 @@ void Ring::flush_held_back() {
     }
 }
 
-std::uint32_t Ring::wait_ready(std::uint32_t wait_nr) {
+bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
     CompletionQueue& cq = core_.cq();
     while (cq.ready() < wait_nr) {
         // A signal may have ended an earlier wait (the kernel then reports the SQEs it
         // submitted, not EINTR): run its handler before sleeping again.
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-        int ret = enter_blocking(0, wait_nr, enter::GETEVENTS);
+        int ret = enter_blocking(0, wait_nr, enter::GETEVENTS, deadline);
+        if (ret == -ETIME) return cq.ready() >= wait_nr;
         if (ret < 0) throw_errno(ret, "io_uring_enter");
     }
-    return cq.ready();
+    return true;
 }
 
-std::uint32_t Ring::copy_cqes(Cqe* out, std::uint32_t max, std::uint32_t wait_nr) {
+std::uint32_t Ring::copy_cqes(Cqe* out, std::uint32_t max, std::uint32_t wait_nr,
+                              const Deadline& deadline) {
     CompletionQueue& cq = core_.cq();
     if (cq.ready() < std::max<std::uint32_t>(wait_nr, 1)) {
         if (wait_nr > 0) {
-            wait_ready(wait_nr);
+            wait_ready(wait_nr, deadline);
         } else {
             flush_held_back();
         }
@@ -282,7 +316,7 @@ bool Ring::drain_for_close(PinList& released) {
     prep_cancel(*cancel, 0, 0, cancel::ANY | cancel::ALL);
     flush();
     auto deadline = std::chrono::steady_clock::now() + kCloseDrainTimeout;
-    while (inflight_.pin_count() != 0) {
+    while (must_drain()) {
         auto left = deadline - std::chrono::steady_clock::now();
         if (left <= decltype(left)::zero()) return false;
         long long slice = std::min<long long>(
@@ -293,7 +327,7 @@ bool Ring::drain_for_close(PinList& released) {
         core_.cq().advance(ready);
         if (!ok) break;
     }
-    return inflight_.pin_count() == 0;
+    return !must_drain();
 }
 
 void Ring::close_impl(bool from_close) {
@@ -310,7 +344,7 @@ void Ring::close_impl(bool from_close) {
         // into the child's memory, so they can all go.
         core_.abandon_after_fork();
     } else {
-        if (inflight_.pin_count() != 0) drained = drain_for_close(released);
+        if (must_drain()) drained = drain_for_close(released);
         core_.close();
     }
     closed_ = true;
@@ -326,6 +360,8 @@ void Ring::close_impl(bool from_close) {
         (drained ? released : kept).push_back(std::move(registered_buffers_));
         registered_buffers_.reset();
     }
+    for (Pin& pin : lifetime_pins_) (drained ? released : kept).push_back(std::move(pin));
+    lifetime_pins_.clear();
     if (!kept.empty()) {
         std::size_t count = kept.size();
         for (Pin& pin : kept) forever().push_back(std::move(pin));

@@ -9,8 +9,10 @@
 
 #include <pybind11/pybind11.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "errors.hpp"
@@ -20,6 +22,11 @@
 #include "pins.hpp"
 
 namespace iouring::bindings {
+
+using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+
+// The deadline `timeout` seconds from now (None: no deadline).
+Deadline deadline_after(py::handle timeout);
 
 // Converted arguments of one operation: the SQE body to copy into a slot and what it pins.
 struct Prepared {
@@ -72,15 +79,17 @@ public:
         ++slot_pin_count_;
     }
     std::uint32_t flush();
-    int submit_and_wait(unsigned wait_nr);
+    // Raises TimeoutError when `deadline` passes first (the SQEs were submitted all the same).
+    int submit_and_wait(unsigned wait_nr, const Deadline& deadline = {});
     int enter(unsigned to_submit, unsigned min_complete, unsigned flags);
 
     // --- completion side -------------------------------------------------------------------
     // Copies up to `max` CQEs into `out` and consumes them, waiting first as copy_cqes does.
-    std::uint32_t copy_cqes(Cqe* out, std::uint32_t max, std::uint32_t wait_nr);
-    // Makes at least `wait_nr` CQEs ready (or flushes held-back ones when wait_nr is 0);
-    // returns how many are ready.
-    std::uint32_t wait_ready(std::uint32_t wait_nr);
+    // At the deadline it copies what is ready.
+    std::uint32_t copy_cqes(Cqe* out, std::uint32_t max, std::uint32_t wait_nr,
+                            const Deadline& deadline = {});
+    // Waits until at least `wait_nr` CQEs are ready; false if the deadline passed first.
+    bool wait_ready(std::uint32_t wait_nr, const Deadline& deadline = {});
     // Enters (without waiting) when CQEs are held back in the kernel: overflowed, behind task
     // work, or on an IOPOLL ring.
     void flush_held_back();
@@ -93,6 +102,14 @@ public:
     [[nodiscard]] const RegisteredBuffers* registered_buffers() const {
         return registered_buffers_.get();
     }
+    // Keeps `pin` until the ring is closed and every operation has completed: for memory the
+    // kernel may write into without a pin of its own, such as provided buffers (any in-flight
+    // buffer-select operation may land in them). While such pins exist, close() drains every
+    // operation in flight, not only the pinned ones.
+    void keep_until_close(Pin pin) {
+        check_usable();
+        lifetime_pins_.push_back(std::move(pin));
+    }
 
     // --- lifetime --------------------------------------------------------------------------
     // Cancels what is in flight, reaps it (bounded in time) and closes. Pins that could not be
@@ -104,13 +121,18 @@ public:
     [[nodiscard]] const IoUring& core() const { return core_; }
     [[nodiscard]] std::size_t in_flight() const noexcept { return inflight_.operations(); }
     [[nodiscard]] std::size_t pinned() const noexcept {
-        return inflight_.pin_count() + slot_pin_count_;
+        return inflight_.pin_count() + slot_pin_count_ + lifetime_pins_.size();
     }
 
 private:
     // enter(2) with the GIL released; EINTR runs the signal handlers (raising their exception)
     // and retries.
-    int enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags);
+    // With a deadline the wait uses IORING_ENTER_EXT_ARG and returns -ETIME when it passes.
+    int enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags,
+                       const Deadline& deadline = {});
+    [[nodiscard]] bool must_drain() const {
+        return inflight_.pin_count() != 0 || (!lifetime_pins_.empty() && !inflight_.empty());
+    }
     // Accounts for consumed CQEs: final completions move the pins they release to `released`.
     // Every path that consumes CQEs goes through here.
     void settle(const Cqe* cqes, std::uint32_t count, PinList& released);
@@ -127,6 +149,7 @@ private:
     std::size_t slot_pin_count_ = 0;
     InflightTable inflight_;
     std::shared_ptr<RegisteredBuffers> registered_buffers_;
+    PinList lifetime_pins_;
     int blocked_threads_ = 0;
 };
 

@@ -51,8 +51,9 @@ public:
             features_ = other.features_;
             ring_map_ = std::move(other.ring_map_);
             sqe_map_ = std::move(other.sqe_map_);
-            sq_ = other.sq_;
-            cq_ = other.cq_;
+            sq_ = std::exchange(other.sq_, {});
+            cq_ = std::exchange(other.cq_, {});
+            other.flags_ = other.features_ = 0;
         }
         return *this;
     }
@@ -104,6 +105,7 @@ public:
         ring_map_.reset();
         if (fd_ >= 0) ::close(fd_);
         fd_ = -1;
+        flags_ = features_ = 0;
         sq_ = {};
         cq_ = {};
     }
