@@ -31,4 +31,5 @@ PYBIND11_MODULE(_core, m) {
     register_net_ops(ring, sqe);
     register_buffer_ops(m, ring, sqe);
     register_batch(ring);
+    register_registration(ring);
 }

@@ -99,6 +99,11 @@ public:
     // --- registration ----------------------------------------------------------------------
     void register_buffers(std::shared_ptr<RegisteredBuffers> buffers);
     void unregister_buffers();
+    // Installs the table after a successful io_uring_register update (sparse, update, clone);
+    // in-flight fixed operations keep the previous table alive.
+    void replace_registered_buffers(std::shared_ptr<RegisteredBuffers> buffers) {
+        registered_buffers_ = std::move(buffers);
+    }
     [[nodiscard]] const RegisteredBuffers* registered_buffers() const {
         return registered_buffers_.get();
     }

@@ -124,6 +124,70 @@ struct RsrcRegister {
 static_assert(sizeof(RsrcRegister) == 32);
 inline constexpr std::uint32_t kRsrcRegisterSparse = 1u << 0;
 
+struct RsrcUpdate {  // io_uring_rsrc_update (ring fd registration)
+    std::uint32_t offset;
+    std::uint32_t resv;
+    std::uint64_t data;
+};
+static_assert(sizeof(RsrcUpdate) == 16);
+
+struct RsrcUpdate2 {  // io_uring_rsrc_update2 (buffer/file table updates with tags)
+    std::uint32_t offset;
+    std::uint32_t resv;
+    std::uint64_t data;
+    std::uint64_t tags;
+    std::uint32_t nr;
+    std::uint32_t resv2;
+};
+static_assert(sizeof(RsrcUpdate2) == 32);
+
+struct Restriction {  // io_uring_restriction
+    std::uint16_t opcode;  // kRestriction*
+    std::uint8_t op;       // register_op, sqe_op or sqe_flags, by opcode
+    std::uint8_t resv;
+    std::uint32_t resv2[3];
+};
+static_assert(sizeof(Restriction) == 16);
+inline constexpr std::uint16_t kRestrictionRegisterOp = 0;
+inline constexpr std::uint16_t kRestrictionSqeOp = 1;
+inline constexpr std::uint16_t kRestrictionSqeFlagsAllowed = 2;
+inline constexpr std::uint16_t kRestrictionSqeFlagsRequired = 3;
+
+struct FileIndexRange {  // io_uring_file_index_range
+    std::uint32_t off;
+    std::uint32_t len;
+    std::uint64_t resv;
+};
+static_assert(sizeof(FileIndexRange) == 16);
+
+struct ClockRegister {  // io_uring_clock_register
+    std::uint32_t clockid;
+    std::uint32_t resv[3];
+};
+static_assert(sizeof(ClockRegister) == 16);
+
+struct Napi {  // io_uring_napi
+    std::uint32_t busy_poll_to;  // microseconds
+    std::uint8_t prefer_busy_poll;
+    std::uint8_t opcode;  // 0: register (static tracking off) in older kernels
+    std::uint8_t pad[2];
+    std::uint32_t op_param;
+    std::uint32_t resv;
+};
+static_assert(sizeof(Napi) == 16);
+
+struct CloneBuffers {  // io_uring_clone_buffers
+    std::uint32_t src_fd;
+    std::uint32_t flags;  // kCloneBuffers*
+    std::uint32_t src_off;
+    std::uint32_t dst_off;
+    std::uint32_t nr;
+    std::uint32_t pad[3];
+};
+static_assert(sizeof(CloneBuffers) == 32);
+inline constexpr std::uint32_t kCloneBuffersSrcRegistered = 1u << 0;
+inline constexpr std::uint32_t kCloneBuffersReplace = 1u << 1;
+
 struct GeteventsArg {
     std::uint64_t sigmask;
     std::uint32_t sigmask_sz;
@@ -137,6 +201,19 @@ struct KernelTimespec {
     std::int64_t tv_nsec;
 };
 static_assert(sizeof(KernelTimespec) == 16);
+
+struct SyncCancelReg {  // io_uring_sync_cancel_reg
+    std::uint64_t addr;  // user_data to match
+    std::int32_t fd;
+    std::uint32_t flags;  // cancel::*
+    KernelTimespec timeout;  // {-1, -1}: wait forever
+    std::uint8_t opcode;
+    std::uint8_t pad[7];
+    std::uint64_t pad2[3];
+};
+static_assert(sizeof(SyncCancelReg) == 64);
+static_assert(offsetof(SyncCancelReg, timeout) == 16);
+static_assert(offsetof(SyncCancelReg, opcode) == 32);
 
 struct Iovec {
     std::uint64_t base;

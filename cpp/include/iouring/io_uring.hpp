@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <pthread.h>
 #include <unistd.h>
 #include <utility>
 
@@ -47,6 +48,9 @@ public:
         if (this != &other) {
             close();
             fd_ = std::exchange(other.fd_, -1);
+            enter_fd_ = std::exchange(other.enter_fd_, -1);
+            enter_flags_ = std::exchange(other.enter_flags_, 0);
+            enter_thread_ = other.enter_thread_;
             flags_ = other.flags_;
             features_ = other.features_;
             ring_map_ = std::move(other.ring_map_);
@@ -74,7 +78,7 @@ public:
         p.wq_fd = options.wq_fd;
         int fd = sys::io_uring_setup(entries, &p);
         if (fd < 0) return fd;
-        fd_ = fd;
+        fd_ = enter_fd_ = fd;
         flags_ = p.flags;
         features_ = p.features;
         if ((features_ & feat::SINGLE_MMAP) == 0) {
@@ -103,8 +107,9 @@ public:
     void close() noexcept {
         sqe_map_.reset();
         ring_map_.reset();
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
+        if (fd_ >= 0) ::close(fd_);  // also drops a registered ring fd
+        fd_ = enter_fd_ = -1;
+        enter_flags_ = 0;
         flags_ = features_ = 0;
         sq_ = {};
         cq_ = {};
@@ -117,7 +122,8 @@ public:
         ring_map_.release();
         sqe_map_.release();
         if (fd_ >= 0) ::close(fd_);
-        fd_ = -1;
+        fd_ = enter_fd_ = -1;
+        enter_flags_ = 0;
         sq_ = {};
         cq_ = {};
     }
@@ -165,8 +171,44 @@ public:
 
     int enter(unsigned to_submit, unsigned min_complete, unsigned flags,
               const void* arg = nullptr, std::size_t argsz = 0) noexcept {
+        // A registered ring fd lives in the registering thread's io_uring context only.
+        if (enter_flags_ != 0 && pthread_equal(pthread_self(), enter_thread_) != 0) {
+            return sys::io_uring_enter(enter_fd_, to_submit, min_complete, flags | enter_flags_,
+                                       arg, argsz);
+        }
         return sys::io_uring_enter(fd_, to_submit, min_complete, flags, arg, argsz);
     }
+
+    // Registers the ring's own fd with the kernel (IORING_REGISTER_RING_FDS) so that later
+    // enters from this thread skip the fd table lookup (IORING_ENTER_REGISTERED_RING); the
+    // registration belongs to the calling thread, so other threads keep using the fd. Returns
+    // the index or -errno.
+    int register_ring_fd() noexcept {
+        if (enter_flags_ != 0) return -EEXIST;
+        RsrcUpdate update{};
+        update.offset = ~0u;  // let the kernel pick a slot
+        update.data = static_cast<std::uint64_t>(fd_);
+        int ret = register_op(RegisterOp::REGISTER_RING_FDS, &update, 1);
+        if (ret != 1) return ret < 0 ? ret : -EINVAL;
+        enter_fd_ = static_cast<int>(update.offset);
+        enter_flags_ = enter::REGISTERED_RING;
+        enter_thread_ = pthread_self();
+        return enter_fd_;
+    }
+
+    // Must run on the thread that registered it.
+    int unregister_ring_fd() noexcept {
+        if (enter_flags_ == 0) return -EINVAL;
+        if (pthread_equal(pthread_self(), enter_thread_) == 0) return -EPERM;
+        RsrcUpdate update{};
+        update.offset = static_cast<std::uint32_t>(enter_fd_);
+        int ret = register_op(RegisterOp::UNREGISTER_RING_FDS, &update, 1);
+        if (ret != 1) return ret < 0 ? ret : -EINVAL;
+        enter_fd_ = fd_;
+        enter_flags_ = 0;
+        return 0;
+    }
+    [[nodiscard]] bool ring_fd_registered() const noexcept { return enter_flags_ != 0; }
 
     // Flushes, then enters only when needed; returns the number of SQEs submitted or -errno.
     // Like the kernel, a wait interrupted by a signal after SQEs were submitted still returns
@@ -256,6 +298,9 @@ public:
 
 private:
     int fd_ = -1;
+    int enter_fd_ = -1;               // fd_, or the registered index with REGISTERED_RING
+    std::uint32_t enter_flags_ = 0;  // enter::REGISTERED_RING once the fd is registered
+    pthread_t enter_thread_{};       // the thread whose io_uring context holds enter_fd_
     std::uint32_t flags_ = 0;
     std::uint32_t features_ = 0;
     Mapping ring_map_;

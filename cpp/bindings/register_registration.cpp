@@ -1,0 +1,340 @@
+// The io_uring_register(2) operations beyond files and buffers: registered ring fd,
+// personalities, restrictions, io-wq tuning, synchronous cancel, clock, file allocation range,
+// eventfd in async mode, sparse and updated buffer tables, buffer cloning between rings, NAPI.
+// Each raises OSError with the kernel's errno (EINVAL on kernels that lack the opcode).
+#include <sched.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "convert.hpp"
+#include "module.hpp"
+#include "pins.hpp"
+
+namespace iouring::bindings {
+
+namespace {
+
+int check(int ret, const char* call) {
+    if (ret < 0) throw_errno(ret, call);
+    return ret;
+}
+
+std::vector<std::uint32_t> to_u32_list(py::handle items, const char* name) {
+    if (PyIter_Check(items.ptr()) == 0 && PySequence_Check(items.ptr()) == 0) {
+        raise(PyExc_TypeError, std::string(name) + " must be an iterable of ints, not " +
+                                   type_name(items));
+    }
+    std::vector<std::uint32_t> out;
+    for (py::handle item : py::iter(items)) out.push_back(to_u32(item, name));
+    return out;
+}
+
+void register_restrictions(Ring& r, py::handle register_ops, py::handle sqe_ops,
+                           py::handle flags_allowed, py::handle flags_required) {
+    std::vector<Restriction> list;
+    for (std::uint32_t op : to_u32_list(register_ops, "register_ops")) {
+        if (op > 255) raise(PyExc_ValueError, "register_ops values must be register opcodes");
+        list.push_back(Restriction{kRestrictionRegisterOp, static_cast<std::uint8_t>(op), 0, {}});
+    }
+    for (std::uint32_t op : to_u32_list(sqe_ops, "sqe_ops")) {
+        if (op >= static_cast<std::uint32_t>(Op::LAST)) {
+            raise(PyExc_ValueError, "sqe_ops values must be Op members");
+        }
+        list.push_back(Restriction{kRestrictionSqeOp, static_cast<std::uint8_t>(op), 0, {}});
+    }
+    std::uint32_t allowed = to_u32(flags_allowed, "sqe_flags_allowed");
+    std::uint32_t required = to_u32(flags_required, "sqe_flags_required");
+    if (((allowed | required) & ~std::uint32_t{sqe_flags::ALL}) != 0) {
+        raise(PyExc_ValueError, "sqe_flags_allowed/sqe_flags_required: unknown SQE flag bits");
+    }
+    list.push_back(
+        Restriction{kRestrictionSqeFlagsAllowed, static_cast<std::uint8_t>(allowed), 0, {}});
+    if (required != 0) {
+        list.push_back(
+            Restriction{kRestrictionSqeFlagsRequired, static_cast<std::uint8_t>(required), 0, {}});
+    }
+    r.check_usable();
+    check(r.core().register_op(RegisterOp::REGISTER_RESTRICTIONS, list.data(),
+                               static_cast<unsigned>(list.size())),
+          "register_restrictions");
+}
+
+void register_iowq_aff(Ring& r, py::handle cpus) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (std::uint32_t cpu : to_u32_list(cpus, "cpus")) {
+        if (cpu >= CPU_SETSIZE) raise(PyExc_ValueError, "cpus values must be below CPU_SETSIZE");
+        CPU_SET(cpu, &set);
+    }
+    r.check_usable();
+    check(r.core().register_op(RegisterOp::REGISTER_IOWQ_AFF, &set, sizeof(set)),
+          "register_iowq_aff");
+}
+
+py::tuple register_iowq_max_workers(Ring& r, py::handle bounded, py::handle unbounded) {
+    std::uint32_t values[2] = {to_u32(bounded, "bounded"), to_u32(unbounded, "unbounded")};
+    r.check_usable();
+    check(r.core().register_op(RegisterOp::REGISTER_IOWQ_MAX_WORKERS, values, 2),
+          "register_iowq_max_workers");
+    return py::make_tuple(values[0], values[1]);
+}
+
+// IORING_REGISTER_SYNC_CANCEL blocks until the matched requests are cancelled: GIL released.
+int register_sync_cancel(Ring& r, py::handle user_data, py::handle fd, py::handle op,
+                         bool any, bool all, bool fixed_fd, py::handle timeout) {
+    SyncCancelReg reg{};
+    reg.fd = -1;
+    reg.timeout = KernelTimespec{-1, -1};
+    if (!user_data.is_none()) {
+        reg.addr = to_u64(user_data, "user_data");
+        reg.flags |= cancel::USERDATA;
+    }
+    if (!fd.is_none()) {
+        reg.fd = to_fd(fd, "fd");
+        reg.flags |= cancel::FD | (fixed_fd ? cancel::FD_FIXED : 0);
+    }
+    if (!op.is_none()) {
+        std::uint32_t opcode = to_u32(op, "op");
+        if (opcode >= static_cast<std::uint32_t>(Op::LAST)) raise(PyExc_ValueError, "op must be an Op");
+        reg.opcode = static_cast<std::uint8_t>(opcode);
+        reg.flags |= cancel::OP;
+    }
+    if (any) reg.flags |= cancel::ANY;
+    if (all) reg.flags |= cancel::ALL;
+    if ((reg.flags & (cancel::USERDATA | cancel::FD | cancel::OP | cancel::ANY)) == 0) {
+        raise(PyExc_ValueError, "register_sync_cancel needs user_data, fd, op or any=True");
+    }
+    if (!timeout.is_none()) reg.timeout = to_timespec(timeout, "timeout");
+    r.check_usable();
+    int ret;
+    {
+        py::gil_scoped_release nogil;
+        ret = r.core().register_op(RegisterOp::REGISTER_SYNC_CANCEL, &reg, 1);
+    }
+    if (ret == -ETIME) raise(PyExc_TimeoutError, "register_sync_cancel: timeout expired");
+    return check(ret, "register_sync_cancel");
+}
+
+void register_buffers_sparse(Ring& r, py::handle count) {
+    std::uint32_t n = to_u32(count, "count");
+    r.check_usable();
+    RsrcRegister reg{};
+    reg.nr = n;
+    reg.flags = kRsrcRegisterSparse;
+    check(r.core().register_op(RegisterOp::REGISTER_BUFFERS2, &reg, sizeof(reg)),
+          "register_buffers_sparse");
+    auto table = std::make_shared<RegisteredBuffers>();
+    table->exports.resize(n);
+    table->iovecs.resize(n, Iovec{0, 0});
+    r.replace_registered_buffers(std::move(table));
+}
+
+int register_buffers_update(Ring& r, py::handle offset, py::handle buffers) {
+    std::uint32_t first = to_u32(offset, "offset");
+    if (PyIter_Check(buffers.ptr()) == 0 && PySequence_Check(buffers.ptr()) == 0) {
+        raise(PyExc_TypeError, "buffers must be an iterable of writable buffers");
+    }
+    std::vector<std::shared_ptr<BufferExport>> exports;
+    std::vector<Iovec> iovecs;
+    for (py::handle item : py::iter(buffers)) {
+        auto view = std::make_shared<BufferExport>();
+        view->acquire(item, true, "buffers");
+        iovecs.push_back(Iovec{reinterpret_cast<std::uintptr_t>(view->data()), view->size()});
+        exports.push_back(std::move(view));
+    }
+    r.check_usable();
+    const RegisteredBuffers* current = r.registered_buffers();
+    if (current == nullptr || first + iovecs.size() > current->iovecs.size()) {
+        raise(PyExc_ValueError, "offset: the update must fit inside the registered buffer table");
+    }
+    RsrcUpdate2 update{};
+    update.offset = first;
+    update.data = address_of(iovecs.data());
+    update.nr = static_cast<std::uint32_t>(iovecs.size());
+    int ret = check(r.core().register_op(RegisterOp::REGISTER_BUFFERS_UPDATE, &update,
+                                         sizeof(update)),
+                    "register_buffers_update");
+    auto table = std::make_shared<RegisteredBuffers>(*current);
+    for (std::size_t i = 0; i < iovecs.size(); ++i) {
+        table->iovecs[first + i] = iovecs[i];
+        table->exports[first + i] = std::move(exports[i]);
+    }
+    r.replace_registered_buffers(std::move(table));
+    return ret;
+}
+
+// The clone shares memory with `source`'s table, so the new table holds the same exports.
+void clone_buffers(Ring& r, Ring& source, py::handle src_offset, py::handle dst_offset,
+                   py::handle count, bool replace) {
+    std::uint32_t src_off = to_u32(src_offset, "src_offset");
+    std::uint32_t dst_off = to_u32(dst_offset, "dst_offset");
+    source.check_usable();
+    r.check_usable();
+    const RegisteredBuffers* src = source.registered_buffers();
+    if (src == nullptr) raise(PyExc_ValueError, "source has no registered buffers");
+    std::uint32_t nr = count.is_none() ? static_cast<std::uint32_t>(src->iovecs.size()) - src_off
+                                       : to_u32(count, "count");
+    if (src_off > src->iovecs.size() || nr > src->iovecs.size() - src_off) {
+        raise(PyExc_ValueError, "src_offset/count exceed the source's buffer table");
+    }
+    CloneBuffers clone{};
+    clone.src_fd = static_cast<std::uint32_t>(source.core().fd());
+    clone.flags = replace ? kCloneBuffersReplace : 0;
+    clone.src_off = src_off;
+    clone.dst_off = dst_off;
+    clone.nr = nr;
+    check(r.core().register_op(RegisterOp::REGISTER_CLONE_BUFFERS, &clone, 1), "clone_buffers");
+    auto table = r.registered_buffers() != nullptr
+                     ? std::make_shared<RegisteredBuffers>(*r.registered_buffers())
+                     : std::make_shared<RegisteredBuffers>();
+    if (table->iovecs.size() < dst_off + nr) {
+        table->iovecs.resize(dst_off + nr, Iovec{0, 0});
+        table->exports.resize(dst_off + nr);
+    }
+    for (std::uint32_t i = 0; i < nr; ++i) {
+        table->iovecs[dst_off + i] = src->iovecs[src_off + i];
+        table->exports[dst_off + i] = src->exports[src_off + i];
+    }
+    r.replace_registered_buffers(std::move(table));
+}
+
+}  // namespace
+
+void register_registration(RingClass& cls) {
+    cls.def(
+           "register_ring_fd",
+           [](Ring& r) {
+               r.check_usable();
+               return check(r.core().register_ring_fd(), "register_ring_fd");
+           },
+           "Registers the ring fd with the calling thread's io_uring context, so enters from "
+           "this thread skip the fd lookup (IORING_ENTER_REGISTERED_RING); other threads keep "
+           "using the fd. Returns the registered index.")
+        .def(
+            "unregister_ring_fd",
+            [](Ring& r) {
+                r.check_usable();
+                check(r.core().unregister_ring_fd(), "unregister_ring_fd");
+            },
+            "Undoes register_ring_fd(); must run on the registering thread (else EPERM).")
+        .def_property_readonly(
+            "ring_fd_registered",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().ring_fd_registered();
+            })
+        .def(
+            "register_personality",
+            [](Ring& r) {
+                r.check_usable();
+                return check(r.core().register_op(RegisterOp::REGISTER_PERSONALITY, nullptr, 0),
+                             "register_personality");
+            },
+            "Registers the current credentials; returns an id for Sqe.personality.")
+        .def(
+            "unregister_personality",
+            [](Ring& r, py::handle id) {
+                unsigned personality = to_u16(id, "id");
+                r.check_usable();
+                check(r.core().register_op(RegisterOp::UNREGISTER_PERSONALITY, nullptr,
+                                           personality),
+                      "unregister_personality");
+            },
+            py::arg("id"))
+        .def("register_restrictions", &register_restrictions, py::kw_only(),
+             py::arg("register_ops") = py::tuple(), py::arg("sqe_ops") = py::tuple(),
+             py::arg("sqe_flags_allowed") = 0, py::arg("sqe_flags_required") = 0,
+             "Restricts a ring created with SetupFlags.R_DISABLED to the given register "
+             "opcodes, SQE opcodes and SQE flags; then call enable_rings().")
+        .def("register_iowq_aff", &register_iowq_aff, py::arg("cpus"),
+             "Pins the ring's io-wq worker threads to the given CPUs.")
+        .def(
+            "unregister_iowq_aff",
+            [](Ring& r) {
+                r.check_usable();
+                check(r.core().register_op(RegisterOp::UNREGISTER_IOWQ_AFF, nullptr, 0),
+                      "unregister_iowq_aff");
+            })
+        .def("register_iowq_max_workers", &register_iowq_max_workers,
+             py::arg("bounded") = 0, py::arg("unbounded") = 0,
+             "Sets the maximum io-wq workers (0 leaves a limit unchanged); returns the previous "
+             "(bounded, unbounded) limits.")
+        .def("register_sync_cancel", &register_sync_cancel, py::kw_only(),
+             py::arg("user_data") = py::none(), py::arg("fd") = py::none(),
+             py::arg("op") = py::none(), py::arg("any") = false, py::arg("all") = false,
+             py::arg("fixed_fd") = false, py::arg("timeout") = py::none(),
+             "Cancels matching requests and waits until they are cancelled (GIL released); "
+             "their completions still arrive in the CQ. Returns the count (with all=True) or "
+             "0; raises FileNotFoundError (ENOENT) when nothing matched, TimeoutError on "
+             "timeout.")
+        .def(
+            "register_clock",
+            [](Ring& r, py::handle clockid) {
+                ClockRegister reg{};
+                reg.clockid = to_u32(clockid, "clockid");
+                r.check_usable();
+                check(r.core().register_op(RegisterOp::REGISTER_CLOCK, &reg, 0),
+                      "register_clock");
+            },
+            py::arg("clockid"),
+            "Selects the clock of wait timeouts: time.CLOCK_MONOTONIC or time.CLOCK_BOOTTIME.")
+        .def(
+            "register_file_alloc_range",
+            [](Ring& r, py::handle offset, py::handle length) {
+                FileIndexRange range{};
+                range.off = to_u32(offset, "offset");
+                range.len = to_u32(length, "length");
+                r.check_usable();
+                check(r.core().register_op(RegisterOp::REGISTER_FILE_ALLOC_RANGE, &range, 0),
+                      "register_file_alloc_range");
+            },
+            py::arg("offset"), py::arg("length"),
+            "Limits the fixed-file slots that FILE_INDEX_ALLOC may pick.")
+        .def(
+            "register_eventfd_async",
+            [](Ring& r, py::handle fd) {
+                int efd = to_fd(fd, "fd");
+                r.check_usable();
+                check(r.core().register_op(RegisterOp::REGISTER_EVENTFD_ASYNC, &efd, 1),
+                      "register_eventfd_async");
+            },
+            py::arg("fd"),
+            "Like register_eventfd, but only signalled for completions posted asynchronously: "
+            "not for those completed inline during submit (do not rely on it to wake a loop).")
+        .def("register_buffers_sparse", &register_buffers_sparse, py::arg("count"),
+             "Registers an empty table of `count` buffer slots, filled by "
+             "register_buffers_update().")
+        .def("register_buffers_update", &register_buffers_update, py::arg("offset"),
+             py::arg("buffers"),
+             "Replaces registered buffers from slot `offset`; returns the number replaced. "
+             "In-flight fixed operations keep the buffers they were flushed with alive.")
+        .def("clone_buffers", &clone_buffers, py::arg("source"), py::kw_only(),
+             py::arg("src_offset") = 0, py::arg("dst_offset") = 0, py::arg("count") = py::none(),
+             py::arg("replace") = false,
+             "Registers (a range of) `source`'s registered buffers in this ring too "
+             "(IORING_REGISTER_CLONE_BUFFERS, Linux 6.12); both rings keep the memory alive.")
+        .def(
+            "register_napi",
+            [](Ring& r, py::handle busy_poll_us, bool prefer_busy_poll) {
+                Napi napi{};
+                napi.busy_poll_to = to_u32(busy_poll_us, "busy_poll_us");
+                napi.prefer_busy_poll = prefer_busy_poll ? 1 : 0;
+                r.check_usable();
+                check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1),
+                      "register_napi");
+            },
+            py::arg("busy_poll_us"), py::arg("prefer_busy_poll") = false,
+            "Enables NAPI busy polling of the sockets the ring uses.")
+        .def(
+            "unregister_napi",
+            [](Ring& r) {
+                Napi napi{};
+                r.check_usable();
+                check(r.core().register_op(RegisterOp::UNREGISTER_NAPI, &napi, 1),
+                      "unregister_napi");
+            });
+}
+
+}  // namespace iouring::bindings

@@ -1,0 +1,228 @@
+"""io_uring_register(2) operations beyond files and buffers (tests/ops/test_files.py has those).
+
+Each test runs against the real kernel and skips, with the reason, when the kernel lacks the
+register opcode (EINVAL) or refuses it for lack of privilege.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from iouring import Cqe, IoUring, Op, SetupFlags, SqeFlags
+
+
+def _call_or_skip(call: Callable[[], Any], what: str) -> Any:
+    try:
+        return call()
+    except OSError as error:
+        if error.errno in (errno.EINVAL, errno.EOPNOTSUPP, errno.EPERM):
+            pytest.skip(f"{what}: the kernel refuses it here ({errno.errorcode[error.errno]})")
+        raise
+
+
+@pytest.fixture
+def plain_ring() -> Iterator[IoUring]:
+    with IoUring(8) as ring:
+        yield ring
+
+
+def test_register_ring_fd_enters_through_the_index(plain_ring: IoUring) -> None:
+    index = _call_or_skip(plain_ring.register_ring_fd, "IORING_REGISTER_RING_FDS")
+    assert index >= 0
+    assert plain_ring.ring_fd_registered
+    plain_ring.nop(0xAAAAAAAA)
+    assert plain_ring.submit_and_wait(1) == 1
+    assert plain_ring.copy_cqe() == Cqe(0xAAAAAAAA, 0, 0)
+    with pytest.raises(FileExistsError):
+        plain_ring.register_ring_fd()
+    plain_ring.unregister_ring_fd()
+    assert not plain_ring.ring_fd_registered
+
+
+def test_register_ring_fd_other_threads_use_the_fd(plain_ring: IoUring) -> None:
+    _call_or_skip(plain_ring.register_ring_fd, "IORING_REGISTER_RING_FDS")
+    results: list[object] = []
+
+    def submit_from_another_thread() -> None:
+        try:
+            plain_ring.nop(0xBBBBBBBB)
+            plain_ring.submit_and_wait(1)
+            results.append(plain_ring.copy_cqe())
+            plain_ring.unregister_ring_fd()  # not this thread's registration
+        except OSError as error:
+            results.append(error.errno)
+
+    thread = threading.Thread(target=submit_from_another_thread)
+    thread.start()
+    thread.join(10)
+    assert results == [Cqe(0xBBBBBBBB, 0, 0), errno.EPERM]
+    plain_ring.unregister_ring_fd()
+
+
+def test_register_personality_round_trip(plain_ring: IoUring) -> None:
+    personality = _call_or_skip(plain_ring.register_personality, "personality")
+    assert personality > 0
+    sqe = plain_ring.nop(0xCCCCCCCC)
+    sqe.personality = personality
+    assert sqe.fields()["personality"] == personality
+    plain_ring.submit_and_wait(1)
+    assert plain_ring.copy_cqe() == Cqe(0xCCCCCCCC, 0, 0)
+    plain_ring.unregister_personality(personality)
+    with pytest.raises(OSError):
+        plain_ring.unregister_personality(personality)
+
+
+def test_register_restrictions_limits_opcodes(tmp_path: Any) -> None:
+    path = tmp_path / "data"
+    path.write_bytes(b"restricted")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        with IoUring(4, flags=SetupFlags.R_DISABLED) as ring:
+            _call_or_skip(
+                lambda: ring.register_restrictions(
+                    sqe_ops=[Op.NOP], sqe_flags_allowed=SqeFlags.IO_LINK
+                ),
+                "restrictions",
+            )
+            ring.enable_rings()
+            ring.nop(0x1)
+            ring.read(0x2, fd, bytearray(4), 0)
+            ring.submit_and_wait(2)
+            cqes = {int(c["user_data"]): int(c["res"]) for c in ring.copy_cqes()}
+            assert cqes == {0x1: 0, 0x2: -errno.EACCES}
+    finally:
+        os.close(fd)
+
+
+def test_register_restrictions_rejects_bad_arguments(plain_ring: IoUring) -> None:
+    with pytest.raises(ValueError, match="sqe_ops"):
+        plain_ring.register_restrictions(sqe_ops=[300])
+    with pytest.raises(ValueError, match="sqe_flags"):
+        plain_ring.register_restrictions(sqe_flags_allowed=0x80)
+    with pytest.raises(TypeError, match="register_ops"):
+        plain_ring.register_restrictions(register_ops=5)
+
+
+def test_register_iowq_max_workers_returns_previous_limits(plain_ring: IoUring) -> None:
+    first = _call_or_skip(lambda: plain_ring.register_iowq_max_workers(3, 5), "max workers")
+    assert len(first) == 2
+    assert plain_ring.register_iowq_max_workers(0, 0) == (3, 5)
+
+
+def test_register_iowq_aff_round_trip(plain_ring: IoUring) -> None:
+    cpu = sorted(os.sched_getaffinity(0))[0]
+    _call_or_skip(lambda: plain_ring.register_iowq_aff([cpu]), "io-wq affinity")
+    plain_ring.unregister_iowq_aff()
+    with pytest.raises(OverflowError, match="cpus"):
+        plain_ring.register_iowq_aff([-1])
+
+
+def test_register_sync_cancel_cancels_a_pending_read(plain_ring: IoUring) -> None:
+    read_end, write_end = os.pipe()
+    try:
+        target = bytearray(8)
+        plain_ring.read(0x77, read_end, target, -1)
+        plain_ring.submit()
+        assert _call_or_skip(
+            lambda: plain_ring.register_sync_cancel(user_data=0x77), "sync cancel"
+        ) == 0
+        assert plain_ring.copy_cqe(timeout=5) == Cqe(0x77, -errno.ECANCELED, 0)
+        assert plain_ring.pinned == 0
+        with pytest.raises(FileNotFoundError):
+            plain_ring.register_sync_cancel(user_data=0x77)
+        with pytest.raises(ValueError, match="user_data, fd, op or any"):
+            plain_ring.register_sync_cancel()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_register_clock_selects_boottime(plain_ring: IoUring) -> None:
+    _call_or_skip(lambda: plain_ring.register_clock(time.CLOCK_BOOTTIME), "clock")
+    read_end, write_end = os.pipe()
+    try:
+        plain_ring.read(0x5, read_end, bytearray(1), -1)
+        with pytest.raises(TimeoutError):
+            plain_ring.submit_and_wait(1, timeout=0.05)
+        os.write(write_end, b"x")
+        assert plain_ring.copy_cqe(timeout=5) == Cqe(0x5, 1, 0)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_register_file_alloc_range(plain_ring: IoUring) -> None:
+    plain_ring.register_files_sparse(8)
+    _call_or_skip(lambda: plain_ring.register_file_alloc_range(4, 4), "file alloc range")
+    plain_ring.unregister_files()
+
+
+def test_register_buffers_sparse_update_and_fixed_read(plain_ring: IoUring, tmp_path: Any) -> None:
+    path = tmp_path / "data"
+    path.write_bytes(b"0123456789")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        _call_or_skip(lambda: plain_ring.register_buffers_sparse(4), "sparse buffers")
+        target = bytearray(16)
+        with pytest.raises(ValueError, match="registered buffer 2"):
+            plain_ring.read_fixed(0x1, fd, memoryview(target)[:4], 0, 2)
+        assert plain_ring.register_buffers_update(2, [target]) == 1
+        plain_ring.read_fixed(0x1, fd, memoryview(target)[:4], 0, 2)
+        plain_ring.submit_and_wait(1)
+        assert plain_ring.copy_cqe() == Cqe(0x1, 4, 0)
+        assert bytes(target[:4]) == b"0123"
+        with pytest.raises(BufferError):
+            target.extend(b"x")  # exported while registered
+        with pytest.raises(ValueError, match="offset"):
+            plain_ring.register_buffers_update(4, [bytearray(1)])
+        plain_ring.unregister_buffers()
+        target.extend(b"x")
+    finally:
+        os.close(fd)
+
+
+def test_clone_buffers_shares_memory_between_rings(plain_ring: IoUring, tmp_path: Any) -> None:
+    path = tmp_path / "data"
+    path.write_bytes(b"abcdefgh")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        shared = bytearray(8)
+        plain_ring.register_buffers([shared])
+        with IoUring(4) as other:
+            _call_or_skip(lambda: other.clone_buffers(plain_ring), "clone buffers")
+            plain_ring.unregister_buffers()
+            with pytest.raises(BufferError):
+                shared.extend(b"x")  # the clone still holds it
+            other.read_fixed(0x2, fd, shared, 0, 0)
+            other.submit_and_wait(1)
+            assert other.copy_cqe() == Cqe(0x2, 8, 0)
+        assert bytes(shared) == b"abcdefgh"
+        shared.extend(b"x")
+    finally:
+        os.close(fd)
+
+
+def test_clone_buffers_from_a_ring_without_buffers(plain_ring: IoUring) -> None:
+    with IoUring(4) as other, pytest.raises(ValueError, match="no registered buffers"):
+        other.clone_buffers(plain_ring)
+
+
+def test_register_napi_round_trip(plain_ring: IoUring) -> None:
+    _call_or_skip(lambda: plain_ring.register_napi(50), "NAPI")
+    plain_ring.unregister_napi()
+
+
+def test_register_eventfd_async(plain_ring: IoUring) -> None:
+    efd = os.eventfd(0, os.EFD_NONBLOCK)
+    try:
+        _call_or_skip(lambda: plain_ring.register_eventfd_async(efd), "eventfd async")
+        plain_ring.unregister_eventfd()
+    finally:
+        os.close(efd)
