@@ -67,7 +67,19 @@ __all__ = [
     "StaleSqeError",
     "SubmissionQueueFull",
     "__version__",
+    "get_include",
 ]
+
+
+def get_include() -> str:
+    """The directory holding the C++ headers of the core (``#include <iouring/iouring.hpp>``).
+
+    For C++ extensions built against an installed wheel; C++ projects can also install the
+    headers with CMake and use ``find_package(iouring)``.
+    """
+    from pathlib import Path
+
+    return str(Path(__file__).parent / "include")
 
 
 class IoUring(_core.IoUring):
