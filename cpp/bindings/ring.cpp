@@ -219,6 +219,7 @@ bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
         // A signal may have ended an earlier wait (the kernel then reports the SQEs it
         // submitted, not EINTR): run its handler before sleeping again.
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        check_usable();  // the handler may have closed the ring
         int ret = enter_blocking(0, wait_nr, enter::GETEVENTS, deadline);
         if (ret == -ETIME) return cq.ready() >= wait_nr;
         if (ret < 0) throw_errno(ret, "io_uring_enter");
@@ -236,6 +237,7 @@ std::uint32_t Ring::copy_cqes(Cqe* out, std::uint32_t max, std::uint32_t wait_nr
             flush_held_back();
         }
     }
+    check_usable();  // a signal handler run while waiting may have closed the ring
     std::uint32_t n = cq.peek_batch(out, max);
     PinList released;
     settle(out, n, released);
