@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -16,7 +17,10 @@ class CompletionQueue {
 public:
     CompletionQueue() = default;
 
-    void attach(const Mapping& ring, const CqRingOffsets& off) noexcept {
+    // `cqe_size` is 16, or 32 on IORING_SETUP_CQE32 rings (two more u64s per completion).
+    void attach(const Mapping& ring, const CqRingOffsets& off,
+                std::uint32_t cqe_size = sizeof(Cqe)) noexcept {
+        cqe_size_ = cqe_size;
         head_ = ring.at<std::uint32_t>(off.head);
         tail_ = ring.at<std::uint32_t>(off.tail);
         overflow_ = ring.at<std::uint32_t>(off.overflow);
@@ -33,21 +37,28 @@ public:
     }
 
     // Copies up to `max` ready CQEs into `out` (two memcpys around the wrap) without
-    // consuming them; returns how many.
-    std::uint32_t peek_batch(Cqe* out, std::uint32_t max) const noexcept {
+    // consuming them; returns how many. `out` holds max * cqe_size() bytes.
+    std::uint32_t peek_batch(void* out, std::uint32_t max) const noexcept {
         std::uint32_t head = load_relaxed(head_);
         std::uint32_t n = std::min(load_acquire(tail_) - head, max);
         std::uint32_t first = head & mask_;
         std::uint32_t before_wrap = std::min(n, entries_ - first);
-        std::memcpy(out, cqes_ + first, before_wrap * sizeof(Cqe));
-        std::memcpy(out + before_wrap, cqes_, (n - before_wrap) * sizeof(Cqe));
+        auto* dst = static_cast<std::byte*>(out);
+        const auto* src = reinterpret_cast<const std::byte*>(cqes_);
+        std::memcpy(dst, src + std::size_t{first} * cqe_size_, std::size_t{before_wrap} * cqe_size_);
+        std::memcpy(dst + std::size_t{before_wrap} * cqe_size_, src,
+                    std::size_t{n - before_wrap} * cqe_size_);
         return n;
     }
 
-    // The CQE `index` places past the head; only valid for index < ready().
+    // The CQE `index` places past the head; only valid for index < ready(). On CQE32 rings the
+    // entry continues for another 16 bytes (cqe_size()).
     [[nodiscard]] const Cqe& at(std::uint32_t index) const noexcept {
-        return cqes_[(load_relaxed(head_) + index) & mask_];
+        const auto* base = reinterpret_cast<const std::byte*>(cqes_);
+        return *reinterpret_cast<const Cqe*>(
+            base + std::size_t{(load_relaxed(head_) + index) & mask_} * cqe_size_);
     }
+    [[nodiscard]] std::uint32_t cqe_size() const noexcept { return cqe_size_; }
 
     void advance(std::uint32_t count) noexcept {
         // Release: our reads of the consumed CQEs happen before the kernel may reuse the slots.
@@ -70,6 +81,7 @@ private:
     Cqe* cqes_ = nullptr;
     std::uint32_t mask_ = 0;
     std::uint32_t entries_ = 0;
+    std::uint32_t cqe_size_ = sizeof(Cqe);
 };
 
 }  // namespace iouring

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <pthread.h>
 #include <unistd.h>
 #include <utility>
@@ -33,8 +34,8 @@ struct SetupOptions {
 inline constexpr std::uint32_t kSupportedSetupFlags =
     setup::IOPOLL | setup::SQPOLL | setup::SQ_AFF | setup::CQSIZE | setup::CLAMP |
     setup::ATTACH_WQ | setup::R_DISABLED | setup::SUBMIT_ALL | setup::COOP_TASKRUN |
-    setup::TASKRUN_FLAG | setup::SINGLE_ISSUER | setup::DEFER_TASKRUN | setup::NO_SQARRAY |
-    setup::HYBRID_IOPOLL;
+    setup::TASKRUN_FLAG | setup::SQE128 | setup::CQE32 | setup::SINGLE_ISSUER |
+    setup::DEFER_TASKRUN | setup::NO_SQARRAY | setup::HYBRID_IOPOLL;
 
 inline bool is_power_of_two(unsigned n) noexcept { return n != 0 && (n & (n - 1)) == 0; }
 
@@ -86,19 +87,21 @@ public:
             return -ENOSYS;
         }
         bool has_array = (flags_ & setup::NO_SQARRAY) == 0;
-        std::size_t ring_size = p.cq_off.cqes + std::size_t{p.cq_entries} * sizeof(Cqe);
+        const std::uint32_t cqe_size = (flags_ & setup::CQE32) != 0 ? 32 : 16;
+        const std::uint32_t sqe_size = (flags_ & setup::SQE128) != 0 ? 128 : 64;
+        std::size_t ring_size = p.cq_off.cqes + std::size_t{p.cq_entries} * cqe_size;
         if (has_array) {
             ring_size = std::max(ring_size,
                                  p.sq_off.array + std::size_t{p.sq_entries} * sizeof(std::uint32_t));
         }
         int err = ring_map_.map(fd_, ring_size, kOffSqRing);
-        if (err == 0) err = sqe_map_.map(fd_, std::size_t{p.sq_entries} * sizeof(Sqe), kOffSqes);
+        if (err == 0) err = sqe_map_.map(fd_, std::size_t{p.sq_entries} * sqe_size, kOffSqes);
         if (err != 0) {
             close();
             return err;
         }
-        sq_.attach(ring_map_, p.sq_off, sqe_map_, has_array);
-        cq_.attach(ring_map_, p.cq_off);
+        sq_.attach(ring_map_, p.sq_off, sqe_map_, has_array, sqe_size);
+        cq_.attach(ring_map_, p.cq_off, cqe_size);
         return 0;
     }
 
@@ -140,7 +143,7 @@ public:
     // A vacant SQE, zeroed (a zeroed SQE is a NOP), or nullptr when the queue is full.
     [[nodiscard]] Sqe* get_sqe() noexcept {
         Sqe* sqe = sq_.get_sqe_raw();
-        if (sqe != nullptr) *sqe = Sqe{};
+        if (sqe != nullptr) std::memset(sqe, 0, sq_.sqe_size());
         return sqe;
     }
 
@@ -230,8 +233,9 @@ public:
 
     // Copies up to `max` CQEs into `out` and consumes them with one head store. When none are
     // ready and the kernel holds some back, or `wait_nr` > 0, enters with GETEVENTS first.
-    // Returns the count copied or -errno.
-    int copy_cqes(Cqe* out, std::uint32_t max, std::uint32_t wait_nr) noexcept {
+    // Returns the count copied or -errno. `out` holds max * cq().cqe_size() bytes (an array of
+    // Cqe, or of 32-byte entries on CQE32 rings).
+    int copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_nr) noexcept {
         if (cq_.ready() < std::max<std::uint32_t>(wait_nr, 1) &&
             (wait_nr > 0 || cq_ring_needs_enter())) {
             int ret = enter(0, wait_nr, enter::GETEVENTS);
@@ -242,12 +246,16 @@ public:
         return static_cast<int>(n);
     }
 
-    // Waits for one CQE and consumes it.
+    // Waits for one CQE and consumes it; `out` gets its first 16 bytes (the whole CQE unless
+    // the ring is CQE32).
     int copy_cqe(Cqe& out) noexcept {
-        for (;;) {
-            int n = copy_cqes(&out, 1, 1);
-            if (n != 0) return n < 0 ? n : 0;
+        while (cq_.ready() == 0) {
+            int ret = enter(0, 1, enter::GETEVENTS);
+            if (ret < 0) return ret;
         }
+        out = cq_.at(0);
+        cq_.advance(1);
+        return 0;
     }
 
     void cq_advance(std::uint32_t count) noexcept { cq_.advance(count); }

@@ -31,6 +31,14 @@ inline std::uint64_t address_of(const void* p) noexcept {
     return static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(p));
 }
 
+// Points an operation that creates a file (openat, accept, socket, ... "_direct" variants) at
+// fixed-file slot `file_index` instead of the fd table; kFileIndexAlloc lets the kernel pick a
+// free slot and return it in res. The kernel takes the slot plus one (0 means "no slot").
+inline void set_target_fixed_file(Sqe& sqe, std::uint32_t file_index) noexcept {
+    std::uint32_t encoded = file_index == kFileIndexAlloc ? kFileIndexAlloc : file_index + 1;
+    sqe.splice_fd_in = static_cast<std::int32_t>(encoded);
+}
+
 inline void prep_nop(Sqe& sqe, std::uint64_t user_data) noexcept {
     prep_rw(sqe, Op::NOP, 0, 0, 0, 0, user_data);
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 
 #include "abi.hpp"
@@ -18,8 +19,10 @@ public:
     // `ring` maps the SQ ring words described by `off`; `sqes` maps the SQE array. When the
     // ring has an index array (no IORING_SETUP_NO_SQARRAY) it is filled once with the identity
     // mapping, so SQE i always sits at ring position i and flushing is a single tail store.
+    // `sqe_size` is 64, or 128 on IORING_SETUP_SQE128 rings.
     void attach(const Mapping& ring, const SqRingOffsets& off, const Mapping& sqes,
-                bool has_array) noexcept {
+                bool has_array, std::uint32_t sqe_size = sizeof(Sqe)) noexcept {
+        sqe_size_ = sqe_size;
         head_ = ring.at<std::uint32_t>(off.head);
         tail_ = ring.at<std::uint32_t>(off.tail);
         flags_ = ring.at<std::uint32_t>(off.flags);
@@ -40,7 +43,7 @@ public:
         // Acquire: once the kernel's head says a slot is consumed, its SQE may be overwritten.
         std::uint32_t head = load_acquire(head_);
         if (sqe_tail_ - head >= entries_) return nullptr;
-        Sqe* sqe = &sqes_[sqe_tail_ & mask_];
+        Sqe* sqe = &at(sqe_tail_);
         ++sqe_tail_;
         return sqe;
     }
@@ -77,10 +80,15 @@ public:
     [[nodiscard]] std::uint32_t sqe_tail() const noexcept { return sqe_tail_; }
     [[nodiscard]] std::uint32_t entries() const noexcept { return entries_; }
     [[nodiscard]] std::uint32_t mask() const noexcept { return mask_; }
+    // The SQE array; index it with at(), which knows the entry size.
     [[nodiscard]] Sqe* sqes() const noexcept { return sqes_; }
+    // The SQE at a ring position. On SQE128 rings the entry continues for another 64 bytes
+    // (sqe_size()), which only URING_CMD and NOP128 use.
     [[nodiscard]] Sqe& at(std::uint32_t position) const noexcept {
-        return sqes_[position & mask_];
+        auto* base = reinterpret_cast<std::byte*>(sqes_);
+        return *reinterpret_cast<Sqe*>(base + std::size_t{position & mask_} * sqe_size_);
     }
+    [[nodiscard]] std::uint32_t sqe_size() const noexcept { return sqe_size_; }
 
 private:
     std::uint32_t* head_ = nullptr;
@@ -90,6 +98,7 @@ private:
     Sqe* sqes_ = nullptr;
     std::uint32_t mask_ = 0;
     std::uint32_t entries_ = 0;
+    std::uint32_t sqe_size_ = sizeof(Sqe);
     std::uint32_t sqe_head_ = 0;
     std::uint32_t sqe_tail_ = 0;
 };
