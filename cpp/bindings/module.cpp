@@ -31,5 +31,6 @@ PYBIND11_MODULE(_core, m) {
     register_net_ops(ring, sqe);
     register_buffer_ops(m, ring, sqe);
     register_batch(ring);
+    register_sqe_array(m, ring);
     register_registration(ring);
 }

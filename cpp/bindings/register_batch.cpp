@@ -3,12 +3,25 @@
 // Every argument is validated for all N operations before the first SQE is written, so an
 // error leaves the ring untouched. A batch prepares as many operations as the SQ has room for
 // and returns that count.
+//
+// Cost model: a call converts each argument once (arrays are read where they lie, with no copy
+// when they are native-endian NumPy integer arrays), checks every value, reserves the slots
+// with one call and writes each SQE with one prep_*() call. Memory-relevant values (the byte
+// range of each operation) are computed once into a per-thread scratch vector that is reused
+// from call to call, and the SQEs are written from that snapshot, so even an array changed
+// concurrently (free-threaded Python) cannot make an operation leave its checked range.
 #include <pybind11/numpy.h>
 
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <iouring/sqe.hpp>
+#include <iouring/sqe_fs.hpp>
+#include <iouring/sqe_net.hpp>
 
 #include "convert.hpp"
 #include "module.hpp"
@@ -18,244 +31,419 @@ namespace iouring::bindings {
 
 namespace {
 
-// One argument of a batch: a single value for every operation, or one value per operation.
-template <typename T>
-struct Column {
-    std::vector<T> values;  // empty: every operation takes `single`
-    T single{};
-
-    [[nodiscard]] T operator[](std::size_t i) const {
-        if (values.empty()) return single;
-        return values.size() == 1 ? values[0] : values[i];
-    }
-    // 0 for a single value (broadcast), else the array's length.
-    [[nodiscard]] std::size_t length() const { return values.size(); }
-};
-
-bool is_single_value(py::handle h) {
-    return PyLong_Check(h.ptr()) ||
-           (!py::isinstance<py::array>(h) && PyIndex_Check(h.ptr()) != 0);
-}
-
 std::string out_of_range(const char* name, long long lo, unsigned long long hi) {
     return std::string(name) + " values must be in " + std::to_string(lo) + ".." +
            std::to_string(hi);
 }
 
-// Converts an int or a 1-D integer array whose values lie in [lo, hi]. Negative values are
-// stored as T's two's complement (so -1 becomes the "no offset" u64 for offsets).
-template <typename T>
-Column<T> column(py::handle h, const char* name, long long lo, unsigned long long hi) {
-    Column<T> c;
-    if (is_single_value(h)) {
-        py::object v = as_index(h, name);
+py::module_& numpy_module() {
+    static py::module_* np = new py::module_(py::module_::import("numpy"));  // never freed
+    return *np;
+}
+
+// One integer argument of a batch: a single value for every operation, or a 1-D integer array
+// with one value per operation (a length-1 array applies to every operation). Array elements
+// are read in place through the array's strides; every value is range-checked on construction.
+// Negative values are kept as two's complement, so -1 becomes the all-ones u64 ("no offset").
+class Column {
+public:
+    Column(py::handle h, const char* name, long long lo, unsigned long long hi) : name_(name) {
+        if (is_single_value(h)) {
+            single_ = convert_single(h, lo, hi);
+            return;
+        }
+        py::array a;
+        if (py::isinstance<py::array>(h)) {
+            a = py::reinterpret_borrow<py::array>(h);
+        } else {
+            bool array_like = PySequence_Check(h.ptr()) != 0 ||
+                              PyObject_HasAttrString(h.ptr(), "__array__") != 0 ||
+                              PyObject_HasAttrString(h.ptr(), "__array_interface__") != 0;
+            if (!array_like || PyUnicode_Check(h.ptr()) || PyBytes_Check(h.ptr()) ||
+                PyByteArray_Check(h.ptr())) {
+                raise(PyExc_TypeError, std::string(name) +
+                                           " must be an int or a one-dimensional integer array, "
+                                           "not " +
+                                           type_name(h));
+            }
+            a = numpy_module().attr("asarray")(h);
+        }
+        if (a.ndim() != 1) {
+            raise(PyExc_ValueError,
+                  std::string(name) + " must be an int or a one-dimensional array");
+        }
+        py::dtype dt = a.dtype();
+        char kind = dt.kind();
+        if (kind != 'i' && kind != 'u' && kind != 'b') {
+            raise(PyExc_TypeError, std::string(name) + " must hold integers, not " +
+                                       py::str(dt).cast<std::string>());
+        }
+        if (dt.byteorder() == '>') {  // not native on the little-endian machines we run on
+            a = numpy_module().attr("asarray")(a, kind == 'u' ? "<u8" : "<i8");
+            dt = a.dtype();
+        }
+        owner_ = a;
+        data_ = static_cast<const char*>(a.data());
+        stride_ = a.strides(0);
+        size_ = static_cast<std::size_t>(a.shape(0));
+        signed_ = kind == 'i';
+        itemsize_ = static_cast<int>(dt.itemsize());
+        for (std::size_t i = 0; i < size_; ++i) {
+            std::uint64_t v = load(i);
+            bool ok = signed_ ? (static_cast<std::int64_t>(v) >= lo &&
+                                 (static_cast<std::int64_t>(v) < 0 || v <= hi))
+                              : v <= hi;
+            if (!ok) {
+                raise(PyExc_OverflowError,
+                      out_of_range(name, lo, hi) + " (operation " + std::to_string(i) + " has " +
+                          (signed_ ? std::to_string(static_cast<std::int64_t>(v))
+                                   : std::to_string(v)) +
+                          ")");
+            }
+        }
+    }
+
+    // 0 for a single value (broadcast), else the array's length.
+    [[nodiscard]] std::size_t length() const noexcept { return data_ == nullptr ? 0 : size_; }
+    [[nodiscard]] bool is_single() const noexcept { return data_ == nullptr; }
+    [[nodiscard]] const char* name() const noexcept { return name_; }
+
+    // The value of operation i, as the bits of a u64 (the caller casts to the field's type).
+    [[nodiscard]] std::uint64_t operator[](std::size_t i) const noexcept {
+        if (data_ == nullptr) return single_;
+        return load(size_ == 1 ? 0 : i);
+    }
+    template <typename T>
+    [[nodiscard]] T at(std::size_t i) const noexcept {
+        return static_cast<T>((*this)[i]);
+    }
+
+private:
+    static bool is_single_value(py::handle h) {
+        return PyLong_Check(h.ptr()) ||
+               (!py::isinstance<py::array>(h) && PyIndex_Check(h.ptr()) != 0);
+    }
+
+    std::uint64_t convert_single(py::handle h, long long lo, unsigned long long hi) const {
+        py::object v = as_index(h, name_);
         int overflow = 0;
         long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
         if (overflow == 0 && x < 0) {
-            if (x < lo) raise(PyExc_OverflowError, out_of_range(name, lo, hi));
-            c.single = static_cast<T>(x);
-            return c;
+            if (x < lo) raise(PyExc_OverflowError, out_of_range(name_, lo, hi));
+            return static_cast<std::uint64_t>(x);
         }
         unsigned long long u = PyLong_AsUnsignedLongLong(v.ptr());
         if ((u == static_cast<unsigned long long>(-1) && PyErr_Occurred() != nullptr) || u > hi) {
             PyErr_Clear();
-            raise(PyExc_OverflowError, out_of_range(name, lo, hi));
+            raise(PyExc_OverflowError, out_of_range(name_, lo, hi));
         }
-        c.single = static_cast<T>(u);
-        return c;
+        return u;
     }
-    py::module_ np = py::module_::import("numpy");
-    py::array a = np.attr("asarray")(h);
-    if (a.ndim() != 1) {
-        raise(PyExc_ValueError, std::string(name) + " must be an int or a one-dimensional array");
-    }
-    char kind = a.dtype().kind();
-    c.values.reserve(static_cast<std::size_t>(a.size()));
-    if (kind == 'u') {
-        auto u = py::array_t<std::uint64_t, py::array::c_style | py::array::forcecast>::ensure(a);
-        const std::uint64_t* data = u.data();
-        for (py::ssize_t i = 0; i < u.size(); ++i) {
-            if (data[i] > hi) raise(PyExc_OverflowError, out_of_range(name, lo, hi));
-            c.values.push_back(static_cast<T>(data[i]));
-        }
-    } else if (kind == 'i' || kind == 'b') {
-        auto s = py::array_t<std::int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
-        const std::int64_t* data = s.data();
-        for (py::ssize_t i = 0; i < s.size(); ++i) {
-            std::int64_t v = data[i];
-            if (v < lo || (v > 0 && static_cast<unsigned long long>(v) > hi)) {
-                raise(PyExc_OverflowError, out_of_range(name, lo, hi));
+
+    [[nodiscard]] std::uint64_t load(std::size_t i) const noexcept {
+        const char* p = data_ + static_cast<py::ssize_t>(i) * stride_;
+        switch (itemsize_) {
+            case 1: {
+                std::uint8_t v;
+                std::memcpy(&v, p, 1);
+                return signed_ ? static_cast<std::uint64_t>(static_cast<std::int8_t>(v)) : v;
             }
-            c.values.push_back(static_cast<T>(v));
+            case 2: {
+                std::uint16_t v;
+                std::memcpy(&v, p, 2);
+                return signed_ ? static_cast<std::uint64_t>(static_cast<std::int16_t>(v)) : v;
+            }
+            case 4: {
+                std::uint32_t v;
+                std::memcpy(&v, p, 4);
+                return signed_ ? static_cast<std::uint64_t>(static_cast<std::int32_t>(v)) : v;
+            }
+            default: {
+                std::uint64_t v;
+                std::memcpy(&v, p, 8);
+                return v;
+            }
         }
-    } else {
-        raise(PyExc_TypeError, std::string(name) + " must hold integers, not " +
-                                   py::str(a.dtype()).cast<std::string>());
+    }
+
+    const char* name_;
+    std::uint64_t single_ = 0;
+    py::object owner_;  // keeps the array (or its converted copy) alive
+    const char* data_ = nullptr;
+    py::ssize_t stride_ = 0;
+    std::size_t size_ = 0;
+    int itemsize_ = 8;
+    bool signed_ = false;
+};
+
+Column user_data_column(py::handle h) { return Column(h, "user_data", 0, ~0ull); }
+Column fd_column(py::handle h, const char* name = "fd") {
+    return Column(h, name, INT32_MIN, INT32_MAX);
+}
+Column offset_column(py::handle h, const char* name) { return Column(h, name, -1, ~0ull); }
+Column u32_column(py::handle h, const char* name) { return Column(h, name, 0, 0xffffffffull); }
+
+// SqeFlags for every operation of a batch. CQE_SKIP_SUCCESS is refused for the reason the Sqe
+// setter gives; BUFFER_SELECT because a batch gives each operation its own memory.
+Column sqe_flags_column(py::handle h) {
+    Column c(h, "sqe_flags", 0, sqe_flags::ALL);
+    std::size_t n = std::max<std::size_t>(c.length(), 1);
+    for (std::size_t i = 0; i < n; ++i) {
+        auto flags = c.at<std::uint8_t>(i);
+        if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
+            raise(PyExc_ValueError,
+                  "sqe_flags: SqeFlags.CQE_SKIP_SUCCESS is refused: the ring releases the memory "
+                  "of an operation when its completion arrives, so every completion must arrive");
+        }
+        if ((flags & sqe_flags::BUFFER_SELECT) != 0) {
+            raise(PyExc_ValueError,
+                  "sqe_flags: SqeFlags.BUFFER_SELECT does not apply to a batch, which gives "
+                  "every operation its own memory");
+        }
     }
     return c;
 }
 
-Column<std::uint64_t> user_data_column(py::handle h) {
-    return column<std::uint64_t>(h, "user_data", 0, ~0ull);
-}
-Column<std::int32_t> fd_column(py::handle h) {
-    return column<std::int32_t>(h, "fd", INT32_MIN, INT32_MAX);
-}
-Column<std::uint64_t> offset_column(py::handle h, const char* name) {
-    return column<std::uint64_t>(h, name, -1, ~0ull);
-}
-Column<std::uint32_t> length_column(py::handle h) {
-    return column<std::uint32_t>(h, "length", 0, 0xffffffffull);
-}
+// The length of one argument: a single value (broadcast), or an array of `length` elements.
+struct Extent {
+    const char* name;
+    std::size_t length;
+    bool array;
+};
+Extent extent(const Column& c) { return {c.name(), c.length(), !c.is_single()}; }
+Extent extent(const std::optional<Column>& c) { return c ? extent(*c) : Extent{"", 0, false}; }
 
-// The number of operations: the common length of the array arguments (length-1 arrays
-// broadcast), or `count` when every argument is a single value.
-std::size_t batch_size(std::initializer_list<std::pair<const char*, std::size_t>> lengths,
-                       py::handle count) {
+// The number of operations, with NumPy's broadcasting rule: the common length of the array
+// arguments (length-1 arrays broadcast, an empty array means no operation), or `count` when
+// every argument is a single value or a length-1 array.
+std::size_t batch_size(std::initializer_list<Extent> extents, py::handle count) {
+    bool sized = false;
+    bool any_array = false;
     std::size_t n = 0;
     const char* first = nullptr;
-    for (auto [name, length] : lengths) {
-        if (length <= 1) continue;
-        if (n == 0) {
-            n = length;
-            first = name;
-        } else if (length != n) {
+    for (const Extent& e : extents) {
+        if (!e.array) continue;
+        any_array = true;
+        if (e.length == 1) continue;
+        if (!sized) {
+            sized = true;
+            n = e.length;
+            first = e.name;
+        } else if (e.length != n) {
             raise(PyExc_ValueError, std::string("array lengths differ: ") + first + " has " +
-                                        std::to_string(n) + ", " + name + " has " +
-                                        std::to_string(length));
-        }
-    }
-    if (n == 0) {
-        for (auto [name, length] : lengths) {
-            if (length == 1) n = 1;
+                                        std::to_string(n) + ", " + e.name + " has " +
+                                        std::to_string(e.length));
         }
     }
     if (!count.is_none()) {
-        std::size_t c = static_cast<std::size_t>(to_i64(count, "count", 0, INT64_MAX));
-        if (n > 1 && c != n) {
+        auto c = static_cast<std::size_t>(to_i64(count, "count", 0, INT64_MAX));
+        if (sized && c != n) {
             raise(PyExc_ValueError, "count (" + std::to_string(c) +
-                                        ") differs from the arrays' length (" +
-                                        std::to_string(n) + ")");
+                                        ") differs from the arrays' length (" + std::to_string(n) +
+                                        ")");
         }
         return c;
     }
-    if (n == 0) raise(PyExc_ValueError, "count is needed when every argument is a single value");
-    return n;
+    if (!any_array)
+        raise(PyExc_ValueError, "count is needed when every argument is a single value");
+    return sized ? n : 1;
 }
 
-// A user_data given as one int is a start value: operation i gets start + i.
-std::uint64_t user_data_at(const Column<std::uint64_t>& ud, std::size_t i) {
-    return ud.length() == 0 ? ud.single + i : ud[i];
+// A user_data given as one int is a start value: operation i gets start + i, which must not
+// wrap around.
+void check_user_data_start(const Column& ud, std::size_t n) {
+    if (ud.is_single() && n > 0 && ud[0] > ~std::uint64_t{0} - (n - 1)) {
+        raise(PyExc_OverflowError, "user_data: start " + std::to_string(ud[0]) + " + " +
+                                       std::to_string(n - 1) + " operations exceeds 2**64-1");
+    }
 }
 
-// Reserves up to n slots; returns the first position and the count through `count`.
+inline std::uint64_t user_data_at(const Column& ud, std::size_t i) {
+    return ud.is_single() ? ud[0] + i : ud[i];
+}
+
+// Reserves up to n slots; returns the first position and the count through `count`. Raises
+// SubmissionQueueFull (n > 0, no room) and ValueError (closed ring) before touching anything.
 std::uint64_t reserve(Ring& ring, std::size_t n, std::uint32_t& count) {
     auto max = static_cast<std::uint32_t>(std::min<std::size_t>(n, 0xffffffffu));
     return ring.reserve_slots(max, count);
 }
 
-// Where each operation's bytes sit in the buffer: buf_offset[i], or packed one after another.
-struct Placement {
-    Column<std::uint64_t> buf_offset;
-    bool packed;
+// The byte range of one operation, checked against the memory it lies in.
+struct Range {
+    std::uint64_t address;
+    std::uint32_t length;
 };
 
-Placement placement(py::handle buf_offset) {
-    if (buf_offset.is_none()) return {{}, true};
-    return {column<std::uint64_t>(buf_offset, "buf_offset", 0, ~0ull), false};
+// Per-thread scratch for the ranges of the batch being prepared: reused, so a steady stream
+// of batches allocates nothing. Nothing that can run Python code (and so re-enter a batch
+// method on this thread) happens between filling it and the last SQE written from it.
+std::vector<Range>& scratch_ranges(std::size_t n) {
+    thread_local std::vector<Range> ranges;
+    if (ranges.capacity() > (std::size_t{1} << 16) && n < ranges.capacity() / 4) {
+        std::vector<Range>().swap(ranges);  // give back the memory of a huge batch
+    }
+    ranges.resize(n);
+    return ranges;
 }
 
-// Checks every operation's [start, start + length) against `size`; fills `starts`.
-void check_ranges(const Placement& place, const Column<std::uint32_t>& length, std::size_t n,
-                  std::uint64_t size, const char* what, std::vector<std::uint64_t>& starts) {
-    starts.resize(n);
+std::string range_error(std::size_t i, std::uint64_t start, std::uint64_t end, const char* what,
+                        std::uint64_t size) {
+    return "operation " + std::to_string(i) + ": bytes [" + std::to_string(start) + ", " +
+           std::to_string(end) + ") lie outside " + what + " of " + std::to_string(size) + " bytes";
+}
+
+// Places operation i at buf_offset[i], or (without buf_offset) right after operation i - 1,
+// and checks [start, start + length[i]) against a buffer of `size` bytes at `base`.
+void place_ranges(const Column* buf_offset, const Column& length, std::size_t n, std::uint64_t base,
+                  std::uint64_t size, const char* what, std::vector<Range>& out) {
     std::uint64_t next = 0;
     for (std::size_t i = 0; i < n; ++i) {
-        std::uint64_t start = place.packed ? next : place.buf_offset[i];
-        std::uint64_t end = start + length[i];
-        if (end < start || end > size) {
-            raise(PyExc_ValueError, "operation " + std::to_string(i) + ": bytes [" +
-                                        std::to_string(start) + ", " + std::to_string(end) +
-                                        ") lie outside " + what + " of " +
-                                        std::to_string(size) + " bytes");
-        }
-        starts[i] = start;
+        std::uint64_t start = buf_offset == nullptr ? next : (*buf_offset)[i];
+        auto len = length.at<std::uint32_t>(i);
+        std::uint64_t end = start + len;
+        if (end < start || end > size)
+            raise(PyExc_ValueError, range_error(i, start, end, what, size));
+        out[i] = Range{base + start, len};
         next = end;
     }
 }
 
-template <bool Write>
-std::uint32_t rw_batch(Ring& ring, py::handle user_data, py::handle fd, py::handle buffer,
-                       py::handle offset, py::handle length, py::handle buf_offset,
-                       py::handle count) {
-    auto ud = user_data_column(user_data);
-    auto fds = fd_column(fd);
-    auto offsets = offset_column(offset, "offset");
-    auto lengths = length_column(length);
-    Placement place = placement(buf_offset);
-    std::size_t n = batch_size({{"user_data", ud.length()}, {"fd", fds.length()},
-                                {"offset", offsets.length()}, {"length", lengths.length()},
-                                {"buf_offset", place.buf_offset.length()}},
-                               count);
-    PinnedBuffer buf = pin_buffer(buffer, !Write, "buffer");
-    std::vector<std::uint64_t> starts;
-    check_ranges(place, lengths, n, buf.size, "buffer", starts);
-    auto* base = static_cast<std::byte*>(buf.data);
+// Prepares every reserved slot with prepare(i). Recording a pin may throw (bad_alloc): then the
+// slots not yet prepared, and the one that failed, become NOPs, so the kernel never reads an
+// SQE whose memory is not pinned, and the error propagates.
+template <typename Prepare>
+void fill_slots(SubmissionQueue& sq, std::uint64_t first, std::uint32_t count, Prepare&& prepare) {
+    std::uint32_t i = 0;
+    try {
+        for (; i < count; ++i) prepare(i);
+    } catch (...) {
+        for (; i < count; ++i) prep_nop(sq.at(static_cast<std::uint32_t>(first + i)), 0);
+        throw;
+    }
+}
+
+// --- the batch methods ----------------------------------------------------------------------
+
+std::uint32_t nop_batch(Ring& ring, py::handle user_data, py::handle count, py::handle flags) {
+    Column ud = user_data_column(user_data);
+    Column sf = sqe_flags_column(flags);
+    std::size_t n = batch_size({extent(ud), extent(sf)}, count);
+    check_user_data_start(ud, n);
     std::uint32_t prepared = 0;
     std::uint64_t first = reserve(ring, n, prepared);
     SubmissionQueue& sq = ring.core().sq();
     for (std::uint32_t i = 0; i < prepared; ++i) {
         Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
-        if constexpr (Write) {
-            prep_write(sqe, user_data_at(ud, i), fds[i], base + starts[i], lengths[i], offsets[i]);
-        } else {
-            prep_read(sqe, user_data_at(ud, i), fds[i], base + starts[i], lengths[i], offsets[i]);
-        }
-        ring.add_slot_pin(first + i, buf.pin);
+        prep_nop(sqe, user_data_at(ud, i));
+        sqe.flags = sf.at<std::uint8_t>(i);
     }
+    return prepared;
+}
+
+enum class RwKind { Read, Write, Readv, Writev };
+
+// read/write/readv/writev over one pinned buffer. The vectored forms give each operation one
+// iovec, from one array allocated (and pinned) per batch.
+template <RwKind Kind>
+std::uint32_t rw_batch(Ring& ring, py::handle user_data, py::handle fd, py::handle buffer,
+                       py::handle offset, py::handle length, py::handle buf_offset,
+                       py::handle count, py::handle flags, py::handle rw_flags) {
+    constexpr bool kWrites = Kind == RwKind::Write || Kind == RwKind::Writev;
+    constexpr bool kVectored = Kind == RwKind::Readv || Kind == RwKind::Writev;
+    Column ud = user_data_column(user_data);
+    Column fds = fd_column(fd);
+    Column offsets = offset_column(offset, "offset");
+    Column lengths = u32_column(length, "length");
+    std::optional<Column> place;
+    if (!buf_offset.is_none()) place.emplace(buf_offset, "buf_offset", 0, ~0ull);
+    Column sf = sqe_flags_column(flags);
+    Column rwf = u32_column(rw_flags, "rw_flags");
+    std::size_t n = batch_size({extent(ud), extent(fds), extent(offsets), extent(lengths),
+                                extent(place), extent(sf), extent(rwf)},
+                               count);
+    check_user_data_start(ud, n);
+    PinnedBuffer buf = pin_buffer(buffer, !kWrites, "buffer");
+    std::shared_ptr<std::vector<Iovec>> iovecs;
+    if constexpr (kVectored) iovecs = std::make_shared<std::vector<Iovec>>(n);
+    // From here on no Python code runs until the last SQE is written.
+    std::vector<Range>& ranges = scratch_ranges(n);
+    place_ranges(place ? &*place : nullptr, lengths, n, address_of(buf.data), buf.size, "buffer",
+                 ranges);
+    std::uint32_t prepared = 0;
+    std::uint64_t first = reserve(ring, n, prepared);
+    SubmissionQueue& sq = ring.core().sq();
+    Pin iovec_pin = iovecs;
+    fill_slots(sq, first, prepared, [&](std::uint32_t i) {
+        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
+        const Range& r = ranges[i];
+        auto* address = reinterpret_cast<std::byte*>(static_cast<std::uintptr_t>(r.address));
+        std::uint64_t u = user_data_at(ud, i);
+        auto file = fds.at<std::int32_t>(i);
+        std::uint64_t off = offsets[i];
+        if constexpr (Kind == RwKind::Read) {
+            prep_read(sqe, u, file, address, r.length, off);
+        } else if constexpr (Kind == RwKind::Write) {
+            prep_write(sqe, u, file, address, r.length, off);
+        } else {
+            Iovec& iov = (*iovecs)[i];
+            iov = Iovec{r.address, r.length};
+            if constexpr (Kind == RwKind::Readv) {
+                prep_readv(sqe, u, file, &iov, 1, off);
+            } else {
+                prep_writev(sqe, u, file, &iov, 1, off);
+            }
+            ring.add_slot_pin(first + i, iovec_pin);
+        }
+        sqe.flags = sf.at<std::uint8_t>(i);
+        sqe.op_flags = rwf.at<std::uint32_t>(i);
+        ring.add_slot_pin(first + i, buf.pin);
+    });
     return prepared;
 }
 
 template <bool Write>
 std::uint32_t rw_fixed_batch(Ring& ring, py::handle user_data, py::handle fd,
                              py::handle buffer_index, py::handle offset, py::handle length,
-                             py::handle buf_offset, py::handle count) {
-    auto ud = user_data_column(user_data);
-    auto fds = fd_column(fd);
-    auto index = column<std::uint16_t>(buffer_index, "buffer_index", 0, 0xffff);
-    auto offsets = offset_column(offset, "offset");
-    auto lengths = length_column(length);
-    Placement place = placement(buf_offset);
-    std::size_t n = batch_size({{"user_data", ud.length()}, {"fd", fds.length()},
-                                {"buffer_index", index.length()}, {"offset", offsets.length()},
-                                {"length", lengths.length()},
-                                {"buf_offset", place.buf_offset.length()}},
+                             py::handle buf_offset, py::handle count, py::handle flags,
+                             py::handle rw_flags) {
+    Column ud = user_data_column(user_data);
+    Column fds = fd_column(fd);
+    Column index = Column(buffer_index, "buffer_index", 0, 0xffff);
+    Column offsets = offset_column(offset, "offset");
+    Column lengths = u32_column(length, "length");
+    std::optional<Column> place;
+    if (!buf_offset.is_none()) place.emplace(buf_offset, "buf_offset", 0, ~0ull);
+    Column sf = sqe_flags_column(flags);
+    Column rwf = u32_column(rw_flags, "rw_flags");
+    std::size_t n = batch_size({extent(ud), extent(fds), extent(index), extent(offsets),
+                                extent(lengths), extent(place), extent(sf), extent(rwf)},
                                count);
+    check_user_data_start(ud, n);
     ring.check_usable();
     const RegisteredBuffers* registered = ring.registered_buffers();
     if (registered == nullptr) {
         raise(PyExc_ValueError, "buffer_index: no buffers are registered with this ring");
     }
-    std::vector<std::uint64_t> starts(n);
+    std::vector<Range>& ranges = scratch_ranges(n);
     std::uint64_t next = 0;
     for (std::size_t i = 0; i < n; ++i) {
-        if (index[i] >= registered->iovecs.size()) {
+        auto k = index.at<std::uint16_t>(i);
+        if (k >= registered->iovecs.size()) {
             raise(PyExc_ValueError, "operation " + std::to_string(i) + ": buffer_index " +
-                                        std::to_string(index[i]) + " is out of range (" +
+                                        std::to_string(k) + " is out of range (" +
                                         std::to_string(registered->iovecs.size()) +
                                         " buffers registered)");
         }
-        const Iovec& reg = registered->iovecs[index[i]];
-        std::uint64_t start = place.packed ? next : place.buf_offset[i];
-        std::uint64_t end = start + lengths[i];
+        const Iovec& reg = registered->iovecs[k];
+        std::uint64_t start = place ? (*place)[i] : next;
+        auto len = lengths.at<std::uint32_t>(i);
+        std::uint64_t end = start + len;
         if (end < start || end > reg.len) {
-            raise(PyExc_ValueError, "operation " + std::to_string(i) + ": bytes [" +
-                                        std::to_string(start) + ", " + std::to_string(end) +
-                                        ") lie outside registered buffer " +
-                                        std::to_string(index[i]) + " of " +
-                                        std::to_string(reg.len) + " bytes");
+            std::string what = "registered buffer " + std::to_string(k);
+            raise(PyExc_ValueError, range_error(i, start, end, what.c_str(), reg.len));
         }
-        starts[i] = reg.base + start;
+        ranges[i] = Range{reg.base + start, len};
         next = end;
     }
     std::uint32_t prepared = 0;
@@ -263,68 +451,232 @@ std::uint32_t rw_fixed_batch(Ring& ring, py::handle user_data, py::handle fd,
     SubmissionQueue& sq = ring.core().sq();
     for (std::uint32_t i = 0; i < prepared; ++i) {
         Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
-        auto* address = reinterpret_cast<std::byte*>(static_cast<std::uintptr_t>(starts[i]));
+        const Range& r = ranges[i];
+        auto* address = reinterpret_cast<std::byte*>(static_cast<std::uintptr_t>(r.address));
         if constexpr (Write) {
-            prep_write_fixed(sqe, user_data_at(ud, i), fds[i], address, lengths[i], offsets[i],
-                             index[i]);
+            prep_write_fixed(sqe, user_data_at(ud, i), fds.at<std::int32_t>(i), address, r.length,
+                             offsets[i], index.at<std::uint16_t>(i));
         } else {
-            prep_read_fixed(sqe, user_data_at(ud, i), fds[i], address, lengths[i], offsets[i],
-                            index[i]);
+            prep_read_fixed(sqe, user_data_at(ud, i), fds.at<std::int32_t>(i), address, r.length,
+                            offsets[i], index.at<std::uint16_t>(i));
+        }
+        sqe.flags = sf.at<std::uint8_t>(i);
+        sqe.op_flags = rwf.at<std::uint32_t>(i);
+    }
+    return prepared;
+}
+
+std::uint32_t fsync_batch(Ring& ring, py::handle user_data, py::handle fd, py::handle fsync_flags,
+                          py::handle count, py::handle flags) {
+    Column ud = user_data_column(user_data);
+    Column fds = fd_column(fd);
+    Column ff = u32_column(fsync_flags, "flags");
+    std::size_t nf = std::max<std::size_t>(ff.length(), 1);
+    for (std::size_t i = 0; i < nf; ++i) {
+        if ((ff.at<std::uint32_t>(i) & ~kFsyncDatasync) != 0) {
+            raise(PyExc_ValueError, "flags: only FsyncFlags.DATASYNC is defined");
         }
     }
-    return prepared;
-}
-
-std::uint32_t nop_batch(Ring& ring, py::handle user_data, py::handle count) {
-    auto ud = user_data_column(user_data);
-    std::size_t n = batch_size({{"user_data", ud.length()}}, count);
+    Column sf = sqe_flags_column(flags);
+    std::size_t n = batch_size({extent(ud), extent(fds), extent(ff), extent(sf)}, count);
+    check_user_data_start(ud, n);
     std::uint32_t prepared = 0;
     std::uint64_t first = reserve(ring, n, prepared);
     SubmissionQueue& sq = ring.core().sq();
     for (std::uint32_t i = 0; i < prepared; ++i) {
-        prep_nop(sq.at(static_cast<std::uint32_t>(first + i)), user_data_at(ud, i));
+        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
+        prep_fsync(sqe, user_data_at(ud, i), fds.at<std::int32_t>(i), ff.at<std::uint32_t>(i));
+        sqe.flags = sf.at<std::uint8_t>(i);
     }
     return prepared;
 }
 
-std::uint32_t fsync_batch(Ring& ring, py::handle user_data, py::handle fd, py::handle flags,
-                          py::handle count) {
-    auto ud = user_data_column(user_data);
-    auto fds = fd_column(fd);
-    std::uint32_t fsync_flags = to_u32(flags, "flags");
-    if ((fsync_flags & ~kFsyncDatasync) != 0) {
-        raise(PyExc_ValueError, "flags: only FsyncFlags.DATASYNC is defined");
-    }
-    std::size_t n = batch_size({{"user_data", ud.length()}, {"fd", fds.length()}}, count);
+std::uint32_t close_batch(Ring& ring, py::handle user_data, py::handle fd, py::handle count,
+                          py::handle flags) {
+    Column ud = user_data_column(user_data);
+    Column fds = fd_column(fd);
+    Column sf = sqe_flags_column(flags);
+    std::size_t n = batch_size({extent(ud), extent(fds), extent(sf)}, count);
+    check_user_data_start(ud, n);
     std::uint32_t prepared = 0;
     std::uint64_t first = reserve(ring, n, prepared);
     SubmissionQueue& sq = ring.core().sq();
     for (std::uint32_t i = 0; i < prepared; ++i) {
-        prep_fsync(sq.at(static_cast<std::uint32_t>(first + i)), user_data_at(ud, i), fds[i],
-                   fsync_flags);
+        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
+        prep_close(sqe, user_data_at(ud, i), fds.at<std::int32_t>(i));
+        sqe.flags = sf.at<std::uint8_t>(i);
     }
     return prepared;
 }
 
-std::uint32_t close_batch(Ring& ring, py::handle user_data, py::handle fd, py::handle count) {
-    auto ud = user_data_column(user_data);
-    auto fds = fd_column(fd);
-    std::size_t n = batch_size({{"user_data", ud.length()}, {"fd", fds.length()}}, count);
+// Private NUL-terminated copies of every path of a batch, in one block pinned by all of them.
+struct PathBlock {
+    std::string bytes;
+    std::vector<std::size_t> starts;
+};
+
+bool is_single_path(py::handle h) {
+    return PyUnicode_Check(h.ptr()) || PyBytes_Check(h.ptr()) ||
+           PyObject_HasAttrString(h.ptr(), "__fspath__") != 0;
+}
+
+void append_path(PathBlock& block, py::handle item, std::size_t i) {
+    PyObject* encoded = nullptr;
+    if (PyUnicode_FSConverter(item.ptr(), &encoded) == 0) {
+        py::error_already_set error;
+        PyObject* type = error.matches(PyExc_ValueError) ? PyExc_ValueError : PyExc_TypeError;
+        std::string detail = py::str(error.value());
+        raise(type, "paths[" + std::to_string(i) + "]: " + detail);
+    }
+    py::object bytes = py::reinterpret_steal<py::object>(encoded);
+    block.starts.push_back(block.bytes.size());
+    block.bytes.append(PyBytes_AS_STRING(encoded),
+                       static_cast<std::size_t>(PyBytes_GET_SIZE(encoded)));
+    block.bytes.push_back('\0');
+}
+
+// Copies one path, or each path of a sequence, into `block`; true for a single path.
+bool collect_paths(PathBlock& block, py::handle paths) {
+    if (is_single_path(paths)) {
+        append_path(block, paths, 0);
+        return true;
+    }
+    if (PySequence_Check(paths.ptr()) == 0) {
+        raise(PyExc_TypeError,
+              "paths must be a path (str, bytes, os.PathLike) or a sequence of "
+              "paths, not " +
+                  type_name(paths));
+    }
+    py::sequence items = py::reinterpret_borrow<py::sequence>(paths);
+    std::size_t len = py::len(items);
+    block.starts.reserve(len);
+    for (std::size_t i = 0; i < len; ++i) append_path(block, items[i], i);
+    return false;
+}
+
+std::uint32_t openat_batch(Ring& ring, py::handle user_data, py::handle dir_fd, py::handle paths,
+                           py::handle open_flags, py::handle mode, py::handle count,
+                           py::handle flags) {
+    Column ud = user_data_column(user_data);
+    Column dirs = fd_column(dir_fd, "dir_fd");
+    Column of = Column(open_flags, "flags", INT32_MIN, 0xffffffffull);
+    Column modes = u32_column(mode, "mode");
+    Column sf = sqe_flags_column(flags);
+    auto block = std::make_shared<PathBlock>();
+    // A sequence of paths is an array argument like any other; one path broadcasts.
+    bool single = collect_paths(*block, paths);
+    std::size_t npaths = block->starts.size();
+    std::size_t n = batch_size({extent(ud), extent(dirs), extent(of), extent(modes), extent(sf),
+                                Extent{"paths", npaths, !single}},
+                               count);
+    check_user_data_start(ud, n);
     std::uint32_t prepared = 0;
     std::uint64_t first = reserve(ring, n, prepared);
     SubmissionQueue& sq = ring.core().sq();
-    for (std::uint32_t i = 0; i < prepared; ++i) {
-        prep_close(sq.at(static_cast<std::uint32_t>(first + i)), user_data_at(ud, i), fds[i]);
+    Pin pin = block;
+    const char* base = block->bytes.data();
+    fill_slots(sq, first, prepared, [&](std::uint32_t i) {
+        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
+        std::size_t start = block->starts[npaths == 1 ? 0 : i];
+        prep_openat(sqe, user_data_at(ud, i), dirs.at<std::int32_t>(i), base + start,
+                    of.at<std::uint32_t>(i), modes.at<std::uint32_t>(i));
+        sqe.flags = sf.at<std::uint8_t>(i);
+        ring.add_slot_pin(first + i, pin);
+    });
+    return prepared;
+}
+
+// send/recv over one pinned buffer: operation i sends buffer[buf_offset[i]:][:length[i]] on
+// fd[i] (or receives into it), with MSG_* flags[i].
+template <bool Send>
+std::uint32_t sendrecv_batch(Ring& ring, py::handle user_data, py::handle fd, py::handle buffer,
+                             py::handle length, py::handle buf_offset, py::handle count,
+                             py::handle flags, py::handle msg_flags) {
+    Column ud = user_data_column(user_data);
+    Column fds = fd_column(fd);
+    Column lengths = u32_column(length, "length");
+    std::optional<Column> place;
+    if (!buf_offset.is_none()) place.emplace(buf_offset, "buf_offset", 0, ~0ull);
+    Column sf = sqe_flags_column(flags);
+    Column mf = Column(msg_flags, "flags", INT32_MIN, 0xffffffffull);
+    std::size_t n = batch_size({extent(ud), extent(fds), extent(lengths), extent(place), extent(sf),
+                                extent(mf)},
+                               count);
+    check_user_data_start(ud, n);
+    PinnedBuffer buf = pin_buffer(buffer, !Send, "buffer");
+    std::vector<Range>& ranges = scratch_ranges(n);
+    place_ranges(place ? &*place : nullptr, lengths, n, address_of(buf.data), buf.size, "buffer",
+                 ranges);
+    std::uint32_t prepared = 0;
+    std::uint64_t first = reserve(ring, n, prepared);
+    SubmissionQueue& sq = ring.core().sq();
+    fill_slots(sq, first, prepared, [&](std::uint32_t i) {
+        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
+        const Range& r = ranges[i];
+        auto* address = reinterpret_cast<std::byte*>(static_cast<std::uintptr_t>(r.address));
+        if constexpr (Send) {
+            prep_send(sqe, user_data_at(ud, i), fds.at<std::int32_t>(i), address, r.length,
+                      mf.at<std::uint32_t>(i));
+        } else {
+            prep_recv(sqe, user_data_at(ud, i), fds.at<std::int32_t>(i), address, r.length,
+                      mf.at<std::uint32_t>(i));
+        }
+        sqe.flags = sf.at<std::uint8_t>(i);
+        ring.add_slot_pin(first + i, buf.pin);
+    });
+    return prepared;
+}
+
+// statx of N paths: operation i writes its struct statx (256 bytes) into out[i], so `out` is a
+// writable buffer of at least N * 256 bytes (a STATX_DTYPE array of N records), pinned once.
+std::uint32_t statx_batch(Ring& ring, py::handle user_data, py::handle dir_fd, py::handle paths,
+                          py::handle at_flags, py::handle mask, py::handle out, py::handle count,
+                          py::handle flags) {
+    Column ud = user_data_column(user_data);
+    Column dirs = fd_column(dir_fd, "dir_fd");
+    Column af = Column(at_flags, "flags", INT32_MIN, 0xffffffffull);
+    Column masks = u32_column(mask, "mask");
+    Column sf = sqe_flags_column(flags);
+    auto block = std::make_shared<PathBlock>();
+    bool single = collect_paths(*block, paths);
+    std::size_t npaths = block->starts.size();
+    std::size_t n = batch_size({extent(ud), extent(dirs), extent(af), extent(masks), extent(sf),
+                                Extent{"paths", npaths, !single}},
+                               count);
+    check_user_data_start(ud, n);
+    PinnedBuffer buf = pin_buffer(out, true, "out");
+    if (buf.size / sizeof(Statx) < n) {
+        raise(PyExc_ValueError, "out holds " + std::to_string(buf.size / sizeof(Statx)) +
+                                    " struct statx of " + std::to_string(sizeof(Statx)) +
+                                    " bytes; " + std::to_string(n) + " are needed");
     }
+    std::uint32_t prepared = 0;
+    std::uint64_t first = reserve(ring, n, prepared);
+    SubmissionQueue& sq = ring.core().sq();
+    Pin pin = block;
+    const char* base = block->bytes.data();
+    auto* records = static_cast<Statx*>(buf.data);
+    fill_slots(sq, first, prepared, [&](std::uint32_t i) {
+        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
+        std::size_t start = block->starts[npaths == 1 ? 0 : i];
+        prep_statx(sqe, user_data_at(ud, i), dirs.at<std::int32_t>(i), base + start,
+                   af.at<std::uint32_t>(i), masks.at<std::uint32_t>(i), records + i);
+        sqe.flags = sf.at<std::uint8_t>(i);
+        ring.add_slot_pin(first + i, pin);
+        ring.add_slot_pin(first + i, buf.pin);
+    });
     return prepared;
 }
 
 constexpr const char* kBatchNote =
     "\n\nuser_data is an array, or an int start (operation i gets start + i). Other array "
-    "arguments broadcast (length 1 or a single int applies to all). Prepares as many "
-    "operations as the SQ has room for and returns that count; raises SubmissionQueueFull "
-    "when there is no room at all. Every operation is validated before the first is "
-    "prepared.";
+    "arguments broadcast (length 1 or a single int applies to all); count gives the number "
+    "of operations when every argument is a single value. sqe_flags (SqeFlags, one or one "
+    "per operation) are set on every SQE; CQE_SKIP_SUCCESS and BUFFER_SELECT are refused. "
+    "Prepares as many operations as the SQ has room for and returns that count; raises "
+    "SubmissionQueueFull when there is no room at all. Every operation is validated before "
+    "the first is prepared, so an error (TypeError, ValueError, OverflowError naming the "
+    "argument) leaves the ring unchanged.";
 
 std::string doc(const char* text) { return std::string(text) + kBatchNote; }
 
@@ -335,42 +687,95 @@ void register_batch(RingClass& ring) {
     static const std::string read_doc = doc(
         "Prepares N reads into one writable buffer: operation i reads length[i] bytes from "
         "fd[i] at offset[i] (-1: current position) into buffer[buf_offset[i]:][:length[i]]; "
-        "without buf_offset the ranges follow each other from 0. The buffer is pinned once "
-        "for the batch and released when the last of its operations completes.");
+        "without buf_offset the ranges follow each other from 0. rw_flags are RWF_* flags. The "
+        "buffer is pinned once for the batch and released when the last of its operations "
+        "completes.");
     static const std::string write_doc = doc(
         "Prepares N writes from one buffer: operation i writes "
-        "buffer[buf_offset[i]:][:length[i]] to fd[i] at offset[i].");
+        "buffer[buf_offset[i]:][:length[i]] to fd[i] at offset[i] (see read_batch).");
+    static const std::string readv_doc = doc(
+        "Prepares N vectored reads (IORING_OP_READV, for kernels before 5.6 or for readv "
+        "semantics) into one writable buffer, one iovec per operation, laid out as in "
+        "read_batch. The iovec array is allocated once per batch and kept, with the buffer, "
+        "until the last operation completes.");
+    static const std::string writev_doc = doc(
+        "Prepares N vectored writes (IORING_OP_WRITEV) from one buffer, one iovec per "
+        "operation (see readv_batch).");
     static const std::string read_fixed_doc = doc(
         "Prepares N reads into registered buffers: operation i reads length[i] bytes into "
-        "registered buffer buffer_index[i] at buf_offset[i] (packed from 0 when omitted).");
-    static const std::string write_fixed_doc =
-        doc("Prepares N writes from registered buffers (see read_fixed_batch).");
-    static const std::string fsync_doc = doc("Prepares N fsyncs.");
+        "registered buffer buffer_index[i] at buf_offset[i] (packed from 0 when omitted). The "
+        "registration keeps the memory alive; nothing is pinned per call.");
+    static const std::string write_fixed_doc = doc(
+        "Prepares N writes from registered buffers (see read_fixed_batch).");
+    static const std::string fsync_doc = doc(
+        "Prepares N fsyncs; flags (FsyncFlags.DATASYNC or 0) per operation or for all.");
     static const std::string close_doc = doc("Prepares N closes.");
+    static const std::string send_doc = doc(
+        "Prepares N sends from one buffer: operation i sends buffer[buf_offset[i]:][:length[i]] "
+        "on socket fd[i] with MSG_* flags[i] (packed from 0 without buf_offset). The buffer is "
+        "pinned once for the batch. Matches io_uring_prep_send(3) per operation.");
+    static const std::string recv_doc = doc(
+        "Prepares N receives into one writable buffer: operation i receives at most length[i] "
+        "bytes from socket fd[i] into buffer[buf_offset[i]:][:length[i]] with MSG_* flags[i]. "
+        "Matches io_uring_prep_recv(3) per operation.");
+    static const std::string statx_doc = doc(
+        "Prepares N statx calls: operation i stats paths[i] (one path applies to all; \"\" "
+        "with AT_EMPTY_PATH and dir_fd[i] stats an open file) relative to dir_fd[i] with AT_* "
+        "flags[i] and StatxMask mask[i], writing its struct statx into out[i]: out is a "
+        "writable buffer of at least N * 256 bytes, such as numpy.zeros(N, STATX_DTYPE). Paths "
+        "are copied into one block and out is pinned once for the batch. Matches "
+        "io_uring_prep_statx(3) per operation.");
+    static const std::string openat_doc = doc(
+        "Prepares N openat calls: operation i opens paths[i] (str, bytes or os.PathLike; one "
+        "path applies to every operation) relative to dir_fd[i] (os.AT_FDCWD for the working "
+        "directory) with open flags flags[i] and mode[i]; its res is the new fd. Private "
+        "copies of all paths are made in one block, pinned once for the batch.");
 
     ring.def("nop_batch", &nop_batch, py::arg("user_data"), py::kw_only(),
-             py::arg("count") = py::none(), nop_doc.c_str())
-        .def("read_batch", &rw_batch<false>, py::arg("user_data"), py::arg("fd"),
+             py::arg("count") = py::none(), py::arg("sqe_flags") = 0, nop_doc.c_str())
+        .def("read_batch", &rw_batch<RwKind::Read>, py::arg("user_data"), py::arg("fd"),
              py::arg("buffer"), py::arg("offset"), py::arg("length"),
              py::arg("buf_offset") = py::none(), py::kw_only(), py::arg("count") = py::none(),
-             read_doc.c_str())
-        .def("write_batch", &rw_batch<true>, py::arg("user_data"), py::arg("fd"),
+             py::arg("sqe_flags") = 0, py::arg("rw_flags") = 0, read_doc.c_str())
+        .def("write_batch", &rw_batch<RwKind::Write>, py::arg("user_data"), py::arg("fd"),
              py::arg("buffer"), py::arg("offset"), py::arg("length"),
              py::arg("buf_offset") = py::none(), py::kw_only(), py::arg("count") = py::none(),
-             write_doc.c_str())
+             py::arg("sqe_flags") = 0, py::arg("rw_flags") = 0, write_doc.c_str())
+        .def("readv_batch", &rw_batch<RwKind::Readv>, py::arg("user_data"), py::arg("fd"),
+             py::arg("buffer"), py::arg("offset"), py::arg("length"),
+             py::arg("buf_offset") = py::none(), py::kw_only(), py::arg("count") = py::none(),
+             py::arg("sqe_flags") = 0, py::arg("rw_flags") = 0, readv_doc.c_str())
+        .def("writev_batch", &rw_batch<RwKind::Writev>, py::arg("user_data"), py::arg("fd"),
+             py::arg("buffer"), py::arg("offset"), py::arg("length"),
+             py::arg("buf_offset") = py::none(), py::kw_only(), py::arg("count") = py::none(),
+             py::arg("sqe_flags") = 0, py::arg("rw_flags") = 0, writev_doc.c_str())
         .def("read_fixed_batch", &rw_fixed_batch<false>, py::arg("user_data"), py::arg("fd"),
              py::arg("buffer_index"), py::arg("offset"), py::arg("length"),
              py::arg("buf_offset") = py::none(), py::kw_only(), py::arg("count") = py::none(),
-             read_fixed_doc.c_str())
+             py::arg("sqe_flags") = 0, py::arg("rw_flags") = 0, read_fixed_doc.c_str())
         .def("write_fixed_batch", &rw_fixed_batch<true>, py::arg("user_data"), py::arg("fd"),
              py::arg("buffer_index"), py::arg("offset"), py::arg("length"),
              py::arg("buf_offset") = py::none(), py::kw_only(), py::arg("count") = py::none(),
-             write_fixed_doc.c_str())
-        .def("fsync_batch", &fsync_batch, py::arg("user_data"), py::arg("fd"),
-             py::arg("flags") = 0, py::kw_only(), py::arg("count") = py::none(),
+             py::arg("sqe_flags") = 0, py::arg("rw_flags") = 0, write_fixed_doc.c_str())
+        .def("fsync_batch", &fsync_batch, py::arg("user_data"), py::arg("fd"), py::arg("flags") = 0,
+             py::kw_only(), py::arg("count") = py::none(), py::arg("sqe_flags") = 0,
              fsync_doc.c_str())
         .def("close_batch", &close_batch, py::arg("user_data"), py::arg("fd"), py::kw_only(),
-             py::arg("count") = py::none(), close_doc.c_str());
+             py::arg("count") = py::none(), py::arg("sqe_flags") = 0, close_doc.c_str())
+        .def("openat_batch", &openat_batch, py::arg("user_data"), py::arg("dir_fd"),
+             py::arg("paths"), py::arg("flags"), py::arg("mode") = 0666, py::kw_only(),
+             py::arg("count") = py::none(), py::arg("sqe_flags") = 0, openat_doc.c_str())
+        .def("send_batch", &sendrecv_batch<true>, py::arg("user_data"), py::arg("fd"),
+             py::arg("buffer"), py::arg("length"), py::arg("buf_offset") = py::none(),
+             py::kw_only(), py::arg("count") = py::none(), py::arg("sqe_flags") = 0,
+             py::arg("flags") = 0, send_doc.c_str())
+        .def("recv_batch", &sendrecv_batch<false>, py::arg("user_data"), py::arg("fd"),
+             py::arg("buffer"), py::arg("length"), py::arg("buf_offset") = py::none(),
+             py::kw_only(), py::arg("count") = py::none(), py::arg("sqe_flags") = 0,
+             py::arg("flags") = 0, recv_doc.c_str())
+        .def("statx_batch", &statx_batch, py::arg("user_data"), py::arg("dir_fd"), py::arg("paths"),
+             py::arg("flags"), py::arg("mask"), py::arg("out"), py::kw_only(),
+             py::arg("count") = py::none(), py::arg("sqe_flags") = 0, statx_doc.c_str());
 }
 
 }  // namespace iouring::bindings

@@ -1,5 +1,22 @@
-// The control family of operations. See ops.hpp for how each operation becomes two methods.
+// The control family of operations: timeouts (+ remove, update, link), cancellation, poll
+// (+ multishot, remove, update), epoll_ctl/epoll_wait, msg_ring (data and fd passing), waitid
+// (with the ring-independent Siginfo result object), futex wait/wake/waitv, fixed_fd_install,
+// files_update and NOPs with injected results. See ops.hpp for how each operation becomes two
+// methods.
+//
+// msg_ring and the pins of the target ring: a ring releases the pins of an operation when a
+// final CQE (one without CqeFlags.MORE) arrives for its user_data. A CQE that another ring
+// posts into one of our rings with user_data X would therefore release the pins of an
+// operation X still in flight there. So our data messages always pass CQE flags
+// (IORING_MSG_RING_FLAGS_PASS) that include CqeFlags.MORE, which no ring counts as final; and
+// fd passing, whose target CQE the kernel posts with flags 0, always skips the target CQE
+// (IORING_MSG_RING_CQE_SKIP).
+#include <pybind11/native_enum.h>
+#include <pybind11/numpy.h>
+
+#include <cstdio>
 #include <string>
+#include <vector>
 
 #include <iouring/sqe_control.hpp>
 
@@ -12,11 +29,746 @@ namespace iouring::bindings {
 
 namespace {
 
+// ---------------------------------------------------------------------------------------------
+// Python-visible constants
+
+enum class TimeoutFlag : std::uint32_t {};
+enum class CancelFlag : std::uint32_t {};
+enum class PollFlag : std::uint32_t {};
+enum class NopFlag : std::uint32_t {};
+enum class FutexFlag : std::uint32_t {};
+enum class FixedFdFlag : std::uint32_t {};
+
+template <typename E>
+struct FlagEnum {
+    py::native_enum<E> e;
+    FlagEnum(py::handle scope, const char* name, const char* doc)
+        : e(scope, name, "enum.IntFlag", doc) {}
+    FlagEnum& value(const char* name, std::uint32_t bit) {
+        e.value(name, static_cast<E>(bit));
+        return *this;
+    }
+    void finalize() { e.finalize(); }
+};
+
+// The module being initialised (see register_ops_fs.cpp).
+py::module_ module_of(const RingClass& ring) {
+    py::object name = ring.attr("__module__");
+    return py::reinterpret_borrow<py::module_>(py::module_::import("sys").attr("modules")[name]);
+}
+
+// Refuses bits outside `allowed`, naming the argument and what the bits are for.
+void check_bits(std::uint32_t value, std::uint32_t allowed, const char* name,
+                const char* hint) {
+    if ((value & ~allowed) != 0) {
+        raise(PyExc_ValueError, std::string(name) + ": bits " + std::to_string(value & ~allowed) +
+                                    " are not accepted here" + (*hint != 0 ? " (" : "") + hint +
+                                    (*hint != 0 ? ")" : ""));
+    }
+}
+
+// A value the kernel stores into a CQE's res from a u32 field: any int32, or a u32.
+std::uint32_t to_res_word(py::handle h, const char* name) {
+    return static_cast<std::uint32_t>(
+        to_i64(h, name, std::numeric_limits<std::int32_t>::min(), 0xffffffffll));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeouts: the timespec is always a private copy, kept until the final completion (for a
+// multishot timeout, the CQE without CqeFlags.MORE).
+
+constexpr std::uint32_t kTimeoutClock = timeout::BOOTTIME | timeout::REALTIME;
+constexpr std::uint32_t kTimeoutUpdateMask = timeout::UPDATE | timeout::LINK_TIMEOUT_UPDATE;
+
+Prepared make_timeout(py::handle user_data, py::handle ts, py::handle count, py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    KernelTimespec spec = to_timespec(ts, "ts");
+    std::uint32_t n = to_u32(count, "count");
+    std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, timeout::ABS | kTimeoutClock | timeout::ETIME_SUCCESS | timeout::MULTISHOT,
+               "flags", "TimeoutFlags ABS, BOOTTIME, REALTIME, ETIME_SUCCESS, MULTISHOT; use "
+               "timeout_update() to update");
+    PinnedCopy<KernelTimespec> copy = pin_copy(spec);
+    Prepared p;
+    prep_timeout(p.sqe, ud, copy.ptr, n, f);
+    p.pins.push_back(std::move(copy.pin));
+    return p;
+}
+
+Prepared make_timeout_remove(py::handle user_data, py::handle target_user_data,
+                             py::handle flags) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::uint64_t target = to_u64(target_user_data, "target_user_data");
+    std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, kTimeoutClock, "flags", "use timeout_update() to update a timeout");
+    prep_timeout_remove(p.sqe, ud, target, f);
+    return p;
+}
+
+Prepared make_timeout_update(py::handle user_data, py::handle ts, py::handle target_user_data,
+                             py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    KernelTimespec spec = to_timespec(ts, "ts");
+    std::uint64_t target = to_u64(target_user_data, "target_user_data");
+    std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, timeout::ABS | kTimeoutClock | kTimeoutUpdateMask, "flags",
+               "TimeoutFlags ABS, BOOTTIME, REALTIME, LINK_TIMEOUT_UPDATE");
+    PinnedCopy<KernelTimespec> copy = pin_copy(spec);
+    Prepared p;
+    prep_timeout_update(p.sqe, ud, copy.ptr, target, f);
+    p.pins.push_back(std::move(copy.pin));
+    return p;
+}
+
+Prepared make_link_timeout(py::handle user_data, py::handle ts, py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    KernelTimespec spec = to_timespec(ts, "ts");
+    std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, timeout::ABS | kTimeoutClock | timeout::ETIME_SUCCESS, "flags",
+               "TimeoutFlags ABS, BOOTTIME, REALTIME, ETIME_SUCCESS");
+    PinnedCopy<KernelTimespec> copy = pin_copy(spec);
+    Prepared p;
+    prep_link_timeout(p.sqe, ud, copy.ptr, f);
+    p.pins.push_back(std::move(copy.pin));
+    return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cancellation
+
+constexpr std::uint32_t kCancelAll = cancel::ALL | cancel::FD | cancel::ANY | cancel::FD_FIXED |
+                                     cancel::USERDATA | cancel::OP;
+
+Prepared make_cancel(py::handle user_data, py::handle target_user_data, py::handle flags,
+                     py::handle fd, py::handle op) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::uint64_t target = to_u64(target_user_data, "target_user_data");
+    std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, kCancelAll, "flags", "CancelFlags");
+    std::int32_t file = -1;
+    std::uint32_t opcode = 0;
+    if (!fd.is_none()) {
+        file = to_fd(fd, "fd");
+        f |= cancel::FD;
+    } else if ((f & cancel::FD) != 0) {
+        raise(PyExc_ValueError, "flags: CancelFlags.FD needs the fd argument");
+    }
+    if (!op.is_none()) {
+        opcode = static_cast<std::uint32_t>(to_i64(op, "op", 0, 255));
+        f |= cancel::OP;
+    } else if ((f & cancel::OP) != 0) {
+        raise(PyExc_ValueError, "flags: CancelFlags.OP needs the op argument");
+    }
+    if ((f & cancel::FD_FIXED) != 0 && (f & cancel::FD) == 0) {
+        raise(PyExc_ValueError, "flags: CancelFlags.FD_FIXED needs the fd argument");
+    }
+    prep_cancel_match(p.sqe, ud, target, file, opcode, f);
+    return p;
+}
+
+Prepared make_cancel_fd(py::handle user_data, py::handle fd, py::handle flags) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t file = to_fd(fd, "fd");
+    std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, kCancelAll & ~cancel::ANY, "flags", "CancelFlags other than ANY");
+    prep_cancel_fd(p.sqe, ud, file, f);
+    return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Polling
+
+Prepared make_poll_add(py::handle user_data, py::handle fd, py::handle poll_mask,
+                       py::handle flags) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t file = to_fd(fd, "fd");
+    std::uint32_t mask = to_u32(poll_mask, "poll_mask");
+    std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, poll::ADD_MULTI | poll::ADD_LEVEL, "flags", "PollFlags ADD_MULTI, ADD_LEVEL");
+    prep_poll_add(p.sqe, ud, file, mask);
+    p.sqe.len = f;
+    return p;
+}
+
+Prepared make_poll_multishot(py::handle user_data, py::handle fd, py::handle poll_mask) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t file = to_fd(fd, "fd");
+    std::uint32_t mask = to_u32(poll_mask, "poll_mask");
+    prep_poll_multishot(p.sqe, ud, file, mask);
+    return p;
+}
+
+Prepared make_poll_remove(py::handle user_data, py::handle target_user_data) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    prep_poll_remove(p.sqe, ud, to_u64(target_user_data, "target_user_data"));
+    return p;
+}
+
+Prepared make_poll_update(py::handle user_data, py::handle old_user_data,
+                          py::handle new_user_data, py::handle poll_mask, py::handle flags) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::uint64_t old_ud = to_u64(old_user_data, "old_user_data");
+    std::uint64_t new_ud = to_u64(new_user_data, "new_user_data");
+    std::uint32_t mask = to_u32(poll_mask, "poll_mask");
+    std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, poll::UPDATE_EVENTS | poll::UPDATE_USER_DATA | poll::ADD_MULTI, "flags",
+               "PollFlags UPDATE_EVENTS, UPDATE_USER_DATA, ADD_MULTI");
+    // The ring counts operations in flight by user_data; one that changes it in the kernel
+    // would leave its old key counted forever and could complete (and unpin) another
+    // operation under the new key.
+    if ((f & poll::UPDATE_USER_DATA) != 0 && new_ud != old_ud) {
+        raise(PyExc_ValueError,
+              "flags: PollFlags.UPDATE_USER_DATA with a different new_user_data is refused: the "
+              "ring tracks operations (and the memory they pin) by user_data");
+    }
+    prep_poll_update(p.sqe, ud, old_ud, new_ud, mask, f);
+    return p;
+}
+
+Prepared make_epoll_ctl(py::handle user_data, py::handle epfd, py::handle fd, py::handle op,
+                        py::handle events, py::handle data) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t ep = to_fd(epfd, "epfd");
+    std::int32_t file = to_fd(fd, "fd");
+    std::uint32_t ctl = to_u32(op, "op");
+    std::uint32_t mask = to_u32(events, "events");
+    std::uint64_t value = data.is_none()
+                              ? static_cast<std::uint64_t>(static_cast<std::uint32_t>(file))
+                              : to_u64(data, "data");
+    PinnedCopy<EpollEvent> copy = pin_copy(EpollEvent{mask, value});
+    Prepared p;
+    prep_epoll_ctl(p.sqe, ud, ep, file, ctl, copy.ptr);
+    p.pins.push_back(std::move(copy.pin));
+    return p;
+}
+
+Prepared make_epoll_wait(py::handle user_data, py::handle epfd, py::handle events,
+                         py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t ep = to_fd(epfd, "epfd");
+    std::uint32_t f = to_u32(flags, "flags");
+    PinnedBuffer out = pin_buffer(events, true, "events");
+    if (out.size == 0 || out.size % sizeof(EpollEvent) != 0 ||
+        out.size / sizeof(EpollEvent) > 0x7fffffff) {
+        raise(PyExc_ValueError, "events must hold a whole, non-zero number of struct epoll_event (" +
+                                    std::to_string(sizeof(EpollEvent)) +
+                                    " bytes each; numpy.zeros(n, EPOLL_EVENT_DTYPE)), got " +
+                                    std::to_string(out.size) + " bytes");
+    }
+    auto maxevents = static_cast<std::uint32_t>(out.size / sizeof(EpollEvent));
+    Prepared p;
+    prep_epoll_wait(p.sqe, ud, ep, static_cast<EpollEvent*>(out.data), maxevents, f);
+    p.pins.push_back(std::move(out.pin));
+    return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages between rings (see the comment at the top of the file)
+
+Prepared make_msg_ring(py::handle user_data, py::handle fd, py::handle len, py::handle data,
+                       py::handle cqe_flags) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t target = to_fd(fd, "fd");
+    std::uint32_t res = to_res_word(len, "len");
+    std::uint64_t value = to_u64(data, "data");
+    std::uint32_t flags = to_u32(cqe_flags, "cqe_flags");
+    if ((flags & (cqe_flags::SKIP | cqe_flags::F_32)) != 0) {
+        raise(PyExc_ValueError, "cqe_flags: CqeFlags.SKIP and CqeFlags.F_32 are refused (they "
+                                "change how the target ring's CQ is read)");
+    }
+    prep_msg_ring_cqe_flags(p.sqe, ud, target, res, value, 0, flags | cqe_flags::MORE);
+    return p;
+}
+
+Prepared make_msg_ring_fd(py::handle user_data, py::handle fd, py::handle source_fd,
+                          py::handle target_fd, py::handle data) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t target = to_fd(fd, "fd");
+    auto source = static_cast<std::uint32_t>(to_i64(source_fd, "source_fd", 0, 0x7fffffff));
+    std::int64_t slot = to_i64(target_fd, "target_fd", 0, kFileIndexAlloc);
+    if (slot != kFileIndexAlloc && slot > 0x7ffffffe) {
+        raise(PyExc_OverflowError, "target_fd must be a slot in 0..2**31-2 or FILE_INDEX_ALLOC");
+    }
+    std::uint64_t value = to_u64(data, "data");
+    prep_msg_ring_fd(p.sqe, ud, target, source, static_cast<std::uint32_t>(slot), value,
+                     msg_ring::CQE_SKIP);
+    return p;
+}
+
+Prepared make_msg_ring_fd_alloc(py::handle user_data, py::handle fd, py::handle source_fd,
+                                py::handle data) {
+    return make_msg_ring_fd(user_data, fd, source_fd, py::int_(kFileIndexAlloc), data);
+}
+
+// ---------------------------------------------------------------------------------------------
+// waitid and its result object
+
+struct SiginfoResult {
+    Siginfo si{};
+};
+
+Prepared make_waitid(py::handle user_data, py::handle idtype, py::handle id, py::handle infop,
+                     py::handle options, py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::uint32_t which = to_u32(idtype, "idtype");
+    std::int32_t pid = to_i32(id, "id");
+    auto opts = static_cast<std::uint32_t>(to_i32(options, "options"));
+    std::uint32_t f = to_u32(flags, "flags");
+    Prepared p;
+    Siginfo* out = nullptr;
+    if (!infop.is_none()) {
+        PinnedBuffer b = pin_buffer(infop, true, "infop");
+        if (b.size < sizeof(Siginfo)) {
+            raise(PyExc_ValueError, "infop must be at least " + std::to_string(sizeof(Siginfo)) +
+                                        " bytes (a siginfo_t), got " + std::to_string(b.size));
+        }
+        out = static_cast<Siginfo*>(b.data);
+        p.pins.push_back(std::move(b.pin));
+    }
+    prep_waitid(p.sqe, ud, which, pid, out, opts, f);
+    return p;
+}
+
+void register_siginfo_class(py::module_& m) {
+    using S = SiginfoResult;
+    py::class_<S>(m, "Siginfo", py::buffer_protocol(),
+                  "The output of a waitid operation: owns a 128-byte siginfo_t and belongs to "
+                  "no ring. Pass it as infop; the ring keeps it alive until the completion is "
+                  "reaped, after which si_pid, si_status, si_code (os.CLD_*), si_uid and "
+                  "si_signo read the result.")
+        .def(py::init<>(), "A zeroed siginfo_t.")
+        .def_buffer([](S& s) {
+            return py::buffer_info(&s.si, 1, py::format_descriptor<std::uint8_t>::format(), 1,
+                                   {static_cast<py::ssize_t>(sizeof(Siginfo))}, {1});
+        })
+        .def_property_readonly("si_signo", [](const S& s) { return s.si.signo; },
+                               "signal.SIGCHLD once a child was reaped, 0 otherwise.")
+        .def_property_readonly("si_errno", [](const S& s) { return s.si.error; })
+        .def_property_readonly("si_code", [](const S& s) { return s.si.code; },
+                               "os.CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_STOPPED, ...")
+        .def_property_readonly("si_pid", [](const S& s) { return s.si.pid; })
+        .def_property_readonly("si_uid", [](const S& s) { return s.si.uid; })
+        .def_property_readonly("si_status", [](const S& s) { return s.si.status; },
+                               "The exit status (CLD_EXITED) or the signal number.")
+        .def("__repr__", [](const S& s) {
+            char text[128];
+            std::snprintf(text, sizeof(text),
+                          "<iouring.Siginfo si_signo=%d si_code=%d si_pid=%d si_status=%d>",
+                          s.si.signo, s.si.code, s.si.pid, s.si.status);
+            return std::string(text);
+        });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Futexes: the word is a buffer export of exactly the futex size (two words with FUTEX2_NUMA,
+// whose second word the kernel may write), aligned to that size.
+
+constexpr std::uint32_t kFutexFlagsKnown = futex2::SIZE_MASK | futex2::NUMA | futex2::PRIVATE;
+
+std::uint32_t checked_futex_flags(py::handle h, const char* name) {
+    std::uint32_t f = to_u32(h, name);
+    check_bits(f, kFutexFlagsKnown, name, "FutexFlags SIZE_*, NUMA, PRIVATE");
+    return f;
+}
+
+PinnedBuffer pin_futex_word(py::handle obj, std::uint32_t futex_flags, const char* name) {
+    std::size_t word = std::size_t{1} << (futex_flags & futex2::SIZE_MASK);
+    bool numa = (futex_flags & futex2::NUMA) != 0;
+    std::size_t size = numa ? 2 * word : word;
+    PinnedBuffer b = pin_buffer(obj, numa, name);
+    if (b.size != size) {
+        raise(PyExc_ValueError, std::string(name) + " must be exactly the futex word: " +
+                                    std::to_string(size) + " bytes for these futex_flags, got " +
+                                    std::to_string(b.size) +
+                                    " (pass a slice such as memoryview(buf)[i:i+4])");
+    }
+    if (reinterpret_cast<std::uintptr_t>(b.data) % size != 0) {
+        raise(PyExc_ValueError, std::string(name) + " must be " + std::to_string(size) +
+                                    "-byte aligned");
+    }
+    return b;
+}
+
+template <bool Wake>
+Prepared make_futex(py::handle user_data, py::handle futex, py::handle val, py::handle mask,
+                    py::handle futex_flags, py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::uint64_t v = to_u64(val, "val");
+    std::uint64_t m = to_u64(mask, "mask");
+    std::uint32_t ff = checked_futex_flags(futex_flags, "futex_flags");
+    std::uint32_t f = to_u32(flags, "flags");
+    PinnedBuffer word = pin_futex_word(futex, ff, "futex");
+    Prepared p;
+    if constexpr (Wake) {
+        prep_futex_wake(p.sqe, ud, word.data, v, m, ff, f);
+    } else {
+        prep_futex_wait(p.sqe, ud, word.data, v, m, ff, f);
+    }
+    p.pins.push_back(std::move(word.pin));
+    return p;
+}
+
+Prepared make_futex_waitv(py::handle user_data, py::handle futexes, py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::uint32_t f = to_u32(flags, "flags");
+    if (PyUnicode_Check(futexes.ptr()) || PySequence_Check(futexes.ptr()) == 0) {
+        raise(PyExc_TypeError, "futexes must be a sequence of (futex, val) or (futex, val, "
+                               "futex_flags) tuples, not " +
+                                   type_name(futexes));
+    }
+    py::sequence items = py::reinterpret_borrow<py::sequence>(futexes);
+    std::size_t n = py::len(items);
+    if (n == 0 || n > kFutexWaitvMax) {
+        raise(PyExc_ValueError, "futexes must hold 1.." + std::to_string(kFutexWaitvMax) +
+                                    " futexes, got " + std::to_string(n));
+    }
+    auto array = std::make_shared<std::vector<FutexWaitv>>(n);
+    Prepared p;
+    p.pins.reserve(n + 1);
+    for (std::size_t i = 0; i < n; ++i) {
+        py::object item = items[i];
+        if (!py::isinstance<py::tuple>(item) || (py::len(item) != 2 && py::len(item) != 3)) {
+            raise(PyExc_TypeError,
+                  "futexes[" + std::to_string(i) +
+                      "] must be a (futex, val) or (futex, val, futex_flags) tuple, not " +
+                      type_name(item));
+        }
+        py::tuple t = py::reinterpret_borrow<py::tuple>(item);
+        std::uint32_t ff = t.size() == 3 ? checked_futex_flags(t[2], "futex_flags")
+                                         : futex2::SIZE_U32;
+        std::uint64_t v = to_u64(t[1], "val");
+        PinnedBuffer word = pin_futex_word(t[0], ff, "futex");
+        (*array)[i] = FutexWaitv{v, address_of(word.data), ff, 0};
+        p.pins.push_back(std::move(word.pin));
+    }
+    prep_futex_waitv(p.sqe, ud, array->data(), static_cast<std::uint32_t>(n), f);
+    p.pins.push_back(std::move(array));
+    return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Registered files and NOPs
+
+Prepared make_fixed_fd_install(py::handle user_data, py::handle fd, py::handle flags) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    auto slot = static_cast<std::int32_t>(to_i64(fd, "fd", 0, 0x7fffffff));
+    std::uint32_t f = to_u32(flags, "flags");
+    prep_fixed_fd_install(p.sqe, ud, slot, f);
+    return p;
+}
+
+Prepared make_files_update(py::handle user_data, py::handle fds, py::handle offset) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::uint32_t off = to_u32(offset, "offset");
+    bool alloc = off == kFileIndexAlloc;
+    Prepared p;
+    std::int32_t* array = nullptr;
+    std::size_t count = 0;
+    if (PyObject_CheckBuffer(fds.ptr()) != 0) {
+        // The kernel writes the allocated slots back into the array with FILE_INDEX_ALLOC.
+        PinnedBuffer b = pin_buffer(fds, alloc, "fds");
+        if (b.size % sizeof(std::int32_t) != 0) {
+            raise(PyExc_ValueError, "fds must be an array of C ints (a multiple of 4 bytes: "
+                                    "array.array('i') or numpy int32), got " +
+                                        std::to_string(b.size) + " bytes");
+        }
+        array = static_cast<std::int32_t*>(b.data);
+        count = b.size / sizeof(std::int32_t);
+        p.pins.push_back(std::move(b.pin));
+    } else {
+        if (alloc) {
+            raise(PyExc_TypeError, "fds must be a writable array of C ints (array.array('i', "
+                                   "fds)) with FILE_INDEX_ALLOC: the kernel writes the slots "
+                                   "it allocated back into it");
+        }
+        if (PyUnicode_Check(fds.ptr()) || PySequence_Check(fds.ptr()) == 0) {
+            raise(PyExc_TypeError, "fds must be an array of C ints or a sequence of file "
+                                   "descriptors, not " +
+                                       type_name(fds));
+        }
+        py::sequence items = py::reinterpret_borrow<py::sequence>(fds);
+        auto copy = std::make_shared<std::vector<std::int32_t>>();
+        for (py::handle item : items) copy->push_back(to_fd(item, "fds"));
+        array = copy->data();
+        count = copy->size();
+        p.pins.push_back(std::move(copy));
+    }
+    if (count == 0 || count > 0xffffffffu) {
+        raise(PyExc_ValueError, "fds must hold at least one file descriptor");
+    }
+    prep_files_update(p.sqe, ud, array, static_cast<std::uint32_t>(count), off);
+    return p;
+}
+
+Prepared make_nop_inject(py::handle user_data, py::handle res, py::handle flags) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t value = to_i32(res, "res");
+    std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, nop_flags::INJECT_RESULT | nop_flags::TW, "flags", "NopFlags TW");
+    prep_nop_inject(p.sqe, ud, value, f);
+    return p;
+}
+
+py::object epoll_event_dtype() {
+    py::list names, formats, offsets;
+    names.append("events");
+    names.append("data");
+    formats.append("<u4");
+    formats.append("<u8");
+    offsets.append(offsetof(EpollEvent, events));
+    offsets.append(offsetof(EpollEvent, data));
+    py::dict spec;
+    spec["names"] = names;
+    spec["formats"] = formats;
+    spec["offsets"] = offsets;
+    spec["itemsize"] = sizeof(EpollEvent);
+    return py::module_::import("numpy").attr("dtype")(spec);
+}
+
+void register_control_constants(py::module_& m) {
+    FlagEnum<TimeoutFlag>(m, "TimeoutFlags", "Flags of the timeout operations (IORING_TIMEOUT_*).")
+        .value("ABS", timeout::ABS)
+        .value("UPDATE", timeout::UPDATE)
+        .value("BOOTTIME", timeout::BOOTTIME)
+        .value("REALTIME", timeout::REALTIME)
+        .value("LINK_TIMEOUT_UPDATE", timeout::LINK_TIMEOUT_UPDATE)
+        .value("ETIME_SUCCESS", timeout::ETIME_SUCCESS)
+        .value("MULTISHOT", timeout::MULTISHOT)
+        .finalize();
+    FlagEnum<CancelFlag>(m, "CancelFlags", "Match flags of cancel (IORING_ASYNC_CANCEL_*).")
+        .value("ALL", cancel::ALL)
+        .value("FD", cancel::FD)
+        .value("ANY", cancel::ANY)
+        .value("FD_FIXED", cancel::FD_FIXED)
+        .value("USERDATA", cancel::USERDATA)
+        .value("OP", cancel::OP)
+        .finalize();
+    FlagEnum<PollFlag>(m, "PollFlags", "Command flags of poll_add/poll_update (IORING_POLL_*).")
+        .value("ADD_MULTI", poll::ADD_MULTI)
+        .value("UPDATE_EVENTS", poll::UPDATE_EVENTS)
+        .value("UPDATE_USER_DATA", poll::UPDATE_USER_DATA)
+        .value("ADD_LEVEL", poll::ADD_LEVEL)
+        .finalize();
+    FlagEnum<NopFlag>(m, "NopFlags", "Flags of NOP (IORING_NOP_*).")
+        .value("INJECT_RESULT", nop_flags::INJECT_RESULT)
+        .value("FILE", nop_flags::FILE)
+        .value("FIXED_FILE", nop_flags::FIXED_FILE)
+        .value("FIXED_BUFFER", nop_flags::FIXED_BUFFER)
+        .value("TW", nop_flags::TW)
+        .value("CQE32", nop_flags::CQE32)
+        .finalize();
+    FlagEnum<FutexFlag>(m, "FutexFlags", "futex2 flags of the futex operations (FUTEX2_*).")
+        .value("SIZE_U8", futex2::SIZE_U8)
+        .value("SIZE_U16", futex2::SIZE_U16)
+        .value("SIZE_U32", futex2::SIZE_U32)
+        .value("SIZE_U64", futex2::SIZE_U64)
+        .value("NUMA", futex2::NUMA)
+        .value("PRIVATE", futex2::PRIVATE)
+        .finalize();
+    FlagEnum<FixedFdFlag>(m, "FixedFdFlags", "Flags of fixed_fd_install (IORING_FIXED_FD_*).")
+        .value("NO_CLOEXEC", kFixedFdNoCloexec)
+        .finalize();
+    m.attr("FUTEX_BITSET_MATCH_ANY") = kFutexBitsetMatchAny;
+    m.attr("FUTEX_WAITV_MAX") = kFutexWaitvMax;
+    m.attr("EPOLL_EVENT_SIZE") = sizeof(EpollEvent);
+    // epoll_ctl ops (the select module has the EPOLL* event bits but not these).
+    m.attr("EPOLL_CTL_ADD") = 1;
+    m.attr("EPOLL_CTL_DEL") = 2;
+    m.attr("EPOLL_CTL_MOD") = 3;
+    m.attr("EPOLL_EVENT_DTYPE") = epoll_event_dtype();
+}
+
 }  // namespace
 
 void register_control_ops(RingClass& ring, SqeClass& sqe) {
-    (void)ring;
-    (void)sqe;
+    py::module_ m = module_of(ring);
+    register_control_constants(m);
+    register_siginfo_class(m);
+    py::object any = py::int_(kFutexBitsetMatchAny);
+    py::object u32 = py::int_(futex2::SIZE_U32);
+
+    // Ops whose plain fields carry no pointer or memory size. Not plain: TIMEOUT_REMOVE (an
+    // UPDATE flag makes off a pointer), MSG_RING (rw_flags and file_index carry the MORE flag
+    // that keeps the target's pins safe), WAITID (off is the siginfo pointer), FUTEX_* (fd is
+    // the futex size), FILES_UPDATE (off = FILE_INDEX_ALLOC makes the kernel write fds),
+    // EPOLL_WAIT.
+    mark_plain({Op::TIMEOUT, Op::LINK_TIMEOUT, Op::ASYNC_CANCEL, Op::POLL_ADD, Op::POLL_REMOVE,
+                Op::EPOLL_CTL, Op::FIXED_FD_INSTALL});
+
+    def_op(ring, sqe, "timeout", "prep_timeout", &make_timeout,
+           "Prepares a timeout: completes with res -ETIME when ts passes (seconds as int or "
+           "float, or a datetime.timedelta; with TimeoutFlags.ABS an absolute time of the clock "
+           "- CLOCK_MONOTONIC, i.e. time.monotonic(), or BOOTTIME / REALTIME), or with res 0 "
+           "once count other completions were posted (0: time only). TimeoutFlags.MULTISHOT "
+           "fires every ts, count times (0: until removed), each CQE but the last flagged MORE. "
+           "The timespec is a private copy kept until the final completion. Raises "
+           "TypeError/ValueError for a bad ts, ValueError for flags other than ABS, BOOTTIME, "
+           "REALTIME, ETIME_SUCCESS, MULTISHOT. Matches io_uring_prep_timeout(3).",
+           py::arg("user_data"), py::arg("ts"), py::arg("count") = 0, py::arg("flags") = 0);
+    def_op(ring, sqe, "timeout_remove", "prep_timeout_remove", &make_timeout_remove,
+           "Prepares the removal of the timeout whose user_data is target_user_data: res 0 "
+           "(the timeout completes with -ECANCELED), -ENOENT or -EALREADY. Raises ValueError "
+           "for the update flags (use timeout_update). Matches io_uring_prep_timeout_remove(3).",
+           py::arg("user_data"), py::arg("target_user_data"), py::arg("flags") = 0);
+    def_op(ring, sqe, "timeout_update", "prep_timeout_update", &make_timeout_update,
+           "Prepares an update of the timeout target_user_data to fire at ts (relative, or "
+           "absolute with TimeoutFlags.ABS; a linked timeout with "
+           "TimeoutFlags.LINK_TIMEOUT_UPDATE). The SQE carries the target in addr and the "
+           "private timespec copy in off. Matches io_uring_prep_timeout_update(3).",
+           py::arg("user_data"), py::arg("ts"), py::arg("target_user_data"),
+           py::arg("flags") = 0);
+    def_op(ring, sqe, "link_timeout", "prep_link_timeout", &make_link_timeout,
+           "Prepares a timeout for the SQE just before it, which must carry SqeFlags.IO_LINK: "
+           "if ts passes first that operation is cancelled (-ECANCELED, or -EINTR) and this "
+           "completes with -ETIME; otherwise this completes with -ECANCELED (-EALREADY while "
+           "cancelling). Matches io_uring_prep_link_timeout(3).",
+           py::arg("user_data"), py::arg("ts"), py::arg("flags") = 0);
+    ring.def(
+        "cancel",
+        [](const std::shared_ptr<Ring>& r, py::handle user_data, py::handle target,
+           py::handle flags, py::handle fd, py::handle op) {
+            return SqeHandle{r, r->push(make_cancel(user_data, target, flags, fd, op))};
+        },
+        py::arg("user_data"), py::arg("target_user_data") = 0, py::arg("flags") = 0,
+        py::kw_only(), py::arg("fd") = py::none(), py::arg("op") = py::none(),
+        "Prepares an async cancel of the operation whose user_data is target_user_data; "
+        "with fd= (CancelFlags.FD, + FD_FIXED for a registered slot) of operations on that "
+        "file, with op= (CancelFlags.OP) of operations with that opcode, with "
+        "CancelFlags.ANY of any operation; USERDATA adds the user_data match to fd/op; ALL "
+        "cancels every match (res: the count) instead of the first. res is 0 (or the count), "
+        "-ENOENT or -EALREADY. Raises ValueError for FD/OP flags without fd/op. Matches "
+        "io_uring_prep_cancel64(3).");
+    sqe.def(
+        "prep_cancel",
+        [](py::object self, py::handle user_data, py::handle target, py::handle flags,
+           py::handle fd, py::handle op) {
+            const SqeHandle& h = self.cast<const SqeHandle&>();
+            h.ring->prepare(h.position, make_cancel(user_data, target, flags, fd, op));
+            return self;
+        },
+        py::arg("user_data"), py::arg("target_user_data") = 0, py::arg("flags") = 0,
+        py::kw_only(), py::arg("fd") = py::none(), py::arg("op") = py::none(),
+        "Prepares an async cancel (see IoUring.cancel). Matches io_uring_prep_cancel64(3).");
+    def_op(ring, sqe, "cancel_fd", "prep_cancel_fd", &make_cancel_fd,
+           "Prepares an async cancel of operations on fd (CancelFlags.FD is implied; ALL for "
+           "every one, FD_FIXED when fd is a registered slot). Matches "
+           "io_uring_prep_cancel_fd(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("flags") = 0);
+    def_op(ring, sqe, "poll_add", "prep_poll_add", &make_poll_add,
+           "Prepares a poll of fd for poll_mask (select.POLLIN, ...); res is the mask of ready "
+           "events. flags: PollFlags.ADD_MULTI (multishot: a CQE flagged MORE per event until "
+           "removed) and ADD_LEVEL. Matches io_uring_prep_poll_add(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("poll_mask"), py::arg("flags") = 0);
+    def_op(ring, sqe, "poll_multishot", "prep_poll_multishot", &make_poll_multishot,
+           "Prepares a multishot poll of fd: one CQE flagged MORE per event, until "
+           "poll_remove (final CQE -ECANCELED without MORE). Matches "
+           "io_uring_prep_poll_multishot(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("poll_mask"));
+    def_op(ring, sqe, "poll_remove", "prep_poll_remove", &make_poll_remove,
+           "Prepares the removal of the poll whose user_data is target_user_data (res 0 or "
+           "-ENOENT). Matches io_uring_prep_poll_remove(3).",
+           py::arg("user_data"), py::arg("target_user_data"));
+    def_op(ring, sqe, "poll_update", "prep_poll_update", &make_poll_update,
+           "Prepares an update of the poll old_user_data: its events to poll_mask with "
+           "PollFlags.UPDATE_EVENTS (ADD_MULTI makes it multishot); new_user_data must be 0 "
+           "without UPDATE_USER_DATA (the kernel's EINVAL). UPDATE_USER_DATA with a "
+           "new_user_data different from old_user_data raises ValueError: the ring tracks "
+           "operations, and the memory they keep alive, by user_data. Matches "
+           "io_uring_prep_poll_update(3).",
+           py::arg("user_data"), py::arg("old_user_data"), py::arg("new_user_data"),
+           py::arg("poll_mask"), py::arg("flags"));
+    def_op(ring, sqe, "epoll_ctl", "prep_epoll_ctl", &make_epoll_ctl,
+           "Prepares an epoll_ctl(2) of fd on the epoll instance epfd with op "
+           "(EPOLL_CTL_ADD/MOD/DEL); the struct epoll_event {events, data} is a private "
+           "copy (data defaults to fd). Matches io_uring_prep_epoll_ctl(3).",
+           py::arg("user_data"), py::arg("epfd"), py::arg("fd"), py::arg("op"),
+           py::arg("events") = 0, py::arg("data") = py::none());
+    def_op(ring, sqe, "epoll_wait", "prep_epoll_wait", &make_epoll_wait,
+           "Prepares an epoll_wait on epfd into events, a writable buffer of whole struct "
+           "epoll_event records (numpy.zeros(n, EPOLL_EVENT_DTYPE)) kept alive until the "
+           "completion; res is the number of events written. Raises TypeError for a "
+           "read-only buffer, ValueError for a size that is not a multiple of "
+           "EPOLL_EVENT_SIZE. Matches io_uring_prep_epoll_wait(3).",
+           py::arg("user_data"), py::arg("epfd"), py::arg("events"), py::arg("flags") = 0);
+    def_op(ring, sqe, "msg_ring", "prep_msg_ring", &make_msg_ring,
+           "Prepares a message to the ring whose fd is fd: it gets a CQE {user_data: data, "
+           "res: len, flags: cqe_flags | CqeFlags.MORE}; this ring's CQE has res 0. MORE is "
+           "always set (IORING_MSG_RING_FLAGS_PASS, Linux 6.3+; older kernels complete with "
+           "-EINVAL): a CQE without MORE would count, in the target ring, as the final "
+           "completion of an operation with that user_data and release the memory it pins. "
+           "Raises ValueError for cqe_flags SKIP or F_32. Matches "
+           "io_uring_prep_msg_ring_cqe_flags(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("len"), py::arg("data"),
+           py::arg("cqe_flags") = 0);
+    def_op(ring, sqe, "msg_ring_fd", "prep_msg_ring_fd", &make_msg_ring_fd,
+           "Prepares the passing of this ring's registered file source_fd (a slot) into slot "
+           "target_fd (or FILE_INDEX_ALLOC) of the ring whose fd is fd; res is 0 (or the slot "
+           "allocated). The target gets no CQE (IORING_MSG_RING_CQE_SKIP is always set: the "
+           "kernel would post it without CqeFlags.MORE, and the target would count it as the "
+           "final completion of an operation with user_data data); follow with msg_ring() "
+           "to notify it. Matches io_uring_prep_msg_ring_fd(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("source_fd"), py::arg("target_fd"),
+           py::arg("data") = 0);
+    def_op(ring, sqe, "msg_ring_fd_alloc", "prep_msg_ring_fd_alloc", &make_msg_ring_fd_alloc,
+           "msg_ring_fd() into a free slot of the target ring (res is the slot). Matches "
+           "io_uring_prep_msg_ring_fd_alloc(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("source_fd"), py::arg("data") = 0);
+    def_op(ring, sqe, "waitid", "prep_waitid", &make_waitid,
+           "Prepares a waitid(2) for the child id of idtype (os.P_PID, P_PGID, P_ALL, "
+           "P_PIDFD) with options (os.WEXITED, ...); res 0 or -errno. infop receives the "
+           "siginfo_t: an iouring.Siginfo() (read si_pid, si_status, si_code after the "
+           "completion), any writable buffer of at least 128 bytes, or None. Raises TypeError "
+           "for a read-only infop, ValueError for a small one. Matches io_uring_prep_waitid(3).",
+           py::arg("user_data"), py::arg("idtype"), py::arg("id"), py::arg("infop"),
+           py::arg("options"), py::arg("flags") = 0);
+    def_op(ring, sqe, "futex_wait", "prep_futex_wait", &make_futex<false>,
+           "Prepares a futex wait while the word futex holds val (else res -EAGAIN) until a "
+           "futex_wake with an intersecting mask; res 0. futex is a buffer of exactly the "
+           "futex word (4 bytes for FutexFlags.SIZE_U32; twice that, writable, with NUMA), "
+           "aligned to its size, kept alive until the completion. Raises ValueError for a bad "
+           "size or alignment or unknown futex_flags. Matches io_uring_prep_futex_wait(3).",
+           py::arg("user_data"), py::arg("futex"), py::arg("val"), py::arg("mask") = any,
+           py::arg("futex_flags") = u32, py::arg("flags") = 0);
+    def_op(ring, sqe, "futex_wake", "prep_futex_wake", &make_futex<true>,
+           "Prepares a wake of up to val waiters on the word futex whose mask intersects mask; "
+           "res is the number woken. Matches io_uring_prep_futex_wake(3).",
+           py::arg("user_data"), py::arg("futex"), py::arg("val"), py::arg("mask") = any,
+           py::arg("futex_flags") = u32, py::arg("flags") = 0);
+    def_op(ring, sqe, "futex_waitv", "prep_futex_waitv", &make_futex_waitv,
+           "Prepares a wait on several futexes: futexes is a sequence of (futex, val) or "
+           "(futex, val, futex_flags) tuples (1..FUTEX_WAITV_MAX; futex_flags default "
+           "FutexFlags.SIZE_U32), copied into a private struct futex_waitv array; res is the "
+           "index of the futex woken. Matches io_uring_prep_futex_waitv(3).",
+           py::arg("user_data"), py::arg("futexes"), py::arg("flags") = 0);
+    def_op(ring, sqe, "fixed_fd_install", "prep_fixed_fd_install", &make_fixed_fd_install,
+           "Prepares the installation of registered file slot fd as a normal descriptor (res; "
+           "O_CLOEXEC unless FixedFdFlags.NO_CLOEXEC). The SQE carries SqeFlags.FIXED_FILE. "
+           "Matches io_uring_prep_fixed_fd_install(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("flags") = 0);
+    def_op(ring, sqe, "files_update", "prep_files_update", &make_files_update,
+           "Prepares an update of the registered-file table from slot offset with fds (-1 "
+           "empties a slot, REGISTER_FILES_SKIP keeps it); res is the number updated. fds is a "
+           "sequence of fds (copied) or an array of C ints (array.array('i'), numpy int32) "
+           "kept alive until the completion. With offset=FILE_INDEX_ALLOC the kernel picks "
+           "free slots and writes them back into fds, which must then be a writable array. "
+           "Matches io_uring_prep_files_update(3).",
+           py::arg("user_data"), py::arg("fds"), py::arg("offset"));
+    def_op(ring, sqe, "nop_inject", "prep_nop_inject", &make_nop_inject,
+           "Prepares a NOP that completes with res (any int32, e.g. -errno.EIO) "
+           "(IORING_NOP_INJECT_RESULT, Linux 6.13+; older kernels complete with -EINVAL or "
+           "0); flags may add NopFlags.TW. Matches io_uring_prep_nop(3).",
+           py::arg("user_data"), py::arg("res"), py::arg("flags") = 0);
 }
 
 }  // namespace iouring::bindings

@@ -1,4 +1,16 @@
-// The fs family of operations. See ops.hpp for how each operation becomes two methods.
+// The fs family of operations: readv2/writev2, sync_file_range, fallocate, fadvise, madvise,
+// ftruncate, openat2 and the direct-descriptor variants, close_direct, statx (with the
+// ring-independent Statx result object and STATX_DTYPE), renameat, unlinkat, mkdirat,
+// symlinkat, linkat, the xattr operations, tee and pipe. See ops.hpp for how each operation
+// becomes two methods.
+#include <pybind11/native_enum.h>
+#include <pybind11/numpy.h>
+
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
 #include <string>
 
 #include <iouring/sqe_fs.hpp>
@@ -12,11 +24,864 @@ namespace iouring::bindings {
 
 namespace {
 
+// ---------------------------------------------------------------------------------------------
+// Python-visible constants
+
+enum class StatxMaskFlag : std::uint32_t {};
+enum class AtFlag : std::uint32_t {};
+enum class ResolveFlag : std::uint32_t {};
+enum class FallocateFlag : std::uint32_t {};
+enum class SyncFileRangeFlag : std::uint32_t {};
+enum class RenameFlag : std::uint32_t {};
+enum class XattrFlag : std::uint32_t {};
+
+template <typename E>
+struct FlagEnum {
+    py::native_enum<E> e;
+    FlagEnum(py::handle scope, const char* name, const char* doc)
+        : e(scope, name, "enum.IntFlag", doc) {}
+    FlagEnum& value(const char* name, std::uint64_t bit) {
+        e.value(name, static_cast<E>(bit));
+        return *this;
+    }
+    void finalize() { e.finalize(); }
+};
+
+// The module being initialised: the family registration functions get the classes only. With
+// multi-phase initialisation the module is in sys.modules while it executes.
+py::module_ module_of(const RingClass& ring) {
+    py::object name = ring.attr("__module__");
+    return py::reinterpret_borrow<py::module_>(py::module_::import("sys").attr("modules")[name]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument conversion
+
+// A direct-descriptor slot: 0..2**31-2, or FILE_INDEX_ALLOC where the kernel may pick one.
+std::uint32_t to_file_index(py::handle h, const char* name, bool allow_alloc) {
+    std::int64_t v = to_i64(h, name, 0, kFileIndexAlloc);
+    if (v == kFileIndexAlloc) {
+        if (!allow_alloc) {
+            raise(PyExc_ValueError,
+                  std::string(name) + ": FILE_INDEX_ALLOC is not allowed here (name a slot)");
+        }
+        return kFileIndexAlloc;
+    }
+    if (v > 0x7ffffffe) {
+        raise(PyExc_OverflowError, std::string(name) + " must be a slot in 0..2**31-2" +
+                                       (allow_alloc ? " or FILE_INDEX_ALLOC" : "") + ", got " +
+                                       std::to_string(v));
+    }
+    return static_cast<std::uint32_t>(v);
+}
+
+// Flags passed through to the kernel as an unsigned word; unknown bits are the kernel's to
+// refuse (EINVAL in the CQE), as a newer kernel may know them.
+std::uint32_t to_flags(py::handle h, const char* name) { return to_u32(h, name); }
+
+// A writable output buffer of at least `min_size` bytes.
+PinnedBuffer pin_output(py::handle obj, std::size_t min_size, const char* name,
+                        const char* what) {
+    PinnedBuffer b = pin_buffer(obj, true, name);
+    if (b.size < min_size) {
+        raise(PyExc_ValueError, std::string(name) + " must be at least " +
+                                    std::to_string(min_size) + " bytes (" + what + "), got " +
+                                    std::to_string(b.size));
+    }
+    return b;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reads and writes with flags
+
+template <bool Write>
+Prepared make_rw_vectored2(py::handle user_data, py::handle fd, py::handle iovecs,
+                           py::handle offset, py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t file = to_fd(fd, "fd");
+    std::uint64_t off = to_offset(offset, "offset");
+    std::uint32_t rw_flags = to_flags(flags, "flags");
+    PinnedIovecs vec = pin_iovecs(iovecs, !Write, "iovecs");
+    Prepared p;
+    if constexpr (Write) {
+        prep_writev2(p.sqe, ud, file, vec.iovecs, vec.count, off, rw_flags);
+    } else {
+        prep_readv2(p.sqe, ud, file, vec.iovecs, vec.count, off, rw_flags);
+    }
+    p.pins = std::move(vec.pins);
+    return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Syncing, space and advice
+
+Prepared make_sync_file_range(py::handle user_data, py::handle fd, py::handle len,
+                              py::handle offset, py::handle flags) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t file = to_fd(fd, "fd");
+    std::uint32_t nbytes = to_u32(len, "len");
+    std::uint64_t off = to_u64(offset, "offset");
+    std::uint32_t range_flags = to_flags(flags, "flags");
+    prep_sync_file_range(p.sqe, ud, file, nbytes, off, range_flags);
+    return p;
+}
+
+Prepared make_fallocate(py::handle user_data, py::handle fd, py::handle mode, py::handle offset,
+                        py::handle len) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t file = to_fd(fd, "fd");
+    std::uint32_t falloc_mode = to_flags(mode, "mode");
+    auto off = static_cast<std::uint64_t>(to_i64(offset, "offset", 0, INT64_MAX));
+    auto length = static_cast<std::uint64_t>(to_i64(len, "len", 0, INT64_MAX));
+    prep_fallocate(p.sqe, ud, file, falloc_mode, off, length);
+    return p;
+}
+
+Prepared make_fadvise(py::handle user_data, py::handle fd, py::handle offset, py::handle len,
+                      py::handle advice) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t file = to_fd(fd, "fd");
+    auto off = static_cast<std::uint64_t>(to_i64(offset, "offset", 0, INT64_MAX));
+    auto length = static_cast<std::uint64_t>(to_i64(len, "len", 0, INT64_MAX));
+    auto adv = static_cast<std::uint32_t>(to_i32(advice, "advice"));
+    if (length <= 0xffffffffu) {
+        prep_fadvise(p.sqe, ud, file, off, static_cast<std::uint32_t>(length), adv);
+    } else {
+        prep_fadvise64(p.sqe, ud, file, off, length, adv);
+    }
+    return p;
+}
+
+// madvise advice values (MADV_*), by what they may do to the memory of the range. The kernel
+// rounds the range out to whole pages, so an advice that changes memory contents would also
+// change the neighbours of a buffer that does not own its pages.
+enum class AdviceKind { Preserving, ChangesPages, Refused, Unknown };
+
+AdviceKind classify_madvise(std::int32_t advice) {
+    switch (advice) {
+        case 0:   // NORMAL
+        case 1:   // RANDOM
+        case 2:   // SEQUENTIAL
+        case 3:   // WILLNEED
+        case 12:  // MERGEABLE
+        case 13:  // UNMERGEABLE
+        case 14:  // HUGEPAGE
+        case 15:  // NOHUGEPAGE
+        case 16:  // DONTDUMP
+        case 17:  // DODUMP
+        case 20:  // COLD
+        case 21:  // PAGEOUT
+        case 22:  // POPULATE_READ
+        case 23:  // POPULATE_WRITE
+        case 25:  // COLLAPSE
+            return AdviceKind::Preserving;
+        case 4:   // DONTNEED: the pages read back as zeros (or the file's contents)
+        case 8:   // FREE
+        case 9:   // REMOVE
+        case 11:  // DOFORK
+        case 18:  // WIPEONFORK
+        case 19:  // KEEPONFORK
+        case 24:  // DONTNEED_LOCKED
+            return AdviceKind::ChangesPages;
+        case 10:   // DONTFORK: a forked child touching the object would crash
+        case 100:  // HWPOISON
+        case 101:  // SOFT_OFFLINE
+        case 102:  // GUARD_INSTALL: touching the object would crash
+        case 103:  // GUARD_REMOVE
+            return AdviceKind::Refused;
+        default:
+            return AdviceKind::Unknown;
+    }
+}
+
+Prepared make_madvise(py::handle user_data, py::handle buffer, py::handle advice) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t adv = to_i32(advice, "advice");
+    AdviceKind kind = classify_madvise(adv);
+    if (kind == AdviceKind::Refused) {
+        raise(PyExc_ValueError, "advice " + std::to_string(adv) +
+                                    " is refused: it would make the memory of Python objects "
+                                    "fault or crash (MADV_DONTFORK, MADV_GUARD_*, MADV_HWPOISON, "
+                                    "MADV_SOFT_OFFLINE)");
+    }
+    if (kind == AdviceKind::Unknown) {
+        raise(PyExc_ValueError, "advice " + std::to_string(adv) + " is not a known MADV_* value");
+    }
+    bool changes = kind == AdviceKind::ChangesPages;
+    PinnedBuffer b = pin_buffer(buffer, changes, "buffer");
+    std::uint32_t len = checked_len(b.size, "buffer");
+    if (changes) {
+        auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+        auto start = reinterpret_cast<std::uintptr_t>(b.data);
+        if (start % page != 0 || len % page != 0) {
+            raise(PyExc_ValueError,
+                  "buffer must start on a page boundary and span whole pages (page size " +
+                      std::to_string(page) + ") for advice " + std::to_string(adv) +
+                      ", which changes the contents of every page in the range (use an "
+                      "mmap.mmap or a page-aligned slice of one)");
+        }
+    }
+    Prepared p;
+    prep_madvise(p.sqe, ud, b.data, len, static_cast<std::uint32_t>(adv));
+    p.pins.push_back(std::move(b.pin));
+    return p;
+}
+
+Prepared make_ftruncate(py::handle user_data, py::handle fd, py::handle len) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t file = to_fd(fd, "fd");
+    auto length = static_cast<std::uint64_t>(to_i64(len, "len", 0, INT64_MAX));
+    prep_ftruncate(p.sqe, ud, file, length);
+    return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Opening and closing
+
+struct OpenArgs {
+    std::uint64_t ud;
+    std::int32_t dir;
+    PinnedPath path;
+    std::uint32_t flags;
+    std::uint32_t mode;
+};
+
+OpenArgs open_args(py::handle user_data, py::handle dir_fd, py::handle path, py::handle flags,
+                   py::handle mode) {
+    OpenArgs a{};
+    a.ud = to_u64(user_data, "user_data");
+    a.dir = to_fd(dir_fd, "dir_fd");
+    a.flags = static_cast<std::uint32_t>(to_i32(flags, "flags"));
+    a.mode = to_u32(mode, "mode");
+    a.path = pin_path(path, "path");
+    return a;
+}
+
+template <bool Direct>
+Prepared make_openat2_impl(py::handle user_data, py::handle dir_fd, py::handle path,
+                           py::handle flags, py::handle mode, py::handle resolve,
+                           py::handle file_index) {
+    OpenArgs a = open_args(user_data, dir_fd, path, flags, mode);
+    OpenHow how{a.flags, a.mode, to_u64(resolve, "resolve")};
+    std::uint32_t slot = Direct ? to_file_index(file_index, "file_index", true) : 0;
+    PinnedCopy<OpenHow> copy = pin_copy(how);
+    Prepared p;
+    if constexpr (Direct) {
+        prep_openat2_direct(p.sqe, a.ud, a.dir, a.path.c_str, copy.ptr, slot);
+    } else {
+        prep_openat2(p.sqe, a.ud, a.dir, a.path.c_str, copy.ptr);
+    }
+    p.pins.push_back(std::move(a.path.pin));
+    p.pins.push_back(std::move(copy.pin));
+    return p;
+}
+
+Prepared make_openat2(py::handle user_data, py::handle dir_fd, py::handle path, py::handle flags,
+                      py::handle mode, py::handle resolve) {
+    return make_openat2_impl<false>(user_data, dir_fd, path, flags, mode, resolve, py::none());
+}
+
+Prepared make_openat2_direct(py::handle user_data, py::handle dir_fd, py::handle path,
+                             py::handle flags, py::handle mode, py::handle resolve,
+                             py::handle file_index) {
+    return make_openat2_impl<true>(user_data, dir_fd, path, flags, mode, resolve, file_index);
+}
+
+Prepared make_openat_direct(py::handle user_data, py::handle dir_fd, py::handle path,
+                            py::handle flags, py::handle mode, py::handle file_index) {
+    OpenArgs a = open_args(user_data, dir_fd, path, flags, mode);
+    std::uint32_t slot = to_file_index(file_index, "file_index", true);
+    Prepared p;
+    prep_openat_direct(p.sqe, a.ud, a.dir, a.path.c_str, a.flags, a.mode, slot);
+    p.pins.push_back(std::move(a.path.pin));
+    return p;
+}
+
+Prepared make_close_direct(py::handle user_data, py::handle file_index) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    prep_close_direct(p.sqe, ud, to_file_index(file_index, "file_index", false));
+    return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// statx and its result object
+
+// The statx output owned by a Python object, independent of any ring: the operation pins it
+// through its buffer export, so it lives (and stays put) until the completion is reaped.
+struct StatxResult {
+    Statx st{};
+};
+
+double seconds_of(const StatxTimestamp& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+py::object nanoseconds_of(const StatxTimestamp& t) {
+    return py::int_(t.tv_sec) * py::int_(1'000'000'000) + py::int_(t.tv_nsec);
+}
+
+Prepared make_statx(py::handle user_data, py::handle dir_fd, py::handle path, py::handle flags,
+                    py::handle mask, py::handle statxbuf) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t dir = to_fd(dir_fd, "dir_fd");
+    std::uint32_t at = to_flags(flags, "flags");
+    std::uint32_t want = to_u32(mask, "mask");
+    PinnedPath copy = pin_path(path, "path");
+    PinnedBuffer out = pin_output(statxbuf, sizeof(Statx), "statxbuf", "a struct statx");
+    Prepared p;
+    prep_statx(p.sqe, ud, dir, copy.c_str, at, want, static_cast<Statx*>(out.data));
+    p.pins.push_back(std::move(copy.pin));
+    p.pins.push_back(std::move(out.pin));
+    return p;
+}
+
+py::object statx_dtype() {
+    py::module_ np = py::module_::import("numpy");
+    py::list ts_names, ts_formats;
+    for (const char* n : {"tv_sec", "tv_nsec", "reserved"}) ts_names.append(n);
+    for (const char* f : {"<i8", "<u4", "<i4"}) ts_formats.append(f);
+    py::dict ts;
+    ts["names"] = ts_names;
+    ts["formats"] = ts_formats;
+    py::object ts_dtype = np.attr("dtype")(ts);
+
+    struct Field {
+        const char* name;
+        const char* format;
+        std::size_t offset;
+    };
+    const Field fields[] = {
+        {"stx_mask", "<u4", offsetof(Statx, stx_mask)},
+        {"stx_blksize", "<u4", offsetof(Statx, stx_blksize)},
+        {"stx_attributes", "<u8", offsetof(Statx, stx_attributes)},
+        {"stx_nlink", "<u4", offsetof(Statx, stx_nlink)},
+        {"stx_uid", "<u4", offsetof(Statx, stx_uid)},
+        {"stx_gid", "<u4", offsetof(Statx, stx_gid)},
+        {"stx_mode", "<u2", offsetof(Statx, stx_mode)},
+        {"stx_ino", "<u8", offsetof(Statx, stx_ino)},
+        {"stx_size", "<u8", offsetof(Statx, stx_size)},
+        {"stx_blocks", "<u8", offsetof(Statx, stx_blocks)},
+        {"stx_attributes_mask", "<u8", offsetof(Statx, stx_attributes_mask)},
+        {"stx_atime", nullptr, offsetof(Statx, stx_atime)},
+        {"stx_btime", nullptr, offsetof(Statx, stx_btime)},
+        {"stx_ctime", nullptr, offsetof(Statx, stx_ctime)},
+        {"stx_mtime", nullptr, offsetof(Statx, stx_mtime)},
+        {"stx_rdev_major", "<u4", offsetof(Statx, stx_rdev_major)},
+        {"stx_rdev_minor", "<u4", offsetof(Statx, stx_rdev_minor)},
+        {"stx_dev_major", "<u4", offsetof(Statx, stx_dev_major)},
+        {"stx_dev_minor", "<u4", offsetof(Statx, stx_dev_minor)},
+        {"stx_mnt_id", "<u8", offsetof(Statx, stx_mnt_id)},
+        {"stx_dio_mem_align", "<u4", offsetof(Statx, stx_dio_mem_align)},
+        {"stx_dio_offset_align", "<u4", offsetof(Statx, stx_dio_offset_align)},
+        {"stx_subvol", "<u8", offsetof(Statx, stx_subvol)},
+        {"stx_atomic_write_unit_min", "<u4", offsetof(Statx, stx_atomic_write_unit_min)},
+        {"stx_atomic_write_unit_max", "<u4", offsetof(Statx, stx_atomic_write_unit_max)},
+        {"stx_atomic_write_segments_max", "<u4",
+         offsetof(Statx, stx_atomic_write_segments_max)},
+        {"stx_dio_read_offset_align", "<u4", offsetof(Statx, stx_dio_read_offset_align)},
+        {"stx_atomic_write_unit_max_opt", "<u4",
+         offsetof(Statx, stx_atomic_write_unit_max_opt)},
+    };
+    py::list names, formats, offsets;
+    for (const Field& f : fields) {
+        names.append(f.name);
+        if (f.format != nullptr) {
+            formats.append(f.format);
+        } else {
+            formats.append(ts_dtype);
+        }
+        offsets.append(f.offset);
+    }
+    py::dict spec;
+    spec["names"] = names;
+    spec["formats"] = formats;
+    spec["offsets"] = offsets;
+    spec["itemsize"] = sizeof(Statx);
+    return np.attr("dtype")(spec);
+}
+
+void register_statx_class(py::module_& m) {
+    using S = StatxResult;
+    py::class_<S> cls(m, "Statx", py::buffer_protocol(),
+                      "The output of a statx operation: owns the kernel's 256-byte struct statx "
+                      "and belongs to no ring. Pass it as statxbuf; the ring keeps it alive "
+                      "until the completion is reaped, after which the st_* attributes (named "
+                      "as in os.stat_result) read the result. It also exports the raw bytes "
+                      "(numpy.frombuffer(stx, STATX_DTYPE)). Reading it while the operation is "
+                      "in flight returns whatever the kernel has written so far.");
+    cls.def(py::init<>(), "A zeroed struct statx.")
+        .def_buffer([](S& s) {
+            return py::buffer_info(&s.st, 1, py::format_descriptor<std::uint8_t>::format(), 1,
+                                   {static_cast<py::ssize_t>(sizeof(Statx))}, {1});
+        });
+    cls.def_property_readonly(
+           "stx_mask",
+           [](const S& s) {
+               return py::module_::import("iouring._core").attr("StatxMask")(s.st.stx_mask);
+           },
+           "The fields the kernel filled (StatxMask); the others read as 0.")
+        .def_property_readonly("st_mode", [](const S& s) { return s.st.stx_mode; })
+        .def_property_readonly("st_ino", [](const S& s) { return s.st.stx_ino; })
+        .def_property_readonly(
+            "st_dev",
+            [](const S& s) { return makedev(s.st.stx_dev_major, s.st.stx_dev_minor); },
+            "The device of the file, as os.makedev(stx_dev_major, stx_dev_minor).")
+        .def_property_readonly(
+            "st_rdev",
+            [](const S& s) { return makedev(s.st.stx_rdev_major, s.st.stx_rdev_minor); },
+            "The device a device file stands for.")
+        .def_property_readonly("st_nlink", [](const S& s) { return s.st.stx_nlink; })
+        .def_property_readonly("st_uid", [](const S& s) { return s.st.stx_uid; })
+        .def_property_readonly("st_gid", [](const S& s) { return s.st.stx_gid; })
+        .def_property_readonly("st_size", [](const S& s) { return s.st.stx_size; })
+        .def_property_readonly("st_blksize", [](const S& s) { return s.st.stx_blksize; })
+        .def_property_readonly("st_blocks", [](const S& s) { return s.st.stx_blocks; },
+                               "Number of 512-byte blocks allocated.")
+        .def_property_readonly("st_atime", [](const S& s) { return seconds_of(s.st.stx_atime); },
+                               "Last access, in float seconds since the epoch.")
+        .def_property_readonly("st_mtime", [](const S& s) { return seconds_of(s.st.stx_mtime); },
+                               "Last modification, in float seconds since the epoch.")
+        .def_property_readonly("st_ctime", [](const S& s) { return seconds_of(s.st.stx_ctime); },
+                               "Last status change, in float seconds since the epoch.")
+        .def_property_readonly(
+            "st_birthtime",
+            [](const S& s) -> py::object {
+                if ((s.st.stx_mask & statx_mask::BTIME) == 0) return py::none();
+                return py::float_(seconds_of(s.st.stx_btime));
+            },
+            "Creation time in float seconds, or None when the file system did not report it "
+            "(StatxMask.BTIME not in stx_mask).")
+        .def_property_readonly("st_atime_ns",
+                               [](const S& s) { return nanoseconds_of(s.st.stx_atime); })
+        .def_property_readonly("st_mtime_ns",
+                               [](const S& s) { return nanoseconds_of(s.st.stx_mtime); })
+        .def_property_readonly("st_ctime_ns",
+                               [](const S& s) { return nanoseconds_of(s.st.stx_ctime); })
+        .def_property_readonly(
+            "st_birthtime_ns",
+            [](const S& s) -> py::object {
+                if ((s.st.stx_mask & statx_mask::BTIME) == 0) return py::none();
+                return nanoseconds_of(s.st.stx_btime);
+            },
+            "Creation time in integer nanoseconds, or None (see st_birthtime).")
+        .def_property_readonly("stx_attributes", [](const S& s) { return s.st.stx_attributes; })
+        .def_property_readonly("stx_attributes_mask",
+                               [](const S& s) { return s.st.stx_attributes_mask; })
+        .def_property_readonly("stx_mnt_id", [](const S& s) { return s.st.stx_mnt_id; })
+        .def_property_readonly("stx_dio_mem_align",
+                               [](const S& s) { return s.st.stx_dio_mem_align; })
+        .def_property_readonly("stx_dio_offset_align",
+                               [](const S& s) { return s.st.stx_dio_offset_align; })
+        .def_property_readonly("stx_subvol", [](const S& s) { return s.st.stx_subvol; })
+        .def("__repr__", [](const S& s) {
+            char text[160];
+            std::snprintf(text, sizeof(text),
+                          "<iouring.Statx mask=%#x mode=%#o ino=%llu size=%llu nlink=%u>",
+                          s.st.stx_mask, s.st.stx_mode,
+                          static_cast<unsigned long long>(s.st.stx_ino),
+                          static_cast<unsigned long long>(s.st.stx_size), s.st.stx_nlink);
+            return std::string(text);
+        });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+Prepared make_renameat(py::handle user_data, py::handle old_dir_fd, py::handle old_path,
+                       py::handle new_dir_fd, py::handle new_path, py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t old_dir = to_fd(old_dir_fd, "old_dir_fd");
+    std::int32_t new_dir = to_fd(new_dir_fd, "new_dir_fd");
+    std::uint32_t rename = to_flags(flags, "flags");
+    PinnedPath from = pin_path(old_path, "old_path");
+    PinnedPath to = pin_path(new_path, "new_path");
+    Prepared p;
+    prep_renameat(p.sqe, ud, old_dir, from.c_str, new_dir, to.c_str, rename);
+    p.pins.push_back(std::move(from.pin));
+    p.pins.push_back(std::move(to.pin));
+    return p;
+}
+
+Prepared make_unlinkat(py::handle user_data, py::handle dir_fd, py::handle path,
+                       py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t dir = to_fd(dir_fd, "dir_fd");
+    std::uint32_t unlink = to_flags(flags, "flags");
+    PinnedPath copy = pin_path(path, "path");
+    Prepared p;
+    prep_unlinkat(p.sqe, ud, dir, copy.c_str, unlink);
+    p.pins.push_back(std::move(copy.pin));
+    return p;
+}
+
+Prepared make_mkdirat(py::handle user_data, py::handle dir_fd, py::handle path,
+                      py::handle mode) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t dir = to_fd(dir_fd, "dir_fd");
+    std::uint32_t dir_mode = to_u32(mode, "mode");
+    PinnedPath copy = pin_path(path, "path");
+    Prepared p;
+    prep_mkdirat(p.sqe, ud, dir, copy.c_str, dir_mode);
+    p.pins.push_back(std::move(copy.pin));
+    return p;
+}
+
+Prepared make_symlinkat(py::handle user_data, py::handle target, py::handle new_dir_fd,
+                        py::handle link_path) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t new_dir = to_fd(new_dir_fd, "new_dir_fd");
+    PinnedPath to = pin_path(target, "target");
+    PinnedPath link = pin_path(link_path, "link_path");
+    Prepared p;
+    prep_symlinkat(p.sqe, ud, to.c_str, new_dir, link.c_str);
+    p.pins.push_back(std::move(to.pin));
+    p.pins.push_back(std::move(link.pin));
+    return p;
+}
+
+Prepared make_linkat(py::handle user_data, py::handle old_dir_fd, py::handle old_path,
+                     py::handle new_dir_fd, py::handle new_path, py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t old_dir = to_fd(old_dir_fd, "old_dir_fd");
+    std::int32_t new_dir = to_fd(new_dir_fd, "new_dir_fd");
+    std::uint32_t link = to_flags(flags, "flags");
+    PinnedPath from = pin_path(old_path, "old_path");
+    PinnedPath to = pin_path(new_path, "new_path");
+    Prepared p;
+    prep_linkat(p.sqe, ud, old_dir, from.c_str, new_dir, to.c_str, link);
+    p.pins.push_back(std::move(from.pin));
+    p.pins.push_back(std::move(to.pin));
+    return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extended attributes: the name and path are private copies; the value is the caller's buffer
+// (writable for the get operations; an empty one asks for the value's size).
+
+Prepared make_getxattr(py::handle user_data, py::handle name, py::handle value,
+                       py::handle path) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    PinnedPath attr = pin_path(name, "name");
+    PinnedPath file = pin_path(path, "path");
+    PinnedBuffer out = pin_buffer(value, true, "value");
+    std::uint32_t len = checked_len(out.size, "value");
+    Prepared p;
+    prep_getxattr(p.sqe, ud, attr.c_str, out.data, file.c_str, len);
+    p.pins.push_back(std::move(attr.pin));
+    p.pins.push_back(std::move(file.pin));
+    p.pins.push_back(std::move(out.pin));
+    return p;
+}
+
+Prepared make_setxattr(py::handle user_data, py::handle name, py::handle value, py::handle path,
+                       py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::uint32_t xflags = to_flags(flags, "flags");
+    PinnedPath attr = pin_path(name, "name");
+    PinnedPath file = pin_path(path, "path");
+    PinnedBuffer in = pin_buffer(value, false, "value");
+    std::uint32_t len = checked_len(in.size, "value");
+    Prepared p;
+    prep_setxattr(p.sqe, ud, attr.c_str, in.data, file.c_str, xflags, len);
+    p.pins.push_back(std::move(attr.pin));
+    p.pins.push_back(std::move(file.pin));
+    p.pins.push_back(std::move(in.pin));
+    return p;
+}
+
+Prepared make_fgetxattr(py::handle user_data, py::handle fd, py::handle name, py::handle value) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t file = to_fd(fd, "fd");
+    PinnedPath attr = pin_path(name, "name");
+    PinnedBuffer out = pin_buffer(value, true, "value");
+    std::uint32_t len = checked_len(out.size, "value");
+    Prepared p;
+    prep_fgetxattr(p.sqe, ud, file, attr.c_str, out.data, len);
+    p.pins.push_back(std::move(attr.pin));
+    p.pins.push_back(std::move(out.pin));
+    return p;
+}
+
+Prepared make_fsetxattr(py::handle user_data, py::handle fd, py::handle name, py::handle value,
+                        py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t file = to_fd(fd, "fd");
+    std::uint32_t xflags = to_flags(flags, "flags");
+    PinnedPath attr = pin_path(name, "name");
+    PinnedBuffer in = pin_buffer(value, false, "value");
+    std::uint32_t len = checked_len(in.size, "value");
+    Prepared p;
+    prep_fsetxattr(p.sqe, ud, file, attr.c_str, in.data, xflags, len);
+    p.pins.push_back(std::move(attr.pin));
+    p.pins.push_back(std::move(in.pin));
+    return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipes
+
+Prepared make_tee(py::handle user_data, py::handle fd_in, py::handle fd_out, py::handle len,
+                  py::handle flags) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t in = to_fd(fd_in, "fd_in");
+    std::int32_t out = to_fd(fd_out, "fd_out");
+    std::uint32_t nbytes = to_u32(len, "len");
+    std::uint32_t splice_flags = to_flags(flags, "flags");
+    prep_tee(p.sqe, ud, in, out, nbytes, splice_flags);
+    return p;
+}
+
+template <bool Direct>
+Prepared make_pipe_impl(py::handle user_data, py::handle fds, py::handle flags,
+                        py::handle file_index) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::uint32_t pipe_flags = to_flags(flags, "flags");
+    std::uint32_t slot = Direct ? to_file_index(file_index, "file_index", true) : 0;
+    PinnedBuffer out = pin_output(fds, 2 * sizeof(std::int32_t), "fds", "two C ints");
+    Prepared p;
+    if constexpr (Direct) {
+        prep_pipe_direct(p.sqe, ud, static_cast<std::int32_t*>(out.data), pipe_flags, slot);
+    } else {
+        prep_pipe(p.sqe, ud, static_cast<std::int32_t*>(out.data), pipe_flags);
+    }
+    p.pins.push_back(std::move(out.pin));
+    return p;
+}
+
+Prepared make_pipe(py::handle user_data, py::handle fds, py::handle flags) {
+    return make_pipe_impl<false>(user_data, fds, flags, py::none());
+}
+
+Prepared make_pipe_direct(py::handle user_data, py::handle fds, py::handle flags,
+                          py::handle file_index) {
+    return make_pipe_impl<true>(user_data, fds, flags, file_index);
+}
+
+void register_fs_constants(py::module_& m) {
+    FlagEnum<StatxMaskFlag>(m, "StatxMask", "Fields requested from and reported by statx "
+                                            "(STATX_*).")
+        .value("TYPE", statx_mask::TYPE)
+        .value("MODE", statx_mask::MODE)
+        .value("NLINK", statx_mask::NLINK)
+        .value("UID", statx_mask::UID)
+        .value("GID", statx_mask::GID)
+        .value("ATIME", statx_mask::ATIME)
+        .value("MTIME", statx_mask::MTIME)
+        .value("CTIME", statx_mask::CTIME)
+        .value("INO", statx_mask::INO)
+        .value("SIZE", statx_mask::SIZE)
+        .value("BLOCKS", statx_mask::BLOCKS)
+        .value("BASIC_STATS", statx_mask::BASIC_STATS)
+        .value("BTIME", statx_mask::BTIME)
+        .value("MNT_ID", statx_mask::MNT_ID)
+        .value("DIOALIGN", statx_mask::DIOALIGN)
+        .value("MNT_ID_UNIQUE", statx_mask::MNT_ID_UNIQUE)
+        .value("SUBVOL", statx_mask::SUBVOL)
+        .value("WRITE_ATOMIC", statx_mask::WRITE_ATOMIC)
+        .value("DIO_READ_ALIGN", statx_mask::DIO_READ_ALIGN)
+        .finalize();
+    FlagEnum<AtFlag>(m, "AtFlags", "AT_* flags of statx, unlinkat and linkat.")
+        .value("SYMLINK_NOFOLLOW", at_flags::SYMLINK_NOFOLLOW)
+        .value("REMOVEDIR", at_flags::REMOVEDIR)
+        .value("SYMLINK_FOLLOW", at_flags::SYMLINK_FOLLOW)
+        .value("NO_AUTOMOUNT", at_flags::NO_AUTOMOUNT)
+        .value("EMPTY_PATH", at_flags::EMPTY_PATH)
+        .value("STATX_FORCE_SYNC", at_flags::STATX_FORCE_SYNC)
+        .value("STATX_DONT_SYNC", at_flags::STATX_DONT_SYNC)
+        .finalize();
+    FlagEnum<ResolveFlag>(m, "ResolveFlags", "RESOLVE_* flags of openat2 (open_how.resolve).")
+        .value("NO_XDEV", resolve::NO_XDEV)
+        .value("NO_MAGICLINKS", resolve::NO_MAGICLINKS)
+        .value("NO_SYMLINKS", resolve::NO_SYMLINKS)
+        .value("BENEATH", resolve::BENEATH)
+        .value("IN_ROOT", resolve::IN_ROOT)
+        .value("CACHED", resolve::CACHED)
+        .finalize();
+    FlagEnum<FallocateFlag>(m, "FallocateFlags", "FALLOC_FL_* modes of fallocate.")
+        .value("KEEP_SIZE", falloc::KEEP_SIZE)
+        .value("PUNCH_HOLE", falloc::PUNCH_HOLE)
+        .value("NO_HIDE_STALE", falloc::NO_HIDE_STALE)
+        .value("COLLAPSE_RANGE", falloc::COLLAPSE_RANGE)
+        .value("ZERO_RANGE", falloc::ZERO_RANGE)
+        .value("INSERT_RANGE", falloc::INSERT_RANGE)
+        .value("UNSHARE_RANGE", falloc::UNSHARE_RANGE)
+        .value("WRITE_ZEROES", falloc::WRITE_ZEROES)
+        .finalize();
+    FlagEnum<SyncFileRangeFlag>(m, "SyncFileRangeFlags", "SYNC_FILE_RANGE_* flags.")
+        .value("WAIT_BEFORE", sync_range::WAIT_BEFORE)
+        .value("WRITE", sync_range::WRITE)
+        .value("WAIT_AFTER", sync_range::WAIT_AFTER)
+        .finalize();
+    FlagEnum<RenameFlag>(m, "RenameFlags", "RENAME_* flags of renameat (renameat2(2)).")
+        .value("NOREPLACE", rename_flags::NOREPLACE)
+        .value("EXCHANGE", rename_flags::EXCHANGE)
+        .value("WHITEOUT", rename_flags::WHITEOUT)
+        .finalize();
+    FlagEnum<XattrFlag>(m, "XattrFlags", "XATTR_* flags of setxattr/fsetxattr.")
+        .value("CREATE", xattr_flags::CREATE)
+        .value("REPLACE", xattr_flags::REPLACE)
+        .finalize();
+    m.attr("AT_FDCWD") = kAtFdcwd;
+    m.attr("STATX_SIZE") = sizeof(Statx);
+    m.attr("STATX_DTYPE") = statx_dtype();
+}
+
 }  // namespace
 
 void register_fs_ops(RingClass& ring, SqeClass& sqe) {
-    (void)ring;
-    (void)sqe;
+    py::module_ m = module_of(ring);
+    register_fs_constants(m);
+    register_statx_class(m);
+
+    // Ops whose plain fields (fd, off, ioprio, rw_flags, buf_index, splice_fd_in) carry no
+    // pointer or memory size. Not plain: MADVISE (rw_flags is the advice, checked against the
+    // buffer), OPENAT2/STATX/RENAMEAT/SYMLINKAT/LINKAT/*XATTR (off is a pointer), PIPE.
+    mark_plain({Op::SYNC_FILE_RANGE, Op::FALLOCATE, Op::FADVISE, Op::FTRUNCATE, Op::UNLINKAT,
+                Op::MKDIRAT, Op::TEE});
+
+    def_op(ring, sqe, "readv2", "prep_readv2", &make_rw_vectored2<false>,
+           "Prepares a vectored read like readv() with preadv2(2) flags (os.RWF_*). Raises "
+           "TypeError for read-only buffers. Matches io_uring_prep_readv2(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("iovecs"), py::arg("offset"),
+           py::arg("flags") = 0);
+    def_op(ring, sqe, "writev2", "prep_writev2", &make_rw_vectored2<true>,
+           "Prepares a vectored write like writev() with pwritev2(2) flags (os.RWF_*). "
+           "Matches io_uring_prep_writev2(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("iovecs"), py::arg("offset"),
+           py::arg("flags") = 0);
+    def_op(ring, sqe, "sync_file_range", "prep_sync_file_range", &make_sync_file_range,
+           "Prepares a sync_file_range(2) of len bytes (0: to the end) of fd from offset, with "
+           "SyncFileRangeFlags. Matches io_uring_prep_sync_file_range(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("len"), py::arg("offset"),
+           py::arg("flags") = 0);
+    def_op(ring, sqe, "fallocate", "prep_fallocate", &make_fallocate,
+           "Prepares a fallocate(2) of len bytes of fd from offset with mode (FallocateFlags; "
+           "0 allocates and extends the file). The SQE carries the mode in len and the length "
+           "in addr. Raises OverflowError for negative offsets or lengths. Matches "
+           "io_uring_prep_fallocate(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("mode"), py::arg("offset"),
+           py::arg("len"));
+    def_op(ring, sqe, "fadvise", "prep_fadvise", &make_fadvise,
+           "Prepares a posix_fadvise(2) of fd for len bytes from offset (advice: "
+           "os.POSIX_FADV_*). Lengths over 4 GiB - 1 go in addr (io_uring_prep_fadvise64(3)), "
+           "which older kernels ignore. Matches io_uring_prep_fadvise(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("offset"), py::arg("len"),
+           py::arg("advice"));
+    def_op(ring, sqe, "madvise", "prep_madvise", &make_madvise,
+           "Prepares a madvise(2) of the memory of buffer (a bytes-like object, kept alive "
+           "until the completion is reaped) with advice (mmap.MADV_*). The kernel rounds the "
+           "range out to whole pages, so advice that changes memory contents (MADV_DONTNEED, "
+           "FREE, REMOVE, WIPEONFORK, KEEPONFORK, DOFORK, DONTNEED_LOCKED) needs a writable "
+           "buffer that starts on a page boundary and spans whole pages (an mmap.mmap, or a "
+           "page-aligned slice of one); other known advice takes any buffer. Raises ValueError "
+           "for unaligned buffers, unknown advice and advice that could crash the process "
+           "(MADV_DONTFORK, MADV_GUARD_*, MADV_HWPOISON, MADV_SOFT_OFFLINE), TypeError for a "
+           "read-only buffer with content-changing advice. Matches io_uring_prep_madvise(3).",
+           py::arg("user_data"), py::arg("buffer"), py::arg("advice"));
+    def_op(ring, sqe, "ftruncate", "prep_ftruncate", &make_ftruncate,
+           "Prepares an ftruncate(2) of fd to len bytes. Matches io_uring_prep_ftruncate(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("len"));
+    def_op(ring, sqe, "openat2", "prep_openat2", &make_openat2,
+           "Prepares an openat2(2) of path relative to dir_fd; flags, mode and resolve "
+           "(ResolveFlags) go into a private copy of struct open_how. res is the new fd. "
+           "Matches io_uring_prep_openat2(3).",
+           py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags"),
+           py::arg("mode") = 0, py::arg("resolve") = 0);
+    def_op(ring, sqe, "openat_direct", "prep_openat_direct", &make_openat_direct,
+           "Prepares an openat into registered-file slot file_index (res 0), or into a free "
+           "slot with file_index=FILE_INDEX_ALLOC (res is the slot). The ring needs a file "
+           "table (register_files / register_files_sparse). Matches "
+           "io_uring_prep_openat_direct(3).",
+           py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags"),
+           py::arg("mode"), py::arg("file_index"));
+    def_op(ring, sqe, "openat2_direct", "prep_openat2_direct", &make_openat2_direct,
+           "Prepares an openat2 into registered-file slot file_index (or FILE_INDEX_ALLOC). "
+           "Matches io_uring_prep_openat2_direct(3).",
+           py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags"),
+           py::arg("mode"), py::arg("resolve"), py::arg("file_index"));
+    def_op(ring, sqe, "close_direct", "prep_close_direct", &make_close_direct,
+           "Prepares the close of registered-file slot file_index. Matches "
+           "io_uring_prep_close_direct(3).",
+           py::arg("user_data"), py::arg("file_index"));
+    def_op(ring, sqe, "statx", "prep_statx", &make_statx,
+           "Prepares a statx(2) of path relative to dir_fd (with AtFlags.EMPTY_PATH and path "
+           "\"\": dir_fd itself), asking for the StatxMask fields in mask. statxbuf receives "
+           "the result: an iouring.Statx() (read its st_* attributes after the completion) or "
+           "any writable buffer of at least 256 bytes (such as a record of a STATX_DTYPE "
+           "array); it is kept alive until the completion is reaped. Raises TypeError for a "
+           "read-only statxbuf, ValueError for one under 256 bytes. Matches "
+           "io_uring_prep_statx(3).",
+           py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags"),
+           py::arg("mask"), py::arg("statxbuf"));
+    def_op(ring, sqe, "renameat", "prep_renameat", &make_renameat,
+           "Prepares a renameat2(2) of old_path (relative to old_dir_fd) to new_path (relative "
+           "to new_dir_fd) with RenameFlags; both paths are private copies. The SQE carries "
+           "new_dir_fd in len and new_path in off. Matches io_uring_prep_renameat(3).",
+           py::arg("user_data"), py::arg("old_dir_fd"), py::arg("old_path"),
+           py::arg("new_dir_fd"), py::arg("new_path"), py::arg("flags") = 0);
+    def_op(ring, sqe, "unlinkat", "prep_unlinkat", &make_unlinkat,
+           "Prepares an unlinkat(2) of path relative to dir_fd (AtFlags.REMOVEDIR removes a "
+           "directory). Matches io_uring_prep_unlinkat(3).",
+           py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags") = 0);
+    def_op(ring, sqe, "mkdirat", "prep_mkdirat", &make_mkdirat,
+           "Prepares a mkdirat(2) of path relative to dir_fd with mode. Matches "
+           "io_uring_prep_mkdirat(3).",
+           py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("mode") = 0777);
+    def_op(ring, sqe, "symlinkat", "prep_symlinkat", &make_symlinkat,
+           "Prepares a symlinkat(2): a link named link_path (relative to new_dir_fd) pointing "
+           "to target. Matches io_uring_prep_symlinkat(3).",
+           py::arg("user_data"), py::arg("target"), py::arg("new_dir_fd"),
+           py::arg("link_path"));
+    def_op(ring, sqe, "linkat", "prep_linkat", &make_linkat,
+           "Prepares a linkat(2): a hard link new_path (relative to new_dir_fd) to old_path "
+           "(relative to old_dir_fd); AtFlags.SYMLINK_FOLLOW follows a symlink old_path. "
+           "Matches io_uring_prep_linkat(3).",
+           py::arg("user_data"), py::arg("old_dir_fd"), py::arg("old_path"),
+           py::arg("new_dir_fd"), py::arg("new_path"), py::arg("flags") = 0);
+    def_op(ring, sqe, "getxattr", "prep_getxattr", &make_getxattr,
+           "Prepares a getxattr(2) of attribute name of path into value, a writable buffer "
+           "kept alive until the completion (res is the value's length; an empty buffer asks "
+           "for the length only). name and path are private copies. Raises TypeError for a "
+           "read-only value. Matches io_uring_prep_getxattr(3).",
+           py::arg("user_data"), py::arg("name"), py::arg("value"), py::arg("path"));
+    def_op(ring, sqe, "setxattr", "prep_setxattr", &make_setxattr,
+           "Prepares a setxattr(2) of attribute name of path to value (any bytes-like object, "
+           "kept alive until the completion), with XattrFlags. Matches "
+           "io_uring_prep_setxattr(3).",
+           py::arg("user_data"), py::arg("name"), py::arg("value"), py::arg("path"),
+           py::arg("flags") = 0);
+    def_op(ring, sqe, "fgetxattr", "prep_fgetxattr", &make_fgetxattr,
+           "Prepares an fgetxattr(2) of attribute name of fd into the writable buffer value. "
+           "Matches io_uring_prep_fgetxattr(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("name"), py::arg("value"));
+    def_op(ring, sqe, "fsetxattr", "prep_fsetxattr", &make_fsetxattr,
+           "Prepares an fsetxattr(2) of attribute name of fd to value, with XattrFlags. "
+           "Matches io_uring_prep_fsetxattr(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("name"), py::arg("value"),
+           py::arg("flags") = 0);
+    def_op(ring, sqe, "tee", "prep_tee", &make_tee,
+           "Prepares a tee(2) of up to len bytes from pipe fd_in to pipe fd_out without "
+           "consuming them. Matches io_uring_prep_tee(3).",
+           py::arg("user_data"), py::arg("fd_in"), py::arg("fd_out"), py::arg("len"),
+           py::arg("flags") = 0);
+    def_op(ring, sqe, "pipe", "prep_pipe", &make_pipe,
+           "Prepares a pipe2(2); the kernel writes the read and write fds into fds, a writable "
+           "buffer of at least 8 bytes read as two C ints (array.array('i', [-1, -1]) or "
+           "numpy.empty(2, numpy.int32)), kept alive until the completion is reaped. flags: "
+           "os.O_CLOEXEC, os.O_NONBLOCK, os.O_DIRECT. Raises TypeError for a read-only fds, "
+           "ValueError for one under 8 bytes. Matches io_uring_prep_pipe(3).",
+           py::arg("user_data"), py::arg("fds"), py::arg("flags") = 0);
+    def_op(ring, sqe, "pipe_direct", "prep_pipe_direct", &make_pipe_direct,
+           "Prepares a pipe whose two ends go into registered-file slots from file_index (or "
+           "free slots with FILE_INDEX_ALLOC); fds receives the two slots. Matches "
+           "io_uring_prep_pipe_direct(3).",
+           py::arg("user_data"), py::arg("fds"), py::arg("flags"), py::arg("file_index"));
 }
 
 }  // namespace iouring::bindings

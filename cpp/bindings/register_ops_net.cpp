@@ -1,5 +1,22 @@
-// The net family of operations. See ops.hpp for how each operation becomes two methods.
+// The net family of operations, and the two small objects they share with Python: SockAddr
+// (a socket address, as input or as output of accept) and Msghdr (a struct msghdr with its
+// iovecs, name and control buffers, for sendmsg/recvmsg). See ops.hpp for how each operation
+// becomes two methods.
+//
+// Addresses the kernel reads are private copies; addresses it writes (accept's peer, recvmsg's
+// name, control data and flags) live in storage shared between the Python object and the
+// ring's pin, so the caller reads them after the completion.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include <iouring/sqe_net.hpp>
 
@@ -10,13 +27,1058 @@
 
 namespace iouring::bindings {
 
+// Defined in register_buffer_ring.cpp: a buffer group id from an int or a BufferRing.
+std::uint16_t to_buf_group(py::handle value, const char* name);
+// Called by register_buffer_ops(), which has the module (register_net_ops only gets classes).
+void register_net_types(py::module_& m);
+
 namespace {
+
+// --- socket addresses ----------------------------------------------------------------------
+
+// A socket address and its length. As an accept output, `len` is the space on input and the
+// address's full length on output (the kernel's socklen_t* points at it).
+struct SockAddrStorage {
+    sockaddr_storage ss{};
+    socklen_t len = 0;
+};
+
+constexpr auto kSockAddrMax = static_cast<socklen_t>(sizeof(sockaddr_storage));
+
+// The Python object: a handle on shared storage, so an in-flight accept keeps it alive.
+struct SockAddr {
+    std::shared_ptr<SockAddrStorage> s = std::make_shared<SockAddrStorage>();
+};
+
+std::size_t used_len(const SockAddrStorage& s) {
+    return std::min<std::size_t>(s.len, sizeof(s.ss));
+}
+
+py::object sockaddr_to_python(const sockaddr_storage& ss, std::size_t len) {
+    if (len < sizeof(sa_family_t) || ss.ss_family == AF_UNSPEC) return py::none();
+    const auto* raw = reinterpret_cast<const char*>(&ss);
+    char text[INET6_ADDRSTRLEN] = {};
+    switch (ss.ss_family) {
+        case AF_INET:
+            if (len >= sizeof(sockaddr_in)) {
+                const auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+                inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+                return py::make_tuple(py::str(text), ntohs(in->sin_port));
+            }
+            break;
+        case AF_INET6:
+            if (len >= sizeof(sockaddr_in6)) {
+                const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+                inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+                return py::make_tuple(py::str(text), ntohs(in6->sin6_port),
+                                      ntohl(in6->sin6_flowinfo), in6->sin6_scope_id);
+            }
+            break;
+        case AF_UNIX: {
+            const auto* un = reinterpret_cast<const sockaddr_un*>(&ss);
+            std::size_t path_len = std::min(len - offsetof(sockaddr_un, sun_path),
+                                            sizeof(un->sun_path));
+            if (path_len > 0 && un->sun_path[0] == '\0') {  // Linux abstract namespace
+                return py::bytes(un->sun_path, path_len);
+            }
+            std::size_t n = strnlen(un->sun_path, path_len);
+            PyObject* path = PyUnicode_DecodeFSDefaultAndSize(un->sun_path,
+                                                              static_cast<Py_ssize_t>(n));
+            if (path == nullptr) throw py::error_already_set();
+            return py::reinterpret_steal<py::object>(path);
+        }
+        default:
+            break;
+    }
+    return py::bytes(raw, len);
+}
+
+std::uint16_t to_port(py::handle h, const std::string& name) {
+    return static_cast<std::uint16_t>(to_i64(h, (name + " port").c_str(), 0, 65535));
+}
+
+SockAddrStorage to_inet_sockaddr(py::handle addr, const char* name) {
+    py::tuple t = py::reinterpret_borrow<py::tuple>(addr);
+    std::size_t n = t.size();
+    if (n < 2 || n > 4) {
+        raise(PyExc_ValueError, std::string(name) +
+                                    " must be (host, port) or (host, port, flowinfo, scope_id), "
+                                    "got a tuple of " +
+                                    std::to_string(n));
+    }
+    if (!PyUnicode_Check(t[0].ptr())) {
+        raise(PyExc_TypeError, std::string(name) + " host must be a str, not " + type_name(t[0]));
+    }
+    std::string host = t[0].cast<std::string>();
+    std::uint16_t port = to_port(t[1], name);
+    SockAddrStorage out;
+    if (n == 2) {
+        auto* in = reinterpret_cast<sockaddr_in*>(&out.ss);
+        bool v4 = true;
+        if (host.empty()) {
+            in->sin_addr.s_addr = htonl(INADDR_ANY);
+        } else if (host == "<broadcast>") {
+            in->sin_addr.s_addr = htonl(INADDR_BROADCAST);
+        } else {
+            v4 = inet_pton(AF_INET, host.c_str(), &in->sin_addr) == 1;
+        }
+        if (v4) {
+            in->sin_family = AF_INET;
+            in->sin_port = htons(port);
+            out.len = sizeof(sockaddr_in);
+            return out;
+        }
+        out.ss = sockaddr_storage{};
+    }
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&out.ss);
+    if (host.empty()) {
+        in6->sin6_addr = in6addr_any;
+    } else if (inet_pton(AF_INET6, host.c_str(), &in6->sin6_addr) != 1) {
+        raise(PyExc_ValueError, std::string(name) +
+                                    " host must be a numeric IPv4 or IPv6 address, got '" + host +
+                                    "' (resolve names with socket.getaddrinfo first)");
+    }
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(port);
+    if (n >= 3) {
+        auto flowinfo = static_cast<std::uint32_t>(
+            to_i64(t[2], (std::string(name) + " flowinfo").c_str(), 0, 0xfffff));
+        in6->sin6_flowinfo = htonl(flowinfo);
+    }
+    if (n == 4) in6->sin6_scope_id = to_u32(t[3], (std::string(name) + " scope_id").c_str());
+    out.len = sizeof(sockaddr_in6);
+    return out;
+}
+
+SockAddrStorage to_unix_sockaddr(py::handle addr, const char* name) {
+    // Like Python's socket (not os.fsencode): NUL bytes are allowed, for abstract names.
+    PyObject* path_obj = PyOS_FSPath(addr.ptr());
+    if (path_obj == nullptr) throw py::error_already_set();
+    py::object fspath = py::reinterpret_steal<py::object>(path_obj);
+    PyObject* encoded = PyUnicode_Check(path_obj) ? PyUnicode_EncodeFSDefault(path_obj)
+                                                  : Py_NewRef(path_obj);
+    if (encoded == nullptr) throw py::error_already_set();
+    py::object bytes = py::reinterpret_steal<py::object>(encoded);
+    const char* path = PyBytes_AS_STRING(encoded);
+    auto len = static_cast<std::size_t>(PyBytes_GET_SIZE(encoded));
+    SockAddrStorage out;
+    auto* un = reinterpret_cast<sockaddr_un*>(&out.ss);
+    // Like Python's socket: an abstract name (leading NUL) may fill sun_path; a path needs
+    // room for its terminating NUL.
+    bool abstract = len == 0 || path[0] == '\0';
+    if (abstract ? len > sizeof(un->sun_path) : len >= sizeof(un->sun_path)) {
+        raise(PyExc_ValueError, std::string(name) + ": AF_UNIX path too long (" +
+                                    std::to_string(len) + " bytes, at most " +
+                                    std::to_string(sizeof(un->sun_path) - (abstract ? 0 : 1)) +
+                                    ")");
+    }
+    un->sun_family = AF_UNIX;
+    std::memcpy(un->sun_path, path, len);
+    out.len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+    return out;
+}
+
+// A socket address from Python: (host, port) / (host, port, flowinfo, scope_id) tuples with a
+// numeric IPv4 or IPv6 host, an AF_UNIX path (str, bytes or os.PathLike; a leading NUL names
+// the abstract namespace), or a SockAddr (raw addresses: SockAddr.from_bytes).
+SockAddrStorage to_sockaddr(py::handle addr, const char* name) {
+    if (py::isinstance<SockAddr>(addr)) {
+        const SockAddrStorage& s = *addr.cast<const SockAddr&>().s;
+        if (s.len == 0) {
+            raise(PyExc_ValueError, std::string(name) + " is an empty SockAddr");
+        }
+        SockAddrStorage out = s;
+        out.len = static_cast<socklen_t>(used_len(s));
+        return out;
+    }
+    if (PyTuple_Check(addr.ptr())) return to_inet_sockaddr(addr, name);
+    if (PyUnicode_Check(addr.ptr()) || PyBytes_Check(addr.ptr()) ||
+        PyObject_HasAttrString(addr.ptr(), "__fspath__") != 0) {
+        return to_unix_sockaddr(addr, name);
+    }
+    raise(PyExc_TypeError,
+          std::string(name) +
+              " must be a (host, port[, flowinfo, scope_id]) tuple, an AF_UNIX path (str, bytes "
+              "or os.PathLike) or an iouring.SockAddr, not " +
+              type_name(addr));
+}
+
+// A private copy of a destination address for the kernel to read.
+PinnedCopy<SockAddrStorage> pin_sockaddr(py::handle addr, const char* name) {
+    return pin_copy(to_sockaddr(addr, name));
+}
+
+const sockaddr* as_sockaddr(const SockAddrStorage& s) {
+    return reinterpret_cast<const sockaddr*>(&s.ss);
+}
+
+// An accept output: the SockAddr's own storage, reset to "all the space", pinned.
+struct AcceptOutput {
+    Pin pin;
+    sockaddr* addr = nullptr;
+    socklen_t* addrlen = nullptr;
+};
+
+AcceptOutput accept_output(py::handle addr, const char* name) {
+    AcceptOutput out;
+    if (addr.is_none()) return out;
+    if (!py::isinstance<SockAddr>(addr)) {
+        raise(PyExc_TypeError, std::string(name) +
+                                   " must be None or an iouring.SockAddr() the kernel writes the "
+                                   "peer's address into, not " +
+                                   type_name(addr));
+    }
+    std::shared_ptr<SockAddrStorage> s = addr.cast<const SockAddr&>().s;
+    s->len = kSockAddrMax;
+    out.addr = reinterpret_cast<sockaddr*>(&s->ss);
+    out.addrlen = &s->len;
+    out.pin = std::move(s);
+    return out;
+}
+
+// --- msghdr --------------------------------------------------------------------------------
+
+constexpr std::size_t align_cmsg(std::size_t n) {
+    return (n + sizeof(std::size_t) - 1) & ~(sizeof(std::size_t) - 1);
+}
+constexpr std::size_t kCmsgHeader = align_cmsg(sizeof(cmsghdr));
+
+py::list parse_cmsgs(const unsigned char* data, std::size_t len) {
+    py::list out;
+    std::size_t off = 0;
+    while (len - off >= kCmsgHeader) {
+        cmsghdr c{};
+        std::memcpy(&c, data + off, sizeof(c));
+        if (c.cmsg_len < kCmsgHeader) break;
+        std::size_t end = c.cmsg_len > len - off ? len : off + c.cmsg_len;
+        out.append(py::make_tuple(c.cmsg_level, c.cmsg_type,
+                                  py::bytes(reinterpret_cast<const char*>(data + off + kCmsgHeader),
+                                            end - off - kCmsgHeader)));
+        std::size_t step = align_cmsg(c.cmsg_len);
+        if (step >= len - off) break;
+        off += step;
+    }
+    return out;
+}
+
+bool buffer_is_writable(py::handle obj) {
+    Py_buffer view{};
+    if (PyObject_GetBuffer(obj.ptr(), &view, PyBUF_SIMPLE) != 0) {
+        PyErr_Clear();
+        return false;
+    }
+    bool writable = view.readonly == 0;
+    PyBuffer_Release(&view);
+    return writable;
+}
+
+// struct msghdr and everything it points at. The exports and owned vectors never change after
+// construction, so the pointers in `hdr` stay valid for the storage's life.
+struct MsgStorage {
+    msghdr hdr{};
+    std::vector<iovec> iov;
+    std::vector<std::shared_ptr<BufferExport>> exports;
+    py::tuple buffers;
+    bool buffers_writable = true;
+    sockaddr_storage name{};
+    socklen_t name_capacity = 0;
+    bool has_name = false;
+    std::shared_ptr<BufferExport> control_export;
+    std::vector<unsigned char> control_owned;
+    std::size_t control_capacity = 0;
+    bool control_writable = true;
+
+    // The fields the kernel writes back (recvmsg) or reads as sizes, reset before each use.
+    void reset() {
+        hdr.msg_name = has_name ? &name : nullptr;
+        hdr.msg_namelen = name_capacity;
+        hdr.msg_iov = iov.empty() ? nullptr : iov.data();
+        hdr.msg_iovlen = iov.size();
+        hdr.msg_control = control_capacity == 0       ? nullptr
+                          : control_export != nullptr ? control_export->data()
+                                                      : static_cast<void*>(control_owned.data());
+        hdr.msg_controllen = control_capacity;
+        hdr.msg_flags = 0;
+    }
+    [[nodiscard]] const unsigned char* control_data() const {
+        return static_cast<const unsigned char*>(hdr.msg_control);
+    }
+};
+
+struct Msghdr {
+    std::shared_ptr<MsgStorage> s;
+};
+
+std::vector<unsigned char> encode_cmsgs(py::handle items, const char* name) {
+    struct Item {
+        int level, type;
+        std::shared_ptr<BufferExport> data;
+    };
+    std::vector<Item> parsed;
+    std::size_t total = 0;
+    for (py::handle item : py::iter(items)) {
+        if (!PyTuple_Check(item.ptr()) || PyTuple_GET_SIZE(item.ptr()) != 3) {
+            raise(PyExc_TypeError, std::string(name) +
+                                       " items must be (level, type, data) tuples, not " +
+                                       type_name(item));
+        }
+        py::tuple t = py::reinterpret_borrow<py::tuple>(item);
+        Item parsed_item{to_i32(t[0], name), to_i32(t[1], name), std::make_shared<BufferExport>()};
+        parsed_item.data->acquire(t[2], false, name);
+        total += align_cmsg(kCmsgHeader + parsed_item.data->size());
+        if (total > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+            raise(PyExc_ValueError, std::string(name) + " is too large");
+        }
+        parsed.push_back(std::move(parsed_item));
+    }
+    std::vector<unsigned char> out(total, 0);
+    std::size_t off = 0;
+    for (const Item& item : parsed) {
+        cmsghdr c{};
+        c.cmsg_len = kCmsgHeader + item.data->size();
+        c.cmsg_level = item.level;
+        c.cmsg_type = item.type;
+        std::memcpy(out.data() + off, &c, sizeof(c));
+        if (item.data->size() != 0) {
+            std::memcpy(out.data() + off + kCmsgHeader, item.data->data(), item.data->size());
+        }
+        off += align_cmsg(c.cmsg_len);
+    }
+    return out;
+}
+
+std::shared_ptr<MsgStorage> make_msghdr(py::handle buffers, py::handle name, py::handle control) {
+    auto s = std::make_shared<MsgStorage>();
+    if (PyUnicode_Check(buffers.ptr()) || PyBytes_Check(buffers.ptr()) ||
+        PyByteArray_Check(buffers.ptr()) || PySequence_Check(buffers.ptr()) == 0) {
+        raise(PyExc_TypeError,
+              "buffers must be a sequence of bytes-like objects, not " + type_name(buffers));
+    }
+    s->buffers = py::tuple(py::reinterpret_borrow<py::sequence>(buffers));
+    if (s->buffers.size() > kIovMax) {
+        raise(PyExc_ValueError, "buffers has " + std::to_string(s->buffers.size()) +
+                                    " buffers; the kernel takes at most 1024 (IOV_MAX)");
+    }
+    for (py::handle item : s->buffers) {
+        auto view = std::make_shared<BufferExport>();
+        view->acquire(item, false, "buffers");
+        s->buffers_writable = s->buffers_writable && buffer_is_writable(item);
+        s->iov.push_back(iovec{view->data(), view->size()});
+        s->exports.push_back(std::move(view));
+    }
+    if (PyBool_Check(name.ptr())) {
+        s->has_name = name.ptr() == Py_True;
+        s->name_capacity = s->has_name ? kSockAddrMax : 0;
+    } else if (PyLong_Check(name.ptr())) {
+        auto size = static_cast<socklen_t>(to_i64(name, "name", 1, kSockAddrMax));
+        s->has_name = true;
+        s->name_capacity = size;
+    } else if (!name.is_none()) {
+        SockAddrStorage addr = to_sockaddr(name, "name");
+        s->name = addr.ss;
+        s->name_capacity = addr.len;
+        s->has_name = true;
+    }
+    if (control.is_none()) {
+        // no control data
+    } else if (PyLong_Check(control.ptr()) && !PyBool_Check(control.ptr())) {
+        auto size = static_cast<std::size_t>(
+            to_i64(control, "control", 0, std::numeric_limits<std::int32_t>::max()));
+        s->control_owned.assign(size, 0);
+        s->control_capacity = size;
+    } else if (PyObject_CheckBuffer(control.ptr()) != 0) {
+        s->control_export = std::make_shared<BufferExport>();
+        s->control_export->acquire(control, false, "control");
+        s->control_writable = buffer_is_writable(control);
+        s->control_capacity = s->control_export->size();
+    } else if (PyList_Check(control.ptr()) || PyTuple_Check(control.ptr())) {
+        s->control_owned = encode_cmsgs(control, "control");
+        s->control_capacity = s->control_owned.size();
+    } else {
+        raise(PyExc_TypeError,
+              "control must be None, a size to reserve (int), a bytes-like object or a list of "
+              "(level, type, data) tuples, not " +
+                  type_name(control));
+    }
+    s->reset();
+    return s;
+}
+
+// The storage of a Msghdr argument, reset for a new operation, and checked writable when the
+// kernel writes into its buffers.
+std::shared_ptr<MsgStorage> msghdr_arg(py::handle msg, bool receive, const char* name) {
+    if (!py::isinstance<Msghdr>(msg)) {
+        raise(PyExc_TypeError,
+              std::string(name) + " must be an iouring.Msghdr, not " + type_name(msg));
+    }
+    std::shared_ptr<MsgStorage> s = msg.cast<const Msghdr&>().s;
+    if (receive && !s->buffers_writable) {
+        raise(PyExc_TypeError, std::string(name) +
+                                   ": the buffers of a receive must be writable (the kernel "
+                                   "writes into them)");
+    }
+    if (receive && !s->control_writable) {
+        raise(PyExc_TypeError, std::string(name) + ": control must be writable for a receive");
+    }
+    s->reset();
+    return s;
+}
+
+// --- argument conversions ------------------------------------------------------------------
+
+// MSG_* flags: an int (negative values are the kernel's business, as in os.*).
+std::uint32_t to_msg_flags(py::handle h, const char* name) {
+    return static_cast<std::uint32_t>(to_i64(h, name, std::numeric_limits<std::int32_t>::min(),
+                                             std::numeric_limits<std::uint32_t>::max()));
+}
+
+std::uint16_t to_flag_bits(py::handle h, const char* name, std::uint16_t allowed,
+                           const char* allowed_text) {
+    std::uint16_t bits = to_u16(h, name);
+    if ((bits & ~allowed) != 0) {
+        raise(PyExc_ValueError, std::string(name) + ": only " + allowed_text + " may be set here");
+    }
+    return bits;
+}
+
+std::uint16_t to_recvsend_ioprio(py::handle h) {
+    return to_flag_bits(h, "ioprio", recvsend::POLL_FIRST, "RecvSendFlags.POLL_FIRST");
+}
+
+std::uint16_t to_accept_ioprio(py::handle h) {
+    return to_flag_bits(h, "ioprio", accept::DONTWAIT | accept::POLL_FIRST,
+                        "AcceptFlags.DONTWAIT and AcceptFlags.POLL_FIRST");
+}
+
+// --- operations ----------------------------------------------------------------------------
+
+Prepared make_socket(py::handle user_data, py::handle domain, py::handle type, py::handle protocol,
+                     py::handle flags) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t d = to_i32(domain, "domain");
+    std::int32_t t = to_i32(type, "type");
+    std::int32_t proto = to_i32(protocol, "protocol");
+    prep_socket(p.sqe, ud, d, t, proto, to_u32(flags, "flags"));
+    return p;
+}
+
+Prepared make_socket_direct(py::handle user_data, py::handle domain, py::handle type,
+                            py::handle protocol, py::handle file_index, py::handle flags) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t d = to_i32(domain, "domain");
+    std::int32_t t = to_i32(type, "type");
+    std::int32_t proto = to_i32(protocol, "protocol");
+    std::uint32_t index = to_u32(file_index, "file_index");
+    prep_socket_direct(p.sqe, ud, d, t, proto, index, to_u32(flags, "flags"));
+    return p;
+}
+
+Prepared make_socket_direct_alloc(py::handle user_data, py::handle domain, py::handle type,
+                                  py::handle protocol, py::handle flags) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t d = to_i32(domain, "domain");
+    std::int32_t t = to_i32(type, "type");
+    std::int32_t proto = to_i32(protocol, "protocol");
+    prep_socket_direct_alloc(p.sqe, ud, d, t, proto, to_u32(flags, "flags"));
+    return p;
+}
+
+Prepared make_bind(py::handle user_data, py::handle fd, py::handle addr) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    PinnedCopy<SockAddrStorage> a = pin_sockaddr(addr, "addr");
+    Prepared p;
+    prep_bind(p.sqe, ud, sock, as_sockaddr(*a.ptr), a.ptr->len);
+    p.pins.push_back(std::move(a.pin));
+    return p;
+}
+
+Prepared make_listen(py::handle user_data, py::handle fd, py::handle backlog) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    prep_listen(p.sqe, ud, sock, to_i32(backlog, "backlog"));
+    return p;
+}
+
+Prepared make_connect(py::handle user_data, py::handle fd, py::handle addr) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    PinnedCopy<SockAddrStorage> a = pin_sockaddr(addr, "addr");
+    Prepared p;
+    prep_connect(p.sqe, ud, sock, as_sockaddr(*a.ptr), a.ptr->len);
+    p.pins.push_back(std::move(a.pin));
+    return p;
+}
+
+Prepared make_accept(py::handle user_data, py::handle fd, py::handle addr, py::handle flags,
+                     py::handle ioprio) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint32_t accept_flags = to_u32(flags, "flags");
+    std::uint16_t prio = to_accept_ioprio(ioprio);
+    AcceptOutput out = accept_output(addr, "addr");
+    Prepared p;
+    prep_accept(p.sqe, ud, sock, out.addr, out.addrlen, accept_flags);
+    p.sqe.ioprio |= prio;
+    if (out.pin) p.pins.push_back(std::move(out.pin));
+    return p;
+}
+
+Prepared make_accept_direct(py::handle user_data, py::handle fd, py::handle addr, py::handle flags,
+                            py::handle file_index) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint32_t accept_flags = to_u32(flags, "flags");
+    std::uint32_t index = to_u32(file_index, "file_index");
+    AcceptOutput out = accept_output(addr, "addr");
+    Prepared p;
+    prep_accept_direct(p.sqe, ud, sock, out.addr, out.addrlen, accept_flags, index);
+    if (out.pin) p.pins.push_back(std::move(out.pin));
+    return p;
+}
+
+Prepared make_multishot_accept(py::handle user_data, py::handle fd, py::handle addr,
+                               py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint32_t accept_flags = to_u32(flags, "flags");
+    AcceptOutput out = accept_output(addr, "addr");
+    Prepared p;
+    prep_multishot_accept(p.sqe, ud, sock, out.addr, out.addrlen, accept_flags);
+    if (out.pin) p.pins.push_back(std::move(out.pin));
+    return p;
+}
+
+Prepared make_multishot_accept_direct(py::handle user_data, py::handle fd, py::handle addr,
+                                      py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint32_t accept_flags = to_u32(flags, "flags");
+    AcceptOutput out = accept_output(addr, "addr");
+    Prepared p;
+    prep_multishot_accept_direct(p.sqe, ud, sock, out.addr, out.addrlen, accept_flags);
+    if (out.pin) p.pins.push_back(std::move(out.pin));
+    return p;
+}
+
+Prepared make_send(py::handle user_data, py::handle fd, py::handle buffer, py::handle flags,
+                   py::handle ioprio) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint32_t msg_flags = to_msg_flags(flags, "flags");
+    std::uint16_t prio = to_recvsend_ioprio(ioprio);
+    PinnedBuffer buf = pin_buffer(buffer, false, "buffer");
+    Prepared p;
+    prep_send(p.sqe, ud, sock, buf.data, checked_len(buf.size, "buffer"), msg_flags);
+    p.sqe.ioprio = prio;
+    p.pins.push_back(std::move(buf.pin));
+    return p;
+}
+
+Prepared make_sendto(py::handle user_data, py::handle fd, py::handle buffer, py::handle addr,
+                     py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint32_t msg_flags = to_msg_flags(flags, "flags");
+    PinnedCopy<SockAddrStorage> a = pin_sockaddr(addr, "addr");
+    PinnedBuffer buf = pin_buffer(buffer, false, "buffer");
+    Prepared p;
+    prep_sendto(p.sqe, ud, sock, buf.data, checked_len(buf.size, "buffer"), msg_flags,
+                as_sockaddr(*a.ptr), static_cast<std::uint16_t>(a.ptr->len));
+    p.pins.push_back(std::move(buf.pin));
+    p.pins.push_back(std::move(a.pin));
+    return p;
+}
+
+Prepared make_send_zc(py::handle user_data, py::handle fd, py::handle buffer, py::handle flags,
+                      py::handle zc_flags, py::handle addr) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint32_t msg_flags = to_msg_flags(flags, "flags");
+    std::uint16_t zc = to_flag_bits(zc_flags, "zc_flags",
+                                    recvsend::POLL_FIRST | recvsend::SEND_ZC_REPORT_USAGE,
+                                    "RecvSendFlags.POLL_FIRST and SEND_ZC_REPORT_USAGE");
+    PinnedCopy<SockAddrStorage> dest{};
+    if (!addr.is_none()) dest = pin_sockaddr(addr, "addr");
+    PinnedBuffer buf = pin_buffer(buffer, false, "buffer");
+    Prepared p;
+    prep_send_zc(p.sqe, ud, sock, buf.data, checked_len(buf.size, "buffer"), msg_flags, zc);
+    p.pins.push_back(std::move(buf.pin));
+    if (dest.ptr != nullptr) {
+        prep_send_set_addr(p.sqe, as_sockaddr(*dest.ptr),
+                           static_cast<std::uint16_t>(dest.ptr->len));
+        p.pins.push_back(std::move(dest.pin));
+    }
+    return p;
+}
+
+Prepared make_send_bundle(py::handle user_data, py::handle fd, py::handle buf_group, py::handle len,
+                          py::handle flags) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint16_t group = to_buf_group(buf_group, "buf_group");
+    std::uint32_t nbytes = to_u32(len, "len");
+    prep_send_bundle(p.sqe, ud, sock, nbytes, to_msg_flags(flags, "flags"), group);
+    return p;
+}
+
+Prepared make_recv(py::handle user_data, py::handle fd, py::handle buffer, py::handle flags,
+                   py::handle ioprio) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint32_t msg_flags = to_msg_flags(flags, "flags");
+    std::uint16_t prio = to_recvsend_ioprio(ioprio);
+    PinnedBuffer buf = pin_buffer(buffer, true, "buffer");
+    Prepared p;
+    prep_recv(p.sqe, ud, sock, buf.data, checked_len(buf.size, "buffer"), msg_flags);
+    p.sqe.ioprio = prio;
+    p.pins.push_back(std::move(buf.pin));
+    return p;
+}
+
+Prepared make_recv_provided(py::handle user_data, py::handle fd, py::handle buf_group,
+                            py::handle len, py::handle flags, py::handle ioprio) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint16_t group = to_buf_group(buf_group, "buf_group");
+    std::uint32_t nbytes = to_u32(len, "len");
+    std::uint32_t msg_flags = to_msg_flags(flags, "flags");
+    std::uint16_t prio = to_recvsend_ioprio(ioprio);
+    prep_recv_select(p.sqe, ud, sock, nbytes, msg_flags, group);
+    p.sqe.ioprio |= prio;
+    return p;
+}
+
+Prepared make_recv_multishot(py::handle user_data, py::handle fd, py::handle buf_group,
+                             py::handle flags, py::handle len) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint16_t group = to_buf_group(buf_group, "buf_group");
+    std::uint32_t msg_flags = to_msg_flags(flags, "flags");
+    prep_recv_multishot(p.sqe, ud, sock, to_u32(len, "len"), msg_flags, group);
+    return p;
+}
+
+Prepared make_recv_bundle(py::handle user_data, py::handle fd, py::handle buf_group,
+                          py::handle flags, py::handle multishot) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint16_t group = to_buf_group(buf_group, "buf_group");
+    std::uint32_t msg_flags = to_msg_flags(flags, "flags");
+    int multi = PyObject_IsTrue(multishot.ptr());
+    if (multi < 0) throw py::error_already_set();
+    prep_recv_bundle(p.sqe, ud, sock, msg_flags, group);
+    if (multi != 0) p.sqe.ioprio |= recvsend::RECV_MULTISHOT;
+    return p;
+}
+
+template <bool ZeroCopy>
+Prepared make_sendmsg(py::handle user_data, py::handle fd, py::handle msg, py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint32_t msg_flags = to_msg_flags(flags, "flags");
+    std::shared_ptr<MsgStorage> s = msghdr_arg(msg, false, "msg");
+    Prepared p;
+    if constexpr (ZeroCopy) {
+        prep_sendmsg_zc(p.sqe, ud, sock, &s->hdr, msg_flags);
+    } else {
+        prep_sendmsg(p.sqe, ud, sock, &s->hdr, msg_flags);
+    }
+    p.pins.push_back(std::move(s));
+    return p;
+}
+
+Prepared make_recvmsg(py::handle user_data, py::handle fd, py::handle msg, py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint32_t msg_flags = to_msg_flags(flags, "flags");
+    std::shared_ptr<MsgStorage> s = msghdr_arg(msg, true, "msg");
+    Prepared p;
+    prep_recvmsg(p.sqe, ud, sock, &s->hdr, msg_flags);
+    p.pins.push_back(std::move(s));
+    return p;
+}
+
+Prepared make_recvmsg_multishot(py::handle user_data, py::handle fd, py::handle msg,
+                                py::handle buf_group, py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint16_t group = to_buf_group(buf_group, "buf_group");
+    std::uint32_t msg_flags = to_msg_flags(flags, "flags");
+    std::shared_ptr<MsgStorage> s = msghdr_arg(msg, true, "msg");
+    Prepared p;
+    prep_recvmsg_multishot(p.sqe, ud, sock, &s->hdr, msg_flags, group);
+    p.pins.push_back(std::move(s));
+    return p;
+}
+
+Prepared make_shutdown(py::handle user_data, py::handle fd, py::handle how) {
+    Prepared p;
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    prep_shutdown(p.sqe, ud, sock, to_i32(how, "how"));
+    return p;
+}
+
+// optval of a socket command: GETSOCKOPT writes into a writable buffer; SETSOCKOPT reads a
+// bytes-like object or an int (a private 4-byte copy, as socket.setsockopt does); the other
+// commands take none.
+Prepared make_cmd_sock(py::handle user_data, py::handle cmd_op, py::handle fd, py::handle level,
+                       py::handle optname, py::handle optval) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::uint32_t op = to_u32(cmd_op, "cmd_op");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::int32_t lvl = to_i32(level, "level");
+    std::int32_t opt = to_i32(optname, "optname");
+    Prepared p;
+    void* value = nullptr;
+    std::int32_t value_len = 0;
+    if (op == socket_cmd::GETSOCKOPT || op == socket_cmd::SETSOCKOPT) {
+        bool get = op == socket_cmd::GETSOCKOPT;
+        if (optval.is_none()) {
+            raise(PyExc_TypeError, std::string("optval is required for ") +
+                                       (get ? "GETSOCKOPT (a writable buffer)"
+                                            : "SETSOCKOPT (an int or a bytes-like object)"));
+        }
+        if (!get && PyLong_Check(optval.ptr())) {
+            PinnedCopy<std::int32_t> copy = pin_copy(to_i32(optval, "optval"));
+            value = copy.ptr;
+            value_len = sizeof(std::int32_t);
+            p.pins.push_back(std::move(copy.pin));
+        } else {
+            PinnedBuffer buf = pin_buffer(optval, get, "optval");
+            if (buf.size > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max())) {
+                raise(PyExc_ValueError, "optval is too large");
+            }
+            value = buf.data;
+            value_len = static_cast<std::int32_t>(buf.size);
+            p.pins.push_back(std::move(buf.pin));
+        }
+    } else if (!optval.is_none()) {
+        raise(PyExc_ValueError,
+              "optval: only SocketCmd.GETSOCKOPT and SocketCmd.SETSOCKOPT take an optval");
+    }
+    prep_cmd_sock(p.sqe, ud, op, sock, lvl, opt, value, value_len);
+    return p;
+}
+
+Prepared make_getsockopt(py::handle user_data, py::handle fd, py::handle level, py::handle optname,
+                         py::handle optval) {
+    return make_cmd_sock(user_data, py::int_(socket_cmd::GETSOCKOPT), fd, level, optname, optval);
+}
+
+Prepared make_setsockopt(py::handle user_data, py::handle fd, py::handle level, py::handle optname,
+                         py::handle optval) {
+    return make_cmd_sock(user_data, py::int_(socket_cmd::SETSOCKOPT), fd, level, optname, optval);
+}
 
 }  // namespace
 
+void register_net_types(py::module_& m) {
+    py::class_<SockAddr>(m, "SockAddr",
+                         "A socket address. SockAddr(address) copies a Python address: a (host, "
+                         "port) or (host, port, flowinfo, scope_id) tuple with a numeric IPv4 "
+                         "or IPv6 host, or an AF_UNIX path (str, bytes or os.PathLike; a leading "
+                         "NUL byte names the abstract namespace). SockAddr() is empty: pass it "
+                         "as the addr of accept() and read the peer's address after the "
+                         "completion (the ring keeps it alive meanwhile).")
+        .def(py::init([](py::handle address) {
+                 SockAddr a;
+                 if (!address.is_none()) *a.s = to_sockaddr(address, "address");
+                 return a;
+             }),
+             py::arg("address") = py::none())
+        .def_static(
+            "from_bytes",
+            [](py::handle data) {
+                BufferExport view;
+                view.acquire(data, false, "data");
+                if (view.size() > sizeof(sockaddr_storage)) {
+                    raise(PyExc_ValueError, "data is longer than a sockaddr_storage (128 bytes)");
+                }
+                SockAddr a;
+                std::memcpy(&a.s->ss, view.data(), view.size());
+                a.s->len = static_cast<socklen_t>(view.size());
+                return a;
+            },
+            py::arg("data"), "A raw sockaddr (struct sockaddr bytes, at most 128).")
+        .def_property_readonly(
+            "family",
+            [](const SockAddr& a) {
+                return a.s->len >= sizeof(sa_family_t) ? int{a.s->ss.ss_family} : AF_UNSPEC;
+            },
+            "The address family (socket.AF_*), AF_UNSPEC when empty.")
+        .def_property_readonly(
+            "addrlen", [](const SockAddr& a) { return a.s->len; },
+            "The address's length in bytes (as the kernel reported it for an accept output).")
+        .def_property_readonly(
+            "address",
+            [](const SockAddr& a) { return sockaddr_to_python(a.s->ss, used_len(*a.s)); },
+            "The address as Python's socket module gives it: (host, port) for AF_INET, (host, "
+            "port, flowinfo, scope_id) for AF_INET6, a str path (bytes in the abstract "
+            "namespace) for AF_UNIX, the raw bytes for other families, None when empty.")
+        .def("__bytes__",
+             [](const SockAddr& a) {
+                 return py::bytes(reinterpret_cast<const char*>(&a.s->ss), used_len(*a.s));
+             })
+        .def("__eq__",
+             [](const SockAddr& a, py::handle other) -> py::object {
+                 if (!py::isinstance<SockAddr>(other)) {
+                     return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+                 }
+                 const SockAddrStorage& b = *other.cast<const SockAddr&>().s;
+                 std::size_t n = used_len(*a.s);
+                 return py::bool_(n == used_len(b) && std::memcmp(&a.s->ss, &b.ss, n) == 0);
+             })
+        .def("__repr__", [](const SockAddr& a) {
+            if (a.s->len < sizeof(sa_family_t) || a.s->ss.ss_family == AF_UNSPEC) {
+                return std::string("SockAddr()");
+            }
+            return "SockAddr(" +
+                   py::repr(sockaddr_to_python(a.s->ss, used_len(*a.s))).cast<std::string>() + ")";
+        });
+
+    py::class_<Msghdr>(
+        m, "Msghdr",
+        "A struct msghdr for sendmsg/recvmsg: its iovecs (`buffers`, kept exported while the "
+        "Msghdr lives), an optional name and optional control data, in storage that in-flight "
+        "operations keep alive. name: None, an address (the destination of a send), True or a "
+        "size (room for the source address of a receive). control: None, a size to reserve "
+        "(receive), a bytes-like object, or a list of (level, type, data) ancillary messages "
+        "(send). After a recvmsg completes, namelen, controllen, flags, name, control and "
+        "ancdata hold what the kernel wrote.")
+        .def(py::init([](py::handle buffers, py::handle name, py::handle control) {
+                 return Msghdr{make_msghdr(buffers, name, control)};
+             }),
+             py::arg("buffers") = py::tuple(), py::kw_only(), py::arg("name") = py::none(),
+             py::arg("control") = py::none())
+        .def_property_readonly(
+            "buffers", [](const Msghdr& msg) { return msg.s->buffers; }, "The iovec buffers.")
+        .def_property_readonly(
+            "name",
+            [](const Msghdr& msg) -> py::object {
+                const MsgStorage& s = *msg.s;
+                if (!s.has_name) return py::none();
+                SockAddr a;
+                a.s->ss = s.name;
+                a.s->len = std::min(s.hdr.msg_namelen, s.name_capacity);
+                return py::cast(a);
+            },
+            "The name as a SockAddr (after a recvmsg: the source address), or None.")
+        .def_property_readonly(
+            "namelen", [](const Msghdr& msg) { return msg.s->hdr.msg_namelen; },
+            "msg_namelen (after a recvmsg: the source address's full length).")
+        .def_property_readonly(
+            "name_capacity", [](const Msghdr& msg) { return msg.s->name_capacity; },
+            "The room for the name: the msg_namelen every operation starts with.")
+        .def_property_readonly(
+            "controllen", [](const Msghdr& msg) { return msg.s->hdr.msg_controllen; },
+            "msg_controllen (after a recvmsg: the control bytes written).")
+        .def_property_readonly(
+            "control_capacity", [](const Msghdr& msg) { return msg.s->control_capacity; },
+            "The room for control data: the msg_controllen every operation starts with.")
+        .def_property_readonly(
+            "flags", [](const Msghdr& msg) { return msg.s->hdr.msg_flags; },
+            "msg_flags as the kernel wrote them (MSG_TRUNC, MSG_CTRUNC, ...).")
+        .def_property_readonly(
+            "control",
+            [](const Msghdr& msg) {
+                const MsgStorage& s = *msg.s;
+                std::size_t n = std::min(s.hdr.msg_controllen, s.control_capacity);
+                return py::bytes(reinterpret_cast<const char*>(s.control_data()), n);
+            },
+            "The control data (the first controllen bytes).")
+        .def_property_readonly(
+            "ancdata",
+            [](const Msghdr& msg) {
+                const MsgStorage& s = *msg.s;
+                std::size_t n = std::min(s.hdr.msg_controllen, s.control_capacity);
+                return parse_cmsgs(s.control_data(), n);
+            },
+            "The control data as (level, type, data) tuples, like socket.recvmsg's ancdata.")
+        .def("__repr__", [](const Msghdr& msg) {
+            const MsgStorage& s = *msg.s;
+            return "<iouring.Msghdr buffers=" + std::to_string(s.iov.size()) +
+                   " name_capacity=" + std::to_string(s.name_capacity) +
+                   " control_capacity=" + std::to_string(s.control_capacity) + ">";
+        });
+
+    m.def(
+        "parse_cmsgs",
+        [](py::handle data) {
+            BufferExport view;
+            view.acquire(data, false, "data");
+            return parse_cmsgs(static_cast<const unsigned char*>(view.data()), view.size());
+        },
+        py::arg("data"),
+        "Parses control data (struct cmsghdr records) into (level, type, data) tuples.");
+}
+
 void register_net_ops(RingClass& ring, SqeClass& sqe) {
-    (void)ring;
-    (void)sqe;
+    mark_plain({Op::SOCKET, Op::LISTEN, Op::SHUTDOWN});
+
+    def_op(ring, sqe, "socket", "prep_socket", &make_socket,
+           "Prepares the creation of a socket(domain, type, protocol); res is the new fd. "
+           "flags must be 0 (the kernel refuses others with EINVAL). Matches "
+           "io_uring_prep_socket(3).",
+           py::arg("user_data"), py::arg("domain"), py::arg("type"), py::arg("protocol") = 0,
+           py::arg("flags") = 0);
+    def_op(ring, sqe, "socket_direct", "prep_socket_direct", &make_socket_direct,
+           "Prepares a socket created straight into registered-file slot file_index "
+           "(FILE_INDEX_ALLOC: a free slot, returned in res); res is 0 otherwise. Matches "
+           "io_uring_prep_socket_direct(3).",
+           py::arg("user_data"), py::arg("domain"), py::arg("type"), py::arg("protocol"),
+           py::arg("file_index"), py::arg("flags") = 0);
+    def_op(ring, sqe, "socket_direct_alloc", "prep_socket_direct_alloc", &make_socket_direct_alloc,
+           "Prepares a socket created into a free registered-file slot; res is the slot. "
+           "Matches io_uring_prep_socket_direct_alloc(3).",
+           py::arg("user_data"), py::arg("domain"), py::arg("type"), py::arg("protocol") = 0,
+           py::arg("flags") = 0);
+    def_op(ring, sqe, "bind", "prep_bind", &make_bind,
+           "Prepares bind(fd, addr); addr is a Python address (tuple, AF_UNIX path) or a "
+           "SockAddr, copied privately. Raises TypeError/ValueError/OverflowError for a bad "
+           "address. Matches io_uring_prep_bind(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("addr"));
+    def_op(ring, sqe, "listen", "prep_listen", &make_listen,
+           "Prepares listen(fd, backlog). Matches io_uring_prep_listen(3).", py::arg("user_data"),
+           py::arg("fd"), py::arg("backlog"));
+    def_op(ring, sqe, "accept", "prep_accept", &make_accept,
+           "Prepares accept4(fd, addr, flags); res is the new fd. addr is None or a SockAddr() "
+           "the kernel writes the peer's address into (kept alive until the completion). "
+           "flags are accept4 flags (SOCK_NONBLOCK, SOCK_CLOEXEC); ioprio may hold "
+           "AcceptFlags.DONTWAIT / POLL_FIRST. Raises TypeError for another addr. Matches "
+           "io_uring_prep_accept(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("addr") = py::none(), py::arg("flags") = 0,
+           py::kw_only(), py::arg("ioprio") = 0);
+    def_op(ring, sqe, "accept_direct", "prep_accept_direct", &make_accept_direct,
+           "Prepares an accept into registered-file slot file_index (FILE_INDEX_ALLOC, the "
+           "default: a free slot, returned in res; -ENFILE when none is free). Matches "
+           "io_uring_prep_accept_direct(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("addr") = py::none(), py::arg("flags") = 0,
+           py::arg("file_index") = kFileIndexAlloc);
+    def_op(ring, sqe, "multishot_accept", "prep_multishot_accept", &make_multishot_accept,
+           "Prepares a multishot accept: one completion per connection (res = the new fd), "
+           "flagged CqeFlags.MORE while the accept stays armed; addr (a SockAddr or None) is "
+           "kept until the last completion. Matches io_uring_prep_multishot_accept(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("addr") = py::none(), py::arg("flags") = 0);
+    def_op(ring, sqe, "multishot_accept_direct", "prep_multishot_accept_direct",
+           &make_multishot_accept_direct,
+           "Prepares a multishot accept into free registered-file slots (res = the slot; "
+           "-ENFILE without MORE once the table is full). Matches "
+           "io_uring_prep_multishot_accept_direct(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("addr") = py::none(), py::arg("flags") = 0);
+    def_op(ring, sqe, "connect", "prep_connect", &make_connect,
+           "Prepares connect(fd, addr); addr is a Python address ((host, port) tuples with a "
+           "numeric host, (host, port, flowinfo, scope_id), an AF_UNIX path as str/bytes/"
+           "PathLike) or a SockAddr (SockAddr.from_bytes for raw sockaddrs), copied privately. "
+           "Raises TypeError/ValueError/OverflowError for a bad address. Matches "
+           "io_uring_prep_connect(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("addr"));
+    def_op(ring, sqe, "send", "prep_send", &make_send,
+           "Prepares send(fd, buffer, flags); buffer (any bytes-like object) is kept until the "
+           "completion. ioprio may hold RecvSendFlags.POLL_FIRST. Matches "
+           "io_uring_prep_send(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("flags") = 0,
+           py::kw_only(), py::arg("ioprio") = 0);
+    def_op(ring, sqe, "sendto", "prep_sendto", &make_sendto,
+           "Prepares sendto(fd, buffer, flags, addr): a send with a destination address (a "
+           "private copy, in addr2/addr_len). Matches io_uring_prep_sendto(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("addr"),
+           py::arg("flags") = 0);
+    def_op(ring, sqe, "send_zc", "prep_send_zc", &make_send_zc,
+           "Prepares a zero-copy send. It completes twice: first with the result and "
+           "CqeFlags.MORE, then with a notification (res 0, CqeFlags.NOTIF) once the kernel no "
+           "longer reads buffer, which stays pinned until then. zc_flags: RecvSendFlags."
+           "POLL_FIRST / SEND_ZC_REPORT_USAGE (the notification's res then has "
+           "NOTIF_USAGE_ZC_COPIED when the data was copied). addr: an optional destination. "
+           "Matches io_uring_prep_send_zc(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("flags") = 0,
+           py::arg("zc_flags") = 0, py::kw_only(), py::arg("addr") = py::none());
+    def_op(ring, sqe, "send_bundle", "prep_send_bundle", &make_send_bundle,
+           "Prepares a bundle send from the provided buffers of buf_group (an int or a "
+           "BufferRing) in ring order, at most len bytes (0: no limit); needs "
+           "Features.RECVSEND_BUNDLE. Matches io_uring_prep_send_bundle(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("buf_group"), py::arg("len") = 0,
+           py::arg("flags") = 0);
+    def_op(ring, sqe, "recv", "prep_recv", &make_recv,
+           "Prepares recv(fd, buffer, flags) into a writable buffer kept until the completion. "
+           "Raises TypeError for a read-only buffer. Matches io_uring_prep_recv(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("flags") = 0,
+           py::kw_only(), py::arg("ioprio") = 0);
+    def_op(ring, sqe, "recv_provided", "prep_recv_provided", &make_recv_provided,
+           "Prepares a recv into a provided buffer of buf_group (an int, or a BufferRing), "
+           "at most len bytes (0: the whole buffer): SqeFlags.BUFFER_SELECT, addr 0. The CQE "
+           "carries CqeFlags.BUFFER and the buffer id (Cqe.buffer_id), or -ENOBUFS. Matches "
+           "io_uring_prep_recv(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("buf_group"), py::arg("len") = 0,
+           py::arg("flags") = 0, py::kw_only(), py::arg("ioprio") = 0);
+    def_op(ring, sqe, "recv_multishot", "prep_recv_multishot", &make_recv_multishot,
+           "Prepares a multishot recv into provided buffers of buf_group (an int or a "
+           "BufferRing): one completion per chunk with CqeFlags.BUFFER, flagged MORE while "
+           "armed; -ENOBUFS (without MORE) when the group runs dry. Matches "
+           "io_uring_prep_recv_multishot(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("buf_group"), py::arg("flags") = 0,
+           py::arg("len") = 0);
+    def_op(ring, sqe, "recv_bundle", "prep_recv_bundle", &make_recv_bundle,
+           "Prepares a bundle recv that may fill several consecutive provided buffers of "
+           "buf_group: res is the total, Cqe.buffer_id the first buffer (BufferRing.bundle "
+           "gives the pieces). multishot=True keeps it armed. Needs Features.RECVSEND_BUNDLE. "
+           "Matches io_uring_prep_recv(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("buf_group"), py::arg("flags") = 0,
+           py::kw_only(), py::arg("multishot") = false);
+    def_op(ring, sqe, "sendmsg", "prep_sendmsg", &make_sendmsg<false>,
+           "Prepares sendmsg(fd, msg, flags) with a Msghdr (its iovecs, name and control are "
+           "kept until the completion). Raises TypeError for another msg. Matches "
+           "io_uring_prep_sendmsg(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("msg"), py::arg("flags") = 0);
+    def_op(ring, sqe, "sendmsg_zc", "prep_sendmsg_zc", &make_sendmsg<true>,
+           "Prepares a zero-copy sendmsg: a result CQE flagged MORE, then a NOTIF CQE once the "
+           "buffers are free again (kept pinned until then). Matches "
+           "io_uring_prep_sendmsg_zc(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("msg"), py::arg("flags") = 0);
+    def_op(ring, sqe, "recvmsg", "prep_recvmsg", &make_recvmsg,
+           "Prepares recvmsg(fd, msg, flags) with a Msghdr whose buffers (and control) are "
+           "writable; after the completion msg.namelen, msg.controllen, msg.flags, msg.name "
+           "and msg.ancdata hold what the kernel wrote. Raises TypeError for read-only "
+           "buffers. Matches io_uring_prep_recvmsg(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("msg"), py::arg("flags") = 0);
+    def_op(ring, sqe, "recvmsg_multishot", "prep_recvmsg_multishot", &make_recvmsg_multishot,
+           "Prepares a multishot recvmsg into provided buffers of buf_group; msg (no buffers, "
+           "or one giving the length) reserves room for name and control in every buffer. "
+           "Parse each completed buffer with iouring.RecvmsgOut.parse(data, msg). Matches "
+           "io_uring_prep_recvmsg_multishot(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("msg"), py::arg("buf_group"),
+           py::arg("flags") = 0);
+    def_op(ring, sqe, "shutdown", "prep_shutdown", &make_shutdown,
+           "Prepares shutdown(fd, how) (socket.SHUT_RD/SHUT_WR/SHUT_RDWR). Matches "
+           "io_uring_prep_shutdown(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("how"));
+    def_op(ring, sqe, "cmd_sock", "prep_cmd_sock", &make_cmd_sock,
+           "Prepares a socket command (IORING_OP_URING_CMD, 6.7+): SocketCmd.SIOCINQ / SIOCOUTQ "
+           "(res = bytes queued), GETSOCKOPT (optval: a writable buffer; res = the option's "
+           "length) or SETSOCKOPT (optval: an int or a bytes-like object). optval is kept until "
+           "the completion. Raises TypeError/ValueError for a missing or unexpected optval. "
+           "Matches io_uring_prep_cmd_sock(3).",
+           py::arg("user_data"), py::arg("cmd_op"), py::arg("fd"), py::arg("level") = 0,
+           py::arg("optname") = 0, py::arg("optval") = py::none());
+    def_op(ring, sqe, "getsockopt", "prep_getsockopt", &make_getsockopt,
+           "Prepares getsockopt(fd, level, optname) into optval (a writable buffer); res is "
+           "the option's length. Matches io_uring_prep_cmd_sock(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("level"), py::arg("optname"),
+           py::arg("optval"));
+    def_op(ring, sqe, "setsockopt", "prep_setsockopt", &make_setsockopt,
+           "Prepares setsockopt(fd, level, optname, optval) with optval an int or a bytes-like "
+           "object. Matches io_uring_prep_cmd_sock(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("level"), py::arg("optname"),
+           py::arg("optval"));
 }
 
 }  // namespace iouring::bindings

@@ -2,6 +2,7 @@
 
 #include "convert.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <string>
@@ -50,6 +51,7 @@ Ring::~Ring() {
 std::uint64_t Ring::acquire_slot() {
     check_usable();
     Sqe* sqe = core_.sq().get_sqe_raw();
+    if (sqe == nullptr && wait_for_sq_space()) sqe = core_.sq().get_sqe_raw();
     if (sqe == nullptr) {
         throw SubmissionQueueFull("submission queue is full (" +
                                   std::to_string(core_.sq().entries()) +
@@ -89,9 +91,25 @@ std::uint64_t Ring::push(Prepared&& op) {
     return position;
 }
 
+bool Ring::wait_for_sq_space() {
+    // The SQPOLL thread posts the CQEs of the SQEs it takes before it moves the SQ head, so a
+    // caller that reaped every completion can still find the SQ full for a moment.
+    if ((core_.flags() & setup::SQPOLL) == 0) return false;
+    SubmissionQueue& sq = core_.sq();
+    // SQEs not yet published are the caller's to submit: waiting for them would never end.
+    if (sq.kernel_head() == sq.shared_tail()) return false;
+    std::uint32_t flags = enter::SQ_WAIT;
+    (void)core_.sq_ring_needs_enter(flags);  // adds SQ_WAKEUP when the thread sleeps
+    int ret = enter_blocking(0, 0, flags);
+    check_usable();
+    if (ret < 0 && ret != -EINVAL) throw_errno(ret, "io_uring_enter");  // EINVAL: before 5.10
+    return sq.space_left() != 0;
+}
+
 std::uint64_t Ring::reserve_slots(std::uint32_t max, std::uint32_t& count) {
     check_usable();
     count = core_.sq().reserve(max);
+    if (count == 0 && max > 0 && wait_for_sq_space()) count = core_.sq().reserve(max);
     if (count == 0 && max > 0) {
         throw SubmissionQueueFull("submission queue is full (" +
                                   std::to_string(core_.sq().entries()) +
@@ -146,12 +164,18 @@ int Ring::enter_blocking(unsigned to_submit, unsigned min_complete, unsigned fla
         }
         int ret;
         ++blocked_threads_;
+        blocked_wait_nr_ += min_complete;
         {
             py::gil_scoped_release nogil;
             ret = deadline ? core_.enter(to_submit, min_complete, wait_flags, &arg, sizeof(arg))
                            : core_.enter(to_submit, min_complete, wait_flags);
         }
         --blocked_threads_;
+        blocked_wait_nr_ -= min_complete;
+        // close() from another thread woke this wait and unmaps the ring once we are out.
+        if (closing_ || closed_) {
+            raise(PyExc_ValueError, "the ring was closed while this thread was waiting on it");
+        }
         if (ret != -EINTR) return ret;
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
         check_usable();  // a signal handler may have closed the ring
@@ -172,6 +196,18 @@ int Ring::submit_and_wait(unsigned wait_nr, const Deadline& deadline) {
         if (wait_nr > 0 || (core_.flags() & setup::IOPOLL) != 0) flags |= enter::GETEVENTS;
         int ret = wait_nr > 0 ? enter_blocking(to_submit, wait_nr, flags, deadline)
                               : core_.enter(to_submit, 0, flags);
+        if (ret == -EBUSY || ret == -EAGAIN) {
+            // Nothing was submitted: older kernels refuse while completions overflow (EBUSY),
+            // or the kernel lacked memory for a request (EAGAIN). Bring overflowed CQEs into
+            // the CQ and try once more; if the CQ itself is full, the caller must reap.
+            flush_held_back();
+            ret = wait_nr > 0 ? enter_blocking(to_submit, wait_nr, flags, deadline)
+                              : core_.enter(to_submit, 0, flags);
+            if (ret == -EBUSY) {
+                throw_errno(ret, "io_uring_enter (the completion queue overflowed: reap "
+                                 "completions with copy_cqes(), then submit again)");
+            }
+        }
         if (ret < 0 && ret != -ETIME) throw_errno(ret, "io_uring_enter");
         // -ETIME: nothing was submitted (or SQPOLL submits on its own) and the time ran out.
         submitted = ret < 0 ? static_cast<int>(to_submit - core_.sq_ready()) : ret;
@@ -220,7 +256,12 @@ bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
         // submitted, not EINTR): run its handler before sleeping again.
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
         check_usable();  // the handler may have closed the ring
-        int ret = enter_blocking(0, wait_nr, enter::GETEVENTS, deadline);
+        std::uint32_t flags = enter::GETEVENTS;
+        // SQPOLL: SQEs published while the kernel thread slept are only taken once it is woken.
+        if (core_.sq().kernel_head() != core_.sq().shared_tail()) {
+            (void)core_.sq_ring_needs_enter(flags);
+        }
+        int ret = enter_blocking(0, wait_nr, flags, deadline);
         if (ret == -ETIME) return cq.ready() >= wait_nr;
         if (ret < 0) throw_errno(ret, "io_uring_enter");
     }
@@ -279,45 +320,69 @@ void Ring::close() { close_impl(true); }
 
 bool Ring::wait_for_close(unsigned to_submit, long long timeout_ns) {
     int ret;
-    ++blocked_threads_;
+    // SQPOLL: a sleeping kernel thread must be woken to take the cancel (and what precedes it).
+    std::uint32_t wakeup = 0;
+    (void)core_.sq_ring_needs_enter(wakeup);
     {
         py::gil_scoped_release nogil;
         if ((core_.features() & feat::EXT_ARG) != 0) {
             KernelTimespec ts{0, timeout_ns};
             GeteventsArg arg{};
             arg.ts = address_of(&ts);
-            ret = core_.enter(to_submit, 1, enter::GETEVENTS | enter::EXT_ARG, &arg, sizeof(arg));
+            ret = core_.enter(to_submit, 1, enter::GETEVENTS | enter::EXT_ARG | wakeup, &arg,
+                              sizeof(arg));
         } else {
-            ret = core_.enter(to_submit, 0, enter::GETEVENTS);
+            ret = core_.enter(to_submit, 0, enter::GETEVENTS | wakeup);
             timespec pause{0, 10'000'000};
             nanosleep(&pause, nullptr);
         }
     }
-    --blocked_threads_;
     return ret >= 0 || ret == -ETIME || ret == -EINTR || ret == -EAGAIN || ret == -EBUSY;
+}
+
+Sqe* Ring::close_sqe(std::chrono::steady_clock::time_point deadline) {
+    SubmissionQueue& sq = core_.sq();
+    for (;;) {
+        Sqe* sqe = sq.get_sqe_raw();
+        if (sqe != nullptr) {
+            ++handed_out_;
+            *sqe = Sqe{};  // a NOP with user_data 0 until prepared otherwise
+            return sqe;
+        }
+        flush();
+        auto left = deadline - std::chrono::steady_clock::now();
+        if (left <= decltype(left)::zero()) return nullptr;
+        if (!wait_for_close(sq.ready(), 0)) return nullptr;
+    }
+}
+
+bool Ring::wake_waiters(std::chrono::steady_clock::time_point deadline) {
+    if (blocked_threads_ == 0) return true;
+    // A waiter sleeps until at most cq_entries completions are posted after its wait began
+    // (min_complete is checked against the CQ size), so that many NOPs wake every waiter.
+    std::uint64_t nops = std::clamp<std::uint64_t>(blocked_wait_nr_, 1, core_.cq().entries());
+    for (std::uint64_t i = 0; i < nops; ++i) {
+        if (close_sqe(deadline) == nullptr) return false;
+    }
+    flush();
+    while (blocked_threads_ > 0) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        // Submits the NOPs (EEXIST on a SINGLE_ISSUER ring of another thread: no waking it).
+        if (!wait_for_close(core_.sq().ready(), 0)) return false;
+        py::gil_scoped_release nogil;  // let the woken waiters take the GIL and leave
+        timespec pause{0, 1'000'000};
+        nanosleep(&pause, nullptr);
+    }
+    return true;
 }
 
 bool Ring::drain_for_close(PinList& released) {
     SubmissionQueue& sq = core_.sq();
-    // SQEs prepared but never flushed become NOPs: the kernel must not start them now.
-    for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
-        sq.at(static_cast<std::uint32_t>(position)) = Sqe{};
-        PinList& pins = slot_pins_[position & sq.mask()];
-        slot_pin_count_ -= pins.size();
-        for (Pin& pin : pins) released.push_back(std::move(pin));
-        pins.clear();
-    }
-    Sqe* cancel = sq.get_sqe_raw();
-    if (cancel == nullptr) {
-        flush();
-        core_.enter(sq.ready(), 0, 0);
-        cancel = sq.get_sqe_raw();
-        if (cancel == nullptr) return false;
-    }
-    ++handed_out_;
+    auto deadline = std::chrono::steady_clock::now() + kCloseDrainTimeout;
+    Sqe* cancel = close_sqe(deadline);
+    if (cancel == nullptr) return false;
     prep_cancel(*cancel, 0, 0, cancel::ANY | cancel::ALL);
     flush();
-    auto deadline = std::chrono::steady_clock::now() + kCloseDrainTimeout;
     while (must_drain()) {
         auto left = deadline - std::chrono::steady_clock::now();
         if (left <= decltype(left)::zero()) return false;
@@ -333,11 +398,9 @@ bool Ring::drain_for_close(PinList& released) {
 }
 
 void Ring::close_impl(bool from_close) {
-    if (closed_) return;
-    if (blocked_threads_ > 0) {
-        raise(PyExc_RuntimeError,
-              "cannot close the ring while another thread is blocked waiting on it");
-    }
+    if (closed_ || closing_) return;  // closed, or being closed by another thread
+    // From here on other threads see a closed ring: none starts a wait on it any more.
+    closing_ = true;
     PinList released;  // destroyed last, once the ring is closed
     bool forked = fork_generation_ != fork_generation.load(std::memory_order_relaxed);
     bool drained = true;
@@ -346,6 +409,22 @@ void Ring::close_impl(bool from_close) {
         // into the child's memory, so they can all go.
         core_.abandon_after_fork();
     } else {
+        SubmissionQueue& sq = core_.sq();
+        // SQEs prepared but never flushed become NOPs: the kernel must not start them now.
+        for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
+            sq.at(static_cast<std::uint32_t>(position)) = Sqe{};
+            PinList& pins = slot_pins_[position & sq.mask()];
+            slot_pin_count_ -= pins.size();
+            for (Pin& pin : pins) released.push_back(std::move(pin));
+            pins.clear();
+        }
+        // Threads blocked in a wait would read the mappings after we unmap them: wake them.
+        if (!wake_waiters(std::chrono::steady_clock::now() + kCloseDrainTimeout)) {
+            closing_ = false;
+            raise(PyExc_RuntimeError,
+                  "cannot close the ring: another thread is blocked waiting on it and could "
+                  "not be woken (a SINGLE_ISSUER ring can only be woken by its own thread)");
+        }
         if (must_drain()) drained = drain_for_close(released);
         core_.close();
     }

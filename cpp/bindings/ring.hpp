@@ -50,7 +50,7 @@ public:
 
     // Raises ValueError on a closed ring and RingForkedError in a forked child.
     void check_usable() const {
-        if (closed_) raise(PyExc_ValueError, "I/O operation on closed ring");
+        if (closed_ || closing_) raise(PyExc_ValueError, "I/O operation on closed ring");
         if (fork_generation_ != fork_generation.load(std::memory_order_relaxed)) {
             throw RingForkedError(
                 "this ring belongs to the parent process; a forked child must create its own");
@@ -63,7 +63,7 @@ public:
     // The SQE at an absolute position, if it has not been flushed yet.
     Sqe& sqe_at(std::uint64_t position);
     [[nodiscard]] bool is_stale(std::uint64_t position) const {
-        return closed_ || position < flushed_ || position >= handed_out_;
+        return closed_ || closing_ || position < flushed_ || position >= handed_out_;
     }
     // Writes a prepared operation into the slot at `position`, replacing its pins.
     void prepare(std::uint64_t position, Prepared&& op);
@@ -120,7 +120,7 @@ public:
     // Cancels what is in flight, reaps it (bounded in time) and closes. Pins that could not be
     // released safely are kept for the life of the process, with a ResourceWarning.
     void close();
-    [[nodiscard]] bool closed() const noexcept { return closed_; }
+    [[nodiscard]] bool closed() const noexcept { return closed_ || closing_; }
 
     IoUring& core() { return core_; }
     [[nodiscard]] const IoUring& core() const { return core_; }
@@ -141,12 +141,24 @@ private:
     // Accounts for consumed CQEs: final completions move the pins they release to `released`.
     // Every path that consumes CQEs goes through here.
     void settle(const Cqe* cqes, std::uint32_t count, PinList& released);
+    // SQPOLL only: when the SQ is full of SQEs already published to the kernel thread, waits
+    // (IORING_ENTER_SQ_WAIT, GIL released) until it takes some; true if a slot is free now.
+    bool wait_for_sq_space();
     bool wait_for_close(unsigned to_submit, long long timeout_ns);
+    // close(): a vacant SQE for its own NOPs and cancel, submitting what is queued to make
+    // room (at most until `deadline`); nullptr if none could be had.
+    Sqe* close_sqe(std::chrono::steady_clock::time_point deadline);
+    // close(): wakes the threads blocked in a wait on this ring (they then raise ValueError)
+    // and waits until they have left; false if they could not be woken before `deadline`.
+    bool wake_waiters(std::chrono::steady_clock::time_point deadline);
     bool drain_for_close(PinList& released);
     void close_impl(bool raise_warning);
 
     IoUring core_;
     bool closed_ = false;
+    // Set while close() drains (with the GIL released): other threads then see a closed ring,
+    // so none can start a blocking wait on a ring that is about to be unmapped.
+    bool closing_ = false;
     std::uint64_t fork_generation_;
     std::uint64_t handed_out_ = 0;  // SQEs handed out by acquire_slot, ever
     std::uint64_t flushed_ = 0;     // SQEs published to the kernel, ever
@@ -155,7 +167,8 @@ private:
     InflightTable inflight_;
     std::shared_ptr<RegisteredBuffers> registered_buffers_;
     PinList lifetime_pins_;
-    int blocked_threads_ = 0;
+    int blocked_threads_ = 0;         // threads inside a blocking enter (GIL released)
+    std::uint64_t blocked_wait_nr_ = 0;  // the sum of their min_complete
 };
 
 }  // namespace iouring::bindings

@@ -36,6 +36,42 @@ from iouring._core import (
     StaleSqeError,
     SubmissionQueueFull,
 )
+from iouring._core import BufferRing, Msghdr, SockAddr
+from iouring._net import (
+    NOTIF_USAGE_ZC_COPIED,
+    AcceptFlags,
+    RecvmsgOut,
+    RecvSendFlags,
+    SocketCmd,
+)
+from iouring._arena import BufferArena
+from iouring._core import SQE_DTYPE
+from iouring._core import (  # fs and control families
+    AT_FDCWD,
+    EPOLL_CTL_ADD,
+    EPOLL_CTL_DEL,
+    EPOLL_CTL_MOD,
+    EPOLL_EVENT_DTYPE,
+    EPOLL_EVENT_SIZE,
+    FUTEX_BITSET_MATCH_ANY,
+    FUTEX_WAITV_MAX,
+    STATX_DTYPE,
+    AtFlags,
+    CancelFlags,
+    FallocateFlags,
+    FixedFdFlags,
+    FutexFlags,
+    NopFlags,
+    PollFlags,
+    RenameFlags,
+    ResolveFlags,
+    Siginfo,
+    Statx,
+    StatxMask,
+    SyncFileRangeFlags,
+    TimeoutFlags,
+    XattrFlags,
+)
 
 __version__ = "0.1.0"
 
@@ -66,8 +102,46 @@ __all__ = [
     "SqFlags",
     "StaleSqeError",
     "SubmissionQueueFull",
+    "AcceptFlags",
+    "BufferRing",
+    "Msghdr",
+    "NOTIF_USAGE_ZC_COPIED",
+    "RecvSendFlags",
+    "RecvmsgOut",
+    "SockAddr",
+    "SocketCmd",
+    "BufferArena",
+    "SQE_DTYPE",
+    "AT_FDCWD",
+    "EPOLL_CTL_ADD",
+    "EPOLL_CTL_DEL",
+    "EPOLL_CTL_MOD",
+    "EPOLL_EVENT_DTYPE",
+    "EPOLL_EVENT_SIZE",
+    "FUTEX_BITSET_MATCH_ANY",
+    "FUTEX_WAITV_MAX",
+    "STATX_DTYPE",
+    "AtFlags",
+    "CancelFlags",
+    "FallocateFlags",
+    "FixedFdFlags",
+    "FutexFlags",
+    "NopFlags",
+    "PollFlags",
+    "RenameFlags",
+    "ResolveFlags",
+    "Siginfo",
+    "Statx",
+    "StatxMask",
+    "SyncFileRangeFlags",
+    "TimeoutFlags",
+    "XattrFlags",
     "__version__",
     "get_include",
+    "copy_file",
+    "read_files",
+    "read_ranges",
+    "write_files",
 ]
 
 
@@ -104,6 +178,11 @@ class IoUring(_core.IoUring):
             f"<iouring.IoUring fd={self.fd} sq_entries={self.sq_entries} "
             f"cq_entries={self.cq_entries} in_flight={self.in_flight}>"
         )
+
+
+# High-level helpers (iouring.helpers); they build on IoUring, so they come after it. The
+# asyncio adapter stays a submodule (iouring.aio) so that importing iouring never imports asyncio.
+from iouring.helpers import copy_file, read_files, read_ranges, write_files  # noqa: E402
 
 
 def __dir__() -> list[str]:

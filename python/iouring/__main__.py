@@ -133,7 +133,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=64 << 20, help="demo file size in bytes")
     parser.add_argument("--chunk", type=int, default=64 << 10, help="bytes per read")
     parser.add_argument("--depth", type=int, default=32, help="reads in flight (power of two)")
+    commands = parser.add_subparsers(dest="command", metavar="{bench}")
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark iouring against C and plain Python (see --help)",
+        description="Benchmarks iouring against a C reference and plain-Python baselines, "
+        "interleaved in one process, and prints a table of ratios.",
+    )
+    from iouring import _bench
+
+    _bench.add_arguments(bench)
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return _bench.run_from_args(args)
     if args.size <= 0 or args.chunk <= 0:
         parser.error("--size and --chunk must be positive")
     if args.depth <= 0 or args.depth & (args.depth - 1):

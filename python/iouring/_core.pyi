@@ -21,6 +21,7 @@ _Timeout = float | datetime.timedelta
 _IntArg = int | Sequence[int] | npt.NDArray[np.integer[Any]]
 
 CQE_DTYPE: np.dtype[np.void]
+SQE_DTYPE: np.dtype[np.void]  # the kernel's 64-byte io_uring_sqe (push_sqes)
 SQE_SIZE: int
 CQE_SIZE: int
 PARAMS_SIZE: int
@@ -183,6 +184,301 @@ class SqFlags(enum.IntFlag):
 class FsyncFlags(enum.IntFlag):
     DATASYNC = 1
 
+# --- fs: types ---
+AT_FDCWD: int
+STATX_SIZE: int
+STATX_DTYPE: np.dtype[np.void]
+
+class StatxMask(enum.IntFlag):
+    TYPE = 0x1
+    MODE = 0x2
+    NLINK = 0x4
+    UID = 0x8
+    GID = 0x10
+    ATIME = 0x20
+    MTIME = 0x40
+    CTIME = 0x80
+    INO = 0x100
+    SIZE = 0x200
+    BLOCKS = 0x400
+    BASIC_STATS = 0x7FF
+    BTIME = 0x800
+    MNT_ID = 0x1000
+    DIOALIGN = 0x2000
+    MNT_ID_UNIQUE = 0x4000
+    SUBVOL = 0x8000
+    WRITE_ATOMIC = 0x10000
+    DIO_READ_ALIGN = 0x20000
+
+class AtFlags(enum.IntFlag):
+    SYMLINK_NOFOLLOW = 0x100
+    REMOVEDIR = 0x200
+    SYMLINK_FOLLOW = 0x400
+    NO_AUTOMOUNT = 0x800
+    EMPTY_PATH = 0x1000
+    STATX_FORCE_SYNC = 0x2000
+    STATX_DONT_SYNC = 0x4000
+
+class ResolveFlags(enum.IntFlag):
+    NO_XDEV = 0x01
+    NO_MAGICLINKS = 0x02
+    NO_SYMLINKS = 0x04
+    BENEATH = 0x08
+    IN_ROOT = 0x10
+    CACHED = 0x20
+
+class FallocateFlags(enum.IntFlag):
+    KEEP_SIZE = 0x01
+    PUNCH_HOLE = 0x02
+    NO_HIDE_STALE = 0x04
+    COLLAPSE_RANGE = 0x08
+    ZERO_RANGE = 0x10
+    INSERT_RANGE = 0x20
+    UNSHARE_RANGE = 0x40
+    WRITE_ZEROES = 0x80
+
+class SyncFileRangeFlags(enum.IntFlag):
+    WAIT_BEFORE = 1
+    WRITE = 2
+    WAIT_AFTER = 4
+
+class RenameFlags(enum.IntFlag):
+    NOREPLACE = 1
+    EXCHANGE = 2
+    WHITEOUT = 4
+
+class XattrFlags(enum.IntFlag):
+    CREATE = 1
+    REPLACE = 2
+
+class Statx:
+    """The output of a statx operation: a 256-byte struct statx that belongs to no ring."""
+
+    def __init__(self) -> None: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    @property
+    def stx_mask(self) -> StatxMask: ...
+    @property
+    def st_mode(self) -> int: ...
+    @property
+    def st_ino(self) -> int: ...
+    @property
+    def st_dev(self) -> int: ...
+    @property
+    def st_rdev(self) -> int: ...
+    @property
+    def st_nlink(self) -> int: ...
+    @property
+    def st_uid(self) -> int: ...
+    @property
+    def st_gid(self) -> int: ...
+    @property
+    def st_size(self) -> int: ...
+    @property
+    def st_blksize(self) -> int: ...
+    @property
+    def st_blocks(self) -> int: ...
+    @property
+    def st_atime(self) -> float: ...
+    @property
+    def st_mtime(self) -> float: ...
+    @property
+    def st_ctime(self) -> float: ...
+    @property
+    def st_birthtime(self) -> float | None: ...
+    @property
+    def st_atime_ns(self) -> int: ...
+    @property
+    def st_mtime_ns(self) -> int: ...
+    @property
+    def st_ctime_ns(self) -> int: ...
+    @property
+    def st_birthtime_ns(self) -> int | None: ...
+    @property
+    def stx_attributes(self) -> int: ...
+    @property
+    def stx_attributes_mask(self) -> int: ...
+    @property
+    def stx_mnt_id(self) -> int: ...
+    @property
+    def stx_dio_mem_align(self) -> int: ...
+    @property
+    def stx_dio_offset_align(self) -> int: ...
+    @property
+    def stx_subvol(self) -> int: ...
+
+# --- control: types ---
+FUTEX_BITSET_MATCH_ANY: int
+FUTEX_WAITV_MAX: int
+EPOLL_EVENT_SIZE: int
+EPOLL_EVENT_DTYPE: np.dtype[np.void]
+EPOLL_CTL_ADD: int
+EPOLL_CTL_DEL: int
+EPOLL_CTL_MOD: int
+
+class TimeoutFlags(enum.IntFlag):
+    ABS = 1
+    UPDATE = 2
+    BOOTTIME = 4
+    REALTIME = 8
+    LINK_TIMEOUT_UPDATE = 16
+    ETIME_SUCCESS = 32
+    MULTISHOT = 64
+
+class CancelFlags(enum.IntFlag):
+    ALL = 1
+    FD = 2
+    ANY = 4
+    FD_FIXED = 8
+    USERDATA = 16
+    OP = 32
+
+class PollFlags(enum.IntFlag):
+    ADD_MULTI = 1
+    UPDATE_EVENTS = 2
+    UPDATE_USER_DATA = 4
+    ADD_LEVEL = 8
+
+class NopFlags(enum.IntFlag):
+    INJECT_RESULT = 1
+    FILE = 2
+    FIXED_FILE = 4
+    FIXED_BUFFER = 8
+    TW = 16
+    CQE32 = 32
+
+class FutexFlags(enum.IntFlag):
+    SIZE_U8 = 0
+    SIZE_U16 = 1
+    SIZE_U32 = 2
+    SIZE_U64 = 3
+    NUMA = 4
+    PRIVATE = 128
+
+class FixedFdFlags(enum.IntFlag):
+    NO_CLOEXEC = 1
+
+class Siginfo:
+    """The output of a waitid operation: a 128-byte siginfo_t that belongs to no ring."""
+
+    def __init__(self) -> None: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    @property
+    def si_signo(self) -> int: ...
+    @property
+    def si_errno(self) -> int: ...
+    @property
+    def si_code(self) -> int: ...
+    @property
+    def si_pid(self) -> int: ...
+    @property
+    def si_uid(self) -> int: ...
+    @property
+    def si_status(self) -> int: ...
+
+# --- net and buffers: types ---
+# A socket address: (host, port) / (host, port, flowinfo, scope_id) with a numeric host, an
+# AF_UNIX path (a leading NUL names the abstract namespace), or a SockAddr.
+_Address = (
+    tuple[str, int]
+    | tuple[str, int, int]
+    | tuple[str, int, int, int]
+    | str
+    | bytes
+    | os.PathLike[str]
+    | os.PathLike[bytes]
+    | SockAddr
+)
+_PyAddress = tuple[str, int] | tuple[str, int, int, int] | str | bytes
+# A provided-buffer group: its id, or the BufferRing registered under it.
+_BufGroup = int | BufferRing
+# A completion: a Cqe, or a CQE_DTYPE record of a copy_cqes() array.
+_CqeLike = Cqe | np.void
+
+class SockAddr:
+    """A socket address: an input copied from a Python address, or an accept() output."""
+
+    def __init__(self, address: _Address | None = None) -> None: ...
+    @staticmethod
+    def from_bytes(data: Buffer) -> SockAddr: ...
+    @property
+    def family(self) -> int: ...
+    @property
+    def addrlen(self) -> int: ...
+    @property
+    def address(self) -> _PyAddress | None: ...
+    def __bytes__(self) -> bytes: ...
+    def __eq__(self, other: object) -> bool: ...
+    __hash__: None  # type: ignore[assignment]
+
+class Msghdr:
+    """A struct msghdr (iovecs, name, control) for sendmsg/recvmsg, kept alive in flight."""
+
+    def __init__(
+        self,
+        buffers: Sequence[Buffer] = (),
+        *,
+        name: _Address | bool | int | None = None,
+        control: int | Buffer | Sequence[tuple[int, int, Buffer]] | None = None,
+    ) -> None: ...
+    @property
+    def buffers(self) -> tuple[Buffer, ...]: ...
+    @property
+    def name(self) -> SockAddr | None: ...
+    @property
+    def namelen(self) -> int: ...
+    @property
+    def name_capacity(self) -> int: ...
+    @property
+    def controllen(self) -> int: ...
+    @property
+    def control_capacity(self) -> int: ...
+    @property
+    def flags(self) -> int: ...
+    @property
+    def control(self) -> bytes: ...
+    @property
+    def ancdata(self) -> list[tuple[int, int, bytes]]: ...
+
+class BufferRing:
+    """A registered provided-buffer ring (IORING_REGISTER_PBUF_RING)."""
+
+    def __init__(
+        self,
+        ring: IoUring,
+        bgid: int,
+        entries: int,
+        buf_size: int,
+        *,
+        incremental: bool = False,
+        populate: bool = True,
+    ) -> None: ...
+    @property
+    def bgid(self) -> int: ...
+    @property
+    def entries(self) -> int: ...
+    @property
+    def buf_size(self) -> int: ...
+    @property
+    def incremental(self) -> bool: ...
+    @property
+    def registered(self) -> bool: ...
+    @property
+    def tail(self) -> int: ...
+    @property
+    def memory(self) -> memoryview: ...
+    def head(self) -> int: ...
+    def buffer(self, bid: int) -> memoryview: ...
+    def get(self, cqe: _CqeLike) -> memoryview: ...
+    def put(self, cqe: _CqeLike) -> None: ...
+    def recycle(self, bid: int, length: int | None = None) -> None: ...
+    def bundle(self, cqe: _CqeLike) -> list[tuple[int, memoryview]]: ...
+    def unregister(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> None: ...
+
+def parse_cmsgs(data: Buffer) -> list[tuple[int, int, bytes]]: ...
+
 class Cqe:
     """One completion: the kernel's ``io_uring_cqe`` copied out of the ring."""
 
@@ -255,9 +551,338 @@ class Sqe:
     ) -> Self: ...
     def prep_close(self, user_data: int, fd: FileDescriptor) -> Self: ...
     # --- Sqe: fs operations ---
+    def prep_readv2(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        iovecs: Sequence[Buffer],
+        offset: int,
+        flags: int = 0,
+    ) -> Self: ...
+    def prep_writev2(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        iovecs: Sequence[Buffer],
+        offset: int,
+        flags: int = 0,
+    ) -> Self: ...
+    def prep_sync_file_range(
+        self, user_data: int, fd: FileDescriptor, len: int, offset: int, flags: int = 0
+    ) -> Self: ...
+    def prep_fallocate(
+        self, user_data: int, fd: FileDescriptor, mode: int, offset: int, len: int
+    ) -> Self: ...
+    def prep_fadvise(
+        self, user_data: int, fd: FileDescriptor, offset: int, len: int, advice: int
+    ) -> Self: ...
+    def prep_madvise(self, user_data: int, buffer: Buffer, advice: int) -> Self: ...
+    def prep_ftruncate(self, user_data: int, fd: FileDescriptor, len: int) -> Self: ...
+    def prep_openat2(
+        self,
+        user_data: int,
+        dir_fd: FileDescriptor,
+        path: StrOrBytesPath,
+        flags: int,
+        mode: int = 0,
+        resolve: int = 0,
+    ) -> Self: ...
+    def prep_openat_direct(
+        self,
+        user_data: int,
+        dir_fd: FileDescriptor,
+        path: StrOrBytesPath,
+        flags: int,
+        mode: int,
+        file_index: int,
+    ) -> Self: ...
+    def prep_openat2_direct(
+        self,
+        user_data: int,
+        dir_fd: FileDescriptor,
+        path: StrOrBytesPath,
+        flags: int,
+        mode: int,
+        resolve: int,
+        file_index: int,
+    ) -> Self: ...
+    def prep_close_direct(self, user_data: int, file_index: int) -> Self: ...
+    def prep_statx(
+        self,
+        user_data: int,
+        dir_fd: FileDescriptor,
+        path: StrOrBytesPath,
+        flags: int,
+        mask: int,
+        statxbuf: Statx | Buffer,
+    ) -> Self: ...
+    def prep_renameat(
+        self,
+        user_data: int,
+        old_dir_fd: FileDescriptor,
+        old_path: StrOrBytesPath,
+        new_dir_fd: FileDescriptor,
+        new_path: StrOrBytesPath,
+        flags: int = 0,
+    ) -> Self: ...
+    def prep_unlinkat(
+        self, user_data: int, dir_fd: FileDescriptor, path: StrOrBytesPath, flags: int = 0
+    ) -> Self: ...
+    def prep_mkdirat(
+        self, user_data: int, dir_fd: FileDescriptor, path: StrOrBytesPath, mode: int = 0o777
+    ) -> Self: ...
+    def prep_symlinkat(
+        self,
+        user_data: int,
+        target: StrOrBytesPath,
+        new_dir_fd: FileDescriptor,
+        link_path: StrOrBytesPath,
+    ) -> Self: ...
+    def prep_linkat(
+        self,
+        user_data: int,
+        old_dir_fd: FileDescriptor,
+        old_path: StrOrBytesPath,
+        new_dir_fd: FileDescriptor,
+        new_path: StrOrBytesPath,
+        flags: int = 0,
+    ) -> Self: ...
+    def prep_getxattr(
+        self, user_data: int, name: str | bytes, value: Buffer, path: StrOrBytesPath
+    ) -> Self: ...
+    def prep_setxattr(
+        self, user_data: int, name: str | bytes, value: Buffer, path: StrOrBytesPath, flags: int = 0
+    ) -> Self: ...
+    def prep_fgetxattr(
+        self, user_data: int, fd: FileDescriptor, name: str | bytes, value: Buffer
+    ) -> Self: ...
+    def prep_fsetxattr(
+        self, user_data: int, fd: FileDescriptor, name: str | bytes, value: Buffer, flags: int = 0
+    ) -> Self: ...
+    def prep_tee(
+        self,
+        user_data: int,
+        fd_in: FileDescriptor,
+        fd_out: FileDescriptor,
+        len: int,
+        flags: int = 0,
+    ) -> Self: ...
+    def prep_pipe(self, user_data: int, fds: Buffer, flags: int = 0) -> Self: ...
+    def prep_pipe_direct(
+        self, user_data: int, fds: Buffer, flags: int, file_index: int
+    ) -> Self: ...
     # --- Sqe: control operations ---
+    def prep_timeout(
+        self, user_data: int, ts: _Timeout, count: int = 0, flags: int = 0
+    ) -> Self: ...
+    def prep_timeout_remove(
+        self, user_data: int, target_user_data: int, flags: int = 0
+    ) -> Self: ...
+    def prep_timeout_update(
+        self, user_data: int, ts: _Timeout, target_user_data: int, flags: int = 0
+    ) -> Self: ...
+    def prep_link_timeout(self, user_data: int, ts: _Timeout, flags: int = 0) -> Self: ...
+    def prep_cancel(
+        self,
+        user_data: int,
+        target_user_data: int = 0,
+        flags: int = 0,
+        *,
+        fd: FileDescriptor | None = None,
+        op: int | None = None,
+    ) -> Self: ...
+    def prep_cancel_fd(self, user_data: int, fd: FileDescriptor, flags: int = 0) -> Self: ...
+    def prep_poll_add(
+        self, user_data: int, fd: FileDescriptor, poll_mask: int, flags: int = 0
+    ) -> Self: ...
+    def prep_poll_multishot(self, user_data: int, fd: FileDescriptor, poll_mask: int) -> Self: ...
+    def prep_poll_remove(self, user_data: int, target_user_data: int) -> Self: ...
+    def prep_poll_update(
+        self, user_data: int, old_user_data: int, new_user_data: int, poll_mask: int, flags: int
+    ) -> Self: ...
+    def prep_epoll_ctl(
+        self,
+        user_data: int,
+        epfd: FileDescriptor,
+        fd: FileDescriptor,
+        op: int,
+        events: int = 0,
+        data: int | None = None,
+    ) -> Self: ...
+    def prep_epoll_wait(
+        self, user_data: int, epfd: FileDescriptor, events: Buffer, flags: int = 0
+    ) -> Self: ...
+    def prep_msg_ring(
+        self, user_data: int, fd: FileDescriptor, len: int, data: int, cqe_flags: int = 0
+    ) -> Self: ...
+    def prep_msg_ring_fd(
+        self, user_data: int, fd: FileDescriptor, source_fd: int, target_fd: int, data: int = 0
+    ) -> Self: ...
+    def prep_msg_ring_fd_alloc(
+        self, user_data: int, fd: FileDescriptor, source_fd: int, data: int = 0
+    ) -> Self: ...
+    def prep_waitid(
+        self,
+        user_data: int,
+        idtype: int,
+        id: int,
+        infop: Siginfo | Buffer | None,
+        options: int,
+        flags: int = 0,
+    ) -> Self: ...
+    def prep_futex_wait(
+        self,
+        user_data: int,
+        futex: Buffer,
+        val: int,
+        mask: int = 0xFFFFFFFF,
+        futex_flags: int = 2,
+        flags: int = 0,
+    ) -> Self: ...
+    def prep_futex_wake(
+        self,
+        user_data: int,
+        futex: Buffer,
+        val: int,
+        mask: int = 0xFFFFFFFF,
+        futex_flags: int = 2,
+        flags: int = 0,
+    ) -> Self: ...
+    def prep_futex_waitv(
+        self,
+        user_data: int,
+        futexes: Sequence[tuple[Buffer, int] | tuple[Buffer, int, int]],
+        flags: int = 0,
+    ) -> Self: ...
+    def prep_fixed_fd_install(self, user_data: int, fd: int, flags: int = 0) -> Self: ...
+    def prep_files_update(
+        self, user_data: int, fds: Buffer | Sequence[FileDescriptor], offset: int
+    ) -> Self: ...
+    def prep_nop_inject(self, user_data: int, res: int, flags: int = 0) -> Self: ...
     # --- Sqe: net operations ---
+    def prep_socket(
+        self, user_data: int, domain: int, type: int, protocol: int = 0, flags: int = 0
+    ) -> Self: ...
+    def prep_socket_direct(
+        self, user_data: int, domain: int, type: int, protocol: int, file_index: int, flags: int = 0
+    ) -> Self: ...
+    def prep_socket_direct_alloc(
+        self, user_data: int, domain: int, type: int, protocol: int = 0, flags: int = 0
+    ) -> Self: ...
+    def prep_bind(self, user_data: int, fd: FileDescriptor, addr: _Address) -> Self: ...
+    def prep_listen(self, user_data: int, fd: FileDescriptor, backlog: int) -> Self: ...
+    def prep_accept(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        addr: SockAddr | None = None,
+        flags: int = 0,
+        *,
+        ioprio: int = 0,
+    ) -> Self: ...
+    def prep_accept_direct(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        addr: SockAddr | None = None,
+        flags: int = 0,
+        file_index: int = ...,
+    ) -> Self: ...
+    def prep_multishot_accept(
+        self, user_data: int, fd: FileDescriptor, addr: SockAddr | None = None, flags: int = 0
+    ) -> Self: ...
+    def prep_multishot_accept_direct(
+        self, user_data: int, fd: FileDescriptor, addr: SockAddr | None = None, flags: int = 0
+    ) -> Self: ...
+    def prep_connect(self, user_data: int, fd: FileDescriptor, addr: _Address) -> Self: ...
+    def prep_send(
+        self, user_data: int, fd: FileDescriptor, buffer: Buffer, flags: int = 0, *, ioprio: int = 0
+    ) -> Self: ...
+    def prep_sendto(
+        self, user_data: int, fd: FileDescriptor, buffer: Buffer, addr: _Address, flags: int = 0
+    ) -> Self: ...
+    def prep_send_zc(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        buffer: Buffer,
+        flags: int = 0,
+        zc_flags: int = 0,
+        *,
+        addr: _Address | None = None,
+    ) -> Self: ...
+    def prep_send_bundle(
+        self, user_data: int, fd: FileDescriptor, buf_group: _BufGroup, len: int = 0, flags: int = 0
+    ) -> Self: ...
+    def prep_recv(
+        self, user_data: int, fd: FileDescriptor, buffer: Buffer, flags: int = 0, *, ioprio: int = 0
+    ) -> Self: ...
+    def prep_recv_provided(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        buf_group: _BufGroup,
+        len: int = 0,
+        flags: int = 0,
+        *,
+        ioprio: int = 0,
+    ) -> Self: ...
+    def prep_recv_multishot(
+        self, user_data: int, fd: FileDescriptor, buf_group: _BufGroup, flags: int = 0, len: int = 0
+    ) -> Self: ...
+    def prep_recv_bundle(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        buf_group: _BufGroup,
+        flags: int = 0,
+        *,
+        multishot: bool = False,
+    ) -> Self: ...
+    def prep_sendmsg(
+        self, user_data: int, fd: FileDescriptor, msg: Msghdr, flags: int = 0
+    ) -> Self: ...
+    def prep_sendmsg_zc(
+        self, user_data: int, fd: FileDescriptor, msg: Msghdr, flags: int = 0
+    ) -> Self: ...
+    def prep_recvmsg(
+        self, user_data: int, fd: FileDescriptor, msg: Msghdr, flags: int = 0
+    ) -> Self: ...
+    def prep_recvmsg_multishot(
+        self, user_data: int, fd: FileDescriptor, msg: Msghdr, buf_group: _BufGroup, flags: int = 0
+    ) -> Self: ...
+    def prep_shutdown(self, user_data: int, fd: FileDescriptor, how: int) -> Self: ...
+    def prep_cmd_sock(
+        self,
+        user_data: int,
+        cmd_op: int,
+        fd: FileDescriptor,
+        level: int = 0,
+        optname: int = 0,
+        optval: Buffer | int | None = None,
+    ) -> Self: ...
+    def prep_getsockopt(
+        self, user_data: int, fd: FileDescriptor, level: int, optname: int, optval: Buffer
+    ) -> Self: ...
+    def prep_setsockopt(
+        self, user_data: int, fd: FileDescriptor, level: int, optname: int, optval: Buffer | int
+    ) -> Self: ...
     # --- Sqe: buffer operations ---
+    def prep_provide_buffers(
+        self, user_data: int, buffer: Buffer, buf_len: int, nr: int, bgid: int, bid: int = 0
+    ) -> Self: ...
+    def prep_remove_buffers(self, user_data: int, nr: int, bgid: int) -> Self: ...
+    def prep_read_provided(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        buf_group: _BufGroup,
+        len: int = 0,
+        offset: int = -1,
+    ) -> Self: ...
+    def prep_read_multishot(
+        self, user_data: int, fd: FileDescriptor, nbytes: int, offset: int, buf_group: _BufGroup
+    ) -> Self: ...
 
 class IoUring:
     """An io_uring instance: its fd, the mapped rings and the pins of operations in flight."""
@@ -372,9 +997,338 @@ class IoUring:
     ) -> Sqe: ...
     def close_fd(self, user_data: int, fd: FileDescriptor) -> Sqe: ...
     # --- IoUring: fs operations ---
+    def readv2(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        iovecs: Sequence[Buffer],
+        offset: int,
+        flags: int = 0,
+    ) -> Sqe: ...
+    def writev2(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        iovecs: Sequence[Buffer],
+        offset: int,
+        flags: int = 0,
+    ) -> Sqe: ...
+    def sync_file_range(
+        self, user_data: int, fd: FileDescriptor, len: int, offset: int, flags: int = 0
+    ) -> Sqe: ...
+    def fallocate(
+        self, user_data: int, fd: FileDescriptor, mode: int, offset: int, len: int
+    ) -> Sqe: ...
+    def fadvise(
+        self, user_data: int, fd: FileDescriptor, offset: int, len: int, advice: int
+    ) -> Sqe: ...
+    def madvise(self, user_data: int, buffer: Buffer, advice: int) -> Sqe: ...
+    def ftruncate(self, user_data: int, fd: FileDescriptor, len: int) -> Sqe: ...
+    def openat2(
+        self,
+        user_data: int,
+        dir_fd: FileDescriptor,
+        path: StrOrBytesPath,
+        flags: int,
+        mode: int = 0,
+        resolve: int = 0,
+    ) -> Sqe: ...
+    def openat_direct(
+        self,
+        user_data: int,
+        dir_fd: FileDescriptor,
+        path: StrOrBytesPath,
+        flags: int,
+        mode: int,
+        file_index: int,
+    ) -> Sqe: ...
+    def openat2_direct(
+        self,
+        user_data: int,
+        dir_fd: FileDescriptor,
+        path: StrOrBytesPath,
+        flags: int,
+        mode: int,
+        resolve: int,
+        file_index: int,
+    ) -> Sqe: ...
+    def close_direct(self, user_data: int, file_index: int) -> Sqe: ...
+    def statx(
+        self,
+        user_data: int,
+        dir_fd: FileDescriptor,
+        path: StrOrBytesPath,
+        flags: int,
+        mask: int,
+        statxbuf: Statx | Buffer,
+    ) -> Sqe: ...
+    def renameat(
+        self,
+        user_data: int,
+        old_dir_fd: FileDescriptor,
+        old_path: StrOrBytesPath,
+        new_dir_fd: FileDescriptor,
+        new_path: StrOrBytesPath,
+        flags: int = 0,
+    ) -> Sqe: ...
+    def unlinkat(
+        self, user_data: int, dir_fd: FileDescriptor, path: StrOrBytesPath, flags: int = 0
+    ) -> Sqe: ...
+    def mkdirat(
+        self, user_data: int, dir_fd: FileDescriptor, path: StrOrBytesPath, mode: int = 0o777
+    ) -> Sqe: ...
+    def symlinkat(
+        self,
+        user_data: int,
+        target: StrOrBytesPath,
+        new_dir_fd: FileDescriptor,
+        link_path: StrOrBytesPath,
+    ) -> Sqe: ...
+    def linkat(
+        self,
+        user_data: int,
+        old_dir_fd: FileDescriptor,
+        old_path: StrOrBytesPath,
+        new_dir_fd: FileDescriptor,
+        new_path: StrOrBytesPath,
+        flags: int = 0,
+    ) -> Sqe: ...
+    def getxattr(
+        self, user_data: int, name: str | bytes, value: Buffer, path: StrOrBytesPath
+    ) -> Sqe: ...
+    def setxattr(
+        self, user_data: int, name: str | bytes, value: Buffer, path: StrOrBytesPath, flags: int = 0
+    ) -> Sqe: ...
+    def fgetxattr(
+        self, user_data: int, fd: FileDescriptor, name: str | bytes, value: Buffer
+    ) -> Sqe: ...
+    def fsetxattr(
+        self, user_data: int, fd: FileDescriptor, name: str | bytes, value: Buffer, flags: int = 0
+    ) -> Sqe: ...
+    def tee(
+        self,
+        user_data: int,
+        fd_in: FileDescriptor,
+        fd_out: FileDescriptor,
+        len: int,
+        flags: int = 0,
+    ) -> Sqe: ...
+    def pipe(self, user_data: int, fds: Buffer, flags: int = 0) -> Sqe: ...
+    def pipe_direct(self, user_data: int, fds: Buffer, flags: int, file_index: int) -> Sqe: ...
     # --- IoUring: control operations ---
+    def timeout(self, user_data: int, ts: _Timeout, count: int = 0, flags: int = 0) -> Sqe: ...
+    def timeout_remove(self, user_data: int, target_user_data: int, flags: int = 0) -> Sqe: ...
+    def timeout_update(
+        self, user_data: int, ts: _Timeout, target_user_data: int, flags: int = 0
+    ) -> Sqe: ...
+    def link_timeout(self, user_data: int, ts: _Timeout, flags: int = 0) -> Sqe: ...
+    def cancel(
+        self,
+        user_data: int,
+        target_user_data: int = 0,
+        flags: int = 0,
+        *,
+        fd: FileDescriptor | None = None,
+        op: int | None = None,
+    ) -> Sqe: ...
+    def cancel_fd(self, user_data: int, fd: FileDescriptor, flags: int = 0) -> Sqe: ...
+    def poll_add(
+        self, user_data: int, fd: FileDescriptor, poll_mask: int, flags: int = 0
+    ) -> Sqe: ...
+    def poll_multishot(self, user_data: int, fd: FileDescriptor, poll_mask: int) -> Sqe: ...
+    def poll_remove(self, user_data: int, target_user_data: int) -> Sqe: ...
+    def poll_update(
+        self, user_data: int, old_user_data: int, new_user_data: int, poll_mask: int, flags: int
+    ) -> Sqe: ...
+    def epoll_ctl(
+        self,
+        user_data: int,
+        epfd: FileDescriptor,
+        fd: FileDescriptor,
+        op: int,
+        events: int = 0,
+        data: int | None = None,
+    ) -> Sqe: ...
+    def epoll_wait(
+        self, user_data: int, epfd: FileDescriptor, events: Buffer, flags: int = 0
+    ) -> Sqe: ...
+    def msg_ring(
+        self, user_data: int, fd: FileDescriptor, len: int, data: int, cqe_flags: int = 0
+    ) -> Sqe: ...
+    def msg_ring_fd(
+        self, user_data: int, fd: FileDescriptor, source_fd: int, target_fd: int, data: int = 0
+    ) -> Sqe: ...
+    def msg_ring_fd_alloc(
+        self, user_data: int, fd: FileDescriptor, source_fd: int, data: int = 0
+    ) -> Sqe: ...
+    def waitid(
+        self,
+        user_data: int,
+        idtype: int,
+        id: int,
+        infop: Siginfo | Buffer | None,
+        options: int,
+        flags: int = 0,
+    ) -> Sqe: ...
+    def futex_wait(
+        self,
+        user_data: int,
+        futex: Buffer,
+        val: int,
+        mask: int = 0xFFFFFFFF,
+        futex_flags: int = 2,
+        flags: int = 0,
+    ) -> Sqe: ...
+    def futex_wake(
+        self,
+        user_data: int,
+        futex: Buffer,
+        val: int,
+        mask: int = 0xFFFFFFFF,
+        futex_flags: int = 2,
+        flags: int = 0,
+    ) -> Sqe: ...
+    def futex_waitv(
+        self,
+        user_data: int,
+        futexes: Sequence[tuple[Buffer, int] | tuple[Buffer, int, int]],
+        flags: int = 0,
+    ) -> Sqe: ...
+    def fixed_fd_install(self, user_data: int, fd: int, flags: int = 0) -> Sqe: ...
+    def files_update(
+        self, user_data: int, fds: Buffer | Sequence[FileDescriptor], offset: int
+    ) -> Sqe: ...
+    def nop_inject(self, user_data: int, res: int, flags: int = 0) -> Sqe: ...
     # --- IoUring: net operations ---
+    def socket(
+        self, user_data: int, domain: int, type: int, protocol: int = 0, flags: int = 0
+    ) -> Sqe: ...
+    def socket_direct(
+        self, user_data: int, domain: int, type: int, protocol: int, file_index: int, flags: int = 0
+    ) -> Sqe: ...
+    def socket_direct_alloc(
+        self, user_data: int, domain: int, type: int, protocol: int = 0, flags: int = 0
+    ) -> Sqe: ...
+    def bind(self, user_data: int, fd: FileDescriptor, addr: _Address) -> Sqe: ...
+    def listen(self, user_data: int, fd: FileDescriptor, backlog: int) -> Sqe: ...
+    def accept(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        addr: SockAddr | None = None,
+        flags: int = 0,
+        *,
+        ioprio: int = 0,
+    ) -> Sqe: ...
+    def accept_direct(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        addr: SockAddr | None = None,
+        flags: int = 0,
+        file_index: int = ...,
+    ) -> Sqe: ...
+    def multishot_accept(
+        self, user_data: int, fd: FileDescriptor, addr: SockAddr | None = None, flags: int = 0
+    ) -> Sqe: ...
+    def multishot_accept_direct(
+        self, user_data: int, fd: FileDescriptor, addr: SockAddr | None = None, flags: int = 0
+    ) -> Sqe: ...
+    def connect(self, user_data: int, fd: FileDescriptor, addr: _Address) -> Sqe: ...
+    def send(
+        self, user_data: int, fd: FileDescriptor, buffer: Buffer, flags: int = 0, *, ioprio: int = 0
+    ) -> Sqe: ...
+    def sendto(
+        self, user_data: int, fd: FileDescriptor, buffer: Buffer, addr: _Address, flags: int = 0
+    ) -> Sqe: ...
+    def send_zc(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        buffer: Buffer,
+        flags: int = 0,
+        zc_flags: int = 0,
+        *,
+        addr: _Address | None = None,
+    ) -> Sqe: ...
+    def send_bundle(
+        self, user_data: int, fd: FileDescriptor, buf_group: _BufGroup, len: int = 0, flags: int = 0
+    ) -> Sqe: ...
+    def recv(
+        self, user_data: int, fd: FileDescriptor, buffer: Buffer, flags: int = 0, *, ioprio: int = 0
+    ) -> Sqe: ...
+    def recv_provided(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        buf_group: _BufGroup,
+        len: int = 0,
+        flags: int = 0,
+        *,
+        ioprio: int = 0,
+    ) -> Sqe: ...
+    def recv_multishot(
+        self, user_data: int, fd: FileDescriptor, buf_group: _BufGroup, flags: int = 0, len: int = 0
+    ) -> Sqe: ...
+    def recv_bundle(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        buf_group: _BufGroup,
+        flags: int = 0,
+        *,
+        multishot: bool = False,
+    ) -> Sqe: ...
+    def sendmsg(self, user_data: int, fd: FileDescriptor, msg: Msghdr, flags: int = 0) -> Sqe: ...
+    def sendmsg_zc(
+        self, user_data: int, fd: FileDescriptor, msg: Msghdr, flags: int = 0
+    ) -> Sqe: ...
+    def recvmsg(self, user_data: int, fd: FileDescriptor, msg: Msghdr, flags: int = 0) -> Sqe: ...
+    def recvmsg_multishot(
+        self, user_data: int, fd: FileDescriptor, msg: Msghdr, buf_group: _BufGroup, flags: int = 0
+    ) -> Sqe: ...
+    def shutdown(self, user_data: int, fd: FileDescriptor, how: int) -> Sqe: ...
+    def cmd_sock(
+        self,
+        user_data: int,
+        cmd_op: int,
+        fd: FileDescriptor,
+        level: int = 0,
+        optname: int = 0,
+        optval: Buffer | int | None = None,
+    ) -> Sqe: ...
+    def getsockopt(
+        self, user_data: int, fd: FileDescriptor, level: int, optname: int, optval: Buffer
+    ) -> Sqe: ...
+    def setsockopt(
+        self, user_data: int, fd: FileDescriptor, level: int, optname: int, optval: Buffer | int
+    ) -> Sqe: ...
     # --- IoUring: buffer operations ---
+    def provide_buffers(
+        self, user_data: int, buffer: Buffer, buf_len: int, nr: int, bgid: int, bid: int = 0
+    ) -> Sqe: ...
+    def remove_buffers(self, user_data: int, nr: int, bgid: int) -> Sqe: ...
+    def read_provided(
+        self,
+        user_data: int,
+        fd: FileDescriptor,
+        buf_group: _BufGroup,
+        len: int = 0,
+        offset: int = -1,
+    ) -> Sqe: ...
+    def read_multishot(
+        self, user_data: int, fd: FileDescriptor, nbytes: int, offset: int, buf_group: _BufGroup
+    ) -> Sqe: ...
+    def register_buffer_ring(
+        self,
+        bgid: int,
+        entries: int,
+        buf_size: int,
+        *,
+        incremental: bool = False,
+        populate: bool = True,
+    ) -> BufferRing: ...
+    def unregister_buffer_ring(self, bgid: int) -> None: ...
     # --- IoUring: registration ---
     def register_ring_fd(self) -> int: ...
     def unregister_ring_fd(self) -> None: ...
@@ -421,28 +1375,61 @@ class IoUring:
     def register_napi(self, busy_poll_us: int, prefer_busy_poll: bool = False) -> None: ...
     def unregister_napi(self) -> None: ...
     # --- IoUring: batch preparation ---
-    def nop_batch(self, user_data: _IntArg, *, count: int | None = None) -> int: ...
+    # NumPy arrays are listed next to Buffer: on Python 3.11 their stubs lack __buffer__.
+    def nop_batch(
+        self, user_data: _IntArg, *, count: int | None = None, sqe_flags: _IntArg = 0
+    ) -> int: ...
     def read_batch(
         self,
         user_data: _IntArg,
         fd: _IntArg,
-        buffer: Buffer,
+        buffer: Buffer | npt.NDArray[Any],
         offset: _IntArg,
         length: _IntArg,
         buf_offset: _IntArg | None = None,
         *,
         count: int | None = None,
+        sqe_flags: _IntArg = 0,
+        rw_flags: _IntArg = 0,
     ) -> int: ...
     def write_batch(
         self,
         user_data: _IntArg,
         fd: _IntArg,
-        buffer: Buffer,
+        buffer: Buffer | npt.NDArray[Any],
         offset: _IntArg,
         length: _IntArg,
         buf_offset: _IntArg | None = None,
         *,
         count: int | None = None,
+        sqe_flags: _IntArg = 0,
+        rw_flags: _IntArg = 0,
+    ) -> int: ...
+    def readv_batch(
+        self,
+        user_data: _IntArg,
+        fd: _IntArg,
+        buffer: Buffer | npt.NDArray[Any],
+        offset: _IntArg,
+        length: _IntArg,
+        buf_offset: _IntArg | None = None,
+        *,
+        count: int | None = None,
+        sqe_flags: _IntArg = 0,
+        rw_flags: _IntArg = 0,
+    ) -> int: ...
+    def writev_batch(
+        self,
+        user_data: _IntArg,
+        fd: _IntArg,
+        buffer: Buffer | npt.NDArray[Any],
+        offset: _IntArg,
+        length: _IntArg,
+        buf_offset: _IntArg | None = None,
+        *,
+        count: int | None = None,
+        sqe_flags: _IntArg = 0,
+        rw_flags: _IntArg = 0,
     ) -> int: ...
     def read_fixed_batch(
         self,
@@ -454,6 +1441,8 @@ class IoUring:
         buf_offset: _IntArg | None = None,
         *,
         count: int | None = None,
+        sqe_flags: _IntArg = 0,
+        rw_flags: _IntArg = 0,
     ) -> int: ...
     def write_fixed_batch(
         self,
@@ -465,8 +1454,68 @@ class IoUring:
         buf_offset: _IntArg | None = None,
         *,
         count: int | None = None,
+        sqe_flags: _IntArg = 0,
+        rw_flags: _IntArg = 0,
     ) -> int: ...
     def fsync_batch(
-        self, user_data: _IntArg, fd: _IntArg, flags: int = 0, *, count: int | None = None
+        self,
+        user_data: _IntArg,
+        fd: _IntArg,
+        flags: _IntArg = 0,
+        *,
+        count: int | None = None,
+        sqe_flags: _IntArg = 0,
     ) -> int: ...
-    def close_batch(self, user_data: _IntArg, fd: _IntArg, *, count: int | None = None) -> int: ...
+    def close_batch(
+        self, user_data: _IntArg, fd: _IntArg, *, count: int | None = None, sqe_flags: _IntArg = 0
+    ) -> int: ...
+    def openat_batch(
+        self,
+        user_data: _IntArg,
+        dir_fd: _IntArg,
+        paths: StrOrBytesPath | Sequence[StrOrBytesPath],
+        flags: _IntArg,
+        mode: _IntArg = 0o666,
+        *,
+        count: int | None = None,
+        sqe_flags: _IntArg = 0,
+    ) -> int: ...
+    def send_batch(
+        self,
+        user_data: _IntArg,
+        fd: _IntArg,
+        buffer: Buffer | npt.NDArray[Any],
+        length: _IntArg,
+        buf_offset: _IntArg | None = None,
+        *,
+        count: int | None = None,
+        sqe_flags: _IntArg = 0,
+        flags: _IntArg = 0,
+    ) -> int: ...
+    def recv_batch(
+        self,
+        user_data: _IntArg,
+        fd: _IntArg,
+        buffer: Buffer | npt.NDArray[Any],
+        length: _IntArg,
+        buf_offset: _IntArg | None = None,
+        *,
+        count: int | None = None,
+        sqe_flags: _IntArg = 0,
+        flags: _IntArg = 0,
+    ) -> int: ...
+    def statx_batch(
+        self,
+        user_data: _IntArg,
+        dir_fd: _IntArg,
+        paths: StrOrBytesPath | Sequence[StrOrBytesPath],
+        flags: _IntArg,
+        mask: _IntArg,
+        out: Buffer | npt.NDArray[Any],
+        *,
+        count: int | None = None,
+        sqe_flags: _IntArg = 0,
+    ) -> int: ...
+    def push_sqes(
+        self, sqes: npt.NDArray[np.void], buffer: Buffer | npt.NDArray[Any] | None = None
+    ) -> int: ...

@@ -1,0 +1,291 @@
+// SQE arrays: SQE_DTYPE (the kernel's 64-byte io_uring_sqe as NumPy sees it) and
+// IoUring.push_sqes(), which copies SQEs that Python built with NumPy into the ring in one call.
+//
+// Python code cannot be trusted with raw pointers, so every SQE is validated the way the prep
+// methods validate their arguments, before the first one is written:
+// - only opcodes whose fields are plain numbers, or whose one pointer (addr, len) can be checked
+//   against memory that this call pins (`buffer`) or against a registered buffer, are taken;
+//   the others (iovec arrays, paths, timespecs, msghdrs...) are refused, because their memory
+//   is reached through pointers that Python could still change after the check;
+// - a field that the opcode does not use must be zero, so no future kernel can read a pointer
+//   out of it;
+// - SqeFlags.CQE_SKIP_SUCCESS and BUFFER_SELECT are refused, as in the batch methods.
+// The SQEs are copied out of the array first and validated in that private copy, which is what
+// goes into the ring: an array changed concurrently cannot slip an unchecked value in.
+#include <pybind11/numpy.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <iouring/sqe.hpp>
+
+#include "convert.hpp"
+#include "module.hpp"
+#include "pins.hpp"
+
+namespace iouring::bindings {
+
+namespace {
+
+// The fields an opcode may set besides opcode, flags, user_data and personality.
+namespace field {
+inline constexpr unsigned IOPRIO = 1u << 0;
+inline constexpr unsigned FD = 1u << 1;
+inline constexpr unsigned OFF = 1u << 2;
+inline constexpr unsigned ADDR = 1u << 3;
+inline constexpr unsigned LEN = 1u << 4;
+inline constexpr unsigned RW_FLAGS = 1u << 5;
+inline constexpr unsigned BUF_INDEX = 1u << 6;
+inline constexpr unsigned SPLICE_FD_IN = 1u << 7;
+}  // namespace field
+
+// How an opcode's addr/len pair is checked.
+enum class Memory : std::uint8_t {
+    None,          // addr and len are plain numbers (or unused)
+    ReadsBuffer,   // the kernel reads [addr, addr + len): must lie inside `buffer`
+    WritesBuffer,  // the kernel writes [addr, addr + len): inside `buffer`, which must be writable
+    Registered,    // [addr, addr + len) must lie inside registered buffer buf_index
+};
+
+struct OpRule {
+    bool allowed = false;
+    unsigned fields = 0;
+    Memory memory = Memory::None;
+};
+
+constexpr std::uint16_t kRecvSendPollFirst = 1u << 0;  // IORING_RECVSEND_POLL_FIRST
+
+const OpRule& rule_of(std::uint8_t opcode) {
+    static const auto rules = [] {
+        using namespace field;
+        std::vector<OpRule> r(256);
+        auto set = [&r](Op op, unsigned fields, Memory memory = Memory::None) {
+            r[static_cast<std::size_t>(op)] = OpRule{true, fields, memory};
+        };
+        set(Op::NOP, FD | LEN | RW_FLAGS | BUF_INDEX);
+        set(Op::READ, IOPRIO | FD | OFF | ADDR | LEN | RW_FLAGS, Memory::WritesBuffer);
+        set(Op::WRITE, IOPRIO | FD | OFF | ADDR | LEN | RW_FLAGS, Memory::ReadsBuffer);
+        set(Op::READ_FIXED, IOPRIO | FD | OFF | ADDR | LEN | RW_FLAGS | BUF_INDEX,
+            Memory::Registered);
+        set(Op::WRITE_FIXED, IOPRIO | FD | OFF | ADDR | LEN | RW_FLAGS | BUF_INDEX,
+            Memory::Registered);
+        set(Op::FSYNC, FD | OFF | LEN | RW_FLAGS);
+        set(Op::CLOSE, FD | SPLICE_FD_IN);
+        set(Op::FADVISE, FD | OFF | ADDR | LEN | RW_FLAGS);  // addr: the 64-bit length
+        set(Op::FALLOCATE, FD | OFF | ADDR | LEN);           // addr: length, len: mode
+        set(Op::SYNC_FILE_RANGE, FD | OFF | LEN | RW_FLAGS);
+        set(Op::FTRUNCATE, FD | OFF);
+        set(Op::SHUTDOWN, FD | LEN);
+        set(Op::SPLICE, FD | OFF | ADDR | LEN | RW_FLAGS | SPLICE_FD_IN);  // addr: off_in
+        set(Op::TEE, FD | LEN | RW_FLAGS | SPLICE_FD_IN);
+        set(Op::POLL_ADD, FD | LEN | RW_FLAGS);
+        set(Op::POLL_REMOVE, FD | OFF | ADDR | LEN);        // addr/off: user_data values
+        set(Op::ASYNC_CANCEL, FD | ADDR | LEN | RW_FLAGS);  // addr: the target's user_data
+        set(Op::SOCKET, FD | OFF | LEN | RW_FLAGS | SPLICE_FD_IN);
+        set(Op::LISTEN, FD | LEN);
+        set(Op::SEND, IOPRIO | FD | ADDR | LEN | RW_FLAGS, Memory::ReadsBuffer);
+        set(Op::RECV, IOPRIO | FD | ADDR | LEN | RW_FLAGS, Memory::WritesBuffer);
+        return r;
+    }();
+    return rules[opcode];
+}
+
+std::string op_name(std::uint8_t opcode) {
+    try {
+        py::object op = py::module_::import("iouring._core").attr("Op")(opcode);
+        return "Op." + op.attr("name").cast<std::string>();
+    } catch (py::error_already_set&) {
+        return "opcode " + std::to_string(opcode);
+    }
+}
+
+[[noreturn]] void refuse(std::size_t i, const std::string& why) {
+    raise(PyExc_ValueError, "sqes[" + std::to_string(i) + "]: " + why);
+}
+
+void check_unused(std::size_t i, const Sqe& s, unsigned allowed) {
+    struct Named {
+        unsigned bit;
+        const char* name;
+        bool set;
+    };
+    const Named fields[] = {
+        {field::IOPRIO, "ioprio", s.ioprio != 0},
+        {field::FD, "fd", s.fd != 0},
+        {field::OFF, "off", s.off != 0},
+        {field::ADDR, "addr", s.addr != 0},
+        {field::LEN, "len", s.len != 0},
+        {field::RW_FLAGS, "rw_flags", s.op_flags != 0},
+        {field::BUF_INDEX, "buf_index", s.buf_index != 0},
+        {field::SPLICE_FD_IN, "splice_fd_in", s.splice_fd_in != 0},
+        {~0u, "addr3", s.addr3 != 0},
+        {~0u, "pad2", s.pad2 != 0},
+    };
+    for (const Named& f : fields) {
+        bool usable = f.bit != ~0u && (allowed & f.bit) != 0;
+        if (f.set && !usable) {
+            refuse(i, std::string(f.name) + " must be 0 for " + op_name(s.opcode) +
+                          ", which does not use it");
+        }
+    }
+}
+
+bool touches_buffer(const Sqe& s, Memory memory) {
+    return (memory == Memory::ReadsBuffer || memory == Memory::WritesBuffer) &&
+           (s.addr != 0 || s.len != 0);
+}
+
+// Prepares every reserved slot with prepare(i). Recording a pin may throw (bad_alloc): then the
+// slots not yet prepared, and the one that failed, become NOPs, so the kernel never reads an
+// SQE whose memory is not pinned, and the error propagates.
+template <typename Prepare>
+void fill_slots(SubmissionQueue& sq, std::uint64_t first, std::uint32_t count, Prepare&& prepare) {
+    std::uint32_t i = 0;
+    try {
+        for (; i < count; ++i) prepare(i);
+    } catch (...) {
+        for (; i < count; ++i) prep_nop(sq.at(static_cast<std::uint32_t>(first + i)), 0);
+        throw;
+    }
+}
+
+std::uint32_t push_sqes(Ring& ring, py::handle sqes_arg, py::handle buffer_arg) {
+    if (!py::isinstance<py::array>(sqes_arg)) {
+        raise(PyExc_TypeError,
+              "sqes must be a numpy array of SQE_DTYPE, not " + type_name(sqes_arg));
+    }
+    py::array array = py::reinterpret_borrow<py::array>(sqes_arg);
+    if (!array.dtype().equal(py::dtype::of<Sqe>())) {
+        raise(PyExc_TypeError,
+              "sqes must have dtype SQE_DTYPE, not " + py::str(array.dtype()).cast<std::string>());
+    }
+    if (array.ndim() != 1) raise(PyExc_ValueError, "sqes must be a one-dimensional array");
+    auto n = static_cast<std::size_t>(array.shape(0));
+
+    // A private copy, validated and then written to the ring: nothing can change it between
+    // the check and the kernel (one allocation per call, none per SQE).
+    std::vector<Sqe> sqes(n);
+    const char* data = static_cast<const char*>(array.data());
+    py::ssize_t stride = array.strides(0);
+    for (std::size_t i = 0; i < n; ++i) {
+        std::memcpy(&sqes[i], data + static_cast<py::ssize_t>(i) * stride, sizeof(Sqe));
+    }
+    bool buffer_read = false;
+    bool buffer_written = false;
+    for (const Sqe& s : sqes) {
+        const OpRule& rule = rule_of(s.opcode);
+        if (!rule.allowed || !touches_buffer(s, rule.memory)) continue;
+        buffer_read = true;
+        buffer_written = buffer_written || rule.memory == Memory::WritesBuffer;
+    }
+    // Exporting may run Python code, so it comes before the ring's state is looked at.
+    PinnedBuffer buf{nullptr, nullptr, 0};
+    if (!buffer_arg.is_none()) {
+        buf = pin_buffer(buffer_arg, buffer_written, "buffer");
+    }
+    ring.check_usable();
+    const RegisteredBuffers* registered = ring.registered_buffers();
+
+    for (std::size_t i = 0; i < n; ++i) {
+        const Sqe& s = sqes[i];
+        const OpRule& rule = rule_of(s.opcode);
+        if (!rule.allowed) {
+            refuse(i, "push_sqes cannot validate the pointer fields of " + op_name(s.opcode) +
+                          "; prepare it with its ring method, which pins what it points at");
+        }
+        if ((s.flags & ~sqe_flags::ALL) != 0) {
+            refuse(i, "unknown SQE flag bits " + std::to_string(s.flags));
+        }
+        if ((s.flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
+            refuse(i,
+                   "SqeFlags.CQE_SKIP_SUCCESS is refused: the ring releases the memory of an "
+                   "operation when its completion arrives, so every completion must arrive");
+        }
+        if ((s.flags & sqe_flags::BUFFER_SELECT) != 0) {
+            refuse(i,
+                   "SqeFlags.BUFFER_SELECT is refused by push_sqes; use the operation's ring "
+                   "method with provided buffers");
+        }
+        check_unused(i, s, rule.fields);
+        auto op = static_cast<Op>(s.opcode);
+        if (op == Op::FSYNC && (s.op_flags & ~kFsyncDatasync) != 0) {
+            refuse(i, "rw_flags of Op.FSYNC: only FsyncFlags.DATASYNC is defined");
+        }
+        if ((op == Op::SEND || op == Op::RECV) && (s.ioprio & ~kRecvSendPollFirst) != 0) {
+            refuse(i, "ioprio of " + op_name(s.opcode) +
+                          ": only IORING_RECVSEND_POLL_FIRST is accepted by push_sqes (fixed "
+                          "buffers, multishot and bundles need the operation's ring method)");
+        }
+        std::uint64_t start = s.addr;
+        std::uint64_t end = s.addr + s.len;
+        if (touches_buffer(s, rule.memory)) {
+            if (buf.pin == nullptr) {
+                refuse(i,
+                       "addr points at memory, but no buffer was given: pass the buffer that "
+                       "addr lies in as push_sqes(sqes, buffer)");
+            }
+            std::uint64_t base = address_of(buf.data);
+            if (start < base || end < start || end > base + buf.size) {
+                refuse(i, "bytes [addr, addr + len) = [" + std::to_string(start) + ", " +
+                              std::to_string(end) + ") lie outside buffer [" +
+                              std::to_string(base) + ", " + std::to_string(base + buf.size) + ")");
+            }
+        } else if (rule.memory == Memory::Registered) {
+            if (registered == nullptr) {
+                refuse(i, "buf_index: no buffers are registered with this ring");
+            }
+            if (s.buf_index >= registered->iovecs.size()) {
+                refuse(i, "buf_index " + std::to_string(s.buf_index) + " is out of range (" +
+                              std::to_string(registered->iovecs.size()) + " buffers registered)");
+            }
+            const Iovec& reg = registered->iovecs[s.buf_index];
+            if (start < reg.base || end < start || end > reg.base + reg.len) {
+                refuse(i, "bytes [addr, addr + len) = [" + std::to_string(start) + ", " +
+                              std::to_string(end) + ") lie outside registered buffer " +
+                              std::to_string(s.buf_index));
+            }
+        }
+    }
+
+    std::uint32_t prepared = 0;
+    std::uint64_t first = ring.reserve_slots(static_cast<std::uint32_t>(
+                                                 std::min<std::size_t>(n, 0xffffffffu)),
+                                             prepared);
+    SubmissionQueue& sq = ring.core().sq();
+    fill_slots(sq, first, prepared, [&](std::uint32_t i) {
+        sq.at(static_cast<std::uint32_t>(first + i)) = sqes[i];
+        if (buffer_read && touches_buffer(sqes[i], rule_of(sqes[i].opcode).memory)) {
+            ring.add_slot_pin(first + i, buf.pin);
+        }
+    });
+    return prepared;
+}
+
+}  // namespace
+
+void register_sqe_array(py::module_& m, RingClass& ring) {
+    PYBIND11_NUMPY_DTYPE_EX(Sqe, opcode, "opcode", flags, "flags", ioprio, "ioprio", fd, "fd", off,
+                            "off", addr, "addr", len, "len", op_flags, "rw_flags", user_data,
+                            "user_data", buf_index, "buf_index", personality, "personality",
+                            splice_fd_in, "splice_fd_in", addr3, "addr3", pad2, "pad2");
+    m.attr("SQE_DTYPE") = py::dtype::of<Sqe>();
+    ring.def("push_sqes", &push_sqes, py::arg("sqes"), py::arg("buffer") = py::none(),
+             "Copies SQEs built with NumPy (a 1-D array of SQE_DTYPE, the kernel's 64-byte "
+             "io_uring_sqe) into the SQ in one call and returns how many fit (SubmissionQueueFull "
+             "when none does).\n\n"
+             "Every SQE is validated first, as the prep methods validate, and a refused SQE "
+             "leaves the ring unchanged (ValueError/TypeError naming sqes[i]): opcodes whose "
+             "pointers push_sqes cannot check are refused (readv/writev, openat, statx, "
+             "timeouts, msghdrs... use their ring methods or batch methods); addr/len of READ, "
+             "WRITE, SEND and RECV must lie inside `buffer`, which is pinned for those "
+             "operations (writable when the kernel writes into it); addr/len of READ_FIXED and "
+             "WRITE_FIXED must lie inside registered buffer buf_index; fields an opcode does not "
+             "use must be 0; CQE_SKIP_SUCCESS and BUFFER_SELECT are refused.\n\n"
+             "Accepted opcodes: NOP, READ, WRITE, READ_FIXED, WRITE_FIXED, FSYNC, CLOSE, "
+             "FADVISE, FALLOCATE, SYNC_FILE_RANGE, FTRUNCATE, SHUTDOWN, SPLICE, TEE, POLL_ADD, "
+             "POLL_REMOVE, ASYNC_CANCEL, SOCKET, LISTEN, SEND, RECV.");
+}
+
+}  // namespace iouring::bindings

@@ -1,0 +1,1048 @@
+"""``python -m iouring bench``: iouring against C and plain Python, in one process, interleaved.
+
+Cases (each with the baselines that do the same work):
+
+- ``nop``: NOPs at batch 1, 64 and 1024, through the batch path (``nop_batch`` +
+  ``submit_and_wait`` + ``copy_cqes`` into a preallocated array) and the single-operation path
+  (one ``ring.nop`` call per operation; ``copy_cqe`` at batch 1), against the C reference.
+- ``random_read``: random 4 KiB reads from a page-cached file at queue depth 1, 16, 64 and 256,
+  into plain buffers (``read_batch``) and registered buffers (``BufferArena`` +
+  ``read_fixed_batch``); at QD 1 also the single-operation path (``ring.read``/``read_fixed``).
+- ``sequential_read``: 1 MiB reads through a page-cached file, QD 4.
+- ``direct_read``: random 4 KiB ``O_DIRECT`` reads from a file evicted from the page cache
+  (``posix_fadvise(DONTNEED)``) at QD 1, 8 and 64; skipped with a message where the
+  filesystem refuses ``O_DIRECT``.
+- ``memory``: 10 M operations through the batch path (NOPs, and reads that pin a buffer),
+  reporting the growth of the resident set (the target is flat).
+
+Baselines: ``pread`` (an ``os.pread`` loop), ``preadv`` (an ``os.preadv`` loop into one reused,
+page-aligned buffer), ``threads`` (a ``ThreadPoolExecutor`` of ``os.pread``, one worker per
+operation in flight up to 64) and ``c`` (``benchmarks/c_reference.c``: the same raw syscalls,
+the same ring setup and the same algorithm in C, compiled with the system compiler and called
+through ctypes, so it runs in this process; skipped with a message without a compiler).
+
+Method: every contender of a case is calibrated to run about ``--seconds`` per round; then
+``--rounds`` rounds run each contender once, in an order that rotates from round to round, so
+drifts of a shared machine hit every contender alike. ops/s is the median of the rounds;
+``noise`` is the spread (max - min) / median of a contender's rounds. Every completion's result
+is checked by every contender (a wrong result aborts the case).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import functools
+import gc
+import json
+import mmap
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+import iouring
+from iouring import CQE_DTYPE, BufferArena, IoUring
+
+__all__ = ["add_arguments", "main", "run"]
+
+KiB = 1 << 10
+MiB = 1 << 20
+GiB = 1 << 30
+THREADS_MAX = 64
+C_SOURCE_ENV = "IOURING_BENCH_C_SOURCE"
+
+Run = Callable[[int], float]  # performs n operations, returns the seconds they took
+
+
+@dataclass
+class Options:
+    quick: bool = False
+    rounds: int = 5
+    seconds: float = 0.25
+    direct_seconds: float = 0.5
+    file_size: int = 1 * GiB
+    memory_ops: int = 10_000_000
+    directory: str | None = None
+    cases: frozenset[str] = frozenset()
+    cc: str | None = None
+    c_source: str | None = None
+    json_path: str | None = None
+
+
+ALL_CASES = ("nop", "random_read", "sequential_read", "direct_read", "memory")
+
+
+@dataclass
+class Contender:
+    name: str
+    run: Run
+    is_path: bool  # an iouring path (else a baseline)
+    max_ops: int = 1 << 62
+
+
+@dataclass
+class Case:
+    case: str
+    params: dict[str, Any]  # without "path": each iouring contender is a path
+    contenders: list[Contender]
+    first_ops: int = 64  # the calibration starts here
+    seconds: float = 0.25
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+
+
+@dataclass
+class Measured:
+    """The rounds of one contender, in ops/s."""
+
+    rates: list[float]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rates)
+
+    @property
+    def spread(self) -> float:
+        return (max(self.rates) - min(self.rates)) / self.median if self.median else 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+
+class Progress:
+    """A progress line on stderr: rewritten in place on a terminal, one line per case else."""
+
+    def __init__(self, stream: TextIO, total: int) -> None:
+        self.stream = stream
+        self.total = total
+        self.done = 0
+        self.tty = stream.isatty()
+        self.shown = False
+
+    def update(self, text: str, *, new_case: bool = False) -> None:
+        line = f"[{self.done + 1}/{self.total}] {text}"
+        if self.tty:
+            width = shutil.get_terminal_size((100, 20)).columns - 1
+            self.stream.write("\r\033[K" + line[:width])
+            self.stream.flush()
+            self.shown = True
+        elif new_case:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def clear(self) -> None:
+        if self.tty and self.shown:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+            self.shown = False
+
+
+def _rate(value: float) -> str:
+    if value >= 1e6:
+        return f"{value / 1e6:.2f} M"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f} k"
+    return f"{value:.0f} "
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items() if k != "path")
+
+
+ROW = "{:<16} {:<24} {:<7} {:>10} {:<8} {:>10} {:>7} {:>12}"
+
+
+def _header() -> str:
+    return ROW.format("case", "params", "path", "ops/s", "vs", "ops/s", "ratio", "noise")
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _aligned(nbytes: int) -> npt.NDArray[np.uint8]:
+    """A page-aligned, pre-faulted uint8 array (anonymous mmap): what the kernel copies into
+    fastest. ``np.empty`` of 256 KiB or more lands 16 bytes past a page, which copies ~3x
+    slower here."""
+    memory = mmap.mmap(-1, max(nbytes, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    array = np.frombuffer(memory, dtype=np.uint8)
+    array[::4096] = 0  # fault every page in
+    return array
+
+
+def _ring_entries(n: int) -> int:
+    entries = 1
+    while entries < n:
+        entries *= 2
+    return entries
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * mmap.PAGESIZE
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def _make_file(path: str, size: int) -> None:
+    """A file of `size` bytes whose every 4 KiB block starts with its own offset (u64)."""
+    chunk = 64 * MiB
+    with open(path, "wb", buffering=0) as f:
+        for start in range(0, size, chunk):
+            n = min(chunk, size - start)
+            block = np.zeros(n // 8, dtype=np.uint64)
+            block[::512] = np.arange(start, start + n, 4096, dtype=np.uint64)
+            f.write(block.tobytes())
+        os.fsync(f.fileno())
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise RuntimeError(what)
+
+
+# --------------------------------------------------------------------------------------------
+# The C reference
+
+
+def _find_c_source(explicit: str | None) -> Path | None:
+    if explicit:
+        return Path(explicit) if Path(explicit).is_file() else None
+    candidates = []
+    if os.environ.get(C_SOURCE_ENV):
+        candidates.append(Path(os.environ[C_SOURCE_ENV]))
+    here = Path(__file__).resolve().parent
+    candidates += [
+        here / "_c_reference.c",  # shipped next to this module
+        here.parent.parent / "benchmarks" / "c_reference.c",  # a source checkout
+        Path.cwd() / "benchmarks" / "c_reference.c",  # run from the repository root
+    ]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class CReference:
+    """benchmarks/c_reference.c compiled into a shared library, called through ctypes."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        self.lib = lib
+        lib.ref_nop.argtypes = [ctypes.c_uint, ctypes.c_longlong]
+        lib.ref_nop.restype = ctypes.c_longlong
+        lib.ref_reads.argtypes = [
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_longlong,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.POINTER(ctypes.c_int32),
+        ]
+        lib.ref_reads.restype = ctypes.c_longlong
+
+    @staticmethod
+    def build(cc: str | None, source: str | None, workdir: str) -> CReference | str:
+        """The loaded library, or why the C reference is skipped."""
+        path = _find_c_source(source)
+        if path is None:
+            where = source or "benchmarks/c_reference.c"
+            return (
+                f"C reference skipped: {where} not found (run from a source checkout, or pass "
+                f"--c-source / set {C_SOURCE_ENV})"
+            )
+        compiler = cc or os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+        compiler = compiler or shutil.which("clang")
+        if not compiler:
+            return "C reference skipped: no C compiler found (install cc, or set CC / --cc)"
+        out = os.path.join(workdir, "c_reference.so")
+        cmd = [compiler, "-O2", "-shared", "-fPIC", "-o", out, str(path)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"C reference skipped: {' '.join(cmd)} failed: {exc}"
+        if proc.returncode != 0:
+            return f"C reference skipped: {' '.join(cmd)} failed:\n{proc.stderr.strip()}"
+        return CReference(ctypes.CDLL(out))
+
+    def nop(self, batch: int, n: int) -> float:
+        ns = self.lib.ref_nop(batch, n)
+        if ns < 0:
+            raise OSError(-ns, f"C reference nop: {os.strerror(-ns)}")
+        return float(ns) / 1e9
+
+    def reads(
+        self,
+        fd: int,
+        qd: int,
+        size: int,
+        offsets: npt.NDArray[np.uint64],
+        n: int,
+        buf: npt.NDArray[np.uint8],
+        fixed: bool,
+    ) -> float:
+        bad = ctypes.c_int32(0)
+        ns = self.lib.ref_reads(
+            fd, qd, size, offsets.ctypes.data, n, buf.ctypes.data, int(fixed), ctypes.byref(bad)
+        )
+        if ns < 0:
+            raise OSError(-ns, f"C reference reads: {os.strerror(-ns)} (res {bad.value})")
+        return float(ns) / 1e9
+
+
+# --------------------------------------------------------------------------------------------
+# NOP
+
+
+def _nop_case(batch: int, opts: Options, c: CReference | None) -> list[Case]:
+    ring = IoUring(_ring_entries(batch))
+    out = np.empty(ring.cq_entries, dtype=CQE_DTYPE)
+    perf_counter = time.perf_counter
+
+    # user_data as an array rather than a start value with count=: keyword arguments cost a
+    # pybind11 call about 100 ns each.
+    user_data = np.arange(batch, dtype=np.uint64)
+
+    def batch_path(n: int) -> float:
+        nop_batch, wait, copy = ring.nop_batch, ring.submit_and_wait, ring.copy_cqes
+        full, rest = divmod(n, batch)
+        start = perf_counter()
+        for _ in range(full):
+            nop_batch(user_data)
+            wait(batch)
+            if len(copy(out)) != batch:
+                raise RuntimeError("nop_batch: a batch did not complete in full")
+        if rest:
+            nop_batch(user_data[:rest])
+            wait(rest)
+            copy(out)
+        elapsed = perf_counter() - start
+        _check(not out["res"][: max(rest, batch if full else 0)].any(), "a NOP failed")
+        return elapsed
+
+    def single_path(n: int) -> float:
+        nop, wait = ring.nop, ring.submit_and_wait
+        if batch == 1:
+            copy_cqe = ring.copy_cqe
+            start = perf_counter()
+            for i in range(n):
+                nop(i)
+                wait(1)
+                if copy_cqe().res:
+                    raise RuntimeError("a NOP failed")
+            return perf_counter() - start
+        copy = ring.copy_cqes
+        full, rest = divmod(n, batch)
+        start = perf_counter()
+        for _ in range(full):
+            for i in range(batch):
+                nop(i)
+            wait(batch)
+            if len(copy(out)) != batch:
+                raise RuntimeError("a batch of NOPs did not complete in full")
+        for i in range(rest):
+            nop(i)
+        if rest:
+            wait(rest)
+            copy(out)
+        return perf_counter() - start
+
+    contenders = [Contender("batch", batch_path, True), Contender("single", single_path, True)]
+    if c is not None:
+        contenders.append(Contender("c", functools.partial(c.nop, batch), False))
+    return [Case("nop", {"batch": batch}, contenders, max(batch, 64), opts.seconds, [ring.close])]
+
+
+# --------------------------------------------------------------------------------------------
+# Reads
+
+
+@dataclass
+class ReadWork:
+    """What every contender of a read case shares: the file, the offsets, the sizes."""
+
+    fd: int
+    size: int
+    qd: int
+    offsets: npt.NDArray[np.uint64]
+    offset_list: list[int]
+    direct: bool
+
+
+def _batch_reader(work: ReadWork, fixed: bool, cleanup: list[Callable[[], None]]) -> Run:
+    """The batch path: QD reads in flight, slot i of a page-aligned buffer per read; each round
+    trip submits and waits for one completion, copies every ready CQE into a preallocated array,
+    checks their results, and refills the freed slots with one batch call. A read's user_data is
+    its slot's byte offset, so the completions' user_data column is the next batch's
+    buf_offset."""
+    fd, size, qd, offsets = work.fd, work.size, work.qd, work.offsets
+    ring = IoUring(_ring_entries(qd))
+    out = np.empty(ring.cq_entries, dtype=CQE_DTYPE)
+    slots = np.arange(qd, dtype=np.uint64) * np.uint64(size)
+    expected = np.full(ring.cq_entries, size, dtype=np.int32).tobytes()
+    arena: BufferArena | None = None
+    if fixed:
+        arena = BufferArena(ring, qd * size)
+        buf = arena.array
+    else:
+        buf = _aligned(qd * size)
+
+    def close() -> None:
+        if arena is not None:
+            arena.close()
+        ring.close()
+
+    cleanup.append(close)
+    perf_counter = time.perf_counter
+
+    def run(n: int) -> float:
+        wait, copy = ring.submit_and_wait, ring.copy_cqes
+        read, read_fixed = ring.read_batch, ring.read_fixed_batch
+        start = perf_counter()
+        k = min(qd, n)
+        if fixed:
+            read_fixed(slots[:k], fd, 0, offsets[:k], size, slots[:k])
+        else:
+            read(slots[:k], fd, buf, offsets[:k], size, slots[:k])
+        issued, done = k, 0
+        while done < n:
+            wait(1)
+            got = copy(out)
+            m = len(got)
+            done += m
+            # Every result checked at once: the bytes of the res column against `size`s (a
+            # bytes comparison costs a tenth of a NumPy reduction on a few elements).
+            if got["res"].tobytes() != expected[: 4 * m]:
+                raise RuntimeError(f"a read returned {got['res'].min()} instead of {size}")
+            refill = min(m, n - issued)
+            if refill > 0:
+                ud = got["user_data"] if refill == m else got["user_data"][:refill]
+                if fixed:
+                    read_fixed(ud, fd, 0, offsets[issued : issued + refill], size, ud)
+                else:
+                    read(ud, fd, buf, offsets[issued : issued + refill], size, ud)
+                issued += refill
+        return perf_counter() - start
+
+    # Sanity check of the measured path: the data lands where it should.
+    run(min(qd, 16) * 2)
+    head = buf[: qd * size].reshape(qd, size)[:, :8].copy().view(np.uint64).ravel()
+    _check(bool(np.all(head % 4096 == 0)), "the batch path read wrong data")
+    return run
+
+
+def _single_reader(work: ReadWork, fixed: bool, cleanup: list[Callable[[], None]]) -> Run:
+    """The single-operation path at QD 1: ring.read (or read_fixed) + submit_and_wait(1) +
+    copy_cqe per read."""
+    fd, size = work.fd, work.size
+    ring = IoUring(1)
+    arena: BufferArena | None = None
+    if fixed:
+        arena = BufferArena(ring, size)
+        view = arena.array.data[:size]
+    else:
+        view = _aligned(size).data
+
+    def close() -> None:
+        if arena is not None:
+            arena.close()
+        ring.close()
+
+    cleanup.append(close)
+    perf_counter = time.perf_counter
+
+    def run(n: int) -> float:
+        wait, copy_cqe = ring.submit_and_wait, ring.copy_cqe
+        offs = work.offset_list
+        start = perf_counter()
+        if fixed:
+            read_fixed = ring.read_fixed
+            for off in islice(offs, n):
+                read_fixed(0, fd, view, off, 0)
+                wait(1)
+                if copy_cqe().res != size:
+                    raise RuntimeError("a read_fixed returned a short count")
+        else:
+            read = ring.read
+            for off in islice(offs, n):
+                read(0, fd, view, off)
+                wait(1)
+                if copy_cqe().res != size:
+                    raise RuntimeError("a read returned a short count")
+        return perf_counter() - start
+
+    return run
+
+
+def _pread_loop(work: ReadWork) -> Run:
+    fd, size = work.fd, work.size
+    perf_counter = time.perf_counter
+
+    def run(n: int) -> float:
+        pread = os.pread
+        start = perf_counter()
+        for off in islice(work.offset_list, n):
+            if len(pread(fd, size, off)) != size:
+                raise RuntimeError("os.pread returned a short read")
+        return perf_counter() - start
+
+    return run
+
+
+def _preadv_loop(work: ReadWork) -> Run:
+    fd, size = work.fd, work.size
+    buffers = [_aligned(size).data]
+    perf_counter = time.perf_counter
+
+    def run(n: int) -> float:
+        preadv = os.preadv
+        start = perf_counter()
+        for off in islice(work.offset_list, n):
+            if preadv(fd, buffers, off) != size:
+                raise RuntimeError("os.preadv returned a short read")
+        return perf_counter() - start
+
+    return run
+
+
+def _thread_pool(work: ReadWork, cleanup: list[Callable[[], None]]) -> Run:
+    fd, size = work.fd, work.size
+    workers = min(work.qd, THREADS_MAX)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bench-pread")
+    cleanup.append(functools.partial(pool.shutdown, wait=True))
+    if work.direct:
+        # O_DIRECT needs an aligned destination: one page-aligned buffer per worker thread.
+        local = threading.local()
+
+        def read_one(off: int) -> int:
+            bufs = getattr(local, "bufs", None)
+            if bufs is None:
+                bufs = local.bufs = [_aligned(size).data]
+            return os.preadv(fd, bufs, off)
+
+    else:
+
+        def read_one(off: int) -> int:
+            return len(os.pread(fd, size, off))
+
+    perf_counter = time.perf_counter
+
+    def run(n: int) -> float:
+        offs = work.offset_list
+        start = perf_counter()
+        for first in range(0, n, 4096):
+            for got in pool.map(read_one, offs[first : min(n, first + 4096)]):
+                if got != size:
+                    raise RuntimeError("a pooled read returned a short count")
+        return perf_counter() - start
+
+    run(min(workers * 2, 256))  # start the workers outside the measurement
+    return run
+
+
+def _c_reader(work: ReadWork, c: CReference, fixed: bool) -> Run:
+    buf = _aligned(work.qd * work.size)
+    return lambda n: c.reads(work.fd, work.qd, work.size, work.offsets, n, buf, fixed)
+
+
+def _read_contenders(
+    work: ReadWork,
+    buffers: str,
+    paths: Sequence[str],
+    c: CReference | None,
+    cleanup: list[Callable[[], None]],
+    baselines: Sequence[str] = ("pread", "preadv", "threads", "c"),
+) -> list[Contender]:
+    fixed = buffers == "fixed"
+    limit = len(work.offsets)
+    contenders = []
+    for path in paths:
+        maker = _batch_reader if path == "batch" else _single_reader
+        contenders.append(Contender(path, maker(work, fixed, cleanup), True, limit))
+    for name in baselines:
+        if name == "pread":
+            contenders.append(Contender("pread", _pread_loop(work), False, limit))
+        elif name == "preadv":
+            contenders.append(Contender("preadv", _preadv_loop(work), False, limit))
+        elif name == "threads":
+            contenders.append(Contender("threads", _thread_pool(work, cleanup), False, limit))
+        elif name == "c" and c is not None:
+            contenders.append(Contender("c", _c_reader(work, c, fixed), False, limit))
+    return contenders
+
+
+def _random_offsets(file_size: int, size: int, count: int, seed: int) -> npt.NDArray[np.uint64]:
+    blocks = file_size // size
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, blocks, count, dtype=np.uint64) * np.uint64(size)
+
+
+# --------------------------------------------------------------------------------------------
+# Running
+
+
+def _measure(case: Case, rounds: int, progress: Progress, label: str) -> dict[str, Measured]:
+    """Calibrates every contender to about case.seconds, then runs the interleaved rounds."""
+    counts: dict[str, int] = {}
+    for contender in case.contenders:
+        progress.update(f"{label}: calibrating {contender.name}")
+        n = min(case.first_ops, contender.max_ops)
+        while True:
+            elapsed = contender.run(n)
+            if elapsed >= case.seconds / 4 or n >= contender.max_ops:
+                break
+            n = min(contender.max_ops, n * (8 if elapsed < case.seconds / 64 else 2))
+        rate = n / max(elapsed, 1e-9)
+        counts[contender.name] = max(1, min(contender.max_ops, int(rate * case.seconds)))
+    rates: dict[str, list[float]] = {c.name: [] for c in case.contenders}
+    order = list(case.contenders)
+    for r in range(rounds):
+        for contender in order:
+            progress.update(f"{label}: round {r + 1}/{rounds}, {contender.name}")
+            n = counts[contender.name]
+            rates[contender.name].append(n / max(contender.run(n), 1e-9))
+        order = order[1:] + order[:1]  # rotate: no contender always runs first
+    return {name: Measured(values) for name, values in rates.items()}
+
+
+def _records(case: Case, measured: dict[str, Measured]) -> list[dict[str, Any]]:
+    records = []
+    for path in (c for c in case.contenders if c.is_path):
+        for base in (c for c in case.contenders if not c.is_path):
+            p, b = measured[path.name].median, measured[base.name].median
+            records.append(
+                {
+                    "case": case.case,
+                    "params": {**case.params, "path": path.name},
+                    "ops_per_s": p,
+                    "baseline": base.name,
+                    "baseline_ops_per_s": b,
+                    "ratio": p / b if b else float("inf"),
+                }
+            )
+    return records
+
+
+def _rows(case: Case, measured: dict[str, Measured]) -> list[str]:
+    rows = []
+    for record in _records(case, measured):
+        path = record["params"]["path"]
+        noise = (
+            f"±{measured[path].spread * 50:.0f}%/±{measured[record['baseline']].spread * 50:.0f}%"
+        )
+        rows.append(
+            ROW.format(
+                record["case"],
+                _params_text(record["params"]),
+                path,
+                _rate(record["ops_per_s"]),
+                record["baseline"],
+                _rate(record["baseline_ops_per_s"]),
+                f"{record['ratio']:.2f}x",
+                noise,
+            )
+        )
+    return rows
+
+
+CaseFactory = Callable[[], list[Case]]
+
+
+def _plan(
+    opts: Options, c: CReference | None, workdir: str, notes: list[str]
+) -> Iterator[tuple[str, CaseFactory]]:
+    """(label, factory) for every case to run, in order; factories build the contenders only
+    when their case comes up, so setup costs (files, thread pools) are paid one at a time."""
+    wanted = opts.cases or frozenset(ALL_CASES)
+    if "nop" in wanted:
+        for batch in (1, 64, 1024):
+            yield f"nop batch={batch}", functools.partial(_nop_case, batch, opts, c)
+    file_cases = {"random_read", "sequential_read", "direct_read"} & wanted
+    if not file_cases:
+        return
+    directory = opts.directory or tempfile.gettempdir()
+    path = os.path.join(directory, f"iouring-bench-{os.getpid()}.dat")
+    state: dict[str, Any] = {}
+
+    def open_cached() -> int:
+        if "fd" not in state:
+            _make_file(path, opts.file_size)
+            state["fd"] = os.open(path, os.O_RDONLY)
+            # Read it once so that every page is cached before any contender runs.
+            with open(path, "rb", buffering=0) as f:
+                while f.read(16 * MiB):
+                    pass
+        return int(state["fd"])
+
+    limit = 1 << (17 if opts.quick else 20)
+    if "random_read" in wanted:
+        for qd in (1, 16, 64, 256):
+            for buffers in ("plain", "fixed"):
+
+                def random_case(qd: int = qd, buffers: str = buffers) -> list[Case]:
+                    fd = open_cached()
+                    offsets = _random_offsets(opts.file_size, 4 * KiB, limit, seed=qd)
+                    work = ReadWork(fd, 4 * KiB, qd, offsets, offsets.tolist(), False)
+                    cleanup: list[Callable[[], None]] = []
+                    paths = ("batch", "single") if qd == 1 else ("batch",)
+                    contenders = _read_contenders(work, buffers, paths, c, cleanup)
+                    params = {"qd": qd, "size": 4 * KiB, "buffers": buffers}
+                    return [Case("random_read", params, contenders, 64, opts.seconds, cleanup)]
+
+                yield f"random_read qd={qd} {buffers}", random_case
+    if "sequential_read" in wanted:
+
+        def sequential_case() -> list[Case]:
+            fd = open_cached()
+            blocks = opts.file_size // MiB
+            count = 1 << 16
+            offsets = (np.arange(count, dtype=np.uint64) % np.uint64(blocks)) * np.uint64(MiB)
+            work = ReadWork(fd, MiB, 4, offsets, offsets.tolist(), False)
+            cleanup: list[Callable[[], None]] = []
+            contenders = _read_contenders(work, "plain", ("batch",), c, cleanup)
+            params = {"qd": 4, "size": MiB, "buffers": "plain"}
+            case = Case("sequential_read", params, contenders, 8, opts.seconds, cleanup)
+            return [case]
+
+        yield "sequential_read 1 MiB", sequential_case
+    if "direct_read" in wanted:
+        for qd in (1, 8, 64):
+
+            def direct_case(qd: int = qd) -> list[Case]:
+                open_cached()
+                if "direct_fd" not in state:
+                    state["direct_fd"] = _open_direct(path, notes)
+                fd = state["direct_fd"]
+                if fd is None:
+                    return []
+                offsets = _random_offsets(opts.file_size, 4 * KiB, 1 << 16, seed=1000 + qd)
+                work = ReadWork(fd, 4 * KiB, qd, offsets, offsets.tolist(), True)
+                baselines: list[str] = ["preadv", "threads", "c"]
+                if _pread_works(fd):
+                    baselines.insert(0, "pread")
+                elif "pread_direct" not in state:
+                    state["pread_direct"] = True
+                    notes.append(
+                        "direct_read: os.pread fails with EINVAL under O_DIRECT (its bytes "
+                        "buffer is not block-aligned), so the plain-Python baseline is preadv "
+                        "into an aligned buffer"
+                    )
+                cleanup: list[Callable[[], None]] = []
+                contenders = _read_contenders(work, "plain", ("batch",), c, cleanup, baselines)
+                params = {"qd": qd, "size": 4 * KiB, "buffers": "plain"}
+                return [Case("direct_read", params, contenders, 16, opts.direct_seconds, cleanup)]
+
+            yield f"direct_read qd={qd}", direct_case
+
+    def remove() -> None:
+        for key in ("fd", "direct_fd"):
+            if state.get(key) is not None:
+                os.close(state.pop(key))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+    def cleanup_case() -> list[Case]:
+        remove()
+        return []
+
+    yield "", cleanup_case
+
+
+def _open_direct(path: str, notes: list[str]) -> int | None:
+    """The file opened O_DIRECT after evicting it from the page cache, or None (with a note)."""
+    flag = getattr(os, "O_DIRECT", 0)
+    if not flag:
+        notes.append("direct_read skipped: this platform has no O_DIRECT")
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | flag)
+    except OSError as exc:
+        notes.append(f"direct_read skipped: the filesystem of {path} refuses O_DIRECT ({exc})")
+        return None
+    probe = _aligned(4096)
+    try:
+        os.preadv(fd, [probe.data], 0)
+    except OSError as exc:
+        os.close(fd)
+        notes.append(f"direct_read skipped: an O_DIRECT read of {path} failed ({exc})")
+        return None
+    os.fsync(fd)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    return fd
+
+
+def _pread_works(fd: int) -> bool:
+    try:
+        return len(os.pread(fd, 4096, 0)) == 4096
+    except OSError:
+        return False
+
+
+def _memory_case(opts: Options, out: TextIO, progress: Progress) -> str:
+    """Runs opts.memory_ops NOPs plus pinned reads through the batch path and reports the
+    growth of the resident set after a warm-up."""
+    batch = 1024
+    ring = IoUring(batch)
+    cqes = np.empty(ring.cq_entries, dtype=CQE_DTYPE)
+    buf = _aligned(batch * 512)
+    slots = np.arange(batch, dtype=np.uint64) * np.uint64(512)
+    zero = os.open("/dev/zero", os.O_RDONLY)
+    reads = max(opts.memory_ops // 10, batch)
+    nops = max(opts.memory_ops - reads, batch)
+    samples: list[int] = []
+
+    def nop_round(count: int) -> None:
+        for i in range(count):
+            ring.nop_batch(i * batch, count=batch)
+            ring.submit_and_wait(batch)
+            ring.copy_cqes(cqes)
+            if i % 256 == 0:
+                samples.append(_rss())
+
+    def read_round(count: int) -> None:
+        for i in range(count):
+            ring.read_batch(slots, zero, buf, 0, 512, slots)
+            ring.submit_and_wait(batch)
+            got = ring.copy_cqes(cqes)
+            if len(got) != batch or got["res"].min() != 512:
+                raise RuntimeError("a read of /dev/zero failed")
+            if i % 64 == 0:
+                samples.append(_rss())
+
+    try:
+        progress.update("memory: warm-up", new_case=True)
+        nop_round(64)
+        read_round(16)
+        gc.collect()
+        before = _rss()
+        samples.clear()
+        start = time.perf_counter()
+        progress.update(f"memory: {nops:,} NOPs through nop_batch")
+        nop_round(nops // batch)
+        progress.update(f"memory: {reads:,} pinned reads through read_batch")
+        read_round(reads // batch)
+        elapsed = time.perf_counter() - start
+        gc.collect()
+        after = _rss()
+        pinned, in_flight = ring.pinned, ring.in_flight
+    finally:
+        os.close(zero)
+        ring.close()
+    peak = max([*samples, after])
+    total = (nops // batch + reads // batch) * batch
+    return (
+        f"memory: {total:,} operations through the batch path ({nops // batch * batch:,} NOPs, "
+        f"{reads // batch * batch:,} reads pinning one buffer per batch) in {elapsed:.1f} s: "
+        f"RSS {before / MiB:.1f} MiB before, peak {peak / MiB:.1f} MiB, {after / MiB:.1f} MiB "
+        f"after: growth {(peak - before) / KiB:+.0f} KiB (pinned={pinned}, "
+        f"in_flight={in_flight})"
+    )
+
+
+TARGETS = (
+    ("nop", {"batch": 64, "path": "batch"}, "c", 0.8),
+    ("nop", {"batch": 1024, "path": "batch"}, "c", 0.8),
+    ("nop", {"batch": 1, "path": "single"}, "c", 0.5),
+    ("random_read", {"qd": 64, "buffers": "plain", "path": "batch"}, "c", 0.9),
+    ("random_read", {"qd": 64, "buffers": "fixed", "path": "batch"}, "c", 0.9),
+    ("random_read", {"qd": 64, "buffers": "plain", "path": "batch"}, "pread", 1.2),
+    ("random_read", {"qd": 64, "buffers": "fixed", "path": "batch"}, "pread", 1.2),
+    ("direct_read", {"qd": 8, "path": "batch"}, "c", 0.9),
+    ("direct_read", {"qd": 64, "path": "batch"}, "c", 0.9),
+    ("sequential_read", {"path": "batch"}, "c", 0.9),
+)
+
+
+def _target_lines(records: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for case, params, baseline, goal in TARGETS:
+        for r in records:
+            if (
+                r["case"] == case
+                and r["baseline"] == baseline
+                and all(r["params"].get(k) == v for k, v in params.items())
+            ):
+                verdict = "met" if r["ratio"] >= goal else "MISSED"
+                lines.append(
+                    f"  {case} {_params_text(r['params'])} path={r['params']['path']} vs "
+                    f"{baseline}: {r['ratio']:.2f}x (target >= {goal}x) {verdict}"
+                )
+    return lines
+
+
+def run(opts: Options, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> list[dict[str, Any]]:
+    """Runs the benchmark, prints the table to `out` (progress on `err`) and returns the
+    records."""
+    notes: list[str] = []
+    records: list[dict[str, Any]] = []
+    failures: list[str] = []
+    wanted = opts.cases or frozenset(ALL_CASES)
+    out.write(
+        f"iouring {iouring.__version__} benchmark on Linux {platform.release()} "
+        f"({platform.machine()}, {os.cpu_count()} CPUs), Python {platform.python_version()}, "
+        f"NumPy {np.__version__}\n"
+        f"mode: {'quick' if opts.quick else 'full'}, {opts.rounds} interleaved rounds of "
+        f"~{opts.seconds:g} s per contender ({opts.direct_seconds:g} s for O_DIRECT), file "
+        f"{opts.file_size // MiB} MiB; load average before: {_loadavg()}\n"
+    )
+    out.flush()
+    with tempfile.TemporaryDirectory(prefix="iouring-bench-") as workdir:
+        built = CReference.build(opts.cc, opts.c_source, workdir) if wanted - {"memory"} else None
+        c = built if isinstance(built, CReference) else None
+        if isinstance(built, str):
+            notes.append(built)
+            err.write(built + "\n")
+        plan = list(_plan(opts, c, workdir, notes))
+        progress = Progress(err, len([p for p in plan if p[0]]) + ("memory" in wanted))
+        memory_line = None
+        if "memory" in wanted:
+            memory_line = _memory_case(opts, out, progress)
+            progress.done += 1
+        header_printed = False
+        for label, factory in plan:
+            if label:
+                progress.update(f"{label}: setting up", new_case=True)
+            try:
+                cases = factory()
+            except Exception as exc:  # a case that cannot be set up is reported, not fatal
+                failures.append(f"{label}: {type(exc).__name__}: {exc}")
+                cases = []
+            for case in cases:
+                try:
+                    measured = _measure(case, opts.rounds, progress, label)
+                except Exception as exc:
+                    failures.append(
+                        f"{label} path={case.params.get('path')}: {type(exc).__name__}: {exc}"
+                    )
+                    measured = None
+                finally:
+                    for done in case.cleanup:
+                        done()
+                if measured is None:
+                    continue
+                progress.clear()
+                if not header_printed:
+                    out.write("\n" + _header() + "\n")
+                    header_printed = True
+                for row in _rows(case, measured):
+                    out.write(row + "\n")
+                out.flush()
+                records.extend(_records(case, measured))
+            if label:
+                progress.done += 1
+        progress.clear()
+    out.write(f"\nload average after: {_loadavg()}\n")
+    if memory_line:
+        out.write(memory_line + "\n")
+    lines = _target_lines(records)
+    if lines:
+        out.write("targets (issue 5):\n" + "\n".join(lines) + "\n")
+    for note in notes:
+        out.write(f"note: {note}\n")
+    for failure in failures:
+        out.write(f"FAILED: {failure}\n")
+    out.flush()
+    if opts.json_path:
+        with open(opts.json_path, "w") as f:
+            json.dump(records, f, indent=1)
+            f.write("\n")
+    if failures:
+        raise SystemExit(1)
+    return records
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``python -m iouring bench`` (also ``benchmarks/run.py``)."""
+    parser.add_argument(
+        "--quick", action="store_true", help="run every case briefly (well under 30 s in all)"
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the records as JSON to PATH")
+    parser.add_argument(
+        "--rounds", type=int, help="interleaved rounds per case (default 5; 2 quick)"
+    )
+    parser.add_argument(
+        "--seconds", type=float, help="seconds per contender and round (default 0.25; 0.02 quick)"
+    )
+    parser.add_argument(
+        "--cases",
+        help=f"comma-separated subset of: {', '.join(ALL_CASES)} (default: all)",
+    )
+    parser.add_argument(
+        "--file-size", type=int, help="bytes of the test file (default 1 GiB; 64 MiB quick)"
+    )
+    parser.add_argument(
+        "--memory-ops", type=int, help="operations of the memory case (default 10 M; 1 M quick)"
+    )
+    parser.add_argument("--dir", help="directory of the test file (default: the temp directory)")
+    parser.add_argument("--cc", help="C compiler for the C reference (default: $CC or cc)")
+    parser.add_argument("--c-source", help="path of c_reference.c (default: benchmarks/)")
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    quick = bool(args.quick)
+    cases: frozenset[str] = frozenset()
+    if args.cases:
+        cases = frozenset(x.strip() for x in args.cases.split(",") if x.strip())
+        unknown = cases - set(ALL_CASES)
+        if unknown:
+            raise SystemExit(
+                f"unknown cases: {', '.join(sorted(unknown))} (known: {', '.join(ALL_CASES)})"
+            )
+    seconds = args.seconds if args.seconds is not None else (0.02 if quick else 0.25)
+    return Options(
+        quick=quick,
+        rounds=args.rounds if args.rounds is not None else (2 if quick else 5),
+        seconds=seconds,
+        direct_seconds=seconds * 2,
+        file_size=args.file_size if args.file_size is not None else (64 * MiB if quick else GiB),
+        memory_ops=args.memory_ops
+        if args.memory_ops is not None
+        else (MiB if quick else 10_000_000),
+        directory=args.dir,
+        cases=cases,
+        cc=args.cc,
+        c_source=args.c_source,
+        json_path=args.json,
+    )
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    opts = options_from(args)
+    if opts.rounds < 1 or opts.seconds <= 0 or opts.file_size < 16 * MiB:
+        raise SystemExit("--rounds must be >= 1, --seconds > 0, --file-size >= 16 MiB")
+    run(opts)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m iouring bench", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    add_arguments(parser)
+    return run_from_args(parser.parse_args(argv))

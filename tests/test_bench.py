@@ -1,0 +1,227 @@
+"""The benchmark suite: ``python -m iouring bench --quick`` end to end, the C reference it
+compiles, and the record format of ``--json``. No test asserts a speed."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import iouring
+from iouring import __main__ as cli
+from iouring import _bench
+
+RECORD_KEYS = ["case", "params", "ops_per_s", "baseline", "baseline_ops_per_s", "ratio"]
+
+
+def _env() -> dict[str, str]:
+    """The environment of a child that imports this very iouring."""
+    package_root = str(Path(iouring.__file__).resolve().parent.parent)
+    here = str(Path(iouring.__file__).parent.parent)
+    paths = [here, package_root, *os.environ.get("PYTHONPATH", "").split(os.pathsep)]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+@pytest.fixture(scope="module")
+def c_reference() -> Any:
+    with tempfile.TemporaryDirectory() as workdir:
+        built = _bench.CReference.build(None, None, workdir)
+        if isinstance(built, str):
+            pytest.skip(built)
+        yield built
+
+
+def test_bench_quick_cli_table_and_json(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "iouring", "bench", "--quick", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stdout = proc.stdout
+    assert "mode: quick" in stdout
+    assert _bench._header() in stdout
+    assert "memory:" in stdout and "growth" in stdout
+    assert "FAILED" not in stdout
+    assert "[1/" in proc.stderr  # the progress line
+    records = json.loads(out.read_text())
+    assert records, stdout
+    for r in records:
+        assert list(r) == RECORD_KEYS
+        assert r["ops_per_s"] > 0 and r["baseline_ops_per_s"] > 0
+        assert r["ratio"] == pytest.approx(r["ops_per_s"] / r["baseline_ops_per_s"])
+        assert r["baseline"] in ("c", "pread", "preadv", "threads")
+        assert r["params"]["path"] in ("batch", "single")
+    cases = {(r["case"], r["params"].get("qd"), r["params"].get("batch")) for r in records}
+    c_skipped = "C reference skipped" in stdout
+    if not c_skipped:
+        for batch in (1, 64, 1024):
+            assert ("nop", None, batch) in cases
+    for qd in (1, 16, 64, 256):
+        assert ("random_read", qd, None) in cases
+    assert ("sequential_read", 4, None) in cases
+    if "direct_read skipped" not in stdout:
+        for qd in (1, 8, 64):
+            assert ("direct_read", qd, None) in cases
+    buffers = {r["params"]["buffers"] for r in records if r["case"] == "random_read"}
+    assert buffers == {"plain", "fixed"}
+    # Every row of the table is one record.
+    names = ("nop ", "random_read ", "sequential_read ", "direct_read ")
+    rows = [line for line in stdout.splitlines() if line.startswith(names)]
+    assert len(rows) == len(records)
+
+
+def test_bench_subset_in_process() -> None:
+    opts = _bench.Options(
+        quick=True, rounds=1, seconds=0.005, direct_seconds=0.005, cases=frozenset({"nop"})
+    )
+    out, err = io.StringIO(), io.StringIO()
+    records = _bench.run(opts, out=out, err=err)
+    text = out.getvalue()
+    if "C reference skipped" in text:
+        assert records == []  # NOPs have no baseline but C
+    else:
+        assert {(r["params"]["batch"], r["params"]["path"]) for r in records} == {
+            (b, p) for b in (1, 64, 1024) for p in ("batch", "single")
+        }
+        assert all(r["baseline"] == "c" for r in records)
+        assert "targets (issue 5):" in text
+
+
+def test_cli_help_lists_bench_and_keeps_demo_options(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "bench" in text and "--size" in text and "--depth" in text
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--help"])
+    text = capsys.readouterr().out
+    for option in ("--quick", "--json", "--rounds", "--cases", "--dir"):
+        assert option in text
+
+
+def test_cli_without_subcommand_runs_report_and_demo(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "iouring", "--size", str(1 << 20), "--depth", "4"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "operations supported" in proc.stdout
+    assert "data verified" in proc.stdout
+
+
+def test_cli_rejects_unknown_case() -> None:
+    with pytest.raises(SystemExit, match="unknown cases"):
+        cli.main(["bench", "--cases", "nop,bogus"])
+
+
+def test_options_quick_and_full_defaults() -> None:
+    parser = argparse.ArgumentParser()
+    _bench.add_arguments(parser)
+    quick = _bench.options_from(parser.parse_args(["--quick"]))
+    assert (quick.quick, quick.rounds, quick.file_size) == (True, 2, 64 << 20)
+    full = _bench.options_from(parser.parse_args(["--rounds", "7", "--cases", "nop,memory"]))
+    assert (full.quick, full.rounds, full.file_size) == (False, 7, 1 << 30)
+    assert full.cases == frozenset({"nop", "memory"})
+
+
+def test_records_one_per_path_and_baseline() -> None:
+    def never(n: int) -> float:
+        raise AssertionError
+
+    case = _bench.Case(
+        "nop",
+        {"batch": 64},
+        [
+            _bench.Contender("batch", never, True),
+            _bench.Contender("single", never, True),
+            _bench.Contender("c", never, False),
+        ],
+    )
+    measured = {
+        "batch": _bench.Measured([8.0, 10.0, 12.0]),
+        "single": _bench.Measured([3.0]),
+        "c": _bench.Measured([20.0, 20.0]),
+    }
+    records = _bench._records(case, measured)
+    assert records == [
+        {
+            "case": "nop",
+            "params": {"batch": 64, "path": "batch"},
+            "ops_per_s": 10.0,
+            "baseline": "c",
+            "baseline_ops_per_s": 20.0,
+            "ratio": 0.5,
+        },
+        {
+            "case": "nop",
+            "params": {"batch": 64, "path": "single"},
+            "ops_per_s": 3.0,
+            "baseline": "c",
+            "baseline_ops_per_s": 20.0,
+            "ratio": 0.15,
+        },
+    ]
+    assert measured["batch"].spread == pytest.approx(0.4)
+    rows = _bench._rows(case, measured)
+    assert len(rows) == 2 and "0.50x" in rows[0] and "±20%/±0%" in rows[0]
+
+
+def test_c_reference_skips_without_compiler_or_source(tmp_path: Path) -> None:
+    message = _bench.CReference.build(str(tmp_path / "no-such-cc"), None, str(tmp_path))
+    assert isinstance(message, str) and message.startswith("C reference skipped")
+    message = _bench.CReference.build(None, str(tmp_path / "missing.c"), str(tmp_path))
+    assert isinstance(message, str) and "missing.c not found" in message
+
+
+def test_c_reference_nop(c_reference: Any) -> None:
+    for batch in (1, 64):
+        assert c_reference.nop(batch, 1000) > 0
+    with pytest.raises(OSError, match="Invalid argument"):
+        c_reference.nop(0, 10)
+
+
+@pytest.mark.parametrize("fixed", [False, True], ids=["plain", "fixed"])
+def test_c_reference_reads_land_in_buffer(c_reference: Any, tmp_path: Path, fixed: bool) -> None:
+    path = tmp_path / "data"
+    _bench._make_file(str(path), 1 << 20)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        qd, size = 4, 4096
+        offsets = np.array([5, 9, 0, 200, 17, 3], dtype=np.uint64) * size
+        buf = _bench._aligned(qd * size)
+        assert c_reference.reads(fd, qd, size, offsets, len(offsets), buf, fixed) > 0
+        # Every slot holds one of the blocks read; a block starts with its own offset.
+        heads = set(buf.reshape(qd, size)[:, :8].copy().view(np.uint64).ravel().tolist())
+        assert heads <= set(offsets.tolist()) and len(heads) == qd
+        # A read past the end of the file is a short read: the reference reports EIO.
+        with pytest.raises(OSError, match="Input/output error"):
+            c_reference.reads(fd, qd, size, np.array([1 << 20], dtype=np.uint64), 1, buf, fixed)
+    finally:
+        os.close(fd)
+
+
+def test_make_file_layout(tmp_path: Path) -> None:
+    path = tmp_path / "layout"
+    _bench._make_file(str(path), 1 << 20)
+    data = np.fromfile(path, dtype=np.uint64)
+    assert data.size == (1 << 20) // 8
+    assert (data[::512] == np.arange(0, 1 << 20, 4096, dtype=np.uint64)).all()
