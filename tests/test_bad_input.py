@@ -309,6 +309,8 @@ def bad_values(method: str, name: str, valid: Any) -> list[tuple[str, Any]]:
         bad += [("NUL in str", "a\x00b"), ("NUL in bytes", b"a\x00b"), ("int 5.5", 5.5)]
     elif isinstance(valid, list):
         bad += [("int", 5), ("list of object()", [object()])]
+        if method.removeprefix("prep_") in ("readv", "readv2") and valid:
+            bad += [("read-only items", [b"\x00" * 8])]
     return bad
 
 
@@ -533,6 +535,116 @@ def test_bad_fd_completes_with_error(env: Env, method: str, bad_fd: str) -> None
         assert len(cqes) == 1, f"{method} on a {bad_fd} fd did not complete"
         assert cqes["res"][0] < 0, f"{method} on a {bad_fd} fd: res {cqes['res'][0]}"
         assert (ring.in_flight, ring.pinned) == (0, 0)
+    finally:
+        ring.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Unknown flag bits, where the flags have a defined set
+
+
+FLAG_CASES = [
+    ("fsync", "flags", 1 << 4),
+    ("fsync_batch", "flags", 1 << 4),
+    ("enter", "flags", 1 << 30),
+    ("timeout", "flags", 1 << 20),
+    ("link_timeout", "flags", 1 << 20),
+    ("timeout_remove", "flags", 1 << 20),
+    ("cancel", "flags", 1 << 30),
+    ("cancel_fd", "flags", 1 << 30),
+    ("poll_add", "flags", 1 << 20),
+    ("nop_batch", "sqe_flags", 1 << 7),
+    ("read_batch", "sqe_flags", int(SqeFlags.CQE_SKIP_SUCCESS)),
+    ("futex_wait", "futex_flags", 1 << 20),
+]
+# Passed to the kernel unchecked today (it refuses unknown bits with -EINVAL in the CQE):
+# sync_file_range flags, renameat flags, unlinkat flags, fixed_fd_install flags, openat2
+# resolve.
+
+
+@pytest.mark.parametrize(
+    "method,param,value",
+    [c for c in FLAG_CASES if c[0] in RING_METHODS],
+    ids=[f"{m}-{p}" for m, p, _ in FLAG_CASES if m in RING_METHODS],
+)
+def test_bad_input_unknown_flag_bits(env: Env, method: str, param: str, value: int) -> None:
+    params = parameters(getattr(iouring._core.IoUring, method))
+    assert params
+    ring = fresh_ring(env)
+    try:
+        target = Target(method, on_sqe=False)
+        kwargs = discover(target, params, env, ring, None)
+        if isinstance(kwargs, str):
+            pytest.skip(kwargs)
+        ring.close()
+        ring = fresh_ring(env)
+        before = snapshot(ring)
+        outcome, message = attempt(target, ring, None, {**kwargs, param: value})
+        assert outcome == "conversion error" and param in message, f"{outcome} {message}"
+        assert snapshot(ring) == before
+    finally:
+        ring.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Reference counts: every operation's pins give back exactly what they took
+
+
+def returns_sqe(method: str) -> bool:
+    doc = (getattr(iouring._core.IoUring, method).__doc__ or "").splitlines()[0]
+    return doc.endswith("-> iouring._core.Sqe") or method.endswith("_batch")
+
+
+# Operations the refcount test prepares but does not run: they would close the test's own
+# descriptors or reap another test's child processes.
+NOT_RUN = {"close_fd", "close_batch", "close_direct", "waitid"}
+
+
+def tracked(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The objects (and the items of lists and tuples) handed to the call."""
+    out: dict[str, Any] = {}
+    for k, v in kwargs.items():
+        if isinstance(v, (int, float, type(None))):
+            continue
+        out[k] = v  # str too: paths are copied, so their count must not change at all
+        if isinstance(v, (list, tuple)):
+            for i, item in enumerate(v):
+                if not isinstance(item, (int, float, type(None))):
+                    out[f"{k}[{i}]"] = item
+    return out
+
+
+@pytest.mark.parametrize("run", [False, True], ids=["prepared", "run"])
+@pytest.mark.parametrize("method", [m for m in RING_METHODS if returns_sqe(m)])
+def test_refcounts_restored_after_completion(env: Env, method: str, run: bool) -> None:
+    """Pinned objects hold at least their references while prepared or in flight (no early
+    free) and are back to their original reference counts once the operation completed or
+    the ring closed (no leak)."""
+    params = parameters(getattr(iouring._core.IoUring, method))
+    assert params
+    ring = fresh_ring(env)
+    try:
+        target = Target(method, on_sqe=False)
+        kwargs = discover(target, params, env, ring, None)
+        if isinstance(kwargs, str):
+            pytest.skip(f"IoUring.{method}: {kwargs}")
+        ring.close()
+        ring = fresh_ring(env)
+        objects = tracked(kwargs)
+        if not objects:
+            return  # nothing is pinned by reference
+        base = refcounts(objects)
+        outcome, message = attempt(target, ring, None, kwargs)
+        if outcome != "accepted":
+            pytest.skip(f"{method}: {outcome} {message}")
+        during = refcounts(objects)
+        assert all(during[k] >= base[k] for k in base), (base, during)
+        if run and method not in NOT_RUN:
+            ring.submit()
+            ring.copy_cqes(wait_nr=1, timeout=0.2)  # completes, or close() cancels it
+            ring.copy_cqes()
+        ring.close()  # filterwarnings=error: a drain that cannot finish fails the test
+        assert refcounts(objects) == base
     finally:
         ring.close()
 

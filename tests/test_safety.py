@@ -10,7 +10,10 @@ import ctypes
 import gc
 import os
 import pathlib
+import select
 import signal
+import socket
+import sys
 import threading
 import time
 import warnings
@@ -22,10 +25,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+import iouring
 from iouring import (
     Cqe,
     IoUring,
     RingForkedError,
+    SetupFlags,
     SqeFlags,
     StaleSqeError,
     SubmissionQueueFull,
@@ -581,3 +586,416 @@ def test_threads_share_a_ring(make_default_ring: Callable[..., IoUring]) -> None
     expected = Counter((tid << 32) | i for tid in range(n_threads) for i in range(per_thread))
     assert Counter(got) == expected
     assert (ring.in_flight, ring.pinned) == (0, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Reference counts: pins take exactly their references and give them all back
+
+
+def _rc(obj: object) -> int:
+    return sys.getrefcount(obj) - 1  # without getrefcount's own argument
+
+
+def test_refcount_read_write_buffers(ring: IoUring, tmp_file: Callable[..., Any]) -> None:
+    f = tmp_file(b"0123456789")
+    target, source = bytearray(4), bytearray(b"wxyz")
+    before = (_rc(target), _rc(source))
+    ring.read(0x4EAD, f, target, 0)
+    ring.write(0x3B17, f, source, 10)
+    assert (_rc(target), _rc(source)) == (before[0] + 1, before[1] + 1)
+    ring.submit_and_wait(2)
+    assert (_rc(target), _rc(source)) == (before[0] + 1, before[1] + 1)  # not reaped yet
+    assert sorted(ring.copy_cqes()["user_data"].tolist()) == [0x3B17, 0x4EAD]
+    assert (_rc(target), _rc(source)) == before
+    assert target == b"0123"
+
+
+def test_refcount_iovec_items_and_list(ring: IoUring, tmp_file: Callable[..., Any]) -> None:
+    f = tmp_file(b"abcdefgh")
+    items = [bytearray(3), bytearray(5)]
+    iovecs = list(items)
+    before = ([_rc(b) for b in items], _rc(iovecs))
+    ring.readv(0x10E, f, iovecs, 0)
+    # Each buffer is exported once; the list itself is not kept (the iovec array is a copy).
+    assert ([_rc(b) for b in items], _rc(iovecs)) == ([n + 1 for n in before[0]], before[1])
+    ring.submit()
+    assert ring.copy_cqe(timeout=5) == Cqe(0x10E, 8, 0)
+    assert ([_rc(b) for b in items], _rc(iovecs)) == before
+    assert items == [b"abc", b"defgh"]
+
+
+@pytest.mark.parametrize("kind", ["str", "bytes", "pathlike"])
+def test_refcount_paths_are_copied_not_kept(
+    ring: IoUring, tmp_path: pathlib.Path, kind: str
+) -> None:
+    raw = "".join([str(tmp_path), "/refcount_", kind])
+    path: Any = {"str": raw, "bytes": os.fsencode(raw), "pathlike": _Path(raw)}[kind]
+    before = _rc(path)
+    ring.openat(0x0BE2, AT_FDCWD, path, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    assert _rc(path) == before  # a private copy: the object itself is not pinned
+    ring.submit()
+    cqe = ring.copy_cqe(timeout=5)
+    assert cqe.res > 0
+    os.close(cqe.res)
+    assert _rc(path) == before
+
+
+def test_refcount_registered_buffers(ring: IoUring, pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    bufs = [bytearray(16), bytearray(32)]
+    before = [_rc(b) for b in bufs]
+    ring.register_buffers(bufs)
+    assert [_rc(b) for b in bufs] == [n + 1 for n in before]
+    ring.read_fixed(0xF1C, r, memoryview(bufs[1])[:4], -1, 1)
+    ring.submit()
+    wait_until(lambda: ring.sq_ready() == 0)
+    ring.unregister_buffers()
+    assert [_rc(b) for b in bufs] == [n + 1 for n in before]  # the read still holds them
+    os.write(w, b"FIXD")
+    assert ring.copy_cqe(timeout=5) == Cqe(0xF1C, 4, 0)
+    assert [_rc(b) for b in bufs] == before
+    assert bytes(bufs[1][:4]) == b"FIXD"
+
+
+def test_refcount_batch_buffer_shared_by_operations(
+    ring: IoUring, tmp_file: Callable[..., Any]
+) -> None:
+    f = tmp_file(bytes(range(64)))
+    target = bytearray(64)
+    before = _rc(target)
+    assert ring.read_batch(0x8A00, f.fd, target, [0, 16, 32, 48], 16) == 4
+    assert _rc(target) == before + 1  # one export for the whole batch
+    ring.submit()
+    got = []
+    while len(got) < 4:
+        got += ring.copy_cqes(wait_nr=1, timeout=5)["user_data"].tolist()
+        assert _rc(target) == (before if len(got) == 4 else before + 1)
+    assert target == bytes(range(64))
+
+
+# --------------------------------------------------------------------------------------------
+# Close and garbage collection with operations in flight
+
+
+class _Listener:
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _in_flight_kinds() -> list[str]:
+    kinds = ["pipe_read", "pipe_readv", "read_fixed", "pending_prepared"]
+    for name in ("timeout", "poll_multishot", "accept", "multishot_accept"):
+        if hasattr(IoUring, name):
+            kinds.append(name)
+    return kinds
+
+
+def _start_in_flight(ring: IoUring, kind: str, r: int, listener: _Listener) -> list[Any]:
+    """Puts one long-lived operation of `kind` in flight; returns weakrefs of its buffers."""
+    refs: list[Any] = []
+    if kind == "pipe_read":
+        buf = WeakBytearray(8)
+        refs.append(weakref.ref(buf))
+        ring.read(0xC0, r, buf, -1)
+    elif kind == "pipe_readv":
+        bufs = [WeakBytearray(4), WeakBytearray(4)]
+        refs += [weakref.ref(b) for b in bufs]
+        ring.readv(0xC1, r, bufs, -1)
+    elif kind == "read_fixed":
+        buf = WeakBytearray(64)
+        refs.append(weakref.ref(buf))
+        ring.register_buffers([buf])
+        ring.read_fixed(0xC2, r, memoryview(buf)[:8], -1, 0)
+    elif kind == "pending_prepared":  # prepared, never submitted
+        buf = WeakBytearray(8)
+        refs.append(weakref.ref(buf))
+        ring.read(0xC3, r, buf, -1)
+        return refs
+    elif kind == "timeout":
+        ring.timeout(0xC4, 3600)
+    elif kind == "poll_multishot":
+        ring.poll_multishot(0xC5, r, select.POLLIN)
+    elif kind in ("accept", "multishot_accept"):
+        # A SockAddr is a handle on storage that the ring keeps (not the Python object).
+        addr = iouring.SockAddr() if hasattr(iouring, "SockAddr") else None
+        getattr(ring, kind)(0xC6, listener.sock.fileno(), addr)
+    ring.submit()
+    return refs
+
+
+@pytest.mark.parametrize("how", ["close", "with", "del"])
+@pytest.mark.parametrize("kind", _in_flight_kinds())
+def test_close_in_flight_bounded_and_releases(
+    make_ring: Callable[..., IoUring],
+    _ring_registry: list[IoUring],
+    pipe: tuple[int, int],
+    ring_config: Any,
+    kind: str,
+    how: str,
+) -> None:
+    r, _ = pipe
+    listener = _Listener()
+    ring = make_ring(8)
+    try:
+        refs = _start_in_flight(ring, kind, r, listener)
+        if kind != "pending_prepared" and not ring_config.sqpoll:
+            assert ring.in_flight >= 1
+        gc.collect()
+        assert all(ref() is not None for ref in refs)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            start = time.monotonic()
+            if how == "close":
+                ring.close()
+            elif how == "with":
+                with ring:
+                    pass
+            else:
+                _ring_registry.remove(ring)
+                del ring
+                gc.collect()
+            elapsed = time.monotonic() - start
+        assert elapsed < 5.0
+        assert [str(w.message) for w in caught] == []
+        gc.collect()
+        assert all(ref() is None for ref in refs), "close released no pin"
+    finally:
+        listener.close()
+
+
+def test_close_resource_warning_when_drain_impossible(pipe: tuple[int, int]) -> None:
+    """A SINGLE_ISSUER|DEFER_TASKRUN ring owned by another thread cannot be drained from this
+    one (the kernel refuses its enter with EEXIST): close() keeps the buffer of the read in
+    flight alive for ever and says so with a ResourceWarning."""
+    r, w = pipe
+    flags = int(SetupFlags.SINGLE_ISSUER | SetupFlags.DEFER_TASKRUN)
+    made = threading.Event()
+    done = threading.Event()
+    state: dict[str, Any] = {}
+
+    def owner() -> None:
+        try:
+            ring = IoUring(4, flags=flags)
+        except OSError as exc:
+            state["skip"] = str(exc)
+            made.set()
+            return
+        buf = WeakBytearray(8)
+        state["ref"] = weakref.ref(buf)
+        ring.read(0x5EA, r, buf, -1)
+        ring.submit()
+        state["ring"] = ring
+        del buf
+        made.set()
+        done.wait(30)  # stay alive: the kernel cancels the read of a thread that exits
+
+    thread = threading.Thread(target=owner)
+    thread.start()
+    try:
+        assert made.wait(10)
+        if "skip" in state:
+            pytest.skip(f"kernel refuses SINGLE_ISSUER|DEFER_TASKRUN: {state['skip']}")
+        ring = state.pop("ring")
+        assert ring.in_flight == 1 and ring.pinned == 1
+        start = time.monotonic()
+        with pytest.warns(ResourceWarning, match="keeping 1 buffers alive"):
+            ring.close()
+        assert time.monotonic() - start < 5.0
+        assert ring.closed
+        del ring
+        gc.collect()
+        assert state["ref"]() is not None, "the buffer was freed while the kernel may write it"
+    finally:
+        done.set()
+        thread.join(10)
+    os.write(w, b"late")  # nothing reads it any more; the buffer stays untouched
+    time.sleep(0.05)
+    assert bytes(state["ref"]()) == bytes(8)
+
+
+def test_del_resource_warning_when_drain_impossible(pipe: tuple[int, int]) -> None:
+    """The same through garbage collection: the warning cannot raise there, so it is reported
+    (as unraisable when warnings are errors) and the buffer stays alive."""
+    r, _ = pipe
+    flags = int(SetupFlags.SINGLE_ISSUER | SetupFlags.DEFER_TASKRUN)
+    made, done = threading.Event(), threading.Event()
+    state: dict[str, Any] = {}
+
+    def owner() -> None:
+        try:
+            ring = IoUring(4, flags=flags)
+        except OSError as exc:
+            state["skip"] = str(exc)
+            made.set()
+            return
+        buf = WeakBytearray(8)
+        state["ref"] = weakref.ref(buf)
+        ring.read(0x5EB, r, buf, -1)
+        ring.submit()
+        state["ring"] = ring
+        del ring, buf
+        made.set()
+        done.wait(30)
+
+    thread = threading.Thread(target=owner)
+    thread.start()
+    try:
+        assert made.wait(10)
+        if "skip" in state:
+            pytest.skip(f"kernel refuses SINGLE_ISSUER|DEFER_TASKRUN: {state['skip']}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            del state["ring"]
+            gc.collect()
+        assert [w.category for w in caught] == [ResourceWarning]
+        assert state["ref"]() is not None
+    finally:
+        done.set()
+        thread.join(10)
+
+
+# --------------------------------------------------------------------------------------------
+# SIGINT during blocking waits
+
+
+def _sigint_later(delay: float, before: Callable[[], object] | None = None) -> threading.Thread:
+    """A thread that sends SIGINT to this process after `delay`; it blocks SIGINT itself, so
+    the kernel delivers it to the main thread, the one blocked in the wait."""
+
+    def run() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        time.sleep(delay)
+        if before is not None:
+            before()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.parametrize("call", ["copy_cqe", "copy_cqes", "submit_and_wait", "enter"])
+def test_sigint_interrupts_wait_promptly(
+    make_default_ring: Callable[..., IoUring],
+    pipe: tuple[int, int],
+    delayed_write: Callable[..., Any],
+    call: str,
+) -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are handled in the main thread only")
+    ring = make_default_ring(4)
+    r, w = pipe
+    buf = bytearray(4)
+    ring.read(0x5161, r, buf, -1)
+    if call != "submit_and_wait":
+        ring.submit()
+    delayed_write(w, b"WDOG", 10.0)  # ends the wait if SIGINT is swallowed
+    waits: dict[str, Callable[[], object]] = {
+        "copy_cqe": ring.copy_cqe,
+        "copy_cqes": lambda: ring.copy_cqes(wait_nr=1),
+        "submit_and_wait": lambda: ring.submit_and_wait(1),
+        "enter": lambda: ring.enter(0, 1, int(iouring.EnterFlags.GETEVENTS)),
+    }
+    killer = _sigint_later(0.3)
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        waits[call]()
+    elapsed = time.monotonic() - start
+    killer.join()
+    assert elapsed < 5.0, "KeyboardInterrupt waited for the completion"
+    # The ring is usable and the read, still in flight, completes exactly once.
+    assert ring.in_flight == 1
+    os.write(w, b"ping")
+    assert ring.copy_cqe(timeout=5) == Cqe(0x5161, 4, 0)
+    assert ring.copy_cqes().tolist() == []
+    assert buf == b"ping"
+    ring.nop(0x5162)
+    assert ring.submit() == 1
+    assert ring.copy_cqe(timeout=5) == Cqe(0x5162, 0, 0)
+
+
+def test_sigint_racing_a_completion_loses_nothing(
+    make_default_ring: Callable[..., IoUring], make_pipe: Callable[[], tuple[int, int]]
+) -> None:
+    """The completion and SIGINT arrive together, 20 times: each time the wait either returns
+    or raises KeyboardInterrupt, and the completion is then reaped exactly once."""
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals are handled in the main thread only")
+    ring = make_default_ring(4)
+    interrupted = 0
+    for i in range(20):
+        r, w = make_pipe()
+        ring.read(0x5170 + i, r, bytearray(1), -1)
+        ring.submit()
+        killer = _sigint_later(0.01 * (i % 4), before=lambda w=w: os.write(w, b"x"))
+        try:
+            try:
+                ring.submit_and_wait(1)  # does not consume: nothing can be lost in between
+            finally:
+                killer.join()  # the signal was sent when this returns...
+            time.sleep(0)  # ...and its handler runs here at the latest
+        except KeyboardInterrupt:
+            interrupted += 1
+            killer.join()
+            time.sleep(0)
+        cqes = ring.copy_cqes(wait_nr=1, timeout=5)
+        assert cqes.tolist() == [(0x5170 + i, 1, 0)]
+    assert ring.in_flight == 0
+    del interrupted  # how many were interrupted depends on timing
+
+
+# --------------------------------------------------------------------------------------------
+# fork: closing in the child is harmless
+
+
+@pytest.mark.parametrize("how", ["close", "del", "exit"])
+def test_fork_child_close_leaves_parent_untouched(
+    make_default_ring: Callable[..., IoUring], pipe: tuple[int, int], how: str
+) -> None:
+    ring = make_default_ring(4)
+    r, w = pipe
+    buf = WeakBytearray(4)
+    ring.read(0xF07, r, buf, -1)
+    ring.submit()
+    ring.nop(0xF08)  # prepared, not submitted: the child must not submit it either
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            signal.alarm(10)
+            try:
+                ring.nop(1)
+                code = 4  # no RingForkedError
+            except RingForkedError:
+                if how == "close":
+                    ring.close()
+                    ring.close()
+                    code = 0 if ring.closed else 5
+                elif how == "del":
+                    del globals_holder[:]  # nothing else refers to it in the child
+                    code = 0
+                else:
+                    code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # The parent's ring, its pins and its prepared SQE are as they were.
+    assert (ring.in_flight, ring.sq_ready()) == (1, 1)
+    assert ring.pinned == 1
+    assert not resizable(buf)
+    os.write(w, b"pong")
+    assert ring.submit() == 1
+    got = sorted(ring.copy_cqes(wait_nr=2, timeout=5).tolist())
+    assert got == [(0xF07, 4, 0), (0xF08, 0, 0)]
+    assert buf == b"pong"
+
+
+globals_holder: list[object] = []

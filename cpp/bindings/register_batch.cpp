@@ -88,6 +88,10 @@ public:
         size_ = static_cast<std::size_t>(a.shape(0));
         signed_ = kind == 'i';
         itemsize_ = static_cast<int>(dt.itemsize());
+        if (itemsize_ != 1 && itemsize_ != 2 && itemsize_ != 4 && itemsize_ != 8) {
+            raise(PyExc_TypeError, std::string(name) + " must hold integers of 1, 2, 4 or 8 bytes");
+        }
+        if (type_fits(lo, hi)) return;  // every value the dtype can hold is in range
         for (std::size_t i = 0; i < size_; ++i) {
             std::uint64_t v = load(i);
             bool ok = signed_ ? (static_cast<std::int64_t>(v) >= lo &&
@@ -140,8 +144,26 @@ private:
         return u;
     }
 
+    // Whether every value of the array's dtype lies in [lo, hi], so no element needs a check
+    // (uint64 user_data, int32 fds, ...).
+    [[nodiscard]] bool type_fits(long long lo, unsigned long long hi) const noexcept {
+        int bits = 8 * itemsize_;
+        if (signed_) {
+            long long min = bits == 64 ? INT64_MIN : -(1ll << (bits - 1));
+            unsigned long long max = (1ull << (bits - 1)) - 1;
+            return lo <= min && max <= hi;
+        }
+        unsigned long long max = bits == 64 ? ~0ull : (1ull << bits) - 1;
+        return lo <= 0 && max <= hi;
+    }
+
     [[nodiscard]] std::uint64_t load(std::size_t i) const noexcept {
         const char* p = data_ + static_cast<py::ssize_t>(i) * stride_;
+        if (itemsize_ == 8) {  // the common case first: int64/uint64 arrays
+            std::uint64_t v;
+            std::memcpy(&v, p, 8);
+            return v;
+        }
         switch (itemsize_) {
             case 1: {
                 std::uint8_t v;

@@ -603,28 +603,49 @@ def _random_offsets(file_size: int, size: int, count: int, seed: int) -> npt.NDA
 # Running
 
 
-def _measure(case: Case, rounds: int, progress: Progress, label: str) -> dict[str, Measured]:
-    """Calibrates every contender to about case.seconds, then runs the interleaved rounds."""
+def _measure(
+    case: Case, rounds: int, progress: Progress, label: str, failures: list[str]
+) -> dict[str, Measured]:
+    """Calibrates every contender to about case.seconds, then runs the interleaved rounds.
+
+    A baseline that fails is reported in `failures` and left out of the case; a failing
+    iouring path fails the case (the exception propagates)."""
+
+    def attempt(contender: Contender, n: int) -> float | None:
+        try:
+            return contender.run(n)
+        except Exception as exc:
+            if contender.is_path:
+                raise
+            failures.append(f"{label}: baseline {contender.name}: {type(exc).__name__}: {exc}")
+            case.contenders.remove(contender)
+            return None
+
     counts: dict[str, int] = {}
-    for contender in case.contenders:
+    for contender in list(case.contenders):
         progress.update(f"{label}: calibrating {contender.name}")
         n = min(case.first_ops, contender.max_ops)
         while True:
-            elapsed = contender.run(n)
-            if elapsed >= case.seconds / 4 or n >= contender.max_ops:
+            elapsed = attempt(contender, n)
+            if elapsed is None or elapsed >= case.seconds / 4 or n >= contender.max_ops:
                 break
             n = min(contender.max_ops, n * (8 if elapsed < case.seconds / 64 else 2))
-        rate = n / max(elapsed, 1e-9)
-        counts[contender.name] = max(1, min(contender.max_ops, int(rate * case.seconds)))
+        if elapsed is not None:
+            rate = n / max(elapsed, 1e-9)
+            counts[contender.name] = max(1, min(contender.max_ops, int(rate * case.seconds)))
     rates: dict[str, list[float]] = {c.name: [] for c in case.contenders}
     order = list(case.contenders)
     for r in range(rounds):
         for contender in order:
+            if contender not in case.contenders:
+                continue
             progress.update(f"{label}: round {r + 1}/{rounds}, {contender.name}")
             n = counts[contender.name]
-            rates[contender.name].append(n / max(contender.run(n), 1e-9))
+            elapsed = attempt(contender, n)
+            if elapsed is not None:
+                rates[contender.name].append(n / max(elapsed, 1e-9))
         order = order[1:] + order[:1]  # rotate: no contender always runs first
-    return {name: Measured(values) for name, values in rates.items()}
+    return {c.name: Measured(rates[c.name]) for c in case.contenders}
 
 
 def _records(case: Case, measured: dict[str, Measured]) -> list[dict[str, Any]]:
@@ -671,10 +692,14 @@ CaseFactory = Callable[[], list[Case]]
 
 
 def _plan(
-    opts: Options, c: CReference | None, workdir: str, notes: list[str]
+    opts: Options,
+    c: CReference | None,
+    notes: list[str],
+    finalizers: list[Callable[[], None]],
 ) -> Iterator[tuple[str, CaseFactory]]:
     """(label, factory) for every case to run, in order; factories build the contenders only
-    when their case comes up, so setup costs (files, thread pools) are paid one at a time."""
+    when their case comes up, so setup costs (files, thread pools) are paid one at a time.
+    What must be undone however the run ends (the test file) goes to `finalizers`."""
     wanted = opts.cases or frozenset(ALL_CASES)
     if "nop" in wanted:
         for batch in (1, 64, 1024):
@@ -739,15 +764,15 @@ def _plan(
                     return []
                 offsets = _random_offsets(opts.file_size, 4 * KiB, 1 << 16, seed=1000 + qd)
                 work = ReadWork(fd, 4 * KiB, qd, offsets, offsets.tolist(), True)
+                # os.pread reads into a new bytes object, whose address depends on malloc: under
+                # O_DIRECT it fails with EINVAL whenever that address is not aligned as the
+                # device requires, so the plain-Python baseline is preadv into an aligned buffer.
                 baselines: list[str] = ["preadv", "threads", "c"]
-                if _pread_works(fd):
-                    baselines.insert(0, "pread")
-                elif "pread_direct" not in state:
+                if "pread_direct" not in state:
                     state["pread_direct"] = True
                     notes.append(
-                        "direct_read: os.pread fails with EINVAL under O_DIRECT (its bytes "
-                        "buffer is not block-aligned), so the plain-Python baseline is preadv "
-                        "into an aligned buffer"
+                        "direct_read: no os.pread baseline: its bytes buffer is not reliably "
+                        "aligned for O_DIRECT (EINVAL); preadv into an aligned buffer stands in"
                     )
                 cleanup: list[Callable[[], None]] = []
                 contenders = _read_contenders(work, "plain", ("batch",), c, cleanup, baselines)
@@ -763,11 +788,7 @@ def _plan(
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
 
-    def cleanup_case() -> list[Case]:
-        remove()
-        return []
-
-    yield "", cleanup_case
+    finalizers.append(remove)
 
 
 def _open_direct(path: str, notes: list[str]) -> int | None:
@@ -791,13 +812,6 @@ def _open_direct(path: str, notes: list[str]) -> int | None:
     os.fsync(fd)
     os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     return fd
-
-
-def _pread_works(fd: int) -> bool:
-    try:
-        return len(os.pread(fd, 4096, 0)) == 4096
-    except OSError:
-        return False
 
 
 def _memory_case(opts: Options, out: TextIO, progress: Progress) -> str:
@@ -892,6 +906,56 @@ def _target_lines(records: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _run_plan(
+    opts: Options,
+    plan: list[tuple[str, CaseFactory]],
+    progress: Progress,
+    out: TextIO,
+    records: list[dict[str, Any]],
+    failures: list[str],
+    wanted: frozenset[str],
+) -> str | None:
+    """Runs the memory case and every case of the plan, printing rows as they complete;
+    returns the memory case's report."""
+    memory_line = None
+    if "memory" in wanted:
+        memory_line = _memory_case(opts, out, progress)
+        progress.done += 1
+    header_printed = False
+    for label, factory in plan:
+        if label:
+            progress.update(f"{label}: setting up", new_case=True)
+        try:
+            cases = factory()
+        except Exception as exc:  # a case that cannot be set up is reported, not fatal
+            failures.append(f"{label}: {type(exc).__name__}: {exc}")
+            cases = []
+        for case in cases:
+            try:
+                measured = _measure(case, opts.rounds, progress, label, failures)
+            except Exception as exc:
+                failures.append(
+                    f"{label} path={case.params.get('path')}: {type(exc).__name__}: {exc}"
+                )
+                measured = None
+            finally:
+                for done in case.cleanup:
+                    done()
+            if measured is None:
+                continue
+            progress.clear()
+            if not header_printed:
+                out.write("\n" + _header() + "\n")
+                header_printed = True
+            for row in _rows(case, measured):
+                out.write(row + "\n")
+            out.flush()
+            records.extend(_records(case, measured))
+        if label:
+            progress.done += 1
+    return memory_line
+
+
 def run(opts: Options, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> list[dict[str, Any]]:
     """Runs the benchmark, prints the table to `out` (progress on `err`) and returns the
     records."""
@@ -914,45 +978,15 @@ def run(opts: Options, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> li
         if isinstance(built, str):
             notes.append(built)
             err.write(built + "\n")
-        plan = list(_plan(opts, c, workdir, notes))
-        progress = Progress(err, len([p for p in plan if p[0]]) + ("memory" in wanted))
-        memory_line = None
-        if "memory" in wanted:
-            memory_line = _memory_case(opts, out, progress)
-            progress.done += 1
-        header_printed = False
-        for label, factory in plan:
-            if label:
-                progress.update(f"{label}: setting up", new_case=True)
-            try:
-                cases = factory()
-            except Exception as exc:  # a case that cannot be set up is reported, not fatal
-                failures.append(f"{label}: {type(exc).__name__}: {exc}")
-                cases = []
-            for case in cases:
-                try:
-                    measured = _measure(case, opts.rounds, progress, label)
-                except Exception as exc:
-                    failures.append(
-                        f"{label} path={case.params.get('path')}: {type(exc).__name__}: {exc}"
-                    )
-                    measured = None
-                finally:
-                    for done in case.cleanup:
-                        done()
-                if measured is None:
-                    continue
-                progress.clear()
-                if not header_printed:
-                    out.write("\n" + _header() + "\n")
-                    header_printed = True
-                for row in _rows(case, measured):
-                    out.write(row + "\n")
-                out.flush()
-                records.extend(_records(case, measured))
-            if label:
-                progress.done += 1
-        progress.clear()
+        finalizers: list[Callable[[], None]] = []
+        plan = list(_plan(opts, c, notes, finalizers))
+        progress = Progress(err, len(plan) + ("memory" in wanted))
+        try:
+            memory_line = _run_plan(opts, plan, progress, out, records, failures, wanted)
+        finally:
+            for finalize in finalizers:
+                finalize()
+            progress.clear()
     out.write(f"\nload average after: {_loadavg()}\n")
     if memory_line:
         out.write(memory_line + "\n")
