@@ -76,6 +76,7 @@ class Op:
     prepared_with: Registration | None = None  # read_fixed: the registration its buffer is in
     fixed_offset: int = 0  # read_fixed: the file offset
     other_res: tuple[int, ...] = ()  # results that are right too
+    actual_res: int | None = None  # what the kernel reported
 
 
 def expected_read(length: int, offset: int) -> int:
@@ -102,6 +103,9 @@ class RingMachine(RuleBasedStateMachine):
         self.closed = False
         self.pending: list[tuple[Any, Op]] = []  # prepared, not flushed, in slot order
         self.unsubmitted = 0  # flushed, not yet taken by the kernel
+        # Fixed reads flushed but not yet taken by the kernel: the kernel resolves buf_index
+        # when it takes the SQE, so an unregister in between makes them fail with EFAULT.
+        self.unconsumed_fixed: list[Op] = []
         self.in_flight: dict[int, list[Op]] = {}  # by user_data
         self.key_pins: Counter[int] = Counter()
         self.stale: list[Any] = []
@@ -177,6 +181,8 @@ class RingMachine(RuleBasedStateMachine):
                     op.pins += 1  # the registration current at flush time
                     op.registration = self.registration
                     self.registration.fixed_in_flight += 1
+                    if not submitted:
+                        self.unconsumed_fixed.append(op)
                     if self.registration is not op.prepared_with:
                         # The address lies in an earlier registration's buffer (or, if that
                         # memory was freed and reused, in this one's).
@@ -186,6 +192,8 @@ class RingMachine(RuleBasedStateMachine):
                 self.sent.append(op.sink)
             self.key_pins[op.user_data] += op.pins
         self.unsubmitted = 0 if submitted else self.unsubmitted + len(self.pending)
+        if submitted:
+            self.unconsumed_fixed.clear()
         self.pending.clear()
         del self.stale[:-16]
 
@@ -197,6 +205,7 @@ class RingMachine(RuleBasedStateMachine):
             assert ops, f"completion {user_data:#x} was not in flight (or seen twice)"
             matching = [op for op in ops if res == op.res or res in op.other_res]
             assert matching, f"{user_data:#x}: res {res} not in {[op.res for op in ops]}"
+            matching[0].actual_res = res
             ops.remove(matching[0])
             self.finished.append(matching[0])
             if not ops:
@@ -221,7 +230,14 @@ class RingMachine(RuleBasedStateMachine):
                     f"{op.kind} {user_data:#x}: data differs from the file"
                 )
             reg = op.registration
-            if reg is not None and reg is op.prepared_with and reg.buffers and op.region is not None:
+            if (
+                reg is not None
+                and reg is op.prepared_with
+                and reg.buffers
+                and op.region is not None
+                and op.actual_res is not None
+                and op.actual_res >= 0
+            ):
                 start = op.region * REGION
                 got = bytes(reg.buffers[0][start : start + REGION])
                 end = min(FILE_SIZE, op.fixed_offset + REGION)
@@ -530,6 +546,9 @@ class RingMachine(RuleBasedStateMachine):
         ring.unregister_buffers()
         reg, self.registration = self.registration, None
         reg.registered = False
+        for op in self.unconsumed_fixed:
+            if op.registration is reg and -errno.EFAULT not in (op.res, *op.other_res):
+                op.other_res = (*op.other_res, -errno.EFAULT)
         # Prepared (unflushed) fixed reads now fail in the kernel: no registration to pin.
         self.release_registration(reg)
 

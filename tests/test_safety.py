@@ -441,7 +441,7 @@ def test_fork_child_gets_ring_forked_error(make_default_ring: Callable[..., IoUr
                     failures.append(f"{name}: no error")
                 except RingForkedError:
                     pass
-                except BaseException as exc:  # noqa: BLE001
+                except BaseException as exc:
                     failures.append(f"{name}: {type(exc).__name__}: {exc}")
             os.write(report_w, "; ".join(failures).encode())
             code = 1 if failures else 0
@@ -529,7 +529,7 @@ def test_thread_blocked_in_submit_and_wait_releases_gil(
         started.set()
         try:
             result["submitted"] = ring.submit_and_wait(1)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             result["error"] = exc
 
     thread = threading.Thread(target=waiter)
@@ -568,7 +568,7 @@ def test_threads_share_a_ring(make_default_ring: Callable[..., IoUring]) -> None
                     ring.submit()
                     reaped[tid].extend(int(u) for u in ring.copy_cqes()["user_data"])
             ring.submit()
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(tid,)) for tid in range(n_threads)]

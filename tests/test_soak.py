@@ -24,7 +24,6 @@ from iouring import (
     IoUring,
     SetupFlags,
     SqFlags,
-    SubmissionQueueFull,
 )
 
 SOAK_OPERATIONS = 1_000_000
@@ -184,7 +183,7 @@ def test_task_work_completions_reaped_without_waiting(
     ring = make_default_ring(8, flags=flags)
     pipes = [make_pipe() for _ in range(6)]
     bufs = [bytearray(2) for _ in pipes]
-    for i, ((r, w), buf) in enumerate(zip(pipes, bufs)):
+    for i, ((r, w), buf) in enumerate(zip(pipes, bufs, strict=True)):
         ring.read(0x7A5C0 + i, r, buf, -1)
         delayed_write(w, b"%02d" % i, 0.05 + 0.02 * i)
     ring.submit()

@@ -70,7 +70,7 @@ def run_threads(targets: list[Callable[[], None]]) -> list[BaseException]:
         def run() -> None:
             try:
                 target()
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
 
         return run
@@ -108,7 +108,7 @@ def test_threads_eight_submit_and_reap(
     def reap(tid: int, wait: bool) -> None:
         cqes = ring.copy_cqes(wait_nr=1 if wait else 0, timeout=0.02 if wait else None)
         if len(cqes):
-            reaped[tid].extend(zip(cqes["user_data"].tolist(), cqes["res"].tolist()))
+            reaped[tid].extend(zip(cqes["user_data"].tolist(), cqes["res"].tolist(), strict=True))
             with count_lock:
                 reaped_count[0] += len(cqes)
 
@@ -318,7 +318,7 @@ def test_threads_close_wakes_blocked_waiters(
     def waiter() -> None:
         try:
             results.append(waits[how]())
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             results.append(exc)
 
     threads = [threading.Thread(target=waiter) for _ in range(3)]
@@ -401,7 +401,7 @@ def test_threads_concurrent_close_and_waits_never_crash(
         ring.submit()
         stop = threading.Event()
 
-        def hammer() -> None:
+        def hammer(ring: IoUring = ring, stop: threading.Event = stop) -> None:
             while not stop.is_set():
                 try:
                     ring.copy_cqes(wait_nr=1, timeout=0.002)
