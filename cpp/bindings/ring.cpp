@@ -98,11 +98,17 @@ bool Ring::wait_for_sq_space() {
     SubmissionQueue& sq = core_.sq();
     // SQEs not yet published are the caller's to submit: waiting for them would never end.
     if (sq.kernel_head() == sq.shared_tail()) return false;
-    std::uint32_t flags = enter::SQ_WAIT;
-    (void)core_.sq_ring_needs_enter(flags);  // adds SQ_WAKEUP when the thread sleeps
-    int ret = enter_blocking(0, 0, flags);
-    check_usable();
-    if (ret < 0 && ret != -EINVAL) throw_errno(ret, "io_uring_enter");  // EINVAL: before 5.10
+    // SQ_WAIT returns once the kernel's own head moved, which can be before the head we see
+    // does: retry a bounded number of times (each a short syscall) before reporting full.
+    for (int attempt = 0; attempt < 1000 && sq.space_left() == 0; ++attempt) {
+        if (sq.kernel_head() == sq.shared_tail()) return false;
+        std::uint32_t flags = enter::SQ_WAIT;
+        (void)core_.sq_ring_needs_enter(flags);  // adds SQ_WAKEUP when the thread sleeps
+        int ret = enter_blocking(0, 0, flags);
+        check_usable();
+        if (ret == -EINVAL) break;  // no SQ_WAIT before 5.10
+        if (ret < 0) throw_errno(ret, "io_uring_enter");
+    }
     return sq.space_left() != 0;
 }
 
