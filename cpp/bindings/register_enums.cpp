@@ -1,6 +1,7 @@
 // Kernel constants as real enum.IntEnum / enum.IntFlag classes (pybind11's native_enum).
 #include <pybind11/native_enum.h>
 
+#include "flag_enum.hpp"
 #include "module.hpp"
 
 namespace iouring::bindings {
@@ -15,18 +16,6 @@ enum class EnterFlag : std::uint32_t {};
 enum class Feature : std::uint32_t {};
 enum class SqFlag : std::uint32_t {};
 enum class FsyncFlag : std::uint32_t {};
-
-template <typename E>
-struct FlagEnum {
-    py::native_enum<E> e;
-    FlagEnum(py::module_& m, const char* name, const char* doc)
-        : e(m, name, "enum.IntFlag", doc) {}
-    FlagEnum& value(const char* name, std::uint32_t bit) {
-        e.value(name, static_cast<E>(bit));
-        return *this;
-    }
-    void finalize() { e.finalize(); }
-};
 
 }  // namespace
 

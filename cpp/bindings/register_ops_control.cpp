@@ -21,6 +21,7 @@
 #include <iouring/sqe_control.hpp>
 
 #include "convert.hpp"
+#include "flag_enum.hpp"
 #include "module.hpp"
 #include "ops.hpp"
 #include "pins.hpp"
@@ -38,24 +39,6 @@ enum class PollFlag : std::uint32_t {};
 enum class NopFlag : std::uint32_t {};
 enum class FutexFlag : std::uint32_t {};
 enum class FixedFdFlag : std::uint32_t {};
-
-template <typename E>
-struct FlagEnum {
-    py::native_enum<E> e;
-    FlagEnum(py::handle scope, const char* name, const char* doc)
-        : e(scope, name, "enum.IntFlag", doc) {}
-    FlagEnum& value(const char* name, std::uint32_t bit) {
-        e.value(name, static_cast<E>(bit));
-        return *this;
-    }
-    void finalize() { e.finalize(); }
-};
-
-// The module being initialised (see register_ops_fs.cpp).
-py::module_ module_of(const RingClass& ring) {
-    py::object name = ring.attr("__module__");
-    return py::reinterpret_borrow<py::module_>(py::module_::import("sys").attr("modules")[name]);
-}
 
 // Refuses bits outside `allowed`, naming the argument and what the bits are for.
 void check_bits(std::uint32_t value, std::uint32_t allowed, const char* name,

@@ -16,6 +16,7 @@
 #include <iouring/sqe_fs.hpp>
 
 #include "convert.hpp"
+#include "flag_enum.hpp"
 #include "module.hpp"
 #include "ops.hpp"
 #include "pins.hpp"
@@ -34,25 +35,6 @@ enum class FallocateFlag : std::uint32_t {};
 enum class SyncFileRangeFlag : std::uint32_t {};
 enum class RenameFlag : std::uint32_t {};
 enum class XattrFlag : std::uint32_t {};
-
-template <typename E>
-struct FlagEnum {
-    py::native_enum<E> e;
-    FlagEnum(py::handle scope, const char* name, const char* doc)
-        : e(scope, name, "enum.IntFlag", doc) {}
-    FlagEnum& value(const char* name, std::uint64_t bit) {
-        e.value(name, static_cast<E>(bit));
-        return *this;
-    }
-    void finalize() { e.finalize(); }
-};
-
-// The module being initialised: the family registration functions get the classes only. With
-// multi-phase initialisation the module is in sys.modules while it executes.
-py::module_ module_of(const RingClass& ring) {
-    py::object name = ring.attr("__module__");
-    return py::reinterpret_borrow<py::module_>(py::module_::import("sys").attr("modules")[name]);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Argument conversion
