@@ -89,12 +89,12 @@ struct iovec64 {
 
 struct ring {
     int fd;
-    void *ring_map;
+    void* ring_map;
     size_t ring_size;
-    struct sqe *sqes;
+    struct sqe* sqes;
     size_t sqes_size;
     uint32_t *sq_head, *sq_tail, *cq_head, *cq_tail;
-    struct cqe *cqes;
+    struct cqe* cqes;
     uint32_t sq_mask, sq_entries, cq_mask;
     uint32_t sqe_tail; /* private tail, published with one release store per batch */
 };
@@ -104,7 +104,7 @@ static int sys_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned
     return ret < 0 ? -errno : (int)ret;
 }
 
-static int ring_init(struct ring *r, unsigned entries) {
+static int ring_init(struct ring* r, unsigned entries) {
     struct params p;
     memset(&p, 0, sizeof(p));
     memset(r, 0, sizeof(*r));
@@ -118,8 +118,8 @@ static int ring_init(struct ring *r, unsigned entries) {
     size_t sq_size = p.sq_off.array + p.sq_entries * sizeof(uint32_t);
     size_t cq_size = p.cq_off.cqes + p.cq_entries * sizeof(struct cqe);
     r->ring_size = sq_size > cq_size ? sq_size : cq_size;
-    r->ring_map = mmap(NULL, r->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-                       r->fd, (off_t)OFF_SQ_RING);
+    r->ring_map = mmap(NULL, r->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd,
+                       (off_t)OFF_SQ_RING);
     if (r->ring_map == MAP_FAILED) {
         int err = -errno;
         close(r->fd);
@@ -134,31 +134,31 @@ static int ring_init(struct ring *r, unsigned entries) {
         close(r->fd);
         return err;
     }
-    char *base = r->ring_map;
-    r->sq_head = (uint32_t *)(base + p.sq_off.head);
-    r->sq_tail = (uint32_t *)(base + p.sq_off.tail);
-    r->sq_mask = *(uint32_t *)(base + p.sq_off.ring_mask);
-    r->sq_entries = *(uint32_t *)(base + p.sq_off.ring_entries);
-    uint32_t *array = (uint32_t *)(base + p.sq_off.array);
+    char* base = r->ring_map;
+    r->sq_head = (uint32_t*)(base + p.sq_off.head);
+    r->sq_tail = (uint32_t*)(base + p.sq_off.tail);
+    r->sq_mask = *(uint32_t*)(base + p.sq_off.ring_mask);
+    r->sq_entries = *(uint32_t*)(base + p.sq_off.ring_entries);
+    uint32_t* array = (uint32_t*)(base + p.sq_off.array);
     for (uint32_t i = 0; i < r->sq_entries; ++i) array[i] = i; /* identity, as iouring does */
-    r->cq_head = (uint32_t *)(base + p.cq_off.head);
-    r->cq_tail = (uint32_t *)(base + p.cq_off.tail);
-    r->cq_mask = *(uint32_t *)(base + p.cq_off.ring_mask);
-    r->cqes = (struct cqe *)(base + p.cq_off.cqes);
+    r->cq_head = (uint32_t*)(base + p.cq_off.head);
+    r->cq_tail = (uint32_t*)(base + p.cq_off.tail);
+    r->cq_mask = *(uint32_t*)(base + p.cq_off.ring_mask);
+    r->cqes = (struct cqe*)(base + p.cq_off.cqes);
     r->sqe_tail = *r->sq_tail;
     return 0;
 }
 
-static void ring_exit(struct ring *r) {
+static void ring_exit(struct ring* r) {
     munmap(r->sqes, r->sqes_size);
     munmap(r->ring_map, r->ring_size);
     close(r->fd);
 }
 
-static inline struct sqe *next_sqe(struct ring *r) { return &r->sqes[r->sqe_tail++ & r->sq_mask]; }
+static inline struct sqe* next_sqe(struct ring* r) { return &r->sqes[r->sqe_tail++ & r->sq_mask]; }
 
 /* Every field written, as prep_rw() does in iouring's core. */
-static inline void prep(struct sqe *s, uint8_t op, int fd, uint64_t addr, uint32_t len,
+static inline void prep(struct sqe* s, uint8_t op, int fd, uint64_t addr, uint32_t len,
                         uint64_t off, uint64_t user_data) {
     s->opcode = op;
     s->flags = 0;
@@ -177,7 +177,7 @@ static inline void prep(struct sqe *s, uint8_t op, int fd, uint64_t addr, uint32
 }
 
 /* Publishes the prepared SQEs (release: their bodies before the tail) and enters. */
-static int submit_and_wait(struct ring *r, unsigned wait_nr) {
+static int submit_and_wait(struct ring* r, unsigned wait_nr) {
     __atomic_store_n(r->sq_tail, r->sqe_tail, __ATOMIC_RELEASE);
     unsigned to_submit = r->sqe_tail - __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE);
     for (;;) {
@@ -212,7 +212,8 @@ long long ref_nop(unsigned batch, long long ops) {
     long long start = now_ns();
     for (long long done = 0; done < ops;) {
         unsigned n = (unsigned)(ops - done < batch ? ops - done : batch);
-        for (unsigned i = 0; i < n; ++i) prep(next_sqe(&r), OP_NOP, 0, 0, 0, 0, (uint64_t)(done + i));
+        for (unsigned i = 0; i < n; ++i)
+            prep(next_sqe(&r), OP_NOP, 0, 0, 0, 0, (uint64_t)(done + i));
         int ret = submit_and_wait(&r, n);
         if (ret < 0) {
             result = ret;
@@ -240,8 +241,8 @@ long long ref_nop(unsigned batch, long long ops) {
  * completion ready (one head store). With `fixed`, buf is registered as one fixed buffer and
  * the reads are READ_FIXED. Every completion must return `size` bytes.
  */
-long long ref_reads(int fd, unsigned qd, unsigned size, const uint64_t *offsets, long long count,
-                    void *buf, int fixed, int32_t *bad_res) {
+long long ref_reads(int fd, unsigned qd, unsigned size, const uint64_t* offsets, long long count,
+                    void* buf, int fixed, int32_t* bad_res) {
     if (qd == 0 || qd > 32768 || count < 0 || buf == NULL) return -EINVAL;
     struct ring r;
     int err = ring_init(&r, ring_size_for(qd));
@@ -257,7 +258,7 @@ long long ref_reads(int fd, unsigned qd, unsigned size, const uint64_t *offsets,
     }
     /* Free slots, as byte offsets into buf: a stack, like the Python path's refill. */
     uint64_t stack_small[256];
-    uint64_t *free_slots = stack_small;
+    uint64_t* free_slots = stack_small;
     if (qd > 256) {
         free_slots = mmap(NULL, qd * sizeof(uint64_t), PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -269,14 +270,14 @@ long long ref_reads(int fd, unsigned qd, unsigned size, const uint64_t *offsets,
     unsigned nfree = qd;
     for (unsigned i = 0; i < qd; ++i) free_slots[i] = (uint64_t)(qd - 1 - i) * size;
     uint8_t op = fixed ? OP_READ_FIXED : OP_READ;
-    char *base = buf;
+    char* base = buf;
     long long result = 0, next = 0, done = 0;
     long long start = now_ns();
     while (done < count) {
         while (nfree > 0 && next < count) {
             uint64_t slot = free_slots[--nfree];
-            prep(next_sqe(&r), op, fd, (uint64_t)(uintptr_t)(base + slot), size,
-                 offsets[next], slot);
+            prep(next_sqe(&r), op, fd, (uint64_t)(uintptr_t)(base + slot), size, offsets[next],
+                 slot);
             ++next;
         }
         int ret = submit_and_wait(&r, 1);
@@ -287,7 +288,7 @@ long long ref_reads(int fd, unsigned qd, unsigned size, const uint64_t *offsets,
         uint32_t head = *r.cq_head;
         uint32_t tail = __atomic_load_n(r.cq_tail, __ATOMIC_ACQUIRE);
         for (uint32_t h = head; h != tail; ++h) {
-            const struct cqe *c = &r.cqes[h & r.cq_mask];
+            const struct cqe* c = &r.cqes[h & r.cq_mask];
             if (c->res != (int32_t)size) {
                 if (bad_res != NULL) *bad_res = c->res;
                 result = -EIO;
@@ -319,7 +320,7 @@ int ref_version(void) { return 1; }
 #include <stdlib.h>
 #include <sys/stat.h>
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
     if (argc >= 4 && strcmp(argv[1], "nop") == 0) {
         long long ops = atoll(argv[3]);
         long long ns = ref_nop((unsigned)atoi(argv[2]), ops);
@@ -340,13 +341,13 @@ int main(int argc, char **argv) {
         unsigned qd = (unsigned)atoi(argv[3]), size = (unsigned)atoi(argv[4]);
         long long count = atoll(argv[5]);
         uint64_t blocks = (uint64_t)st.st_size / size;
-        uint64_t *offsets = malloc((size_t)count * sizeof(uint64_t));
+        uint64_t* offsets = malloc((size_t)count * sizeof(uint64_t));
         uint64_t x = 88172645463325252ull;
         for (long long i = 0; i < count; ++i) {
             x ^= x << 13, x ^= x >> 7, x ^= x << 17;
             offsets[i] = (x % blocks) * size;
         }
-        void *buf = mmap(NULL, (size_t)qd * size, PROT_READ | PROT_WRITE,
+        void* buf = mmap(NULL, (size_t)qd * size, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         int32_t bad = 0;
         long long ns = ref_reads(fd, qd, size, offsets, count, buf, fixed, &bad);

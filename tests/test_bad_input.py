@@ -330,7 +330,9 @@ def refcounts(objects: dict[str, Any]) -> dict[str, int]:
     return {k: sys.getrefcount(objects[k]) for k in objects}
 
 
-def attempt(target: Target, ring: IoUring, handle: Sqe | None, kwargs: dict[str, Any]) -> tuple[str, str]:
+def attempt(
+    target: Target, ring: IoUring, handle: Sqe | None, kwargs: dict[str, Any]
+) -> tuple[str, str]:
     """Calls and describes the outcome; no exception (nor its traceback, which would hold
     references to the arguments) outlives this function."""
     try:
@@ -445,8 +447,17 @@ def test_bad_input_sqe_method(env: Env, method: str) -> None:
         ring.close()
 
 
-SQE_FIELDS = ["fd", "off", "ioprio", "rw_flags", "buf_index", "splice_fd_in", "flags",
-              "user_data", "personality"]
+SQE_FIELDS = [
+    "fd",
+    "off",
+    "ioprio",
+    "rw_flags",
+    "buf_index",
+    "splice_fd_in",
+    "flags",
+    "user_data",
+    "personality",
+]
 
 
 @pytest.mark.parametrize("field", SQE_FIELDS)
@@ -489,7 +500,9 @@ CTOR_CASES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-@pytest.mark.parametrize("name,kwargs", CTOR_CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CTOR_CASES)])
+@pytest.mark.parametrize(
+    "name,kwargs", CTOR_CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CTOR_CASES)]
+)
 def test_bad_input_constructor(name: str, kwargs: dict[str, Any]) -> None:
     with pytest.raises(CONVERSION_ERRORS) as info:
         IoUring(**kwargs).close()
@@ -500,8 +513,25 @@ def test_bad_input_constructor(name: str, kwargs: dict[str, Any]) -> None:
 # Closed and invalid file descriptors: accepted, completed by the kernel with an error
 
 
-FD_OPS = ["read", "write", "readv", "writev", "fsync", "recv", "send", "poll_add", "splice",
-          "statx", "openat", "accept", "connect", "shutdown", "fadvise", "fallocate", "tee"]
+FD_OPS = [
+    "read",
+    "write",
+    "readv",
+    "writev",
+    "fsync",
+    "recv",
+    "send",
+    "poll_add",
+    "splice",
+    "statx",
+    "openat",
+    "accept",
+    "connect",
+    "shutdown",
+    "fadvise",
+    "fallocate",
+    "tee",
+]
 
 
 @pytest.mark.parametrize("method", [m for m in FD_OPS if m in RING_METHODS])
@@ -517,7 +547,9 @@ def test_bad_fd_completes_with_error(env: Env, method: str, bad_fd: str) -> None
             pytest.skip(kwargs)
         ring.close()
         ring = fresh_ring(env)
-        fd_params = [p.name for p in params if p.name in ("fd", "fd_in", "dir_fd") and p.name in kwargs]
+        fd_params = [
+            p.name for p in params if p.name in ("fd", "fd_in", "dir_fd") and p.name in kwargs
+        ]
         if not fd_params:
             pytest.skip(f"{method} has no fd parameter")
         if bad_fd == "closed":

@@ -38,7 +38,7 @@ def rows(arr: np.ndarray) -> list[tuple[int, int, int]]:
 
 
 def test_cqe_dtype_layout() -> None:
-    assert CQE_DTYPE == np.dtype([("user_data", "<u8"), ("res", "<i4"), ("flags", "<u4")])
+    assert np.dtype([("user_data", "<u8"), ("res", "<i4"), ("flags", "<u4")]) == CQE_DTYPE
     assert CQE_DTYPE.names == ("user_data", "res", "flags")
     assert CQE_DTYPE.itemsize == 16 == iouring.CQE_SIZE
     offsets = {name: CQE_DTYPE.fields[name][1] for name in CQE_DTYPE.names}

@@ -130,9 +130,10 @@ def test_register_sync_cancel_cancels_a_pending_read(plain_ring: IoUring) -> Non
         target = bytearray(8)
         plain_ring.read(0x77, read_end, target, -1)
         plain_ring.submit()
-        assert _call_or_skip(
-            lambda: plain_ring.register_sync_cancel(user_data=0x77), "sync cancel"
-        ) == 0
+        assert (
+            _call_or_skip(lambda: plain_ring.register_sync_cancel(user_data=0x77), "sync cancel")
+            == 0
+        )
         assert plain_ring.copy_cqe(timeout=5) == Cqe(0x77, -errno.ECANCELED, 0)
         assert plain_ring.pinned == 0
         with pytest.raises(FileNotFoundError):

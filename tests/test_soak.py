@@ -72,7 +72,9 @@ def need_nodrop(ring: IoUring) -> None:
 # Overflow
 
 
-def test_overflow_nops_far_past_cq_size(make_ring: Callable[..., IoUring], ring_config: Any) -> None:
+def test_overflow_nops_far_past_cq_size(
+    make_ring: Callable[..., IoUring], ring_config: Any
+) -> None:
     ring = make_ring(8)
     need_nodrop(ring)
     cq = ring.cq_entries

@@ -196,7 +196,9 @@ def test_threads_batches_and_single_ops_share_a_ring(
                 base = (tid << 32) | i
                 try:
                     if tid % 2:
-                        n = ring.nop_batch(np.arange(base, base + min(5, per_thread - i), dtype=np.uint64))
+                        n = ring.nop_batch(
+                            np.arange(base, base + min(5, per_thread - i), dtype=np.uint64)
+                        )
                     else:
                         ring.nop(base)
                         n = 1

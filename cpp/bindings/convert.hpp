@@ -23,8 +23,7 @@ inline py::object as_index(py::handle h, const char* name) {
     PyObject* index = PyNumber_Index(h.ptr());
     if (index == nullptr) {
         PyErr_Clear();
-        raise(PyExc_TypeError,
-              std::string(name) + " must be an int, not " + type_name(h));
+        raise(PyExc_TypeError, std::string(name) + " must be an int, not " + type_name(h));
     }
     return py::reinterpret_steal<py::object>(index);
 }
@@ -34,8 +33,8 @@ inline std::int64_t to_i64(py::handle h, const char* name, std::int64_t lo, std:
     int overflow = 0;
     long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
     if (overflow != 0 || x < lo || x > hi) {
-        raise(PyExc_OverflowError, std::string(name) + " must be in " + std::to_string(lo) +
-                                       ".." + std::to_string(hi) + ", got " +
+        raise(PyExc_OverflowError, std::string(name) + " must be in " + std::to_string(lo) + ".." +
+                                       std::to_string(hi) + ", got " +
                                        py::str(v).cast<std::string>());
     }
     return x;
@@ -53,11 +52,13 @@ inline std::uint64_t to_u64(py::handle h, const char* name) {
 }
 
 inline std::uint32_t to_u32(py::handle h, const char* name) {
-    return static_cast<std::uint32_t>(to_i64(h, name, 0, std::numeric_limits<std::uint32_t>::max()));
+    return static_cast<std::uint32_t>(
+        to_i64(h, name, 0, std::numeric_limits<std::uint32_t>::max()));
 }
 
 inline std::uint16_t to_u16(py::handle h, const char* name) {
-    return static_cast<std::uint16_t>(to_i64(h, name, 0, std::numeric_limits<std::uint16_t>::max()));
+    return static_cast<std::uint16_t>(
+        to_i64(h, name, 0, std::numeric_limits<std::uint16_t>::max()));
 }
 
 inline std::int32_t to_i32(py::handle h, const char* name) {
@@ -72,8 +73,8 @@ inline std::int32_t to_fd(py::handle h, const char* name) {
     if (PyObject_HasAttrString(h.ptr(), "fileno") != 0) {
         return to_i32(h.attr("fileno")(), name);
     }
-    raise(PyExc_TypeError, std::string(name) + " must be an int or an object with fileno(), not " +
-                               type_name(h));
+    raise(PyExc_TypeError,
+          std::string(name) + " must be an int or an object with fileno(), not " + type_name(h));
 }
 
 // A file offset: 0..2**64-1, with -1 meaning "the current position" (or "no offset" for pipes).
@@ -83,8 +84,8 @@ inline std::uint64_t to_offset(py::handle h, const char* name) {
     long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
     if (overflow == 0 && x == -1) return ~std::uint64_t{0};
     if (overflow == 0 && x < -1) {
-        raise(PyExc_ValueError, std::string(name) + " must be -1 or a non-negative int, got " +
-                                    std::to_string(x));
+        raise(PyExc_ValueError,
+              std::string(name) + " must be -1 or a non-negative int, got " + std::to_string(x));
     }
     return to_u64(v, name);
 }

@@ -34,8 +34,7 @@ struct EntriesNotPowerOfTwo : std::invalid_argument {
 // A failed system call: becomes OSError(errno, message), which Python maps to the matching
 // subclass (FileNotFoundError, BlockingIOError, ...).
 struct ErrnoError : std::runtime_error {
-    ErrnoError(int error, const std::string& message)
-        : std::runtime_error(message), err(error) {}
+    ErrnoError(int error, const std::string& message) : std::runtime_error(message), err(error) {}
     int err;
 };
 

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include <iouring/abi.hpp>
 #include "convert.hpp"
 #include "errors.hpp"
+#include <iouring/abi.hpp>
 
 namespace iouring::bindings {
 
@@ -34,8 +34,8 @@ public:
     // Exports `obj` as one contiguous block; `writable` for memory the kernel writes into.
     void acquire(py::handle obj, bool writable, const char* name) {
         if (PyObject_CheckBuffer(obj.ptr()) == 0) {
-            raise(PyExc_TypeError, std::string(name) + " must be a bytes-like object, not " +
-                                       type_name(obj));
+            raise(PyExc_TypeError,
+                  std::string(name) + " must be a bytes-like object, not " + type_name(obj));
         }
         if (PyObject_GetBuffer(obj.ptr(), &view_, PyBUF_SIMPLE) != 0) {
             view_.obj = nullptr;
@@ -53,9 +53,7 @@ public:
     }
 
     [[nodiscard]] void* data() const noexcept { return view_.buf; }
-    [[nodiscard]] std::size_t size() const noexcept {
-        return static_cast<std::size_t>(view_.len);
-    }
+    [[nodiscard]] std::size_t size() const noexcept { return static_cast<std::size_t>(view_.len); }
 
 private:
     Py_buffer view_{};
@@ -129,9 +127,9 @@ inline constexpr std::size_t kIovMax = 1024;  // UIO_MAXIOV
 inline PinnedIovecs pin_iovecs(py::handle seq, bool writable, const char* name) {
     if (PyUnicode_Check(seq.ptr()) || PyBytes_Check(seq.ptr()) || PyByteArray_Check(seq.ptr()) ||
         PySequence_Check(seq.ptr()) == 0) {
-        raise(PyExc_TypeError,
-              std::string(name) + " must be a sequence of bytes-like objects, not " +
-                  type_name(seq));
+        raise(PyExc_TypeError, std::string(name) +
+                                   " must be a sequence of bytes-like objects, not " +
+                                   type_name(seq));
     }
     py::sequence items = py::reinterpret_borrow<py::sequence>(seq);
     std::size_t n = py::len(items);

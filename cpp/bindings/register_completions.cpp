@@ -18,8 +18,8 @@ void register_completions(py::module_& m) {
                     "One completion (the kernel's io_uring_cqe): user_data, res (the result, or "
                     "-errno) and flags (CqeFlags).")
         .def(py::init([](py::handle user_data, py::handle res, py::handle flags) {
-                 return Cqe{to_u64(user_data, "user_data"),
-                            to_i32(res, "res"), to_u32(flags, "flags")};
+                 return Cqe{to_u64(user_data, "user_data"), to_i32(res, "res"),
+                            to_u32(flags, "flags")};
              }),
              py::arg("user_data") = 0, py::arg("res") = 0, py::arg("flags") = 0)
         .def_readonly("user_data", &Cqe::user_data)
@@ -48,15 +48,14 @@ void register_completions(py::module_& m) {
             "Returns res, or raises the OSError subclass matching -res when it is negative.")
         .def("__eq__",
              [](const Cqe& a, py::handle other) -> py::object {
-                 if (!py::isinstance<Cqe>(other)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+                 if (!py::isinstance<Cqe>(other))
+                     return py::reinterpret_borrow<py::object>(Py_NotImplemented);
                  const Cqe& b = other.cast<const Cqe&>();
                  return py::bool_(a.user_data == b.user_data && a.res == b.res &&
                                   a.flags == b.flags);
              })
         .def("__hash__",
-             [](const Cqe& c) {
-                 return py::hash(py::make_tuple(c.user_data, c.res, c.flags));
-             })
+             [](const Cqe& c) { return py::hash(py::make_tuple(c.user_data, c.res, c.flags)); })
         .def("__iter__",
              [](const Cqe& c) { return py::iter(py::make_tuple(c.user_data, c.res, c.flags)); })
         .def("__repr__", [](const Cqe& c) {

@@ -21,8 +21,7 @@ void throw_errno(int negative_errno, const char* call) {
 }
 
 void register_errors(py::module_& m) {
-    auto& base = py::register_exception<IoUringError>(
-        m, "IoUringError", PyExc_Exception);
+    auto& base = py::register_exception<IoUringError>(m, "IoUringError", PyExc_Exception);
     base.doc() = "Base class of the errors that iouring raises itself (not OSError).";
     py::register_exception<SubmissionQueueFull>(m, "SubmissionQueueFull", base.ptr()).doc() =
         "get_sqe() found every SQE slot taken: submit() before preparing more.";

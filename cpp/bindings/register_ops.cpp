@@ -101,8 +101,8 @@ Prepared make_rw_fixed(const Ring& ring, py::handle user_data, py::handle fd, py
     return p;
 }
 
-Prepared make_splice(py::handle user_data, py::handle fd_in, py::handle off_in,
-                     py::handle fd_out, py::handle off_out, py::handle len, py::handle flags) {
+Prepared make_splice(py::handle user_data, py::handle fd_in, py::handle off_in, py::handle fd_out,
+                     py::handle off_out, py::handle len, py::handle flags) {
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t in = to_fd(fd_in, "fd_in");

@@ -41,8 +41,7 @@ enum class FutexFlag : std::uint32_t {};
 enum class FixedFdFlag : std::uint32_t {};
 
 // Refuses bits outside `allowed`, naming the argument and what the bits are for.
-void check_bits(std::uint32_t value, std::uint32_t allowed, const char* name,
-                const char* hint) {
+void check_bits(std::uint32_t value, std::uint32_t allowed, const char* name, const char* hint) {
     if ((value & ~allowed) != 0) {
         raise(PyExc_ValueError, std::string(name) + ": bits " + std::to_string(value & ~allowed) +
                                     " are not accepted here" + (*hint != 0 ? " (" : "") + hint +
@@ -69,7 +68,8 @@ Prepared make_timeout(py::handle user_data, py::handle ts, py::handle count, py:
     std::uint32_t n = to_u32(count, "count");
     std::uint32_t f = to_u32(flags, "flags");
     check_bits(f, timeout::ABS | kTimeoutClock | timeout::ETIME_SUCCESS | timeout::MULTISHOT,
-               "flags", "TimeoutFlags ABS, BOOTTIME, REALTIME, ETIME_SUCCESS, MULTISHOT; use "
+               "flags",
+               "TimeoutFlags ABS, BOOTTIME, REALTIME, ETIME_SUCCESS, MULTISHOT; use "
                "timeout_update() to update");
     PinnedCopy<KernelTimespec> copy = pin_copy(spec);
     Prepared p;
@@ -78,8 +78,7 @@ Prepared make_timeout(py::handle user_data, py::handle ts, py::handle count, py:
     return p;
 }
 
-Prepared make_timeout_remove(py::handle user_data, py::handle target_user_data,
-                             py::handle flags) {
+Prepared make_timeout_remove(py::handle user_data, py::handle target_user_data, py::handle flags) {
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::uint64_t target = to_u64(target_user_data, "target_user_data");
@@ -193,8 +192,8 @@ Prepared make_poll_remove(py::handle user_data, py::handle target_user_data) {
     return p;
 }
 
-Prepared make_poll_update(py::handle user_data, py::handle old_user_data,
-                          py::handle new_user_data, py::handle poll_mask, py::handle flags) {
+Prepared make_poll_update(py::handle user_data, py::handle old_user_data, py::handle new_user_data,
+                          py::handle poll_mask, py::handle flags) {
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::uint64_t old_ud = to_u64(old_user_data, "old_user_data");
@@ -240,10 +239,11 @@ Prepared make_epoll_wait(py::handle user_data, py::handle epfd, py::handle event
     PinnedBuffer out = pin_buffer(events, true, "events");
     if (out.size == 0 || out.size % sizeof(EpollEvent) != 0 ||
         out.size / sizeof(EpollEvent) > 0x7fffffff) {
-        raise(PyExc_ValueError, "events must hold a whole, non-zero number of struct epoll_event (" +
-                                    std::to_string(sizeof(EpollEvent)) +
-                                    " bytes each; numpy.zeros(n, EPOLL_EVENT_DTYPE)), got " +
-                                    std::to_string(out.size) + " bytes");
+        raise(PyExc_ValueError,
+              "events must hold a whole, non-zero number of struct epoll_event (" +
+                  std::to_string(sizeof(EpollEvent)) +
+                  " bytes each; numpy.zeros(n, EPOLL_EVENT_DTYPE)), got " +
+                  std::to_string(out.size) + " bytes");
     }
     auto maxevents = static_cast<std::uint32_t>(out.size / sizeof(EpollEvent));
     Prepared p;
@@ -264,8 +264,9 @@ Prepared make_msg_ring(py::handle user_data, py::handle fd, py::handle len, py::
     std::uint64_t value = to_u64(data, "data");
     std::uint32_t flags = to_u32(cqe_flags, "cqe_flags");
     if ((flags & (cqe_flags::SKIP | cqe_flags::F_32)) != 0) {
-        raise(PyExc_ValueError, "cqe_flags: CqeFlags.SKIP and CqeFlags.F_32 are refused (they "
-                                "change how the target ring's CQ is read)");
+        raise(PyExc_ValueError,
+              "cqe_flags: CqeFlags.SKIP and CqeFlags.F_32 are refused (they "
+              "change how the target ring's CQ is read)");
     }
     prep_msg_ring_cqe_flags(p.sqe, ud, target, res, value, 0, flags | cqe_flags::MORE);
     return p;
@@ -333,15 +334,18 @@ void register_siginfo_class(py::module_& m) {
             return py::buffer_info(&s.si, 1, py::format_descriptor<std::uint8_t>::format(), 1,
                                    {static_cast<py::ssize_t>(sizeof(Siginfo))}, {1});
         })
-        .def_property_readonly("si_signo", [](const S& s) { return s.si.signo; },
-                               "signal.SIGCHLD once a child was reaped, 0 otherwise.")
+        .def_property_readonly(
+            "si_signo", [](const S& s) { return s.si.signo; },
+            "signal.SIGCHLD once a child was reaped, 0 otherwise.")
         .def_property_readonly("si_errno", [](const S& s) { return s.si.error; })
-        .def_property_readonly("si_code", [](const S& s) { return s.si.code; },
-                               "os.CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_STOPPED, ...")
+        .def_property_readonly(
+            "si_code", [](const S& s) { return s.si.code; },
+            "os.CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_STOPPED, ...")
         .def_property_readonly("si_pid", [](const S& s) { return s.si.pid; })
         .def_property_readonly("si_uid", [](const S& s) { return s.si.uid; })
-        .def_property_readonly("si_status", [](const S& s) { return s.si.status; },
-                               "The exit status (CLD_EXITED) or the signal number.")
+        .def_property_readonly(
+            "si_status", [](const S& s) { return s.si.status; },
+            "The exit status (CLD_EXITED) or the signal number.")
         .def("__repr__", [](const S& s) {
             char text[128];
             std::snprintf(text, sizeof(text),
@@ -369,14 +373,14 @@ PinnedBuffer pin_futex_word(py::handle obj, std::uint32_t futex_flags, const cha
     std::size_t size = numa ? 2 * word : word;
     PinnedBuffer b = pin_buffer(obj, numa, name);
     if (b.size != size) {
-        raise(PyExc_ValueError, std::string(name) + " must be exactly the futex word: " +
-                                    std::to_string(size) + " bytes for these futex_flags, got " +
-                                    std::to_string(b.size) +
+        raise(PyExc_ValueError, std::string(name) +
+                                    " must be exactly the futex word: " + std::to_string(size) +
+                                    " bytes for these futex_flags, got " + std::to_string(b.size) +
                                     " (pass a slice such as memoryview(buf)[i:i+4])");
     }
     if (reinterpret_cast<std::uintptr_t>(b.data) % size != 0) {
-        raise(PyExc_ValueError, std::string(name) + " must be " + std::to_string(size) +
-                                    "-byte aligned");
+        raise(PyExc_ValueError,
+              std::string(name) + " must be " + std::to_string(size) + "-byte aligned");
     }
     return b;
 }
@@ -404,9 +408,10 @@ Prepared make_futex_waitv(py::handle user_data, py::handle futexes, py::handle f
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::uint32_t f = to_u32(flags, "flags");
     if (PyUnicode_Check(futexes.ptr()) || PySequence_Check(futexes.ptr()) == 0) {
-        raise(PyExc_TypeError, "futexes must be a sequence of (futex, val) or (futex, val, "
-                               "futex_flags) tuples, not " +
-                                   type_name(futexes));
+        raise(PyExc_TypeError,
+              "futexes must be a sequence of (futex, val) or (futex, val, "
+              "futex_flags) tuples, not " +
+                  type_name(futexes));
     }
     py::sequence items = py::reinterpret_borrow<py::sequence>(futexes);
     std::size_t n = py::len(items);
@@ -461,23 +466,26 @@ Prepared make_files_update(py::handle user_data, py::handle fds, py::handle offs
         // The kernel writes the allocated slots back into the array with FILE_INDEX_ALLOC.
         PinnedBuffer b = pin_buffer(fds, alloc, "fds");
         if (b.size % sizeof(std::int32_t) != 0) {
-            raise(PyExc_ValueError, "fds must be an array of C ints (a multiple of 4 bytes: "
-                                    "array.array('i') or numpy int32), got " +
-                                        std::to_string(b.size) + " bytes");
+            raise(PyExc_ValueError,
+                  "fds must be an array of C ints (a multiple of 4 bytes: "
+                  "array.array('i') or numpy int32), got " +
+                      std::to_string(b.size) + " bytes");
         }
         array = static_cast<std::int32_t*>(b.data);
         count = b.size / sizeof(std::int32_t);
         p.pins.push_back(std::move(b.pin));
     } else {
         if (alloc) {
-            raise(PyExc_TypeError, "fds must be a writable array of C ints (array.array('i', "
-                                   "fds)) with FILE_INDEX_ALLOC: the kernel writes the slots "
-                                   "it allocated back into it");
+            raise(PyExc_TypeError,
+                  "fds must be a writable array of C ints (array.array('i', "
+                  "fds)) with FILE_INDEX_ALLOC: the kernel writes the slots "
+                  "it allocated back into it");
         }
         if (PyUnicode_Check(fds.ptr()) || PySequence_Check(fds.ptr()) == 0) {
-            raise(PyExc_TypeError, "fds must be an array of C ints or a sequence of file "
-                                   "descriptors, not " +
-                                       type_name(fds));
+            raise(PyExc_TypeError,
+                  "fds must be an array of C ints or a sequence of file "
+                  "descriptors, not " +
+                      type_name(fds));
         }
         py::sequence items = py::reinterpret_borrow<py::sequence>(fds);
         auto copy = std::make_shared<std::vector<std::int32_t>>();
@@ -609,8 +617,7 @@ void register_control_ops(RingClass& ring, SqeClass& sqe) {
            "absolute with TimeoutFlags.ABS; a linked timeout with "
            "TimeoutFlags.LINK_TIMEOUT_UPDATE). The SQE carries the target in addr and the "
            "private timespec copy in off. Matches io_uring_prep_timeout_update(3).",
-           py::arg("user_data"), py::arg("ts"), py::arg("target_user_data"),
-           py::arg("flags") = 0);
+           py::arg("user_data"), py::arg("ts"), py::arg("target_user_data"), py::arg("flags") = 0);
     def_op(ring, sqe, "link_timeout", "prep_link_timeout", &make_link_timeout,
            "Prepares a timeout for the SQE just before it, which must carry SqeFlags.IO_LINK: "
            "if ts passes first that operation is cancelled (-ECANCELED, or -EINTR) and this "
@@ -623,8 +630,8 @@ void register_control_ops(RingClass& ring, SqeClass& sqe) {
            py::handle flags, py::handle fd, py::handle op) {
             return SqeHandle{r, r->push(make_cancel(user_data, target, flags, fd, op))};
         },
-        py::arg("user_data"), py::arg("target_user_data") = 0, py::arg("flags") = 0,
-        py::kw_only(), py::arg("fd") = py::none(), py::arg("op") = py::none(),
+        py::arg("user_data"), py::arg("target_user_data") = 0, py::arg("flags") = 0, py::kw_only(),
+        py::arg("fd") = py::none(), py::arg("op") = py::none(),
         "Prepares an async cancel of the operation whose user_data is target_user_data; "
         "with fd= (CancelFlags.FD, + FD_FIXED for a registered slot) of operations on that "
         "file, with op= (CancelFlags.OP) of operations with that opcode, with "
@@ -640,8 +647,8 @@ void register_control_ops(RingClass& ring, SqeClass& sqe) {
             h.ring->prepare(h.position, make_cancel(user_data, target, flags, fd, op));
             return self;
         },
-        py::arg("user_data"), py::arg("target_user_data") = 0, py::arg("flags") = 0,
-        py::kw_only(), py::arg("fd") = py::none(), py::arg("op") = py::none(),
+        py::arg("user_data"), py::arg("target_user_data") = 0, py::arg("flags") = 0, py::kw_only(),
+        py::arg("fd") = py::none(), py::arg("op") = py::none(),
         "Prepares an async cancel (see IoUring.cancel). Matches io_uring_prep_cancel64(3).");
     def_op(ring, sqe, "cancel_fd", "prep_cancel_fd", &make_cancel_fd,
            "Prepares an async cancel of operations on fd (CancelFlags.FD is implied; ALL for "

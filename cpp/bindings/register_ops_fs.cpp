@@ -62,8 +62,7 @@ std::uint32_t to_file_index(py::handle h, const char* name, bool allow_alloc) {
 std::uint32_t to_flags(py::handle h, const char* name) { return to_u32(h, name); }
 
 // A writable output buffer of at least `min_size` bytes.
-PinnedBuffer pin_output(py::handle obj, std::size_t min_size, const char* name,
-                        const char* what) {
+PinnedBuffer pin_output(py::handle obj, std::size_t min_size, const char* name, const char* what) {
     PinnedBuffer b = pin_buffer(obj, true, name);
     if (b.size < min_size) {
         raise(PyExc_ValueError, std::string(name) + " must be at least " +
@@ -363,11 +362,9 @@ py::object statx_dtype() {
         {"stx_subvol", "<u8", offsetof(Statx, stx_subvol)},
         {"stx_atomic_write_unit_min", "<u4", offsetof(Statx, stx_atomic_write_unit_min)},
         {"stx_atomic_write_unit_max", "<u4", offsetof(Statx, stx_atomic_write_unit_max)},
-        {"stx_atomic_write_segments_max", "<u4",
-         offsetof(Statx, stx_atomic_write_segments_max)},
+        {"stx_atomic_write_segments_max", "<u4", offsetof(Statx, stx_atomic_write_segments_max)},
         {"stx_dio_read_offset_align", "<u4", offsetof(Statx, stx_dio_read_offset_align)},
-        {"stx_atomic_write_unit_max_opt", "<u4",
-         offsetof(Statx, stx_atomic_write_unit_max_opt)},
+        {"stx_atomic_write_unit_max_opt", "<u4", offsetof(Statx, stx_atomic_write_unit_max_opt)},
     };
     py::list names, formats, offsets;
     for (const Field& f : fields) {
@@ -396,11 +393,10 @@ void register_statx_class(py::module_& m) {
                       "as in os.stat_result) read the result. It also exports the raw bytes "
                       "(numpy.frombuffer(stx, STATX_DTYPE)). Reading it while the operation is "
                       "in flight returns whatever the kernel has written so far.");
-    cls.def(py::init<>(), "A zeroed struct statx.")
-        .def_buffer([](S& s) {
-            return py::buffer_info(&s.st, 1, py::format_descriptor<std::uint8_t>::format(), 1,
-                                   {static_cast<py::ssize_t>(sizeof(Statx))}, {1});
-        });
+    cls.def(py::init<>(), "A zeroed struct statx.").def_buffer([](S& s) {
+        return py::buffer_info(&s.st, 1, py::format_descriptor<std::uint8_t>::format(), 1,
+                               {static_cast<py::ssize_t>(sizeof(Statx))}, {1});
+    });
     cls.def_property_readonly(
            "stx_mask",
            [](const S& s) {
@@ -410,26 +406,28 @@ void register_statx_class(py::module_& m) {
         .def_property_readonly("st_mode", [](const S& s) { return s.st.stx_mode; })
         .def_property_readonly("st_ino", [](const S& s) { return s.st.stx_ino; })
         .def_property_readonly(
-            "st_dev",
-            [](const S& s) { return makedev(s.st.stx_dev_major, s.st.stx_dev_minor); },
+            "st_dev", [](const S& s) { return makedev(s.st.stx_dev_major, s.st.stx_dev_minor); },
             "The device of the file, as os.makedev(stx_dev_major, stx_dev_minor).")
         .def_property_readonly(
-            "st_rdev",
-            [](const S& s) { return makedev(s.st.stx_rdev_major, s.st.stx_rdev_minor); },
+            "st_rdev", [](const S& s) { return makedev(s.st.stx_rdev_major, s.st.stx_rdev_minor); },
             "The device a device file stands for.")
         .def_property_readonly("st_nlink", [](const S& s) { return s.st.stx_nlink; })
         .def_property_readonly("st_uid", [](const S& s) { return s.st.stx_uid; })
         .def_property_readonly("st_gid", [](const S& s) { return s.st.stx_gid; })
         .def_property_readonly("st_size", [](const S& s) { return s.st.stx_size; })
         .def_property_readonly("st_blksize", [](const S& s) { return s.st.stx_blksize; })
-        .def_property_readonly("st_blocks", [](const S& s) { return s.st.stx_blocks; },
-                               "Number of 512-byte blocks allocated.")
-        .def_property_readonly("st_atime", [](const S& s) { return seconds_of(s.st.stx_atime); },
-                               "Last access, in float seconds since the epoch.")
-        .def_property_readonly("st_mtime", [](const S& s) { return seconds_of(s.st.stx_mtime); },
-                               "Last modification, in float seconds since the epoch.")
-        .def_property_readonly("st_ctime", [](const S& s) { return seconds_of(s.st.stx_ctime); },
-                               "Last status change, in float seconds since the epoch.")
+        .def_property_readonly(
+            "st_blocks", [](const S& s) { return s.st.stx_blocks; },
+            "Number of 512-byte blocks allocated.")
+        .def_property_readonly(
+            "st_atime", [](const S& s) { return seconds_of(s.st.stx_atime); },
+            "Last access, in float seconds since the epoch.")
+        .def_property_readonly(
+            "st_mtime", [](const S& s) { return seconds_of(s.st.stx_mtime); },
+            "Last modification, in float seconds since the epoch.")
+        .def_property_readonly(
+            "st_ctime", [](const S& s) { return seconds_of(s.st.stx_ctime); },
+            "Last status change, in float seconds since the epoch.")
         .def_property_readonly(
             "st_birthtime",
             [](const S& s) -> py::object {
@@ -489,8 +487,7 @@ Prepared make_renameat(py::handle user_data, py::handle old_dir_fd, py::handle o
     return p;
 }
 
-Prepared make_unlinkat(py::handle user_data, py::handle dir_fd, py::handle path,
-                       py::handle flags) {
+Prepared make_unlinkat(py::handle user_data, py::handle dir_fd, py::handle path, py::handle flags) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t dir = to_fd(dir_fd, "dir_fd");
     std::uint32_t unlink = to_flags(flags, "flags");
@@ -501,8 +498,7 @@ Prepared make_unlinkat(py::handle user_data, py::handle dir_fd, py::handle path,
     return p;
 }
 
-Prepared make_mkdirat(py::handle user_data, py::handle dir_fd, py::handle path,
-                      py::handle mode) {
+Prepared make_mkdirat(py::handle user_data, py::handle dir_fd, py::handle path, py::handle mode) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t dir = to_fd(dir_fd, "dir_fd");
     std::uint32_t dir_mode = to_u32(mode, "mode");
@@ -545,8 +541,7 @@ Prepared make_linkat(py::handle user_data, py::handle old_dir_fd, py::handle old
 // Extended attributes: the name and path are private copies; the value is the caller's buffer
 // (writable for the get operations; an empty one asks for the value's size).
 
-Prepared make_getxattr(py::handle user_data, py::handle name, py::handle value,
-                       py::handle path) {
+Prepared make_getxattr(py::handle user_data, py::handle name, py::handle value, py::handle path) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     PinnedPath attr = pin_path(name, "name");
     PinnedPath file = pin_path(path, "path");
@@ -646,8 +641,9 @@ Prepared make_pipe_direct(py::handle user_data, py::handle fds, py::handle flags
 }
 
 void register_fs_constants(py::module_& m) {
-    FlagEnum<StatxMaskFlag>(m, "StatxMask", "Fields requested from and reported by statx "
-                                            "(STATX_*).")
+    FlagEnum<StatxMaskFlag>(m, "StatxMask",
+                            "Fields requested from and reported by statx "
+                            "(STATX_*).")
         .value("TYPE", statx_mask::TYPE)
         .value("MODE", statx_mask::MODE)
         .value("NLINK", statx_mask::NLINK)
@@ -747,8 +743,7 @@ void register_fs_ops(RingClass& ring, SqeClass& sqe) {
            "0 allocates and extends the file). The SQE carries the mode in len and the length "
            "in addr. Raises OverflowError for negative offsets or lengths. Matches "
            "io_uring_prep_fallocate(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("mode"), py::arg("offset"),
-           py::arg("len"));
+           py::arg("user_data"), py::arg("fd"), py::arg("mode"), py::arg("offset"), py::arg("len"));
     def_op(ring, sqe, "fadvise", "prep_fadvise", &make_fadvise,
            "Prepares a posix_fadvise(2) of fd for len bytes from offset (advice: "
            "os.POSIX_FADV_*). Lengths over 4 GiB - 1 go in addr (io_uring_prep_fadvise64(3)), "
@@ -805,8 +800,8 @@ void register_fs_ops(RingClass& ring, SqeClass& sqe) {
            "Prepares a renameat2(2) of old_path (relative to old_dir_fd) to new_path (relative "
            "to new_dir_fd) with RenameFlags; both paths are private copies. The SQE carries "
            "new_dir_fd in len and new_path in off. Matches io_uring_prep_renameat(3).",
-           py::arg("user_data"), py::arg("old_dir_fd"), py::arg("old_path"),
-           py::arg("new_dir_fd"), py::arg("new_path"), py::arg("flags") = 0);
+           py::arg("user_data"), py::arg("old_dir_fd"), py::arg("old_path"), py::arg("new_dir_fd"),
+           py::arg("new_path"), py::arg("flags") = 0);
     def_op(ring, sqe, "unlinkat", "prep_unlinkat", &make_unlinkat,
            "Prepares an unlinkat(2) of path relative to dir_fd (AtFlags.REMOVEDIR removes a "
            "directory). Matches io_uring_prep_unlinkat(3).",
@@ -818,14 +813,13 @@ void register_fs_ops(RingClass& ring, SqeClass& sqe) {
     def_op(ring, sqe, "symlinkat", "prep_symlinkat", &make_symlinkat,
            "Prepares a symlinkat(2): a link named link_path (relative to new_dir_fd) pointing "
            "to target. Matches io_uring_prep_symlinkat(3).",
-           py::arg("user_data"), py::arg("target"), py::arg("new_dir_fd"),
-           py::arg("link_path"));
+           py::arg("user_data"), py::arg("target"), py::arg("new_dir_fd"), py::arg("link_path"));
     def_op(ring, sqe, "linkat", "prep_linkat", &make_linkat,
            "Prepares a linkat(2): a hard link new_path (relative to new_dir_fd) to old_path "
            "(relative to old_dir_fd); AtFlags.SYMLINK_FOLLOW follows a symlink old_path. "
            "Matches io_uring_prep_linkat(3).",
-           py::arg("user_data"), py::arg("old_dir_fd"), py::arg("old_path"),
-           py::arg("new_dir_fd"), py::arg("new_path"), py::arg("flags") = 0);
+           py::arg("user_data"), py::arg("old_dir_fd"), py::arg("old_path"), py::arg("new_dir_fd"),
+           py::arg("new_path"), py::arg("flags") = 0);
     def_op(ring, sqe, "getxattr", "prep_getxattr", &make_getxattr,
            "Prepares a getxattr(2) of attribute name of path into value, a writable buffer "
            "kept alive until the completion (res is the value's length; an empty buffer asks "

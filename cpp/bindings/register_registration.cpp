@@ -23,8 +23,8 @@ int check(int ret, const char* call) {
 
 std::vector<std::uint32_t> to_u32_list(py::handle items, const char* name) {
     if (PyIter_Check(items.ptr()) == 0 && PySequence_Check(items.ptr()) == 0) {
-        raise(PyExc_TypeError, std::string(name) + " must be an iterable of ints, not " +
-                                   type_name(items));
+        raise(PyExc_TypeError,
+              std::string(name) + " must be an iterable of ints, not " + type_name(items));
     }
     std::vector<std::uint32_t> out;
     for (py::handle item : py::iter(items)) out.push_back(to_u32(item, name));
@@ -82,8 +82,8 @@ py::tuple register_iowq_max_workers(Ring& r, py::handle bounded, py::handle unbo
 }
 
 // IORING_REGISTER_SYNC_CANCEL blocks until the matched requests are cancelled: GIL released.
-int register_sync_cancel(Ring& r, py::handle user_data, py::handle fd, py::handle op,
-                         bool any, bool all, bool fixed_fd, py::handle timeout) {
+int register_sync_cancel(Ring& r, py::handle user_data, py::handle fd, py::handle op, bool any,
+                         bool all, bool fixed_fd, py::handle timeout) {
     SyncCancelReg reg{};
     reg.fd = -1;
     reg.timeout = KernelTimespec{-1, -1};
@@ -97,7 +97,8 @@ int register_sync_cancel(Ring& r, py::handle user_data, py::handle fd, py::handl
     }
     if (!op.is_none()) {
         std::uint32_t opcode = to_u32(op, "op");
-        if (opcode >= static_cast<std::uint32_t>(Op::LAST)) raise(PyExc_ValueError, "op must be an Op");
+        if (opcode >= static_cast<std::uint32_t>(Op::LAST))
+            raise(PyExc_ValueError, "op must be an Op");
         reg.opcode = static_cast<std::uint8_t>(opcode);
         reg.flags |= cancel::OP;
     }
@@ -219,12 +220,11 @@ void register_registration(RingClass& cls) {
                 check(r.core().unregister_ring_fd(), "unregister_ring_fd");
             },
             "Undoes register_ring_fd(); must run on the registering thread (else EPERM).")
-        .def_property_readonly(
-            "ring_fd_registered",
-            [](const Ring& r) {
-                r.check_usable();
-                return r.core().ring_fd_registered();
-            })
+        .def_property_readonly("ring_fd_registered",
+                               [](const Ring& r) {
+                                   r.check_usable();
+                                   return r.core().ring_fd_registered();
+                               })
         .def(
             "register_personality",
             [](Ring& r) {
@@ -250,15 +250,14 @@ void register_registration(RingClass& cls) {
              "opcodes, SQE opcodes and SQE flags; then call enable_rings().")
         .def("register_iowq_aff", &register_iowq_aff, py::arg("cpus"),
              "Pins the ring's io-wq worker threads to the given CPUs.")
-        .def(
-            "unregister_iowq_aff",
-            [](Ring& r) {
-                r.check_usable();
-                check(r.core().register_op(RegisterOp::UNREGISTER_IOWQ_AFF, nullptr, 0),
-                      "unregister_iowq_aff");
-            })
-        .def("register_iowq_max_workers", &register_iowq_max_workers,
-             py::arg("bounded") = 0, py::arg("unbounded") = 0,
+        .def("unregister_iowq_aff",
+             [](Ring& r) {
+                 r.check_usable();
+                 check(r.core().register_op(RegisterOp::UNREGISTER_IOWQ_AFF, nullptr, 0),
+                       "unregister_iowq_aff");
+             })
+        .def("register_iowq_max_workers", &register_iowq_max_workers, py::arg("bounded") = 0,
+             py::arg("unbounded") = 0,
              "Sets the maximum io-wq workers (0 leaves a limit unchanged); returns the previous "
              "(bounded, unbounded) limits.")
         .def("register_sync_cancel", &register_sync_cancel, py::kw_only(),
@@ -275,8 +274,7 @@ void register_registration(RingClass& cls) {
                 ClockRegister reg{};
                 reg.clockid = to_u32(clockid, "clockid");
                 r.check_usable();
-                check(r.core().register_op(RegisterOp::REGISTER_CLOCK, &reg, 0),
-                      "register_clock");
+                check(r.core().register_op(RegisterOp::REGISTER_CLOCK, &reg, 0), "register_clock");
             },
             py::arg("clockid"),
             "Selects the clock of wait timeouts: time.CLOCK_MONOTONIC or time.CLOCK_BOOTTIME.")
@@ -322,19 +320,15 @@ void register_registration(RingClass& cls) {
                 napi.busy_poll_to = to_u32(busy_poll_us, "busy_poll_us");
                 napi.prefer_busy_poll = prefer_busy_poll ? 1 : 0;
                 r.check_usable();
-                check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1),
-                      "register_napi");
+                check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1), "register_napi");
             },
             py::arg("busy_poll_us"), py::arg("prefer_busy_poll") = false,
             "Enables NAPI busy polling of the sockets the ring uses.")
-        .def(
-            "unregister_napi",
-            [](Ring& r) {
-                Napi napi{};
-                r.check_usable();
-                check(r.core().register_op(RegisterOp::UNREGISTER_NAPI, &napi, 1),
-                      "unregister_napi");
-            });
+        .def("unregister_napi", [](Ring& r) {
+            Napi napi{};
+            r.check_usable();
+            check(r.core().register_op(RegisterOp::UNREGISTER_NAPI, &napi, 1), "unregister_napi");
+        });
 }
 
 }  // namespace iouring::bindings

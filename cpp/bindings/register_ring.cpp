@@ -48,11 +48,12 @@ SetupOptions checked_options(unsigned entries, py::handle flags, py::handle sq_t
     SetupOptions o;
     o.flags = to_u32(flags, "flags");
     for (const RefusedFlag& refused : kRefusedFlags) {
-        if ((o.flags & refused.bit) != 0) raise(PyExc_ValueError, std::string("flags: ") + refused.message);
+        if ((o.flags & refused.bit) != 0)
+            raise(PyExc_ValueError, std::string("flags: ") + refused.message);
     }
     if ((o.flags & ~kSupportedSetupFlags) != 0) {
-        raise(PyExc_ValueError, "flags: unknown setup flag bits " +
-                                    std::to_string(o.flags & ~kSupportedSetupFlags));
+        raise(PyExc_ValueError,
+              "flags: unknown setup flag bits " + std::to_string(o.flags & ~kSupportedSetupFlags));
     }
     o.sq_thread_idle = to_u32(sq_thread_idle, "sq_thread_idle");
     if (!sq_thread_cpu.is_none()) {
@@ -92,7 +93,8 @@ SetupOptions checked_options(unsigned entries, py::handle flags, py::handle sq_t
 
 std::vector<std::int32_t> to_fd_list(py::handle fds, const char* name) {
     if (PyIter_Check(fds.ptr()) == 0 && PySequence_Check(fds.ptr()) == 0) {
-        raise(PyExc_TypeError, std::string(name) + " must be an iterable of file descriptors, not " +
+        raise(PyExc_TypeError, std::string(name) +
+                                   " must be an iterable of file descriptors, not " +
                                    type_name(fds));
     }
     std::vector<std::int32_t> out;
@@ -110,8 +112,8 @@ py::array checked_cqe_array(py::handle out) {
     }
     py::array array = py::reinterpret_borrow<py::array>(out);
     if (!array.dtype().equal(py::dtype::of<Cqe>())) {
-        raise(PyExc_TypeError, "out must have dtype CQE_DTYPE, not " +
-                                   py::str(array.dtype()).cast<std::string>());
+        raise(PyExc_TypeError,
+              "out must have dtype CQE_DTYPE, not " + py::str(array.dtype()).cast<std::string>());
     }
     if (array.ndim() != 1 || (array.flags() & py::array::c_style) == 0) {
         raise(PyExc_ValueError, "out must be a one-dimensional C-contiguous array");
@@ -131,10 +133,10 @@ RingClass register_ring(py::module_& m) {
                   "An io_uring instance: the fd, the mapped queues, and the pins that keep the "
                   "memory of operations in flight alive. Use as a context manager or close().");
     cls.def(py::init([](py::handle entries, py::handle flags, py::handle sq_thread_idle,
-                         py::handle sq_thread_cpu, py::handle cq_entries, py::handle wq_fd) {
+                        py::handle sq_thread_cpu, py::handle cq_entries, py::handle wq_fd) {
                 unsigned n = checked_entries(entries);
-                SetupOptions options =
-                    checked_options(n, flags, sq_thread_idle, sq_thread_cpu, cq_entries, wq_fd);
+                SetupOptions options = checked_options(n, flags, sq_thread_idle, sq_thread_cpu,
+                                                       cq_entries, wq_fd);
                 return std::make_shared<Ring>(n, options);
             }),
             py::arg("entries"), py::kw_only(), py::arg("flags") = 0,
@@ -156,79 +158,112 @@ RingClass register_ring(py::module_& m) {
              })
         .def("__exit__", [](Ring& r, py::args) { r.close(); })
         .def_property_readonly("closed", &Ring::closed)
-        .def_property_readonly("fd", [](const Ring& r) { r.check_usable(); return r.core().fd(); })
-        .def_property_readonly("flags", [](const Ring& r) {
-            r.check_usable();
-            return enum_value("SetupFlags", r.core().flags());
-        })
-        .def_property_readonly("features", [](const Ring& r) {
-            r.check_usable();
-            return enum_value("Features", r.core().features());
-        })
-        .def_property_readonly("sq_entries", [](const Ring& r) {
-            r.check_usable();
-            return r.core().sq().entries();
-        })
-        .def_property_readonly("cq_entries", [](const Ring& r) {
-            r.check_usable();
-            return r.core().cq().entries();
-        })
-        .def_property_readonly("sqe_head", [](const Ring& r) {
-            r.check_usable();
-            return r.core().sq().sqe_head();
-        }, "Private SQ head: SQEs before it were flushed to the kernel.")
-        .def_property_readonly("sqe_tail", [](const Ring& r) {
-            r.check_usable();
-            return r.core().sq().sqe_tail();
-        }, "Private SQ tail: the next get_sqe() takes this position.")
-        .def_property_readonly("sq_head", [](const Ring& r) {
-            r.check_usable();
-            return r.core().sq().kernel_head();
-        }, "The kernel's SQ head: SQEs before it were consumed.")
-        .def_property_readonly("sq_tail", [](const Ring& r) {
-            r.check_usable();
-            return r.core().sq().shared_tail();
-        }, "The shared SQ tail, as last published by flush_sq().")
-        .def_property_readonly("sq_flags", [](const Ring& r) {
-            r.check_usable();
-            return enum_value("SqFlags", r.core().sq().kernel_flags());
-        })
-        .def_property_readonly("sq_dropped", [](const Ring& r) {
-            r.check_usable();
-            return r.core().sq().dropped();
-        })
-        .def_property_readonly("cq_head", [](const Ring& r) {
-            r.check_usable();
-            return r.core().cq().head();
-        })
-        .def_property_readonly("cq_tail", [](const Ring& r) {
-            r.check_usable();
-            return r.core().cq().tail();
-        })
-        .def_property_readonly("cq_overflow", [](const Ring& r) {
-            r.check_usable();
-            return r.core().cq().overflow();
-        })
-        .def_property_readonly("in_flight", [](const Ring& r) {
-            r.check_usable();
-            return r.in_flight();
-        },
-                               "Operations flushed whose final completion was not reaped yet.")
-        .def_property_readonly("pinned", [](const Ring& r) {
-            r.check_usable();
-            return r.pinned();
-        },
-                               "Objects and private copies the ring keeps alive for prepared "
-                               "and in-flight operations.");
+        .def_property_readonly("fd",
+                               [](const Ring& r) {
+                                   r.check_usable();
+                                   return r.core().fd();
+                               })
+        .def_property_readonly("flags",
+                               [](const Ring& r) {
+                                   r.check_usable();
+                                   return enum_value("SetupFlags", r.core().flags());
+                               })
+        .def_property_readonly("features",
+                               [](const Ring& r) {
+                                   r.check_usable();
+                                   return enum_value("Features", r.core().features());
+                               })
+        .def_property_readonly("sq_entries",
+                               [](const Ring& r) {
+                                   r.check_usable();
+                                   return r.core().sq().entries();
+                               })
+        .def_property_readonly("cq_entries",
+                               [](const Ring& r) {
+                                   r.check_usable();
+                                   return r.core().cq().entries();
+                               })
+        .def_property_readonly(
+            "sqe_head",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().sq().sqe_head();
+            },
+            "Private SQ head: SQEs before it were flushed to the kernel.")
+        .def_property_readonly(
+            "sqe_tail",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().sq().sqe_tail();
+            },
+            "Private SQ tail: the next get_sqe() takes this position.")
+        .def_property_readonly(
+            "sq_head",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().sq().kernel_head();
+            },
+            "The kernel's SQ head: SQEs before it were consumed.")
+        .def_property_readonly(
+            "sq_tail",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().sq().shared_tail();
+            },
+            "The shared SQ tail, as last published by flush_sq().")
+        .def_property_readonly("sq_flags",
+                               [](const Ring& r) {
+                                   r.check_usable();
+                                   return enum_value("SqFlags", r.core().sq().kernel_flags());
+                               })
+        .def_property_readonly("sq_dropped",
+                               [](const Ring& r) {
+                                   r.check_usable();
+                                   return r.core().sq().dropped();
+                               })
+        .def_property_readonly("cq_head",
+                               [](const Ring& r) {
+                                   r.check_usable();
+                                   return r.core().cq().head();
+                               })
+        .def_property_readonly("cq_tail",
+                               [](const Ring& r) {
+                                   r.check_usable();
+                                   return r.core().cq().tail();
+                               })
+        .def_property_readonly("cq_overflow",
+                               [](const Ring& r) {
+                                   r.check_usable();
+                                   return r.core().cq().overflow();
+                               })
+        .def_property_readonly(
+            "in_flight",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.in_flight();
+            },
+            "Operations flushed whose final completion was not reaped yet.")
+        .def_property_readonly(
+            "pinned",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.pinned();
+            },
+            "Objects and private copies the ring keeps alive for prepared "
+            "and in-flight operations.");
 
     cls.def(
            "get_sqe",
-           [](const std::shared_ptr<Ring>& r) { return SqeHandle{r, r->acquire_slot()}; },
+           [](const std::shared_ptr<Ring>& r) {
+               return SqeHandle{r, r->acquire_slot()};
+           },
            "Returns a handle on the next vacant SQE, zeroed (a NOP). Raises "
            "SubmissionQueueFull when all sq_entries slots are taken.")
         .def(
             "get_sqe_raw",
-            [](const std::shared_ptr<Ring>& r) { return SqeHandle{r, r->acquire_slot()}; },
+            [](const std::shared_ptr<Ring>& r) {
+                return SqeHandle{r, r->acquire_slot()};
+            },
             "Like get_sqe(). From Python the slot is still reset to a NOP: an unprepared slot "
             "must never hand the kernel a pointer left by an earlier operation.")
         .def(
@@ -256,8 +291,8 @@ RingClass register_ring(py::module_& m) {
         .def(
             "enter",
             [](Ring& r, py::handle to_submit, py::handle min_complete, py::handle flags) {
-                return r.enter(to_u32(to_submit, "to_submit"),
-                               to_u32(min_complete, "min_complete"), to_u32(flags, "flags"));
+                return r.enter(to_u32(to_submit, "to_submit"), to_u32(min_complete, "min_complete"),
+                               to_u32(flags, "flags"));
             },
             py::arg("to_submit"), py::arg("min_complete"), py::arg("flags") = 0,
             "The raw io_uring_enter(2) call (no flush). Returns its result; raises OSError.")
@@ -268,12 +303,11 @@ RingClass register_ring(py::module_& m) {
                 return r.core().sq_ready();
             },
             "SQEs prepared and not yet consumed by the kernel.")
-        .def(
-            "sq_space_left",
-            [](const Ring& r) {
-                r.check_usable();
-                return r.core().sq_space_left();
-            })
+        .def("sq_space_left",
+             [](const Ring& r) {
+                 r.check_usable();
+                 return r.core().sq_space_left();
+             })
         .def(
             "cq_ready",
             [](const Ring& r) {
@@ -281,13 +315,12 @@ RingClass register_ring(py::module_& m) {
                 return r.core().cq_ready();
             },
             "Completions ready to be copied.")
-        .def(
-            "sq_ring_needs_enter",
-            [](const Ring& r) {
-                r.check_usable();
-                std::uint32_t flags = 0;
-                return r.core().sq_ring_needs_enter(flags);
-            })
+        .def("sq_ring_needs_enter",
+             [](const Ring& r) {
+                 r.check_usable();
+                 std::uint32_t flags = 0;
+                 return r.core().sq_ring_needs_enter(flags);
+             })
         .def(
             "cq_ring_needs_flush",
             [](const Ring& r) {
@@ -317,8 +350,8 @@ RingClass register_ring(py::module_& m) {
                py::array array = checked_cqe_array(out);
                auto size = static_cast<std::uint32_t>(
                    std::min<py::ssize_t>(array.shape(0), 0xffffffff));
-               std::uint32_t n =
-                   r.copy_cqes(static_cast<Cqe*>(array.mutable_data()), size, wait_nr, deadline);
+               std::uint32_t n = r.copy_cqes(static_cast<Cqe*>(array.mutable_data()), size, wait_nr,
+                                             deadline);
                return array[py::slice(0, n, 1)];
            },
            py::arg("out") = py::none(), py::arg("wait_nr") = 0, py::kw_only(),
@@ -408,12 +441,11 @@ RingClass register_ring(py::module_& m) {
             py::arg("offset"), py::arg("fds"),
             "Replaces registered files from slot `offset` (-1 empties a slot, "
             "REGISTER_FILES_SKIP keeps it); returns the number of slots updated.")
-        .def(
-            "unregister_files",
-            [](Ring& r) {
-                r.check_usable();
-                check_ok(r.core().unregister_files(), "unregister_files");
-            })
+        .def("unregister_files",
+             [](Ring& r) {
+                 r.check_usable();
+                 check_ok(r.core().unregister_files(), "unregister_files");
+             })
         .def(
             "register_buffers",
             [](Ring& r, py::handle buffers) {

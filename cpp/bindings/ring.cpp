@@ -153,8 +153,7 @@ Deadline deadline_after(py::handle timeout) {
 int Ring::enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags,
                          const Deadline& deadline) {
     if (deadline && (core_.features() & feat::EXT_ARG) == 0) {
-        raise(PyExc_NotImplementedError,
-              "timeout needs IORING_FEAT_EXT_ARG (Linux 5.11 or newer)");
+        raise(PyExc_NotImplementedError, "timeout needs IORING_FEAT_EXT_ARG (Linux 5.11 or newer)");
     }
     for (;;) {
         GeteventsArg arg{};
@@ -210,8 +209,9 @@ int Ring::submit_and_wait(unsigned wait_nr, const Deadline& deadline) {
             ret = wait_nr > 0 ? enter_blocking(to_submit, wait_nr, flags, deadline)
                               : core_.enter(to_submit, 0, flags);
             if (ret == -EBUSY) {
-                throw_errno(ret, "io_uring_enter (the completion queue overflowed: reap "
-                                 "completions with copy_cqes(), then submit again)");
+                throw_errno(ret,
+                            "io_uring_enter (the completion queue overflowed: reap "
+                            "completions with copy_cqes(), then submit again)");
             }
         }
         if (ret < 0 && ret != -ETIME) throw_errno(ret, "io_uring_enter");
@@ -220,8 +220,8 @@ int Ring::submit_and_wait(unsigned wait_nr, const Deadline& deadline) {
     }
     // A signal can end the kernel's wait early once SQEs were submitted; finish the wait.
     if (wait_nr > 0 && !wait_ready(wait_nr, deadline)) {
-        raise(PyExc_TimeoutError, "submit_and_wait: " + std::to_string(core_.cq_ready()) +
-                                      " of " + std::to_string(wait_nr) +
+        raise(PyExc_TimeoutError, "submit_and_wait: " + std::to_string(core_.cq_ready()) + " of " +
+                                      std::to_string(wait_nr) +
                                       " completions ready when the timeout expired (" +
                                       std::to_string(submitted) + " SQEs were submitted)");
     }
@@ -454,8 +454,7 @@ void Ring::close_impl(bool from_close) {
         for (Pin& pin : kept) forever().push_back(std::move(pin));
         std::string message = "iouring: closed a ring whose operations did not finish within " +
                               std::to_string(kCloseDrainTimeout.count()) + " s; keeping " +
-                              std::to_string(count) +
-                              " buffers alive for the life of the process";
+                              std::to_string(count) + " buffers alive for the life of the process";
         if (PyErr_WarnEx(PyExc_ResourceWarning, message.c_str(), 1) != 0) {
             if (from_close) throw py::error_already_set();
             PyErr_WriteUnraisable(nullptr);

@@ -18,8 +18,8 @@
 #include "errors.hpp"
 #include "fork.hpp"
 #include "inflight_table.hpp"
-#include <iouring/io_uring.hpp>
 #include "pins.hpp"
+#include <iouring/io_uring.hpp>
 
 namespace iouring::bindings {
 
@@ -167,7 +167,7 @@ private:
     InflightTable inflight_;
     std::shared_ptr<RegisteredBuffers> registered_buffers_;
     PinList lifetime_pins_;
-    int blocked_threads_ = 0;         // threads inside a blocking enter (GIL released)
+    int blocked_threads_ = 0;            // threads inside a blocking enter (GIL released)
     std::uint64_t blocked_wait_nr_ = 0;  // the sum of their min_complete
 };
 

@@ -26,8 +26,8 @@ inline constexpr int kExitFail = 1;
 inline constexpr int kExitSkip = 77;
 
 struct Tally {
-    int failures = 0;     // failed checks
-    int cases_run = 0;    // cases (or case x configuration) that ran
+    int failures = 0;       // failed checks
+    int cases_run = 0;      // cases (or case x configuration) that ran
     int cases_skipped = 0;  // whole cases that could not run here: the program exits 77
 };
 inline Tally tally;
@@ -67,8 +67,7 @@ std::string show(const T& value) {
 }
 
 inline std::string show_cqe(std::uint64_t user_data, std::int32_t res, std::uint32_t flags) {
-    return "{user_data=" + show(user_data) + ", res=" + show(res) + ", flags=" + show(flags) +
-           "}";
+    return "{user_data=" + show(user_data) + ", res=" + show(res) + ", flags=" + show(flags) + "}";
 }
 
 // --- checks ----------------------------------------------------------------------------------
@@ -96,8 +95,7 @@ bool equal(const A& a, const B& b) {
 }
 
 template <typename A, typename B>
-bool expect_eq(const A& a, const B& b, const char* file, int line, const char* ea,
-               const char* eb) {
+bool expect_eq(const A& a, const B& b, const char* file, int line, const char* ea, const char* eb) {
     bool ok = equal(a, b);
     if (!ok) {
         ++tally.failures;
@@ -191,8 +189,7 @@ inline constexpr Config kConfigs[] = {
     {"default", 0},
     {"NO_SQARRAY", iouring::setup::NO_SQARRAY},
     {"SQPOLL", iouring::setup::SQPOLL},
-    {"SINGLE_ISSUER|DEFER_TASKRUN",
-     iouring::setup::SINGLE_ISSUER | iouring::setup::DEFER_TASKRUN},
+    {"SINGLE_ISSUER|DEFER_TASKRUN", iouring::setup::SINGLE_ISSUER | iouring::setup::DEFER_TASKRUN},
     {"COOP_TASKRUN|TASKRUN_FLAG", iouring::setup::COOP_TASKRUN | iouring::setup::TASKRUN_FLAG},
 };
 
@@ -215,8 +212,7 @@ void run_configs(const char* name, unsigned entries, Body&& body) {
         int err = ring.init(entries, options);
         bool sqpoll_eperm = err == -EPERM && (config.flags & iouring::setup::SQPOLL) != 0;
         if (err == -EINVAL || sqpoll_eperm) {
-            std::printf("%-56s skip config (init: %s)\n", label.c_str(),
-                        errno_name(-err).c_str());
+            std::printf("%-56s skip config (init: %s)\n", label.c_str(), errno_name(-err).c_str());
             continue;
         }
         if (err != 0) {

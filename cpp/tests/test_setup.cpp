@@ -108,8 +108,7 @@ void test_setup_big_entries() {
         options.flags = config.flags;
         int err = ring.init(4, options);
         if (err == -EINVAL) {
-            check::skip("test_setup_big_entries",
-                        std::string("kernel refuses ") + config.name);
+            check::skip("test_setup_big_entries", std::string("kernel refuses ") + config.name);
             continue;
         }
         check::run("test_setup_big_entries", [&] {

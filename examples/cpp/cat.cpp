@@ -44,8 +44,8 @@ bool write_all(int fd, const char* p, std::size_t n) {
 void queue_read(iouring::IoUring& ring, int fd, Chunk& chunk, unsigned index, bool seekable) {
     iouring::Sqe* sqe = ring.get_sqe();
     std::uint64_t offset = seekable ? chunk.offset + chunk.filled : iouring::kNoOffset;
-    iouring::prep_read(*sqe, index, fd, chunk.data.data() + chunk.filled,
-                       kChunkSize - chunk.filled, offset);
+    iouring::prep_read(*sqe, index, fd, chunk.data.data() + chunk.filled, kChunkSize - chunk.filled,
+                       offset);
     chunk.in_flight = true;
 }
 

@@ -27,7 +27,10 @@ _SETUP_CONFIGS: list[tuple[str, dict[str, int]]] = [
     ("SQPOLL", {"flags": SetupFlags.SQPOLL}),
     ("NO_SQARRAY", {"flags": SetupFlags.NO_SQARRAY}),
     ("COOP_TASKRUN | TASKRUN_FLAG", {"flags": SetupFlags.COOP_TASKRUN | SetupFlags.TASKRUN_FLAG}),
-    ("SINGLE_ISSUER | DEFER_TASKRUN", {"flags": SetupFlags.SINGLE_ISSUER | SetupFlags.DEFER_TASKRUN}),
+    (
+        "SINGLE_ISSUER | DEFER_TASKRUN",
+        {"flags": SetupFlags.SINGLE_ISSUER | SetupFlags.DEFER_TASKRUN},
+    ),
     ("CQSIZE (cq_entries=64)", {"cq_entries": 64}),
 ]
 

@@ -14,13 +14,13 @@ namespace iouring {
 // its most common meaning and keep the aliases in comments (sqe.hpp sets them by meaning).
 struct Sqe {
     std::uint8_t opcode;
-    std::uint8_t flags;       // IOSQE_*
-    std::uint16_t ioprio;     // also: accept/recv/send flags, poll flags
+    std::uint8_t flags;    // IOSQE_*
+    std::uint16_t ioprio;  // also: accept/recv/send flags, poll flags
     std::int32_t fd;
-    std::uint64_t off;        // also: addr2, cmd_op
-    std::uint64_t addr;       // also: splice_off_in, level/optname
+    std::uint64_t off;   // also: addr2, cmd_op
+    std::uint64_t addr;  // also: splice_off_in, level/optname
     std::uint32_t len;
-    std::uint32_t op_flags;   // rw_flags, fsync_flags, open_flags, cancel_flags, splice_flags...
+    std::uint32_t op_flags;  // rw_flags, fsync_flags, open_flags, cancel_flags, splice_flags...
     std::uint64_t user_data;
     std::uint16_t buf_index;  // also: buf_group
     std::uint16_t personality;
@@ -141,7 +141,7 @@ struct RsrcUpdate2 {  // io_uring_rsrc_update2 (buffer/file table updates with t
 };
 static_assert(sizeof(RsrcUpdate2) == 32);
 
-struct Restriction {  // io_uring_restriction
+struct Restriction {       // io_uring_restriction
     std::uint16_t opcode;  // kRestriction*
     std::uint8_t op;       // register_op, sqe_op or sqe_flags, by opcode
     std::uint8_t resv;
@@ -166,7 +166,7 @@ struct ClockRegister {  // io_uring_clock_register
 };
 static_assert(sizeof(ClockRegister) == 16);
 
-struct Napi {  // io_uring_napi
+struct Napi {                    // io_uring_napi
     std::uint32_t busy_poll_to;  // microseconds
     std::uint8_t prefer_busy_poll;
     std::uint8_t opcode;  // 0: register (static tracking off) in older kernels
@@ -202,10 +202,10 @@ struct KernelTimespec {
 };
 static_assert(sizeof(KernelTimespec) == 16);
 
-struct SyncCancelReg {  // io_uring_sync_cancel_reg
+struct SyncCancelReg {   // io_uring_sync_cancel_reg
     std::uint64_t addr;  // user_data to match
     std::int32_t fd;
-    std::uint32_t flags;  // cancel::*
+    std::uint32_t flags;     // cancel::*
     KernelTimespec timeout;  // {-1, -1}: wait forever
     std::uint8_t opcode;
     std::uint8_t pad[7];
@@ -223,14 +223,71 @@ static_assert(sizeof(Iovec) == 16);
 
 // IORING_OP_*: every opcode up to 6.19.
 enum class Op : std::uint8_t {
-    NOP = 0, READV, WRITEV, FSYNC, READ_FIXED, WRITE_FIXED, POLL_ADD, POLL_REMOVE,
-    SYNC_FILE_RANGE, SENDMSG, RECVMSG, TIMEOUT, TIMEOUT_REMOVE, ACCEPT, ASYNC_CANCEL,
-    LINK_TIMEOUT, CONNECT, FALLOCATE, OPENAT, CLOSE, FILES_UPDATE, STATX, READ, WRITE, FADVISE,
-    MADVISE, SEND, RECV, OPENAT2, EPOLL_CTL, SPLICE, PROVIDE_BUFFERS, REMOVE_BUFFERS, TEE,
-    SHUTDOWN, RENAMEAT, UNLINKAT, MKDIRAT, SYMLINKAT, LINKAT, MSG_RING, FSETXATTR, SETXATTR,
-    FGETXATTR, GETXATTR, SOCKET, URING_CMD, SEND_ZC, SENDMSG_ZC, READ_MULTISHOT, WAITID,
-    FUTEX_WAIT, FUTEX_WAKE, FUTEX_WAITV, FIXED_FD_INSTALL, FTRUNCATE, BIND, LISTEN, RECV_ZC,
-    EPOLL_WAIT, READV_FIXED, WRITEV_FIXED, PIPE, NOP128, URING_CMD128,
+    NOP = 0,
+    READV,
+    WRITEV,
+    FSYNC,
+    READ_FIXED,
+    WRITE_FIXED,
+    POLL_ADD,
+    POLL_REMOVE,
+    SYNC_FILE_RANGE,
+    SENDMSG,
+    RECVMSG,
+    TIMEOUT,
+    TIMEOUT_REMOVE,
+    ACCEPT,
+    ASYNC_CANCEL,
+    LINK_TIMEOUT,
+    CONNECT,
+    FALLOCATE,
+    OPENAT,
+    CLOSE,
+    FILES_UPDATE,
+    STATX,
+    READ,
+    WRITE,
+    FADVISE,
+    MADVISE,
+    SEND,
+    RECV,
+    OPENAT2,
+    EPOLL_CTL,
+    SPLICE,
+    PROVIDE_BUFFERS,
+    REMOVE_BUFFERS,
+    TEE,
+    SHUTDOWN,
+    RENAMEAT,
+    UNLINKAT,
+    MKDIRAT,
+    SYMLINKAT,
+    LINKAT,
+    MSG_RING,
+    FSETXATTR,
+    SETXATTR,
+    FGETXATTR,
+    GETXATTR,
+    SOCKET,
+    URING_CMD,
+    SEND_ZC,
+    SENDMSG_ZC,
+    READ_MULTISHOT,
+    WAITID,
+    FUTEX_WAIT,
+    FUTEX_WAKE,
+    FUTEX_WAITV,
+    FIXED_FD_INSTALL,
+    FTRUNCATE,
+    BIND,
+    LISTEN,
+    RECV_ZC,
+    EPOLL_WAIT,
+    READV_FIXED,
+    WRITEV_FIXED,
+    PIPE,
+    NOP128,
+    URING_CMD128,
     LAST  // one past the newest opcode we know
 };
 static_assert(static_cast<int>(Op::READ) == 22);
@@ -334,18 +391,43 @@ inline constexpr unsigned BUFFER_SHIFT = 16;
 
 // IORING_REGISTER_* opcodes of io_uring_register(2)
 enum class RegisterOp : std::uint32_t {
-    REGISTER_BUFFERS = 0, UNREGISTER_BUFFERS = 1, REGISTER_FILES = 2, UNREGISTER_FILES = 3,
-    REGISTER_EVENTFD = 4, UNREGISTER_EVENTFD = 5, REGISTER_FILES_UPDATE = 6,
-    REGISTER_EVENTFD_ASYNC = 7, REGISTER_PROBE = 8, REGISTER_PERSONALITY = 9,
-    UNREGISTER_PERSONALITY = 10, REGISTER_RESTRICTIONS = 11, REGISTER_ENABLE_RINGS = 12,
-    REGISTER_FILES2 = 13, REGISTER_FILES_UPDATE2 = 14, REGISTER_BUFFERS2 = 15,
-    REGISTER_BUFFERS_UPDATE = 16, REGISTER_IOWQ_AFF = 17, UNREGISTER_IOWQ_AFF = 18,
-    REGISTER_IOWQ_MAX_WORKERS = 19, REGISTER_RING_FDS = 20, UNREGISTER_RING_FDS = 21,
-    REGISTER_PBUF_RING = 22, UNREGISTER_PBUF_RING = 23, REGISTER_SYNC_CANCEL = 24,
-    REGISTER_FILE_ALLOC_RANGE = 25, REGISTER_PBUF_STATUS = 26, REGISTER_NAPI = 27,
-    UNREGISTER_NAPI = 28, REGISTER_CLOCK = 29, REGISTER_CLONE_BUFFERS = 30,
-    REGISTER_SEND_MSG_RING = 31, REGISTER_ZCRX_IFQ = 32, REGISTER_RESIZE_RINGS = 33,
-    REGISTER_MEM_REGION = 34, REGISTER_QUERY = 35, REGISTER_ZCRX_CTRL = 36,
+    REGISTER_BUFFERS = 0,
+    UNREGISTER_BUFFERS = 1,
+    REGISTER_FILES = 2,
+    UNREGISTER_FILES = 3,
+    REGISTER_EVENTFD = 4,
+    UNREGISTER_EVENTFD = 5,
+    REGISTER_FILES_UPDATE = 6,
+    REGISTER_EVENTFD_ASYNC = 7,
+    REGISTER_PROBE = 8,
+    REGISTER_PERSONALITY = 9,
+    UNREGISTER_PERSONALITY = 10,
+    REGISTER_RESTRICTIONS = 11,
+    REGISTER_ENABLE_RINGS = 12,
+    REGISTER_FILES2 = 13,
+    REGISTER_FILES_UPDATE2 = 14,
+    REGISTER_BUFFERS2 = 15,
+    REGISTER_BUFFERS_UPDATE = 16,
+    REGISTER_IOWQ_AFF = 17,
+    UNREGISTER_IOWQ_AFF = 18,
+    REGISTER_IOWQ_MAX_WORKERS = 19,
+    REGISTER_RING_FDS = 20,
+    UNREGISTER_RING_FDS = 21,
+    REGISTER_PBUF_RING = 22,
+    UNREGISTER_PBUF_RING = 23,
+    REGISTER_SYNC_CANCEL = 24,
+    REGISTER_FILE_ALLOC_RANGE = 25,
+    REGISTER_PBUF_STATUS = 26,
+    REGISTER_NAPI = 27,
+    UNREGISTER_NAPI = 28,
+    REGISTER_CLOCK = 29,
+    REGISTER_CLONE_BUFFERS = 30,
+    REGISTER_SEND_MSG_RING = 31,
+    REGISTER_ZCRX_IFQ = 32,
+    REGISTER_RESIZE_RINGS = 33,
+    REGISTER_MEM_REGION = 34,
+    REGISTER_QUERY = 35,
+    REGISTER_ZCRX_CTRL = 36,
     REGISTER_BPF_FILTER = 37,
 };
 inline constexpr std::uint32_t kRegisterUseRegisteredRing = 1u << 31;

@@ -45,7 +45,8 @@ public:
         std::uint32_t before_wrap = std::min(n, entries_ - first);
         auto* dst = static_cast<std::byte*>(out);
         const auto* src = reinterpret_cast<const std::byte*>(cqes_);
-        std::memcpy(dst, src + std::size_t{first} * cqe_size_, std::size_t{before_wrap} * cqe_size_);
+        std::memcpy(dst, src + std::size_t{first} * cqe_size_,
+                    std::size_t{before_wrap} * cqe_size_);
         std::memcpy(dst + std::size_t{before_wrap} * cqe_size_, src,
                     std::size_t{n - before_wrap} * cqe_size_);
         return n;

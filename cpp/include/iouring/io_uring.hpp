@@ -23,7 +23,7 @@
 namespace iouring {
 
 struct SetupOptions {
-    std::uint32_t flags = 0;             // setup:: bits
+    std::uint32_t flags = 0;              // setup:: bits
     std::uint32_t sq_thread_idle = 1000;  // ms, with SQPOLL
     std::uint32_t sq_thread_cpu = 0;      // with SQ_AFF
     std::uint32_t cq_entries = 0;         // with CQSIZE
@@ -31,11 +31,14 @@ struct SetupOptions {
 };
 
 // Setup flags whose ring layout or semantics this core handles.
-inline constexpr std::uint32_t kSupportedSetupFlags =
-    setup::IOPOLL | setup::SQPOLL | setup::SQ_AFF | setup::CQSIZE | setup::CLAMP |
-    setup::ATTACH_WQ | setup::R_DISABLED | setup::SUBMIT_ALL | setup::COOP_TASKRUN |
-    setup::TASKRUN_FLAG | setup::SQE128 | setup::CQE32 | setup::SINGLE_ISSUER |
-    setup::DEFER_TASKRUN | setup::NO_SQARRAY | setup::HYBRID_IOPOLL;
+inline constexpr std::uint32_t kSupportedSetupFlags = setup::IOPOLL | setup::SQPOLL |
+                                                      setup::SQ_AFF | setup::CQSIZE | setup::CLAMP |
+                                                      setup::ATTACH_WQ | setup::R_DISABLED |
+                                                      setup::SUBMIT_ALL | setup::COOP_TASKRUN |
+                                                      setup::TASKRUN_FLAG | setup::SQE128 |
+                                                      setup::CQE32 | setup::SINGLE_ISSUER |
+                                                      setup::DEFER_TASKRUN | setup::NO_SQARRAY |
+                                                      setup::HYBRID_IOPOLL;
 
 inline bool is_power_of_two(unsigned n) noexcept { return n != 0 && (n & (n - 1)) == 0; }
 
@@ -91,8 +94,8 @@ public:
         const std::uint32_t sqe_size = (flags_ & setup::SQE128) != 0 ? 128 : 64;
         std::size_t ring_size = p.cq_off.cqes + std::size_t{p.cq_entries} * cqe_size;
         if (has_array) {
-            ring_size = std::max(ring_size,
-                                 p.sq_off.array + std::size_t{p.sq_entries} * sizeof(std::uint32_t));
+            ring_size = std::max(ring_size, p.sq_off.array +
+                                                std::size_t{p.sq_entries} * sizeof(std::uint32_t));
         }
         int err = ring_map_.map(fd_, ring_size, kOffSqRing);
         if (err == 0) err = sqe_map_.map(fd_, std::size_t{p.sq_entries} * sqe_size, kOffSqes);
@@ -172,8 +175,8 @@ public:
         return (flags_ & (setup::IOPOLL | setup::DEFER_TASKRUN)) != 0 || cq_ring_needs_flush();
     }
 
-    int enter(unsigned to_submit, unsigned min_complete, unsigned flags,
-              const void* arg = nullptr, std::size_t argsz = 0) noexcept {
+    int enter(unsigned to_submit, unsigned min_complete, unsigned flags, const void* arg = nullptr,
+              std::size_t argsz = 0) noexcept {
         // A registered ring fd lives in the registering thread's io_uring context only.
         if (enter_flags_ != 0 && pthread_equal(pthread_self(), enter_thread_) != 0) {
             return sys::io_uring_enter(enter_fd_, to_submit, min_complete, flags | enter_flags_,
@@ -306,7 +309,7 @@ public:
 
 private:
     int fd_ = -1;
-    int enter_fd_ = -1;               // fd_, or the registered index with REGISTERED_RING
+    int enter_fd_ = -1;              // fd_, or the registered index with REGISTERED_RING
     std::uint32_t enter_flags_ = 0;  // enter::REGISTERED_RING once the fd is registered
     pthread_t enter_thread_{};       // the thread whose io_uring context holds enter_fd_
     std::uint32_t flags_ = 0;
@@ -319,8 +322,7 @@ private:
 
 inline bool probe_supports(const Probe& probe, Op op) noexcept {
     auto i = static_cast<unsigned>(op);
-    return i <= probe.last_op && i < probe.ops_len &&
-           (probe.ops[i].flags & kProbeOpSupported) != 0;
+    return i <= probe.last_op && i < probe.ops_len && (probe.ops[i].flags & kProbeOpSupported) != 0;
 }
 
 }  // namespace iouring

@@ -76,8 +76,8 @@ inline void prep_read_fixed(Sqe& sqe, std::uint64_t user_data, std::int32_t fd, 
     sqe.buf_index = buf_index;
 }
 
-inline void prep_write_fixed(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
-                             const void* buf, std::uint32_t len, std::uint64_t offset,
+inline void prep_write_fixed(Sqe& sqe, std::uint64_t user_data, std::int32_t fd, const void* buf,
+                             std::uint32_t len, std::uint64_t offset,
                              std::uint16_t buf_index) noexcept {
     prep_rw(sqe, Op::WRITE_FIXED, fd, address_of(buf), len, offset, user_data);
     sqe.buf_index = buf_index;
@@ -85,9 +85,9 @@ inline void prep_write_fixed(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
 
 // The odd one: fd/off describe the output, while the input's offset sits in the addr slot and
 // its fd in splice_fd_in. kNoOffset means "no offset" (required for pipes).
-inline void prep_splice(Sqe& sqe, std::uint64_t user_data, std::int32_t fd_in,
-                        std::uint64_t off_in, std::int32_t fd_out, std::uint64_t off_out,
-                        std::uint32_t len, std::uint32_t splice_flags) noexcept {
+inline void prep_splice(Sqe& sqe, std::uint64_t user_data, std::int32_t fd_in, std::uint64_t off_in,
+                        std::int32_t fd_out, std::uint64_t off_out, std::uint32_t len,
+                        std::uint32_t splice_flags) noexcept {
     prep_rw(sqe, Op::SPLICE, fd_out, off_in, len, off_out, user_data);
     sqe.splice_fd_in = fd_in;
     sqe.op_flags = splice_flags;

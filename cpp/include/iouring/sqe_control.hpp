@@ -116,8 +116,8 @@ inline void prep_timeout(Sqe& sqe, std::uint64_t user_data, const KernelTimespec
     sqe.op_flags = flags;
 }
 
-inline void prep_timeout_remove(Sqe& sqe, std::uint64_t user_data,
-                                std::uint64_t target_user_data, std::uint32_t flags) noexcept {
+inline void prep_timeout_remove(Sqe& sqe, std::uint64_t user_data, std::uint64_t target_user_data,
+                                std::uint32_t flags) noexcept {
     prep_rw(sqe, Op::TIMEOUT_REMOVE, -1, target_user_data, 0, 0, user_data);
     sqe.op_flags = flags;
 }
@@ -187,8 +187,8 @@ inline void prep_poll_update(Sqe& sqe, std::uint64_t user_data, std::uint64_t ol
     sqe.op_flags = poll_mask_word(poll_mask);
 }
 
-inline void prep_epoll_ctl(Sqe& sqe, std::uint64_t user_data, std::int32_t epfd,
-                           std::int32_t fd, std::uint32_t op, const EpollEvent* ev) noexcept {
+inline void prep_epoll_ctl(Sqe& sqe, std::uint64_t user_data, std::int32_t epfd, std::int32_t fd,
+                           std::uint32_t op, const EpollEvent* ev) noexcept {
     prep_rw(sqe, Op::EPOLL_CTL, epfd, address_of(ev), op,
             static_cast<std::uint64_t>(static_cast<std::uint32_t>(fd)), user_data);
 }
@@ -239,29 +239,28 @@ inline void prep_msg_ring_fd_alloc(Sqe& sqe, std::uint64_t user_data, std::int32
 // Processes and futexes
 
 // fd = id, len = idtype, off (addr2) = siginfo output, file_index = options.
-inline void prep_waitid(Sqe& sqe, std::uint64_t user_data, std::uint32_t idtype,
-                        std::int32_t id, Siginfo* infop, std::uint32_t options,
-                        std::uint32_t flags) noexcept {
+inline void prep_waitid(Sqe& sqe, std::uint64_t user_data, std::uint32_t idtype, std::int32_t id,
+                        Siginfo* infop, std::uint32_t options, std::uint32_t flags) noexcept {
     prep_rw(sqe, Op::WAITID, id, 0, idtype, address_of(infop), user_data);
     sqe.op_flags = flags;
     sqe.splice_fd_in = static_cast<std::int32_t>(options);
 }
 
 // fd = futex_flags (FUTEX2_*), addr = the futex word, off (addr2) = value, addr3 = mask.
-inline void prep_futex_wait(Sqe& sqe, std::uint64_t user_data, const void* futex,
-                            std::uint64_t val, std::uint64_t mask, std::uint32_t futex_flags,
+inline void prep_futex_wait(Sqe& sqe, std::uint64_t user_data, const void* futex, std::uint64_t val,
+                            std::uint64_t mask, std::uint32_t futex_flags,
                             std::uint32_t flags) noexcept {
-    prep_rw(sqe, Op::FUTEX_WAIT, static_cast<std::int32_t>(futex_flags), address_of(futex), 0,
-            val, user_data);
+    prep_rw(sqe, Op::FUTEX_WAIT, static_cast<std::int32_t>(futex_flags), address_of(futex), 0, val,
+            user_data);
     sqe.op_flags = flags;
     sqe.addr3 = mask;
 }
 
-inline void prep_futex_wake(Sqe& sqe, std::uint64_t user_data, const void* futex,
-                            std::uint64_t val, std::uint64_t mask, std::uint32_t futex_flags,
+inline void prep_futex_wake(Sqe& sqe, std::uint64_t user_data, const void* futex, std::uint64_t val,
+                            std::uint64_t mask, std::uint32_t futex_flags,
                             std::uint32_t flags) noexcept {
-    prep_rw(sqe, Op::FUTEX_WAKE, static_cast<std::int32_t>(futex_flags), address_of(futex), 0,
-            val, user_data);
+    prep_rw(sqe, Op::FUTEX_WAKE, static_cast<std::int32_t>(futex_flags), address_of(futex), 0, val,
+            user_data);
     sqe.op_flags = flags;
     sqe.addr3 = mask;
 }

@@ -182,8 +182,8 @@ inline void prep_readv2(Sqe& sqe, std::uint64_t user_data, std::int32_t fd, cons
     sqe.op_flags = rw_flags;
 }
 
-inline void prep_writev2(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
-                         const Iovec* iovecs, std::uint32_t count, std::uint64_t offset,
+inline void prep_writev2(Sqe& sqe, std::uint64_t user_data, std::int32_t fd, const Iovec* iovecs,
+                         std::uint32_t count, std::uint64_t offset,
                          std::uint32_t rw_flags) noexcept {
     prep_writev(sqe, user_data, fd, iovecs, count, offset);
     sqe.op_flags = rw_flags;
@@ -200,22 +200,20 @@ inline void prep_sync_file_range(Sqe& sqe, std::uint64_t user_data, std::int32_t
 }
 
 // The odd layout: len holds the mode and addr the length.
-inline void prep_fallocate(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
-                           std::uint32_t mode, std::uint64_t offset,
-                           std::uint64_t len) noexcept {
+inline void prep_fallocate(Sqe& sqe, std::uint64_t user_data, std::int32_t fd, std::uint32_t mode,
+                           std::uint64_t offset, std::uint64_t len) noexcept {
     prep_rw(sqe, Op::FALLOCATE, fd, len, mode, offset, user_data);
 }
 
-inline void prep_fadvise(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
-                         std::uint64_t offset, std::uint32_t len, std::uint32_t advice) noexcept {
+inline void prep_fadvise(Sqe& sqe, std::uint64_t user_data, std::int32_t fd, std::uint64_t offset,
+                         std::uint32_t len, std::uint32_t advice) noexcept {
     prep_rw(sqe, Op::FADVISE, fd, 0, len, offset, user_data);
     sqe.op_flags = advice;
 }
 
 // 64-bit length in addr (kernels that read it; older ones read only len).
-inline void prep_fadvise64(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
-                           std::uint64_t offset, std::uint64_t len,
-                           std::uint32_t advice) noexcept {
+inline void prep_fadvise64(Sqe& sqe, std::uint64_t user_data, std::int32_t fd, std::uint64_t offset,
+                           std::uint64_t len, std::uint32_t advice) noexcept {
     prep_rw(sqe, Op::FADVISE, fd, len, 0, offset, user_data);
     sqe.op_flags = advice;
 }
@@ -236,8 +234,8 @@ inline void prep_ftruncate(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
 // ---------------------------------------------------------------------------------------------
 // Opening and closing
 
-inline void prep_openat2(Sqe& sqe, std::uint64_t user_data, std::int32_t dir_fd,
-                         const char* path, const OpenHow* how) noexcept {
+inline void prep_openat2(Sqe& sqe, std::uint64_t user_data, std::int32_t dir_fd, const char* path,
+                         const OpenHow* how) noexcept {
     prep_rw(sqe, Op::OPENAT2, dir_fd, address_of(path), sizeof(OpenHow), address_of(how),
             user_data);
 }
@@ -280,14 +278,14 @@ inline void prep_renameat(Sqe& sqe, std::uint64_t user_data, std::int32_t old_di
     sqe.op_flags = flags;
 }
 
-inline void prep_unlinkat(Sqe& sqe, std::uint64_t user_data, std::int32_t dir_fd,
-                          const char* path, std::uint32_t flags) noexcept {
+inline void prep_unlinkat(Sqe& sqe, std::uint64_t user_data, std::int32_t dir_fd, const char* path,
+                          std::uint32_t flags) noexcept {
     prep_rw(sqe, Op::UNLINKAT, dir_fd, address_of(path), 0, 0, user_data);
     sqe.op_flags = flags;
 }
 
-inline void prep_mkdirat(Sqe& sqe, std::uint64_t user_data, std::int32_t dir_fd,
-                         const char* path, std::uint32_t mode) noexcept {
+inline void prep_mkdirat(Sqe& sqe, std::uint64_t user_data, std::int32_t dir_fd, const char* path,
+                         std::uint32_t mode) noexcept {
     prep_rw(sqe, Op::MKDIRAT, dir_fd, address_of(path), mode, 0, user_data);
 }
 
@@ -312,9 +310,8 @@ inline void prep_getxattr(Sqe& sqe, std::uint64_t user_data, const char* name, v
     sqe.addr3 = address_of(path);
 }
 
-inline void prep_setxattr(Sqe& sqe, std::uint64_t user_data, const char* name,
-                          const void* value, const char* path, std::uint32_t flags,
-                          std::uint32_t len) noexcept {
+inline void prep_setxattr(Sqe& sqe, std::uint64_t user_data, const char* name, const void* value,
+                          const char* path, std::uint32_t flags, std::uint32_t len) noexcept {
     prep_rw(sqe, Op::SETXATTR, 0, address_of(name), len, address_of(value), user_data);
     sqe.addr3 = address_of(path);
     sqe.op_flags = flags;

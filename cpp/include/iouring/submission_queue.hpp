@@ -20,8 +20,8 @@ public:
     // ring has an index array (no IORING_SETUP_NO_SQARRAY) it is filled once with the identity
     // mapping, so SQE i always sits at ring position i and flushing is a single tail store.
     // `sqe_size` is 64, or 128 on IORING_SETUP_SQE128 rings.
-    void attach(const Mapping& ring, const SqRingOffsets& off, const Mapping& sqes,
-                bool has_array, std::uint32_t sqe_size = sizeof(Sqe)) noexcept {
+    void attach(const Mapping& ring, const SqRingOffsets& off, const Mapping& sqes, bool has_array,
+                std::uint32_t sqe_size = sizeof(Sqe)) noexcept {
         sqe_size_ = sqe_size;
         head_ = ring.at<std::uint32_t>(off.head);
         tail_ = ring.at<std::uint32_t>(off.tail);

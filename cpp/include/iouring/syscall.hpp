@@ -5,16 +5,14 @@
 #include <cerrno>
 #include <csignal>
 #include <cstddef>
-#include <unistd.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "abi.hpp"
 
 namespace iouring::sys {
 
-inline int result_or_errno(long ret) noexcept {
-    return ret < 0 ? -errno : static_cast<int>(ret);
-}
+inline int result_or_errno(long ret) noexcept { return ret < 0 ? -errno : static_cast<int>(ret); }
 
 inline int io_uring_setup(unsigned entries, Params* params) noexcept {
     return result_or_errno(::syscall(kSyscallSetup, entries, params));
