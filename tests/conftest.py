@@ -6,6 +6,7 @@ test, each one that is still open must have nothing in flight and nothing pinned
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 import os
@@ -116,7 +117,7 @@ _REFUSAL_ERRNOS = (errno.EINVAL, errno.EPERM, errno.EOPNOTSUPP)
 
 
 @pytest.fixture(autouse=True)
-def _ring_registry() -> Iterator[list[IoUring]]:
+def ring_registry() -> Iterator[list[IoUring]]:
     """Rings made through the fixtures; checked clean and closed after the test."""
     rings: list[IoUring] = []
     yield rings
@@ -155,12 +156,12 @@ def ring_config(request: pytest.FixtureRequest) -> RingConfig:
 
 
 @pytest.fixture
-def make_ring(ring_config: RingConfig, _ring_registry: list[IoUring]) -> Callable[..., IoUring]:
+def make_ring(ring_config: RingConfig, ring_registry: list[IoUring]) -> Callable[..., IoUring]:
     """``make_ring(entries, **kwargs)``: a ring of the current configuration (extra ``flags`` are
     or-ed in); skips when the kernel refuses the configuration; closed at teardown."""
 
     def make(entries: int = 8, **kwargs: object) -> IoUring:
-        return _new_ring(_ring_registry, ring_config, entries, dict(kwargs))
+        return _new_ring(ring_registry, ring_config, entries, dict(kwargs))
 
     return make
 
@@ -172,12 +173,12 @@ def ring(make_ring: Callable[..., IoUring]) -> IoUring:
 
 
 @pytest.fixture
-def make_default_ring(_ring_registry: list[IoUring]) -> Callable[..., IoUring]:
+def make_default_ring(ring_registry: list[IoUring]) -> Callable[..., IoUring]:
     """Like ``make_ring`` but always the default configuration: for per-process behaviour
     (threads, fork, signals) that SINGLE_ISSUER forbids or other configurations don't change."""
 
     def make(entries: int = 8, **kwargs: object) -> IoUring:
-        return _new_ring(_ring_registry, DEFAULT_CONFIG, entries, dict(kwargs))
+        return _new_ring(ring_registry, DEFAULT_CONFIG, entries, dict(kwargs))
 
     return make
 
@@ -204,10 +205,8 @@ class TmpFile:
 
 
 def _close_quietly(fd: int) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.close(fd)
-    except OSError:
-        pass
 
 
 @pytest.fixture

@@ -268,7 +268,7 @@ class RingMachine(RuleBasedStateMachine):
 
     # -- operations ---------------------------------------------------------------------------
 
-    def make_op(self, data: st.DataObject, kind: str, user_data: int) -> tuple[Op, tuple]:
+    def make_op(self, data: st.DataObject, kind: str, user_data: int) -> tuple[Op, tuple[Any, ...]]:
         """The Op and the arguments after user_data for the prep of `kind`."""
         keep = data.draw(st.booleans(), label="keep references")
 
@@ -507,7 +507,7 @@ class RingMachine(RuleBasedStateMachine):
         assert ring is not None
         cqe = ring.peek_cqe()
         if cqe is None:
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match="no completion is ready"):
                 ring.cqe_seen()
             ring.cq_advance(0)
             return
@@ -540,7 +540,7 @@ class RingMachine(RuleBasedStateMachine):
         ring = self.ring
         assert ring is not None
         if self.registration is None:
-            with pytest.raises(OSError):
+            with pytest.raises(OSError, match="No such device or address"):  # ENXIO
                 ring.unregister_buffers()
             return
         ring.unregister_buffers()
@@ -570,7 +570,7 @@ class RingMachine(RuleBasedStateMachine):
             with pytest.raises((StaleSqeError, ValueError)):
                 handle.prep_nop(0)
         for call in (ring.submit, ring.copy_cqes, ring.sq_ready, lambda: ring.in_flight):
-            with pytest.raises(ValueError):
+            with pytest.raises(ValueError, match="closed ring"):
                 call()
         gc.collect()
         assert all(ref() is None for ref in weak), "close() kept a buffer"
@@ -586,7 +586,7 @@ class RingMachine(RuleBasedStateMachine):
     def use_closed_ring(self) -> None:
         ring = self.ring
         assert ring is not None and ring.closed
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="closed ring"):
             ring.nop(0)
         ring.close()
 

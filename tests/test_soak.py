@@ -138,11 +138,11 @@ def test_overflow_pinned_reads_every_consumer(
             assert cqe.res == 32
             seen[cqe.user_data] += 1
         elif way == 2:
-            cqe = ring.peek_cqe()
-            if cqe is None:  # peek_cqe() brought in what the kernel held back, if anything
+            maybe = ring.peek_cqe()
+            if maybe is None:  # peek_cqe() brought in what the kernel held back, if anything
                 continue
-            seen[cqe.user_data] += 1
-            ring.cqe_seen(cqe)
+            seen[maybe.user_data] += 1
+            ring.cqe_seen(maybe)
         else:
             ready = ring.cq_ready()
             if ready == 0:

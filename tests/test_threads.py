@@ -446,7 +446,7 @@ def test_threads_single_issuer_ring_refuses_other_threads(
 ) -> None:
     flags = int(SetupFlags.SINGLE_ISSUER | SetupFlags.DEFER_TASKRUN)
     ring = make_default_ring(4, flags=flags)
-    result: list[BaseException] = []
+    result: list[OSError] = []
 
     def other() -> None:
         ring.nop(0x0777)

@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 import numpy as np
 from docutils import nodes
 from docutils.parsers.rst import directives
+from sphinx import addnodes
 from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
@@ -56,9 +57,13 @@ def _stub_signatures() -> dict[tuple[str, str], tuple[str, str | None]]:
         if any(_decorator_name(d) == "overload" for d in fn.decorator_list):
             return  # several signatures: keep pybind11's text, which lists them all
         args = fn.args
-        if owner and args.posonlyargs:
+        if any(_decorator_name(d) == "staticmethod" for d in fn.decorator_list):
+            owner_arg = False  # no self to drop
+        else:
+            owner_arg = bool(owner)
+        if owner_arg and args.posonlyargs:
             args.posonlyargs = args.posonlyargs[1:]
-        elif owner and args.args:
+        elif owner_arg and args.args:
             args.args = args.args[1:]
         returns = ast.unparse(fn.returns) if fn.returns is not None else None
         if returns == "Self":
@@ -94,6 +99,14 @@ def _is_compiled(obj: Any) -> bool:
 
 _STUBS: dict[tuple[str, str], tuple[str, str | None]] = {}
 
+# The stubs' type aliases are private (_Buffer, _FileDescriptor, _StrOrBytesPath, _Timeout...:
+# stubtest wants no name the module lacks at runtime); signatures show them without the "_".
+_PRIVATE_ALIAS = re.compile(r"(?<![\w.])_(?=[A-Z])")
+
+
+def _public_aliases(text: str | None) -> str | None:
+    return None if text is None else _PRIVATE_ALIAS.sub("", text)
+
 
 def _process_signature(
     app: Sphinx,
@@ -105,7 +118,9 @@ def _process_signature(
     return_annotation: str | None,
 ) -> tuple[str | None, str | None] | None:
     if not _is_compiled(obj):
-        return None
+        if signature is None or _PRIVATE_ALIAS.search(f"{signature} {return_annotation}") is None:
+            return None
+        return _public_aliases(signature), _public_aliases(return_annotation)
     parts = name.split(".")
     if what == "class":
         key = (parts[-1], "__init__")
@@ -124,7 +139,7 @@ def _process_signature(
             STALE_STUBS.append(f"{name}: stub {stub[0]} vs runtime {runtime}")
         return (runtime, return_annotation) if runtime is not None else None
     args, returns = stub
-    return args, (None if what == "class" else returns)
+    return _public_aliases(args), (None if what == "class" else _public_aliases(returns))
 
 
 STALE_STUBS: list[str] = []
@@ -435,6 +450,7 @@ class IoUringPrepMethods(_GeneratingDirective):
                 lines += [f".. automethod:: iouring.Sqe.{prep}", ""]
                 continue
             args = _STUBS.get(("Sqe", prep), _STUBS.get(("IoUring", ring), ("(...)", None)))[0]
+            args = _public_aliases(args) or args
             lines += [
                 f".. py:method:: Sqe.{prep}{args} -> Sqe",
                 "   :no-index-entry:",
@@ -594,8 +610,19 @@ def setup(app: Sphinx) -> dict[str, Any]:
         ("iouring-cpp-preps", IoUringCppPreps),
     ):
         app.add_directive(name, directive)
+    app.connect("doctree-read", _strip_private_aliases)
     app.connect("build-finished", _report_stale_stubs)
     return {"version": iouring.__version__, "parallel_read_safe": True}
+
+
+def _strip_private_aliases(app: Sphinx, doctree: nodes.document) -> None:
+    """The signatures that autodoc-process-signature does not see (overloads of Python
+    functions) show the stubs' private aliases without their "_" too."""
+    for signature in doctree.findall(addnodes.desc_signature):
+        for text in list(signature.findall(nodes.Text)):
+            public = _PRIVATE_ALIAS.sub("", text)
+            if public != text and text.parent is not None:
+                text.parent.replace(text, nodes.Text(public))
 
 
 def _report_stale_stubs(app: Sphinx, exception: BaseException | None) -> None:

@@ -177,6 +177,8 @@ class BufferArena:
 
     @property
     def closed(self) -> bool:
+        """True once close() ran: the buffers are unregistered, the memory released with the last
+        array that uses it."""
         return self._ring is None
 
     # -- views --------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final, Self, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -78,15 +78,11 @@ from iouring._core import (
 )
 
 if TYPE_CHECKING:
-    from typing import TypeAlias
-
+    # Stub-only aliases: any bytes-like object (NumPy arrays included), an int or an object
+    # with fileno(), a str/bytes/os.PathLike path.
     from typing_extensions import Buffer
 
-    from iouring._core import FileDescriptor, StrOrBytesPath
-
-    # What batch methods take as their one buffer: any bytes-like object. (NumPy arrays are
-    # bytes-like, but NumPy's stubs say so only for Python 3.12+.)
-    BatchBuffer: TypeAlias = Buffer | npt.NDArray[Any]
+    from iouring._core import _Buffer, _FileDescriptor, _StrOrBytesPath
 
 __all__ = ["AsyncRing", "MultishotOperation", "raise_for_errors"]
 
@@ -862,7 +858,7 @@ class AsyncRing:
         """A no-op: completes with 0. Useful to measure the adapter's own cost."""
         return await self._run(self._ring.nop)
 
-    async def read(self, fd: FileDescriptor, buffer: Buffer, offset: int = -1) -> int:
+    async def read(self, fd: _FileDescriptor, buffer: _Buffer, offset: int = -1) -> int:
         """Reads into ``buffer`` (writable, pinned until the kernel is done) from ``fd`` at
         ``offset`` (-1: the current position); returns the byte count (0 at EOF).
 
@@ -870,7 +866,7 @@ class AsyncRing:
         """
         return await self._run(self._ring.read, fd, buffer, offset)
 
-    async def read_bytes(self, fd: FileDescriptor, size: int, offset: int = -1) -> bytes:
+    async def read_bytes(self, fd: _FileDescriptor, size: int, offset: int = -1) -> bytes:
         """Reads up to ``size`` bytes from ``fd`` at ``offset`` and returns them (shorter at
         EOF). Raises the OSError of a failed read, ``ValueError`` for a negative size."""
         if size < 0:
@@ -880,42 +876,44 @@ class AsyncRing:
         del buffer[n:]
         return bytes(buffer)
 
-    async def write(self, fd: FileDescriptor, data: Buffer, offset: int = -1) -> int:
+    async def write(self, fd: _FileDescriptor, data: _Buffer, offset: int = -1) -> int:
         """Writes ``data`` to ``fd`` at ``offset`` (-1: the current position); returns the
         byte count, which may be short. Raises the OSError of a failed write."""
         return await self._run(self._ring.write, fd, data, offset)
 
-    async def readv(self, fd: FileDescriptor, buffers: Sequence[Buffer], offset: int = -1) -> int:
+    async def readv(self, fd: _FileDescriptor, buffers: Sequence[_Buffer], offset: int = -1) -> int:
         """Vectored read into ``buffers``; returns the total byte count. Raises OSError."""
         return await self._run(self._ring.readv, fd, buffers, offset)
 
-    async def writev(self, fd: FileDescriptor, buffers: Sequence[Buffer], offset: int = -1) -> int:
+    async def writev(
+        self, fd: _FileDescriptor, buffers: Sequence[_Buffer], offset: int = -1
+    ) -> int:
         """Vectored write of ``buffers``; returns the total byte count. Raises OSError."""
         return await self._run(self._ring.writev, fd, buffers, offset)
 
     async def read_fixed(
-        self, fd: FileDescriptor, buffer: Buffer, offset: int, buffer_index: int
+        self, fd: _FileDescriptor, buffer: _Buffer, offset: int, buffer_index: int
     ) -> int:
         """Reads into a slice of registered buffer ``buffer_index``. Raises OSError, or
         ValueError when ``buffer`` is not inside that registered buffer."""
         return await self._run(self._ring.read_fixed, fd, buffer, offset, buffer_index)
 
     async def write_fixed(
-        self, fd: FileDescriptor, buffer: Buffer, offset: int, buffer_index: int
+        self, fd: _FileDescriptor, buffer: _Buffer, offset: int, buffer_index: int
     ) -> int:
         """Writes from a slice of registered buffer ``buffer_index``. Raises OSError, or
         ValueError when ``buffer`` is not inside that registered buffer."""
         return await self._run(self._ring.write_fixed, fd, buffer, offset, buffer_index)
 
-    async def fsync(self, fd: FileDescriptor, flags: int = 0) -> None:
+    async def fsync(self, fd: _FileDescriptor, flags: int = 0) -> None:
         """fsync (``flags=FsyncFlags.DATASYNC``: fdatasync). Raises OSError."""
         await self._run(self._ring.fsync, fd, flags)
 
     async def splice(
         self,
-        fd_in: FileDescriptor,
+        fd_in: _FileDescriptor,
         off_in: int,
-        fd_out: FileDescriptor,
+        fd_out: _FileDescriptor,
         off_out: int,
         nbytes: int,
         flags: int = 0,
@@ -926,8 +924,8 @@ class AsyncRing:
 
     async def openat(
         self,
-        dir_fd: FileDescriptor,
-        path: StrOrBytesPath,
+        dir_fd: _FileDescriptor,
+        path: _StrOrBytesPath,
         flags: int = os.O_RDONLY | os.O_CLOEXEC,
         mode: int = 0o666,
     ) -> int:
@@ -940,21 +938,21 @@ class AsyncRing:
             raise
 
     async def open(
-        self, path: StrOrBytesPath, flags: int = os.O_RDONLY | os.O_CLOEXEC, mode: int = 0o666
+        self, path: _StrOrBytesPath, flags: int = os.O_RDONLY | os.O_CLOEXEC, mode: int = 0o666
     ) -> int:
         """``openat(AT_FDCWD, path, flags, mode)``: opens ``path``; returns the new fd.
         Raises the OSError of the open with ``filename`` set."""
         return await self.openat(_AT_FDCWD, path, flags, mode)
 
-    async def close_fd(self, fd: FileDescriptor) -> None:
+    async def close_fd(self, fd: _FileDescriptor) -> None:
         """Closes ``fd`` through the ring. Raises OSError (``EBADF``...)."""
         await self._run(self._ring.close_fd, fd)
 
     async def statx(
         self,
-        path: StrOrBytesPath,
+        path: _StrOrBytesPath,
         *,
-        dir_fd: FileDescriptor = _AT_FDCWD,
+        dir_fd: _FileDescriptor = _AT_FDCWD,
         flags: int = 0,
         mask: int = StatxMask.BASIC_STATS,
     ) -> Statx:
@@ -991,16 +989,16 @@ class AsyncRing:
         """Sleeps ``seconds`` with an io_uring timeout (see :meth:`timeout`)."""
         await self.timeout(seconds)
 
-    async def fallocate(self, fd: FileDescriptor, offset: int, length: int, mode: int = 0) -> None:
+    async def fallocate(self, fd: _FileDescriptor, offset: int, length: int, mode: int = 0) -> None:
         """fallocate(2): allocates ``length`` bytes of ``fd`` from ``offset`` (``mode``:
         FallocateFlags; 0 also extends the file). Raises OSError."""
         await self._run(self._ring.fallocate, fd, mode, offset, length)
 
-    async def ftruncate(self, fd: FileDescriptor, length: int) -> None:
+    async def ftruncate(self, fd: _FileDescriptor, length: int) -> None:
         """ftruncate(2) of ``fd`` to ``length`` bytes (Linux 6.9+). Raises OSError."""
         await self._run(self._ring.ftruncate, fd, length)
 
-    async def rename(self, old: StrOrBytesPath, new: StrOrBytesPath, flags: int = 0) -> None:
+    async def rename(self, old: _StrOrBytesPath, new: _StrOrBytesPath, flags: int = 0) -> None:
         """Renames ``old`` to ``new`` (renameat2 with RenameFlags). Raises the OSError with
         ``filename`` and ``filename2`` set."""
         try:
@@ -1009,7 +1007,7 @@ class AsyncRing:
             exc.filename, exc.filename2 = os.fsdecode(old), os.fsdecode(new)
             raise
 
-    async def unlink(self, path: StrOrBytesPath, *, directory: bool = False) -> None:
+    async def unlink(self, path: _StrOrBytesPath, *, directory: bool = False) -> None:
         """Removes the file ``path`` (with ``directory=True``: the empty directory). Raises
         the OSError with ``filename`` set."""
         try:
@@ -1018,7 +1016,7 @@ class AsyncRing:
             exc.filename = os.fsdecode(path)
             raise
 
-    async def mkdir(self, path: StrOrBytesPath, mode: int = 0o777) -> None:
+    async def mkdir(self, path: _StrOrBytesPath, mode: int = 0o777) -> None:
         """Creates the directory ``path``. Raises the OSError with ``filename`` set."""
         try:
             await self._run(self._ring.mkdirat, _AT_FDCWD, path, mode)
@@ -1034,12 +1032,12 @@ class AsyncRing:
         await self._run(self._ring.waitid, idtype, id, info, options)
         return info
 
-    async def poll(self, fd: FileDescriptor, mask: int) -> int:
+    async def poll(self, fd: _FileDescriptor, mask: int) -> int:
         """Waits until ``fd`` is ready for the ``select.POLL*`` events in ``mask``; returns
         the ready events. Raises OSError."""
         return await self._run(self._ring.poll_add, fd, mask)
 
-    def poll_multishot(self, fd: FileDescriptor, mask: int) -> MultishotOperation:
+    def poll_multishot(self, fd: _FileDescriptor, mask: int) -> MultishotOperation:
         """A multishot poll: one completion (``res``: ready events) per readiness change,
         until cancelled. See :class:`MultishotOperation`."""
         return self.multishot(self._ring.poll_multishot, fd, mask)
@@ -1053,7 +1051,7 @@ class AsyncRing:
         needed); returns its fd. Raises OSError."""
         return await self._run_fd(self._ring.socket, family, type, protocol)
 
-    async def accept(self, fd: FileDescriptor, flags: int = _SOCK_CLOEXEC) -> tuple[int, Any]:
+    async def accept(self, fd: _FileDescriptor, flags: int = _SOCK_CLOEXEC) -> tuple[int, Any]:
         """Accepts a connection on the listening socket ``fd``; returns ``(conn_fd,
         address)`` like ``socket.accept`` (the address as the socket module gives it).
         ``flags``: accept4 flags. A connection accepted after the task was cancelled is
@@ -1063,24 +1061,24 @@ class AsyncRing:
         return conn, address.address
 
     def multishot_accept(
-        self, fd: FileDescriptor, flags: int = _SOCK_CLOEXEC
+        self, fd: _FileDescriptor, flags: int = _SOCK_CLOEXEC
     ) -> MultishotOperation:
         """A multishot accept: one completion per connection (``cqe.result()`` is its fd)
         while ``cqe.more``; connections queued and never consumed are closed when the
         operation ends. See :class:`MultishotOperation`."""
         return self.multishot(self._ring.multishot_accept, fd, None, flags, closes_fds=True)
 
-    async def connect(self, fd: FileDescriptor, address: Any) -> None:
+    async def connect(self, fd: _FileDescriptor, address: Any) -> None:
         """Connects ``fd`` to ``address`` (a ``(host, port)`` tuple with a numeric host, an
         AF_UNIX path, or a :class:`iouring.SockAddr`). Raises OSError
         (``ConnectionRefusedError``...)."""
         await self._run(self._ring.connect, fd, address)
 
-    async def send(self, fd: FileDescriptor, data: Buffer, flags: int = 0) -> int:
+    async def send(self, fd: _FileDescriptor, data: _Buffer, flags: int = 0) -> int:
         """Sends ``data``; returns the bytes sent (may be short). Raises OSError."""
         return await self._run(self._ring.send, fd, data, flags)
 
-    async def send_zc(self, fd: FileDescriptor, data: Buffer, flags: int = 0) -> int:
+    async def send_zc(self, fd: _FileDescriptor, data: _Buffer, flags: int = 0) -> int:
         """A zero-copy send (Linux 6.0+): returns the bytes sent once the kernel no longer
         reads ``data`` (its notification completion). Worth it for large buffers. Raises
         OSError."""
@@ -1099,23 +1097,23 @@ class AsyncRing:
             raise _error(res)
         return res
 
-    async def sendall(self, fd: FileDescriptor, data: Buffer, flags: int = 0) -> None:
+    async def sendall(self, fd: _FileDescriptor, data: _Buffer, flags: int = 0) -> None:
         """Sends all of ``data``, repeating after short sends. Raises OSError."""
-        view = memoryview(data).cast("B")
+        view = memoryview(cast("Buffer", data)).cast("B")
         while view:
             n = await self._run(self._ring.send, fd, view, flags)
             view = view[n:]
 
-    async def sendto(self, fd: FileDescriptor, data: Buffer, address: Any, flags: int = 0) -> int:
+    async def sendto(self, fd: _FileDescriptor, data: _Buffer, address: Any, flags: int = 0) -> int:
         """Sends a datagram to ``address``; returns the bytes sent. Raises OSError."""
         return await self._run(self._ring.sendto, fd, data, address, flags)
 
-    async def recv(self, fd: FileDescriptor, buffer: Buffer, flags: int = 0) -> int:
+    async def recv(self, fd: _FileDescriptor, buffer: _Buffer, flags: int = 0) -> int:
         """Receives into ``buffer`` (writable, pinned until the kernel is done); returns the
         byte count (0: the peer closed). Raises OSError."""
         return await self._run(self._ring.recv, fd, buffer, flags)
 
-    async def recv_bytes(self, fd: FileDescriptor, size: int, flags: int = 0) -> bytes:
+    async def recv_bytes(self, fd: _FileDescriptor, size: int, flags: int = 0) -> bytes:
         """Receives up to ``size`` bytes and returns them (``b""``: the peer closed). Raises
         OSError, or ValueError for a negative size."""
         if size < 0:
@@ -1126,7 +1124,7 @@ class AsyncRing:
         return bytes(buffer)
 
     def recv_multishot(
-        self, fd: FileDescriptor, buffer_ring: BufferRing, flags: int = 0
+        self, fd: _FileDescriptor, buffer_ring: BufferRing, flags: int = 0
     ) -> MultishotOperation:
         """A multishot recv into the provided buffers of ``buffer_ring``: one completion per
         chunk; read it with ``buffer_ring.get(cqe)`` and hand it back with
@@ -1137,17 +1135,17 @@ class AsyncRing:
             self._ring.recv_multishot, fd, buffer_ring, flags, buffer_ring=buffer_ring
         )
 
-    async def sendmsg(self, fd: FileDescriptor, msg: Msghdr, flags: int = 0) -> int:
+    async def sendmsg(self, fd: _FileDescriptor, msg: Msghdr, flags: int = 0) -> int:
         """sendmsg with an :class:`iouring.Msghdr` (buffers, destination name, ancillary
         data); returns the bytes sent. Raises OSError."""
         return await self._run(self._ring.sendmsg, fd, msg, flags)
 
-    async def recvmsg(self, fd: FileDescriptor, msg: Msghdr, flags: int = 0) -> int:
+    async def recvmsg(self, fd: _FileDescriptor, msg: Msghdr, flags: int = 0) -> int:
         """recvmsg into an :class:`iouring.Msghdr`; returns the bytes received, and
         ``msg.name``, ``msg.ancdata``, ``msg.flags`` hold the rest. Raises OSError."""
         return await self._run(self._ring.recvmsg, fd, msg, flags)
 
-    async def shutdown(self, fd: FileDescriptor, how: int = _SHUT_RDWR) -> None:
+    async def shutdown(self, fd: _FileDescriptor, how: int = _SHUT_RDWR) -> None:
         """shutdown(2) of a socket (``socket.SHUT_RD``/``SHUT_WR``/``SHUT_RDWR``). Raises
         OSError."""
         await self._run(self._ring.shutdown, fd, how)
@@ -1293,7 +1291,7 @@ class AsyncRing:
     async def read_batch(
         self,
         fd: Any,
-        buffer: BatchBuffer,
+        buffer: _Buffer,
         offset: Any,
         length: Any,
         buf_offset: Any = None,
@@ -1318,7 +1316,7 @@ class AsyncRing:
     async def write_batch(
         self,
         fd: Any,
-        buffer: BatchBuffer,
+        buffer: _Buffer,
         offset: Any,
         length: Any,
         buf_offset: Any = None,
@@ -1369,7 +1367,7 @@ class AsyncRing:
 
     async def openat_batch(
         self,
-        paths: Sequence[StrOrBytesPath],
+        paths: Sequence[_StrOrBytesPath],
         flags: Any = os.O_RDONLY | os.O_CLOEXEC,
         mode: Any = 0o666,
         *,

@@ -33,17 +33,12 @@ import iouring
 from iouring._core import CQE_DTYPE, Op, SqeFlags
 
 if TYPE_CHECKING:
-    from typing import TypeAlias
-
+    # Stub-only aliases: any bytes-like object (NumPy arrays included), a str/bytes/os.PathLike.
     from typing_extensions import Buffer
 
-    from iouring._core import StrOrBytesPath
+    from iouring._core import _Buffer, _StrOrBytesPath
 
-    # Any bytes-like object. (NumPy arrays are bytes-like, but NumPy's stubs say so only for
-    # Python 3.12+.)
-    Data: TypeAlias = Buffer | npt.NDArray[Any]
-
-_P = TypeVar("_P", bound="StrOrBytesPath")
+_P = TypeVar("_P", bound="_StrOrBytesPath")
 
 __all__ = ["Progress", "aligned_empty", "copy_file", "read_files", "read_ranges", "write_files"]
 
@@ -59,7 +54,7 @@ _RETRY: Final = (errno.EINTR, errno.EAGAIN)
 _ECANCELED: Final = errno.ECANCELED
 
 
-def _path_name(path: StrOrBytesPath | int) -> str | int:
+def _path_name(path: _StrOrBytesPath | int) -> str | int:
     return path if isinstance(path, int) else os.fsdecode(path)
 
 
@@ -262,7 +257,7 @@ class _Opened:
     regular: bool
 
 
-def _open_for_read(paths: Sequence[StrOrBytesPath | int]) -> list[_Opened]:
+def _open_for_read(paths: Sequence[_StrOrBytesPath | int]) -> list[_Opened]:
     """Opens (or takes) every file and sizes it; closes what it opened on error."""
     opened: list[_Opened] = []
     try:
@@ -282,7 +277,7 @@ def _open_for_read(paths: Sequence[StrOrBytesPath | int]) -> list[_Opened]:
     return opened
 
 
-def _close_opened(opened: Sequence[_Opened], paths: Sequence[StrOrBytesPath | int]) -> None:
+def _close_opened(opened: Sequence[_Opened], paths: Sequence[_StrOrBytesPath | int]) -> None:
     # After a failed open, opened is shorter than paths.
     for item, path in zip(opened, paths, strict=False):
         if not isinstance(path, int):
@@ -324,7 +319,7 @@ def _seekable(fd: int) -> bool:
 
 @overload
 def read_files(
-    paths: Iterable[StrOrBytesPath | int],
+    paths: Iterable[_StrOrBytesPath | int],
     *,
     as_bytes: Literal[False] = ...,
     ring: iouring.IoUring | None = ...,
@@ -335,7 +330,7 @@ def read_files(
 ) -> list[npt.NDArray[np.uint8]]: ...
 @overload
 def read_files(
-    paths: Iterable[StrOrBytesPath | int],
+    paths: Iterable[_StrOrBytesPath | int],
     *,
     as_bytes: Literal[True],
     ring: iouring.IoUring | None = ...,
@@ -345,7 +340,7 @@ def read_files(
     progress: Progress | None = ...,
 ) -> list[bytes]: ...
 def read_files(
-    paths: Iterable[StrOrBytesPath | int],
+    paths: Iterable[_StrOrBytesPath | int],
     *,
     as_bytes: bool = False,
     ring: iouring.IoUring | None = None,
@@ -384,7 +379,7 @@ def read_files(
 
 def _read_group(
     ring: iouring.IoUring,
-    paths: Sequence[StrOrBytesPath | int],
+    paths: Sequence[_StrOrBytesPath | int],
     chunk_size: int,
     report: _GroupProgress,
 ) -> list[npt.NDArray[np.uint8]]:
@@ -422,7 +417,7 @@ class _GroupProgress:
     """Progress over all groups of files: the total comes from an os.stat of every path
     (only when there is a callback), each group's transfer adds to what is done."""
 
-    def __init__(self, progress: Progress | None, paths: Sequence[StrOrBytesPath | int]) -> None:
+    def __init__(self, progress: Progress | None, paths: Sequence[_StrOrBytesPath | int]) -> None:
         self.progress = progress
         self.done_before = 0
         self.total = 0
@@ -465,7 +460,7 @@ def _proc_like(fd: int) -> bool:
 
 @overload
 def read_ranges(
-    path: StrOrBytesPath | int,
+    path: _StrOrBytesPath | int,
     offsets: npt.ArrayLike,
     lengths: npt.ArrayLike,
     *,
@@ -477,7 +472,7 @@ def read_ranges(
 ) -> list[npt.NDArray[np.uint8]]: ...
 @overload
 def read_ranges(
-    path: StrOrBytesPath | int,
+    path: _StrOrBytesPath | int,
     offsets: npt.ArrayLike,
     lengths: npt.ArrayLike,
     *,
@@ -488,7 +483,7 @@ def read_ranges(
     progress: Progress | None = ...,
 ) -> list[bytes]: ...
 def read_ranges(
-    path: StrOrBytesPath | int,
+    path: _StrOrBytesPath | int,
     offsets: npt.ArrayLike,
     lengths: npt.ArrayLike,
     *,
@@ -545,7 +540,7 @@ def read_ranges(
 
 
 def write_files(
-    files: Mapping[_P, Data] | Iterable[tuple[StrOrBytesPath, Data]],
+    files: Mapping[_P, _Buffer] | Iterable[tuple[_StrOrBytesPath, _Buffer]],
     *,
     mode: int = 0o666,
     fsync: bool = False,
@@ -597,7 +592,7 @@ def write_files(
 
 def _write_group(
     ring: iouring.IoUring,
-    paths: Sequence[StrOrBytesPath],
+    paths: Sequence[_StrOrBytesPath],
     views: Sequence[memoryview],
     mode: int,
     fsync: bool,
@@ -661,8 +656,8 @@ class _CopySlot:
 
 
 def copy_file(
-    src: StrOrBytesPath,
-    dst: StrOrBytesPath,
+    src: _StrOrBytesPath,
+    dst: _StrOrBytesPath,
     *,
     method: Literal["auto", "readwrite", "splice"] = "auto",
     ring: iouring.IoUring | None = None,
