@@ -5,8 +5,9 @@
 Prints nanoseconds per call (best of each round, median of the rounds, and the spread), next to
 the C reference doing the same work with the same syscalls. Use it before and after changing
 the bindings: ``ring.nop``/``ring.read`` (conversion, slot, pins, the returned Sqe handle),
-``submit_and_wait(1)`` (flush, GIL release, enter) and ``copy_cqe``/``copy_cqes`` (the copy, the
-pin-table lookup, the returned object).
+``submit_and_wait(1)`` (flush, enter, a GIL release only when the wait can block),
+``copy_cqe``/``copy_cqes`` (the copy, the pin-table lookup, the returned object) and
+``submit_and_copy_cqes`` (all of a round trip in one call).
 """
 
 from __future__ import annotations
@@ -73,9 +74,21 @@ def main(argv: list[str]) -> int:
                 1,
             ),
             (
+                "batch 1: nop + submit_and_copy_cqes(out, 1)",
+                "nop(0); sac(out, 1)",
+                "nop=r.nop; sac=r.submit_and_copy_cqes",
+                1,
+            ),
+            (
                 "batch 64: nop_batch(ud64) + submit_and_wait(64) + copy_cqes",
                 "nb(ud64); saw(64); cq(out)",
                 "nb=r.nop_batch; saw=r.submit_and_wait; cq=r.copy_cqes",
+                64,
+            ),
+            (
+                "batch 64: nop_batch(ud64) + submit_and_copy_cqes(out, 64)",
+                "nb(ud64); sac(out, 64)",
+                "nb=r.nop_batch; sac=r.submit_and_copy_cqes",
                 64,
             ),
             (

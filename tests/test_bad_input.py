@@ -47,11 +47,7 @@ IGNORED_PARAMETERS = {
 }
 # (method without prep_, parameter): known defects reported to the owners of the operation;
 # their findings are left out until fixed (delete the entry with the fix).
-KNOWN_ISSUES = {
-    # multishot is converted with .cast<bool>(): object() gives RuntimeError("Unable to cast
-    # ...") that names no argument; a to_bool(value, "multishot") helper would fix it.
-    ("recv_bundle", "multishot"): "RuntimeError without the argument's name",
-}
+KNOWN_ISSUES: dict[tuple[str, str], str] = {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -153,14 +149,20 @@ class Env:
         elif name in ("buffer", "value", "optval", "statxbuf", "infop"):
             first = [bytearray(4096), memoryview(self.registered)[:64]]
         elif name in ("addr",):
-            first = [None, tuple(["127.0.0.1", 0]), iouring.SockAddr(("127.0.0.1", 0))]
+            first = [None, ("127.0.0.1", 0), iouring.SockAddr(("127.0.0.1", 0))]
         elif name in ("msg",):
-            first = [iouring.Msghdr([bytearray(16)])]
+            first = [
+                iouring.Msghdr([bytearray(16)]),
+                iouring.Msghdr([memoryview(self.registered)[:16]]),  # the *_fixed sends
+            ]
+        elif name == "iovecs":
+            first = [[bytearray(16)], [memoryview(self.registered)[:16]]]
         elif name == "source":
             first = [self.other]
         elif name == "out":
             first = [None, np.zeros(4, dtype=CQE_DTYPE)]
-        return first + [
+        return [
+            *first,
             0,
             1,
             16,
@@ -170,7 +172,7 @@ class Env:
             self.path,
             0.01,
             None,
-            tuple(["127.0.0.1", 0]),
+            ("127.0.0.1", 0),
             np.zeros(2, dtype=np.int32),
             np.zeros(1, dtype=getattr(iouring, "SQE_DTYPE", np.uint8)),
             [np.zeros(1, dtype=np.uint32)],
@@ -501,7 +503,7 @@ CTOR_CASES: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(
-    "name,kwargs", CTOR_CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CTOR_CASES)]
+    ("name", "kwargs"), CTOR_CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CTOR_CASES)]
 )
 def test_bad_input_constructor(name: str, kwargs: dict[str, Any]) -> None:
     with pytest.raises(CONVERSION_ERRORS) as info:
@@ -588,14 +590,33 @@ FLAG_CASES = [
     ("nop_batch", "sqe_flags", 1 << 7),
     ("read_batch", "sqe_flags", int(SqeFlags.CQE_SKIP_SUCCESS)),
     ("futex_wait", "futex_flags", 1 << 20),
+    ("sync_file_range", "flags", 1 << 3),
+    ("renameat", "flags", 1 << 3),
+    ("unlinkat", "flags", 1 << 0),
+    ("linkat", "flags", 1 << 0),
+    ("statx", "flags", 1 << 0),
+    ("fixed_fd_install", "flags", 1 << 1),
+    ("openat2", "resolve", 1 << 6),
+    ("openat2_direct", "resolve", 1 << 6),
+    ("fallocate", "mode", 1 << 8),
+    ("setxattr", "flags", 1 << 2),
+    ("fsetxattr", "flags", 1 << 2),
+    ("splice", "flags", 1 << 4),
+    ("tee", "flags", 1 << 4),
+    ("pipe", "flags", 1 << 0),
+    ("socket", "flags", 1 << 0),
+    ("accept", "flags", 1 << 0),
+    ("accept_direct", "flags", 1 << 0),
+    ("multishot_accept", "flags", 1 << 0),
+    ("waitid", "flags", 1 << 0),
+    ("send_zc_fixed", "zc_flags", 1 << 2),
 ]
-# Passed to the kernel unchecked today (it refuses unknown bits with -EINVAL in the CQE):
-# sync_file_range flags, renameat flags, unlinkat flags, fixed_fd_install flags, openat2
-# resolve.
+# Passed to the kernel unchecked on purpose: sets that grow with the kernel (os.RWF_* of
+# readv2/writev2/readv_fixed/writev_fixed, MSG_* of the socket operations, O_* of openat).
 
 
 @pytest.mark.parametrize(
-    "method,param,value",
+    ("method", "param", "value"),
     [c for c in FLAG_CASES if c[0] in RING_METHODS],
     ids=[f"{m}-{p}" for m, p, _ in FLAG_CASES if m in RING_METHODS],
 )

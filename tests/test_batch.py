@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqe_support import addr_of, iovecs_at, sq_counters
 
 from iouring import (
     CQE_DTYPE,
@@ -103,29 +104,6 @@ def expected(**fields: int) -> dict[str, int]:
     return out
 
 
-def addr_of(buf: Any) -> int:
-    if isinstance(buf, np.ndarray):
-        return int(buf.ctypes.data)
-    return ctypes.addressof(ctypes.c_char.from_buffer(buf))
-
-
-def iovecs_at(addr: int, count: int) -> list[tuple[int, int]]:
-    words = (ctypes.c_uint64 * (2 * count)).from_address(addr)
-    return [(words[2 * i], words[2 * i + 1]) for i in range(count)]
-
-
-def state(ring: IoUring) -> dict[str, int]:
-    return {
-        "sqe_head": ring.sqe_head,
-        "sqe_tail": ring.sqe_tail,
-        "sq_tail": ring.sq_tail,
-        "sq_ready": ring.sq_ready(),
-        "sq_space_left": ring.sq_space_left(),
-        "in_flight": ring.in_flight,
-        "pinned": ring.pinned,
-    }
-
-
 def reap(ring: IoUring, n: int) -> dict[int, Cqe]:
     """Submits and reaps n completions, keyed by user_data (each user_data once)."""
     if ring.sq_ready():
@@ -204,10 +182,10 @@ def test_nop_batch_accepts_lists_and_integer_dtypes(
 
 
 def test_nop_batch_empty_array_prepares_nothing(ring: IoUring) -> None:
-    before = state(ring)
+    before = sq_counters(ring)
     assert ring.nop_batch(np.array([], dtype=np.uint64)) == 0
     assert ring.nop_batch(0, count=0) == 0
-    assert state(ring) == before
+    assert sq_counters(ring) == before
 
 
 # --------------------------------------------------------------------------------------------
@@ -588,14 +566,14 @@ def test_statx_batch_empty_path_on_fds_and_validation(
     assert reap(ring, 2) == {1: Cqe(1, 0, 0), 2: Cqe(2, 0, 0)}
     sizes = [int.from_bytes(out[256 * i + 40 : 256 * i + 48], "little") for i in range(2)]
     assert sizes == [3, 7]
-    before = state(ring)
+    before = sq_counters(ring)
     with pytest.raises(ValueError, match="2 are needed"):
         ring.statx_batch(1, AT_FDCWD, ["a", "b"], 0, 0x7FF, bytearray(256))
     with pytest.raises(TypeError, match="writable"):
         ring.statx_batch(1, AT_FDCWD, "a", 0, 0x7FF, bytes(256), count=1)
     with pytest.raises(OverflowError, match="mask"):
         ring.statx_batch(1, AT_FDCWD, "a", 0, -1, bytearray(256), count=1)
-    assert state(ring) == before
+    assert sq_counters(ring) == before
 
 
 def test_send_recv_batch(ring: IoUring, sqe_array: Callable[[IoUring], SqeArray]) -> None:
@@ -642,12 +620,12 @@ def test_send_recv_batch(ring: IoUring, sqe_array: Callable[[IoUring], SqeArray]
         cqes = ring.copy_cqes()
         assert sorted((int(c["user_data"]), int(c["res"])) for c in cqes) == [(0x60, 5), (0x61, 7)]
         assert bytes(got[8:13]) == b"first" and bytes(got[:7]) == b"-second"
-        before = state(ring)
+        before = sq_counters(ring)
         with pytest.raises(TypeError, match="writable"):
             ring.recv_batch(1, b.fileno(), b"ro", 2, count=1)
         with pytest.raises(ValueError, match="outside buffer"):
             ring.send_batch(1, a.fileno(), b"xy", 3, count=1)
-        assert state(ring) == before
+        assert sq_counters(ring) == before
 
 
 # --------------------------------------------------------------------------------------------
@@ -671,9 +649,9 @@ def test_partial_fill_when_sq_is_short(
         ring.read_batch(np.arange(3, 10, dtype=np.uint64), f.fd, buf, 0, 5)
     with pytest.raises(SubmissionQueueFull):
         ring.nop_batch(0, count=1)
-    before = state(ring)
+    before = sq_counters(ring)
     assert ring.nop_batch(np.array([], dtype=np.uint64)) == 0  # nothing asked, nothing refused
-    assert state(ring) == before
+    assert sq_counters(ring) == before
     got = reap(ring, 8)
     assert sorted(got) == [0, 1, 2, 100, 101, 102, 103, 104]
     assert buf[:15] == bytes(range(5)) * 3
@@ -966,11 +944,11 @@ def test_validation_errors_leave_ring_unchanged(
     ring = make_default_ring(8)
     f = tmp_file(b"q" * 64)
     assert ring.nop_batch(0x1, count=2) == 2  # a non-empty ring, so "unchanged" means something
-    before = state(ring)
+    before = sq_counters(ring)
     for label, call, exc_type, message in _bad_calls(ring, f, tmp_path):
         with pytest.raises(exc_type, match=message.replace("[", r"\[").replace("]", r"\]")):
             call()
-        assert state(ring) == before, label
+        assert sq_counters(ring) == before, label
     reap(ring, 2)
 
 
@@ -980,7 +958,7 @@ def test_fixed_batch_validation_leaves_ring_unchanged(
     ring = make_default_ring(8)
     f = tmp_file(b"q" * 64)
     ring.register_buffers([bytearray(32), bytearray(64)])
-    before = state(ring)
+    before = sq_counters(ring)
     bad: list[tuple[Callable[[], Any], type[BaseException], str]] = [
         (lambda: ring.read_fixed_batch(0, f.fd, 2, 0, 4, count=1), ValueError, "out of range"),
         (lambda: ring.read_fixed_batch(0, f.fd, [2**16], 0, 4), OverflowError, "buffer_index"),
@@ -995,7 +973,7 @@ def test_fixed_batch_validation_leaves_ring_unchanged(
     for call, exc_type, message in bad:
         with pytest.raises(exc_type, match=message):
             call()
-        assert state(ring) == before
+        assert sq_counters(ring) == before
     ring.unregister_buffers()
 
 
@@ -1133,7 +1111,7 @@ def test_push_sqes_validation_leaves_ring_unchanged(
     base = addr_of(buf)
     ring.register_buffers([bytearray(32)])
     assert ring.nop_batch(0, count=1) == 1
-    before = state(ring)
+    before = sq_counters(ring)
 
     def sqe(**fields: int) -> np.ndarray:
         a = np.zeros(2, dtype=SQE_DTYPE)  # a valid NOP first: the second SQE is the bad one
@@ -1188,13 +1166,13 @@ def test_push_sqes_validation_leaves_ring_unchanged(
     for array, buffer, exc_type, message in cases:
         with pytest.raises(exc_type, match=message):
             ring.push_sqes(array, buffer)
-        assert state(ring) == before, message
+        assert sq_counters(ring) == before, message
     # A read into a read-only buffer is a TypeError naming the buffer.
     data = b"r" * 64
     address = ctypes.cast(ctypes.c_char_p(data), ctypes.c_void_p).value or 0
     with pytest.raises(TypeError, match="writable"):
         ring.push_sqes(sqe(opcode=Op.READ, fd=f.fd, addr=address, len=8), data)
-    assert state(ring) == before
+    assert sq_counters(ring) == before
     reap(ring, 1)
     ring.unregister_buffers()
 

@@ -225,3 +225,32 @@ def test_make_file_layout(tmp_path: Path) -> None:
     data = np.fromfile(path, dtype=np.uint64)
     assert data.size == (1 << 20) // 8
     assert (data[::512] == np.arange(0, 1 << 20, 4096, dtype=np.uint64)).all()
+
+
+def test_target_lines_verdict_ratio_and_noise() -> None:
+    records = [
+        {
+            "case": "nop",
+            "params": {"batch": 1, "path": "single"},
+            "ops_per_s": 1.0,
+            "baseline": "c",
+            "baseline_ops_per_s": 2.0,
+            "ratio": 0.4987,
+        },
+        {
+            "case": "nop",
+            "params": {"batch": 64, "path": "batch"},
+            "ops_per_s": 9.0,
+            "baseline": "c",
+            "baseline_ops_per_s": 10.0,
+            "ratio": 0.9,
+        },
+    ]
+    noise = {("nop", "batch=1", "single"): 0.02, ("nop", "batch=1", "c"): 0.1}
+    lines = _bench._target_lines(records, noise)
+    assert len(lines) == 2
+    # Target order (batch 64 first), a ratio just under its goal is not printed as equal.
+    assert lines[0].split()[:4] == ["met", "0.900x", ">=", "0.80x"]
+    assert "nop batch=64: batch vs c" in lines[0] and "noise" not in lines[0]
+    assert lines[1].split()[:4] == ["MISSED", "0.499x", ">=", "0.50x"]
+    assert lines[1].endswith("nop batch=1: single vs c  (noise ±1%/±5%)")

@@ -41,6 +41,7 @@ def test_cqe_dtype_layout() -> None:
     assert np.dtype([("user_data", "<u8"), ("res", "<i4"), ("flags", "<u4")]) == CQE_DTYPE
     assert CQE_DTYPE.names == ("user_data", "res", "flags")
     assert CQE_DTYPE.itemsize == 16 == iouring.CQE_SIZE
+    assert CQE_DTYPE.fields is not None
     offsets = {name: CQE_DTYPE.fields[name][1] for name in CQE_DTYPE.names}
     assert offsets == {"user_data": 0, "res": 8, "flags": 12}
 
@@ -219,7 +220,7 @@ def test_copy_cqes_wait_nr_with_out(
     result = ring.copy_cqes(out, wait_nr=2)
     assert np.shares_memory(result, out)
     assert sorted(rows(result)) == [(0x3A18, 3, 0), (0x3A19, 4, 0)]
-    assert (buf1, buf2) == (b"abc", b"defg")
+    assert buf1 == b"abc" and buf2 == b"defg"
 
 
 def test_copy_cqes_async_completion_needs_no_wait(
@@ -275,3 +276,130 @@ def test_copy_cqes_batches_property(steps: list[tuple[int, int]]) -> None:
         assert got == [0x1000 + i for i in range(next_ud)]
         assert ring.in_flight == 0
         assert ring.cq_overflow == 0
+
+
+# --------------------------------------------------------------------------------------------
+# submit_and_copy_cqes: submit, wait and copy in one call
+
+
+def test_submit_and_copy_cqes_submits_and_copies(ring: IoUring) -> None:
+    uds = [0xAAAA1000 + i for i in range(3)]
+    for ud in uds:
+        ring.nop(ud)
+    out = np.zeros(8, dtype=CQE_DTYPE)
+    n = ring.submit_and_copy_cqes(out, 3)
+    assert n == 3
+    assert sorted(rows(out[:n])) == [(ud, 0, 0) for ud in uds]
+    assert ring.sq_ready() == 0
+    assert ring.cq_ready() == 0
+    assert ring.in_flight == 0
+
+
+def test_submit_and_copy_cqes_at_most_len_out(ring: IoUring) -> None:
+    uds = [0xBBBB0000 + i for i in range(5)]
+    for ud in uds:
+        ring.nop(ud)
+    out = np.zeros(2, dtype=CQE_DTYPE)
+    assert ring.submit_and_copy_cqes(out, 5) == 2
+    first = rows(out)
+    # The rest stay in the CQ, in order, for the next call (nothing new to submit).
+    rest = np.zeros(8, dtype=CQE_DTYPE)
+    assert ring.submit_and_copy_cqes(rest) == 3
+    assert sorted(first + rows(rest[:3])) == [(ud, 0, 0) for ud in uds]
+    assert ring.in_flight == 0
+
+
+def test_submit_and_copy_cqes_nothing_to_do(ring: IoUring) -> None:
+    out = np.zeros(4, dtype=CQE_DTYPE)
+    assert ring.submit_and_copy_cqes(out) == 0
+    assert ring.submit_and_copy_cqes(out, 0, timeout=0.01) == 0
+
+
+def test_submit_and_copy_cqes_releases_pins(ring: IoUring, tmp_file: Callable[..., Any]) -> None:
+    f = tmp_file(b"0123456789")
+    buf = bytearray(4)
+    ring.read(0xCAFE0001, f.fileno(), buf, 2)
+    assert ring.pinned >= 1
+    out = np.zeros(1, dtype=CQE_DTYPE)
+    assert ring.submit_and_copy_cqes(out, 1) == 1
+    assert rows(out) == [(0xCAFE0001, 4, 0)]
+    assert bytes(buf) == b"2345"
+    assert ring.pinned == 0 and ring.in_flight == 0
+
+
+def test_submit_and_copy_cqes_waits(
+    ring: IoUring, pipe: tuple[int, int], delayed_write: Callable[..., Any]
+) -> None:
+    r, w = pipe
+    buf = bytearray(5)
+    ring.read(0x3A20, r, buf, -1)
+    delayed_write(w, b"hello", 0.2)
+    out = np.zeros(4, dtype=CQE_DTYPE)
+    assert ring.submit_and_copy_cqes(out, 1) == 1
+    assert rows(out[:1]) == [(0x3A20, 5, 0)]
+    assert buf == b"hello"
+
+
+def test_submit_and_copy_cqes_timeout_copies_what_is_ready(
+    ring: IoUring, pipe: tuple[int, int]
+) -> None:
+    r, w = pipe
+    buf = bytearray(3)
+    ring.read(0x3A21, r, buf, -1)
+    ring.nop(0x3A22)
+    out = np.zeros(4, dtype=CQE_DTYPE)
+    start = time.monotonic()
+    n = ring.submit_and_copy_cqes(out, 2, timeout=0.05)
+    assert time.monotonic() - start < 5
+    # The NOP is back; the read still waits for data (and was submitted).
+    assert rows(out[:n]) == [(0x3A22, 0, 0)]
+    assert ring.in_flight == 1
+    os.write(w, b"xyz")
+    assert ring.submit_and_copy_cqes(out, 1) == 1
+    assert rows(out[:1]) == [(0x3A21, 3, 0)]
+    assert buf == b"xyz"
+
+
+@pytest.mark.parametrize("make_out", [m for _, m in BAD_OUTS], ids=[n for n, _ in BAD_OUTS])
+def test_submit_and_copy_cqes_out_invalid_refused(
+    ring: IoUring, make_out: Callable[[], Any]
+) -> None:
+    ring.nop(0xEEEE1000)
+    with pytest.raises((TypeError, ValueError), match="out"):
+        ring.submit_and_copy_cqes(make_out(), 1)
+    # Refused before anything was submitted: the NOP is still prepared, not in flight.
+    assert ring.in_flight == 0
+    assert ring.submit() == 1
+    assert rows(ring.copy_cqes(wait_nr=1)) == [(0xEEEE1000, 0, 0)]
+
+
+def test_submit_and_copy_cqes_out_refusals_name_the_problem(ring: IoUring) -> None:
+    with pytest.raises(TypeError, match="dtype"):
+        ring.submit_and_copy_cqes(np.zeros(4, dtype=np.uint64))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ring.submit_and_copy_cqes(np.zeros(8, dtype=CQE_DTYPE)[::2])
+    with pytest.raises(ValueError, match="writable"):
+        ring.submit_and_copy_cqes(_read_only_out())
+    with pytest.raises(TypeError, match="numpy array"):
+        ring.submit_and_copy_cqes(bytearray(64))  # type: ignore[arg-type]
+
+
+def test_submit_and_copy_cqes_bad_wait_nr_refused(ring: IoUring) -> None:
+    ring.nop(0xEEEE2000)
+    out = np.zeros(4, dtype=CQE_DTYPE)
+    with pytest.raises(ValueError, match="wait_nr"):
+        ring.submit_and_copy_cqes(out, ring.cq_entries + 1)
+    with pytest.raises((OverflowError, ValueError), match="wait_nr"):
+        ring.submit_and_copy_cqes(out, -1)
+    with pytest.raises(TypeError, match="wait_nr"):
+        ring.submit_and_copy_cqes(out, "1")  # type: ignore[arg-type]
+    assert ring.in_flight == 0  # nothing submitted by the refused calls
+    assert ring.submit_and_copy_cqes(out, 1) == 1
+    assert rows(out[:1]) == [(0xEEEE2000, 0, 0)]
+
+
+def test_submit_and_copy_cqes_closed_ring(make_ring: Callable[..., IoUring]) -> None:
+    ring = make_ring()
+    ring.close()
+    with pytest.raises(ValueError, match="closed"):
+        ring.submit_and_copy_cqes(np.zeros(4, dtype=CQE_DTYPE))

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from iouring import Cqe, IoUring, Op, SetupFlags, SqeFlags
+from iouring import Cqe, IoUring, Op, SetupFlags, SqeFlags, StaleSqeError
 
 
 def _call_or_skip(call: Callable[[], Any], what: str) -> Any:
@@ -75,7 +75,7 @@ def test_register_personality_round_trip(plain_ring: IoUring) -> None:
     plain_ring.submit_and_wait(1)
     assert plain_ring.copy_cqe() == Cqe(0xCCCCCCCC, 0, 0)
     plain_ring.unregister_personality(personality)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="unregister_personality"):
         plain_ring.unregister_personality(personality)
 
 
@@ -107,7 +107,7 @@ def test_register_restrictions_rejects_bad_arguments(plain_ring: IoUring) -> Non
     with pytest.raises(ValueError, match="sqe_flags"):
         plain_ring.register_restrictions(sqe_flags_allowed=0x80)
     with pytest.raises(TypeError, match="register_ops"):
-        plain_ring.register_restrictions(register_ops=5)
+        plain_ring.register_restrictions(register_ops=5)  # type: ignore[arg-type]
 
 
 def test_register_iowq_max_workers_returns_previous_limits(plain_ring: IoUring) -> None:
@@ -227,3 +227,160 @@ def test_register_eventfd_async(plain_ring: IoUring) -> None:
         plain_ring.unregister_eventfd()
     finally:
         os.close(efd)
+
+
+# --------------------------------------------------------------------------------------------
+# IORING_REGISTER_RESIZE_RINGS (Linux 6.13+, DEFER_TASKRUN rings only)
+
+_DEFER = SetupFlags.SINGLE_ISSUER | SetupFlags.DEFER_TASKRUN
+_RESIZE_LAYOUTS = {
+    "sq_array": _DEFER,
+    "no_sqarray": _DEFER | SetupFlags.NO_SQARRAY,
+    "cqe32": _DEFER | SetupFlags.CQE32,
+    "sqe128_cqe32_no_sqarray": _DEFER
+    | SetupFlags.SQE128
+    | SetupFlags.CQE32
+    | SetupFlags.NO_SQARRAY,
+}
+
+
+def _resize_or_skip(ring: IoUring, **sizes: int) -> None:
+    _call_or_skip(lambda: ring.resize(**sizes), "IORING_REGISTER_RESIZE_RINGS (Linux 6.13+)")
+
+
+@pytest.fixture(params=list(_RESIZE_LAYOUTS.values()), ids=list(_RESIZE_LAYOUTS))
+def make_resizable_ring(
+    request: pytest.FixtureRequest, make_default_ring: Callable[..., IoUring]
+) -> Callable[[int], IoUring]:
+    """``make_resizable_ring(entries)``: a DEFER_TASKRUN ring of one of the ring layouts."""
+    return lambda entries: make_default_ring(entries, flags=request.param)
+
+
+def _reap_all(ring: IoUring, count: int) -> dict[int, list[Cqe]]:
+    got: dict[int, list[Cqe]] = {}
+    deadline = time.monotonic() + 5
+    while sum(map(len, got.values())) < count:
+        assert time.monotonic() < deadline, f"only {got} of {count} completions arrived"
+        ring.submit_and_wait(1, timeout=1)
+        for cqe in ring.copy_cqes():
+            user_data, res, flags = (int(cqe["user_data"]), int(cqe["res"]), int(cqe["flags"]))
+            got.setdefault(user_data, []).append(Cqe(user_data, res, flags))
+    return got
+
+
+def test_resize_with_operations_in_flight(
+    make_resizable_ring: Callable[[int], IoUring],
+    make_pipe: Callable[[], tuple[int, int]],
+) -> None:
+    ring = make_resizable_ring(4)
+    (r1, w1), (r2, w2) = make_pipe(), make_pipe()
+    buf1, buf2 = bytearray(16), bytearray(16)
+    ring.read(0x1001, r1, buf1, -1)
+    ring.read(0x1002, r2, buf2, -1)
+    ring.timeout(0x2001, 0.05)
+    ring.timeout(0x2002, 0.1)
+    assert ring.submit() == 4
+    for user_data in (0x3001, 0x3002, 0x3003):
+        ring.nop(user_data)
+    ring.submit_and_wait(3)
+    assert ring.cq_ready() == 3  # completed, not reaped: the kernel must move them
+    before = (ring.sq_head, ring.sq_tail, ring.cq_head, ring.cq_tail)
+    in_flight, pinned = ring.in_flight, ring.pinned
+    assert (in_flight, ring.sq_entries, ring.cq_entries) == (7, 4, 8)
+
+    _resize_or_skip(ring, sq_entries=16, cq_entries=64)
+    assert (ring.sq_entries, ring.cq_entries) == (16, 64)
+    assert (ring.sq_head, ring.sq_tail, ring.cq_head, ring.cq_tail) == before
+    assert (ring.in_flight, ring.pinned, ring.cq_ready()) == (in_flight, pinned, 3)
+    # More SQEs than the old SQ held fit now.
+    for i in range(12):
+        ring.nop(0x4000 + i)
+    os.write(w1, b"hello")
+    os.write(w2, b"resized!")
+    got = _reap_all(ring, 19)
+    assert got == {
+        0x1001: [Cqe(0x1001, 5, 0)],
+        0x1002: [Cqe(0x1002, 8, 0)],
+        0x2001: [Cqe(0x2001, -errno.ETIME, 0)],
+        0x2002: [Cqe(0x2002, -errno.ETIME, 0)],
+        **{u: [Cqe(u, 0, 0)] for u in (0x3001, 0x3002, 0x3003)},
+        **{0x4000 + i: [Cqe(0x4000 + i, 0, 0)] for i in range(12)},
+    }
+    assert bytes(buf1[:5]) == b"hello" and bytes(buf2[:8]) == b"resized!"
+    assert (ring.in_flight, ring.pinned) == (0, 0)
+    buf1.extend(b"!")  # released: no buffer export is left
+
+    # Smaller again (cq_entries defaults to twice sq_entries), then wrap around it.
+    ring.resize(sq_entries=2)
+    assert (ring.sq_entries, ring.cq_entries) == (2, 4)
+    for round_ in range(20):
+        ring.nop(round_ * 2)
+        ring.nop(round_ * 2 + 1)
+        assert sorted(_reap_all(ring, 2)) == [round_ * 2, round_ * 2 + 1]
+
+
+def test_resize_handles_and_prepared_sqes(make_resizable_ring: Callable[[int], IoUring]) -> None:
+    ring = make_resizable_ring(4)
+    flushed = ring.nop(0x51)
+    ring.submit_and_wait(1)
+    pending = ring.nop(0x52)
+    with pytest.raises(ValueError, match="submit"):
+        ring.resize(sq_entries=8)
+    assert ring.sq_entries == 4 and pending.valid and pending.fields()["user_data"] == 0x52
+    ring.submit_and_wait(1)
+    _resize_or_skip(ring, sq_entries=8)
+    assert ring.sq_entries == 8
+    for handle in (flushed, pending):
+        assert not handle.valid
+        with pytest.raises(StaleSqeError):
+            handle.fields()
+    fresh = ring.get_sqe()
+    assert fresh.fields()["opcode"] == Op.NOP
+    fresh.prep_nop(0x53)
+    got = _reap_all(ring, 3)
+    assert got == {u: [Cqe(u, 0, 0)] for u in (0x51, 0x52, 0x53)}
+
+
+def test_resize_overflow_keeps_the_ring(make_resizable_ring: Callable[[int], IoUring]) -> None:
+    ring = make_resizable_ring(8)
+    _resize_or_skip(ring, sq_entries=8)  # the same sizes: tells whether the kernel resizes
+    for i in range(8):
+        ring.nop(0x600 + i)
+    ring.submit_and_wait(8)
+    with pytest.raises(OSError, match="cannot hold") as raised:
+        ring.resize(sq_entries=2, cq_entries=4)  # 8 unreaped completions, a 4-entry CQ
+    assert raised.value.errno == errno.EOVERFLOW
+    assert (ring.sq_entries, ring.cq_entries, ring.cq_ready()) == (8, 16, 8)
+    assert sorted(_reap_all(ring, 8)) == list(range(0x600, 0x608))
+
+
+def test_resize_argument_errors(make_default_ring: Callable[..., IoUring]) -> None:
+    ring = make_default_ring(4, flags=_DEFER)
+    cases: list[tuple[dict[str, Any], type[Exception], str]] = [
+        ({"sq_entries": 3}, ValueError, "sq_entries must be a power of two"),
+        ({"sq_entries": 0}, ValueError, "sq_entries"),
+        ({"sq_entries": 65536}, ValueError, "sq_entries"),
+        ({"sq_entries": -1}, OverflowError, "sq_entries"),
+        ({"sq_entries": "8"}, TypeError, "sq_entries"),
+        ({"sq_entries": 8, "cq_entries": 4}, ValueError, "cq_entries"),
+        ({"cq_entries": 2**17}, ValueError, "cq_entries"),
+    ]
+    for sizes, exc_type, message in cases:
+        with pytest.raises(exc_type, match=message):
+            ring.resize(**sizes)
+        assert (ring.sq_entries, ring.cq_entries) == (4, 8)
+    with pytest.raises(TypeError):
+        ring.resize(8)  # type: ignore[call-arg]
+    ring.close()
+    with pytest.raises(ValueError, match="closed"):
+        ring.resize(sq_entries=8)
+
+
+def test_resize_needs_defer_taskrun(make_default_ring: Callable[..., IoUring]) -> None:
+    probe = make_default_ring(4, flags=_DEFER)
+    _resize_or_skip(probe, sq_entries=8)
+    ring = make_default_ring(4)
+    with pytest.raises(OSError, match="DEFER_TASKRUN") as raised:
+        ring.resize(sq_entries=8)
+    assert raised.value.errno == errno.EINVAL
+    assert ring.sq_entries == 4

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sqe_support import U64_MAX, check_submit, sq_counters, sqe_fields
 
 import iouring
 from iouring import (
@@ -36,43 +37,6 @@ from iouring import (
 )
 
 U32 = 2**32
-U64_MAX = 2**64 - 1
-SQE_FIELDS = (
-    "opcode",
-    "flags",
-    "ioprio",
-    "fd",
-    "off",
-    "addr",
-    "len",
-    "rw_flags",
-    "user_data",
-    "buf_index",
-    "personality",
-    "splice_fd_in",
-    "addr3",
-)
-
-
-def sqe_fields(**expected: int) -> dict[str, int]:
-    """The whole SQE as ``Sqe.fields()`` reports it: every field 0 except those given."""
-    unknown = set(expected) - set(SQE_FIELDS)
-    assert not unknown, unknown
-    fields = dict.fromkeys(SQE_FIELDS, 0)
-    fields.update({k: int(v) for k, v in expected.items()})
-    return fields
-
-
-def sq_counters(ring: IoUring) -> dict[str, int]:
-    return {
-        "sqe_head": ring.sqe_head,
-        "sqe_tail": ring.sqe_tail,
-        "sq_tail": ring.sq_tail,
-        "sq_ready": ring.sq_ready(),
-        "sq_space_left": ring.sq_space_left(),
-        "in_flight": ring.in_flight,
-        "pinned": ring.pinned,
-    }
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -104,16 +68,6 @@ def reap(ring: IoUring, n: int) -> list[tuple[int, int, int]]:
         got.extend((int(c["user_data"]), int(c["res"]), int(c["flags"])) for c in batch)
     assert len(got) == n, got
     return got
-
-
-def check_submit(ring: IoUring, sqpoll: bool, expected: int) -> None:
-    """submit() returns the SQEs submitted; under SQPOLL the kernel thread may have taken some
-    already, so only an upper bound holds."""
-    submitted = ring.submit()
-    if sqpoll:
-        assert 0 <= submitted <= expected
-    else:
-        assert submitted == expected
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,7 +116,7 @@ def test_entries_not_power_of_two_refused(entries: int) -> None:
 
 @pytest.mark.parametrize("entries", [65536, 2**20, 2**31])
 def test_entries_too_large_refused(entries: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="power of two"):
         IoUring(entries)
 
 
@@ -186,8 +140,7 @@ def test_entries_cq_entries_keyword() -> None:
 @pytest.mark.parametrize(
     "flag",
     [
-        SetupFlags.CQE32,
-        SetupFlags.SQE128,
+        # CQE32 and SQE128 rings are supported now: no longer refused.
         SetupFlags.NO_MMAP,
         SetupFlags.REGISTERED_FD_ONLY,
         SetupFlags.CQE_MIXED,
@@ -204,7 +157,7 @@ def test_setup_flags_unsupported_refused(flag: SetupFlags) -> None:
 
 @pytest.mark.parametrize("bit", [1 << 25, 1 << 30, 1 << 31])
 def test_setup_flags_unknown_bit_refused(bit: int) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown setup flag bits"):
         IoUring(4, flags=bit)
 
 
@@ -226,7 +179,7 @@ def test_setup_flags_unknown_bit_refused(bit: int) -> None:
 def test_setup_kernel_refusal_raises_oserror(kwargs: dict[str, Any], pipe: tuple[int, int]) -> None:
     if kwargs.get("wq_fd") == "pipe":
         kwargs = {**kwargs, "wq_fd": pipe[0]}
-    with pytest.raises(OSError) as excinfo:
+    with pytest.raises(OSError, match="Invalid argument") as excinfo:
         IoUring(4, **kwargs)
     assert excinfo.value.errno == errno.EINVAL
 
@@ -322,10 +275,10 @@ def test_nop_io_drain_after_first(make_ring: Callable[..., IoUring], ring_config
 def test_nop_close_sets_closed(make_ring: Callable[..., IoUring]) -> None:
     ring = make_ring(1)
     assert ring.fd >= 0
-    assert not ring.closed
+    was_closed = ring.closed
     ring.close()
-    assert ring.closed
-    with pytest.raises(ValueError):
+    assert not was_closed and ring.closed
+    with pytest.raises(ValueError, match="closed ring"):
         ring.fd  # noqa: B018
 
 
@@ -465,6 +418,37 @@ def test_submit_and_wait_returns_submitted(ring: IoUring, ring_config: Any) -> N
     assert sorted(reap(ring, 3)) == [(0x5A00 + i, 0, 0) for i in range(3)]
 
 
+def test_submit_and_wait_blocks_until_ready(
+    ring: IoUring, pipe: tuple[int, int], delayed_write: Callable[..., Any]
+) -> None:
+    """A completion that is not ready after submitting is waited for (the wait that releases
+    the GIL); one that completed while submitting is not."""
+    r, w = pipe
+    buf = bytearray(4)
+    ring.read(0x5B01, r, buf, -1)
+    ring.nop(0x5B02)
+    ring.submit_and_wait(1)
+    assert reap(ring, 1) == [(0x5B02, 0, 0)]
+    delayed_write(w, b"late", 0.1)
+    assert ring.submit_and_wait(1) == 0  # nothing left to submit; waits for the read
+    assert reap(ring, 1) == [(0x5B01, 4, 0)]
+    assert buf == b"late"
+
+
+def test_submit_and_wait_timeout_raises_after_submitting(
+    ring: IoUring, pipe: tuple[int, int]
+) -> None:
+    r, w = pipe
+    buf = bytearray(2)
+    ring.read(0x5B03, r, buf, -1)
+    with pytest.raises(TimeoutError, match="0 of 1"):
+        ring.submit_and_wait(1, timeout=0.05)
+    assert ring.sq_ready() == 0 and ring.in_flight == 1  # submitted all the same
+    os.write(w, b"ok")
+    ring.submit_and_wait(1)
+    assert reap(ring, 1) == [(0x5B03, 2, 0)]
+
+
 def test_flush_sq_publishes_without_entering(ring: IoUring, ring_config: Any) -> None:
     sqe = ring.nop(0xF1054)
     assert ring.in_flight == 0
@@ -544,7 +528,7 @@ def test_cq_advance_consumes(ring: IoUring) -> None:
     ring.cq_advance(2)
     assert ring.cq_ready() == 1
     assert ring.cq_head == head + 2
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="exceeds the completions ready"):
         ring.cq_advance(2)
     assert ring.cq_ready() == 1
     assert ring.cq_head == head + 2
@@ -643,7 +627,7 @@ def test_sqe_read_only_attributes_raise(ring: IoUring, name: str) -> None:
 )
 def test_sqe_cqe_skip_success_refused(ring: IoUring, flags: SqeFlags) -> None:
     sqe = ring.nop(0x5C1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="CQE_SKIP_SUCCESS is refused"):
         sqe.flags = flags
     assert sqe.flags == 0
     ring.submit_and_wait(1)
@@ -804,6 +788,7 @@ def _closed_ring_calls() -> list[tuple[str, Callable[[IoUring], object]]]:
         ("probe_ops", lambda r: r.probe_ops()),
         ("probe", lambda r: r.probe()),
         ("nop", lambda r: r.nop(1)),
+        ("submit_and_copy_cqes", lambda r: r.submit_and_copy_cqes(np.zeros(2, dtype=CQE_DTYPE))),
         ("read", lambda r: r.read(1, 0, buf, 0)),
         ("write", lambda r: r.write(1, 1, b"x", 0)),
         ("readv", lambda r: r.readv(1, 0, [buf], 0)),
@@ -828,6 +813,126 @@ def test_closed_ring_raises_value_error(
 ) -> None:
     ring = make_default_ring(2)
     ring.close()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="closed ring"):
         call(ring)
     assert ring.closed
+
+
+# --------------------------------------------------------------------------------------------
+# Sqe handle objects: the ring reuses the last one it returned when nobody else holds it
+
+
+def test_sqe_handle_held_is_never_reused(ring: IoUring) -> None:
+    first = ring.nop(0x11)
+    second = ring.nop(0x22)
+    third = ring.get_sqe()
+    assert first is not second and second is not third
+    assert (first.user_data, second.user_data, third.user_data) == (0x11, 0x22, 0)
+    third.prep_nop(0x33)
+    assert first.user_data == 0x11  # still on its own slot
+    ring.submit_and_wait(3)
+    assert sorted(reap(ring, 3)) == [(0x11, 0, 0), (0x22, 0, 0), (0x33, 0, 0)]
+
+
+def test_sqe_handle_stale_after_reuse_cycles(ring: IoUring) -> None:
+    kept = ring.nop(0x44)
+    ring.submit_and_wait(1)
+    reap(ring, 1)
+    for i in range(20):  # handles dropped at once: these reuse one object
+        ring.nop(0x100 + i)
+        ring.submit_and_wait(1)
+        assert reap(ring, 1) == [(0x100 + i, 0, 0)]
+    with pytest.raises(iouring.StaleSqeError):
+        kept.user_data = 0x55
+    with pytest.raises(iouring.StaleSqeError):
+        kept.prep_nop(0x55)
+    assert not kept.valid
+
+
+def test_sqe_handle_dropped_then_new_handle_names_new_slot(ring: IoUring) -> None:
+    ring.nop(0x66)  # its handle is dropped here
+    handle = ring.nop(0x77)
+    assert handle.user_data == 0x77
+    handle.user_data = 0x78  # writes the second slot, not the first
+    ring.submit_and_wait(2)
+    assert sorted(reap(ring, 2)) == [(0x66, 0, 0), (0x78, 0, 0)]
+    assert not handle.valid
+
+
+def _fd_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def test_ring_collected_after_one_call_method() -> None:
+    """The ring's cached handle references the ring: dropping the ring object must still
+    close it (no reference cycle through the cache)."""
+    ring = IoUring(4)
+    fd = ring.fd
+    ring.nop(0x88)
+    ring.submit_and_wait(1)
+    ring.copy_cqes()
+    del ring
+    assert not _fd_open(fd)
+
+
+def test_ring_kept_alive_by_a_held_handle() -> None:
+    ring = IoUring(4)
+    fd = ring.fd
+    handle = ring.nop(0x99)
+    del ring
+    assert _fd_open(fd)
+    assert handle.valid and handle.user_data == 0x99
+    del handle  # the last reference: the ring closes (its prepared NOP is never submitted)
+    assert not _fd_open(fd)
+
+
+# --------------------------------------------------------------------------------------------
+# submit_and_wait and copy_cqe parse their own arguments (plain CPython methods)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda r: r.submit_and_wait(), "missing required argument 'wait_nr'"),
+        (lambda r: r.submit_and_wait(1, 2), "takes 1 positional argument but 2 were given"),
+        (lambda r: r.submit_and_wait(1, wait_nr=1), "multiple values for argument 'wait_nr'"),
+        (lambda r: r.submit_and_wait(1, tiemout=1), "unexpected keyword argument 'tiemout'"),
+        (lambda r: r.submit_and_wait("1"), "wait_nr"),
+        (lambda r: r.copy_cqe(1.0), "takes 0 positional arguments but 1 were given"),
+        (lambda r: r.copy_cqe(timeout="soon"), "timeout"),
+        (lambda r: iouring._core.IoUring.copy_cqe(object()), "IoUring"),  # type: ignore[arg-type]
+    ],
+    ids=[
+        "missing",
+        "too_many",
+        "twice",
+        "unknown_kw",
+        "bad_wait_nr",
+        "positional",
+        "bad_timeout",
+        "not_a_ring",
+    ],
+)
+def test_fast_methods_argument_errors(
+    make_default_ring: Callable[..., IoUring], call: Callable[[IoUring], object], message: str
+) -> None:
+    ring = make_default_ring(2)
+    ring.nop(0x5C00)
+    with pytest.raises(TypeError, match=message):
+        call(ring)
+    assert ring.in_flight == 0  # refused before anything was submitted
+    assert ring.submit_and_wait(wait_nr=1, timeout=5) == 1
+    assert ring.copy_cqe(timeout=5) == Cqe(0x5C00, 0, 0)
+
+
+def test_fast_methods_signatures() -> None:
+    import inspect
+
+    sig = "(self, /, wait_nr, *, timeout=None)"
+    assert str(inspect.signature(IoUring.submit_and_wait)) == sig
+    assert str(inspect.signature(IoUring.copy_cqe)) == "(self, /, *, timeout=None)"
+    assert IoUring.submit_and_wait.__doc__ and IoUring.copy_cqe.__doc__

@@ -66,6 +66,17 @@ inline std::int32_t to_i32(py::handle h, const char* name) {
                                             std::numeric_limits<std::int32_t>::max()));
 }
 
+// Refuses bits outside `allowed` (ValueError), naming the argument and, in `hint`, what the
+// accepted bits are. For flags with a defined set, checked before the ring is touched.
+inline void check_bits(std::uint64_t value, std::uint64_t allowed, const char* name,
+                       const char* hint) {
+    if ((value & ~allowed) != 0) {
+        raise(PyExc_ValueError, std::string(name) + ": bits " + std::to_string(value & ~allowed) +
+                                    " are not accepted here" + (*hint != 0 ? " (" : "") + hint +
+                                    (*hint != 0 ? ")" : ""));
+    }
+}
+
 // A file descriptor: an int (negative values such as AT_FDCWD are the kernel's business) or
 // an object with fileno().
 inline std::int32_t to_fd(py::handle h, const char* name) {

@@ -21,6 +21,31 @@ struct SqeHandle {
     [[nodiscard]] Sqe& sqe() const { return ring->sqe_at(position); }
 };
 
+// The handle object for the slot at `position` of `ring`, as returned by get_sqe() and the
+// one-call ring methods.
+py::object sqe_handle(Ring& ring, std::uint64_t position);
+
+// The iouring._core.IoUring type (set by register_ring).
+inline PyTypeObject*& ring_type() {
+    static PyTypeObject* type = nullptr;
+    return type;
+}
+
+// The Ring of `self`, for the methods on the fast paths: they take `self` as a py::handle
+// rather than a Ring&, whose pybind11 conversion looks the type up in pybind11's registry on
+// every call (a fifth of a one-call method's cost). Raises TypeError for anything that is not
+// an initialised IoUring (a method called through the class with another object).
+inline Ring& ring_of(py::handle self) {
+    if (PyObject_TypeCheck(self.ptr(), ring_type()) == 0) {
+        raise(PyExc_TypeError, "an iouring.IoUring is required, not " + type_name(self));
+    }
+    // One pybind11 base: the instance has the simple layout, value and holder inline.
+    py::detail::value_and_holder v_h =
+        reinterpret_cast<py::detail::instance*>(self.ptr())->get_value_and_holder();
+    if (!v_h.holder_constructed()) raise(PyExc_TypeError, "IoUring.__init__() was not called");
+    return *v_h.value_ptr<Ring>();
+}
+
 using RingClass = py::class_<Ring, std::shared_ptr<Ring>>;
 using SqeClass = py::class_<SqeHandle>;
 

@@ -27,8 +27,11 @@ void def_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* p
             Prepared (*make)(Args...), const char* doc, const auto&... args) {
     ring.def(
         ring_name,
-        [make](const std::shared_ptr<Ring>& r, Args... a) {
-            return SqeHandle{r, r->push(make(a...))};
+        // self rather than the shared_ptr holder or a Ring& (see ring_of); the holder is only
+        // copied when a new handle object has to be made (sqe_handle).
+        [make](py::handle self, Args... a) {
+            Ring& r = ring_of(self);
+            return sqe_handle(r, r.push(make(a...)));
         },
         args..., doc);
     sqe.def(
@@ -36,6 +39,30 @@ void def_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* p
         [make](py::object self, Args... a) {
             const SqeHandle& h = self.cast<const SqeHandle&>();
             h.ring->prepare(h.position, make(a...));
+            return self;
+        },
+        args..., doc);
+}
+
+// Fixed-buffer operations need the ring to check their memory against its registration, so
+// their converters take the ring first (otherwise as def_op above).
+template <typename... Args>
+void def_ring_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
+                 Prepared (*make)(const Ring&, Args...), const char* doc, const auto&... args) {
+    ring.def(
+        ring_name,
+        [make](py::handle self, Args... a) {
+            Ring& r = ring_of(self);
+            r.check_usable();
+            return sqe_handle(r, r.push(make(r, a...)));
+        },
+        args..., doc);
+    sqe.def(
+        prep_name,
+        [make](py::object self, Args... a) {
+            const SqeHandle& h = self.cast<const SqeHandle&>();
+            h.ring->check_usable();
+            h.ring->prepare(h.position, make(*h.ring, a...));
             return self;
         },
         args..., doc);

@@ -18,6 +18,7 @@
 #include <iouring/sqe_buffers.hpp>
 
 #include "convert.hpp"
+#include "cqe_object.hpp"
 #include "module.hpp"
 #include "ops.hpp"
 #include "pins.hpp"
@@ -28,6 +29,8 @@ namespace iouring::bindings {
 // the classes, not the module.
 void register_net_types(py::module_& m);
 std::uint16_t to_buf_group(py::handle value, const char* name);
+// Defined in register_ops_net.cpp: a flag taken as a bool, TypeError naming it otherwise.
+bool to_bool(py::handle h, const char* name);
 
 namespace {
 
@@ -44,11 +47,12 @@ void def_kept_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const ch
                  KeptPrepared (*make)(Args...), const char* doc, const auto&... args) {
     ring.def(
         ring_name,
-        [make](const std::shared_ptr<Ring>& r, Args... a) {
-            r->check_usable();
+        [make](py::handle self, Args... a) {
+            Ring& r = ring_of(self);
+            r.check_usable();
             KeptPrepared k = make(a...);
-            SqeHandle handle{r, r->push(std::move(k.op))};
-            r->keep_until_close(std::move(k.keep));
+            py::object handle = sqe_handle(r, r.push(std::move(k.op)));
+            r.keep_until_close(std::move(k.keep));
             return handle;
         },
         args..., doc);
@@ -297,8 +301,7 @@ private:
     Completion completion_of(py::handle cqe, bool one_buffer = true) const {
         std::int32_t res = 0;
         std::uint32_t flags = 0;
-        if (py::isinstance<Cqe>(cqe)) {
-            const Cqe& c = cqe.cast<const Cqe&>();
+        if (Cqe c{}; cqe_fields(cqe, c)) {
             res = c.res;
             flags = c.flags;
         } else if (PyObject_HasAttrString(cqe.ptr(), "dtype") != 0) {
@@ -365,12 +368,15 @@ private:
 };
 
 std::shared_ptr<BufferRing> new_buffer_ring(py::handle ring, py::handle bgid, py::handle entries,
-                                            py::handle buf_size, bool incremental, bool populate) {
+                                            py::handle buf_size, py::handle incremental,
+                                            py::handle populate) {
     if (!py::isinstance<Ring>(ring)) {
         raise(PyExc_TypeError, "ring must be an iouring.IoUring, not " + type_name(ring));
     }
+    bool inc = to_bool(incremental, "incremental");
+    bool fill = to_bool(populate, "populate");
     return std::make_shared<BufferRing>(ring.cast<std::shared_ptr<Ring>>(), bgid, entries, buf_size,
-                                        incremental, populate);
+                                        inc, fill);
 }
 
 constexpr const char* kBufferRingDoc =
@@ -404,11 +410,15 @@ void register_buffer_ops(py::module_& m, RingClass& ring, SqeClass& sqe) {
     py::class_<BufferRing, std::shared_ptr<BufferRing>>(m, "BufferRing", kBufferRingDoc)
         .def(py::init(&new_buffer_ring), py::arg("ring"), py::arg("bgid"), py::arg("entries"),
              py::arg("buf_size"), py::kw_only(), py::arg("incremental") = false,
-             py::arg("populate") = true)
+             py::arg("populate") = true,
+             "Registers `entries` (a power of two) buffers of `buf_size` bytes as group `bgid` "
+             "of `ring`. Raises ValueError/TypeError for bad arguments and OSError from the "
+             "kernel (EEXIST: the group is taken; EINVAL: a flag the kernel lacks).")
         .def_property_readonly("bgid", &BufferRing::bgid, "The buffer group id.")
         .def_property_readonly("entries", &BufferRing::size, "The number of buffers.")
         .def_property_readonly("buf_size", &BufferRing::buf_size, "The size of each buffer.")
-        .def_property_readonly("incremental", &BufferRing::incremental)
+        .def_property_readonly("incremental", &BufferRing::incremental,
+                               "True for an incrementally consumed ring (IOU_PBUF_RING_INC).")
         .def_property_readonly("registered", &BufferRing::registered,
                                "False once unregistered or the ring closed.")
         .def_property_readonly("tail", &BufferRing::tail,
@@ -453,7 +463,7 @@ void register_buffer_ops(py::module_& m, RingClass& ring, SqeClass& sqe) {
     ring.def(
             "register_buffer_ring",
             [](py::object self, py::handle bgid, py::handle entries, py::handle buf_size,
-               bool incremental, bool populate) {
+               py::handle incremental, py::handle populate) {
                 return new_buffer_ring(self, bgid, entries, buf_size, incremental, populate);
             },
             py::arg("bgid"), py::arg("entries"), py::arg("buf_size"), py::kw_only(),

@@ -126,7 +126,10 @@ void register_enums(py::module_& m) {
         .value("CQE_SKIP_SUCCESS", sqe_flags::CQE_SKIP_SUCCESS)
         .finalize();
 
-    FlagEnum<CqeFlag>(m, "CqeFlags", "Completion flags (IORING_CQE_F_*).")
+    FlagEnum<CqeFlag>(m, "CqeFlags",
+                      "Completion flags (IORING_CQE_F_*). With BUFFER, the upper 16 bits of a "
+                      "CQE's flags hold the buffer id: clear a flag with flags & ~int(CqeFlags.X), "
+                      "since ~CqeFlags.X (an IntFlag complement) clears those bits too.")
         .value("BUFFER", cqe_flags::BUFFER)
         .value("MORE", cqe_flags::MORE)
         .value("SOCK_NONEMPTY", cqe_flags::SOCK_NONEMPTY)

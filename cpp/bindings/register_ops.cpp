@@ -1,5 +1,6 @@
-// The operations of the foundation: nop, read/write (plain, vectored, fixed), fsync, splice,
-// openat, close. See ops.hpp for how each becomes two methods.
+// The operations of the foundation: nop, read/write (plain, vectored, fixed, vectored fixed),
+// fsync, splice, openat, close. See ops.hpp for how each becomes two methods; the fixed-buffer
+// ones are defined with def_ring_op, as their checks need the ring's registration.
 #include <string>
 
 #include "convert.hpp"
@@ -64,17 +65,13 @@ Prepared make_fsync(py::handle user_data, py::handle fd, py::handle flags) {
     return p;
 }
 
-// The buffer of a fixed operation must lie inside registered buffer `index`; the registration
-// (not this call) keeps the memory alive, see Ring::flush().
-template <bool Write>
-Prepared make_rw_fixed(const Ring& ring, py::handle user_data, py::handle fd, py::handle buffer,
-                       py::handle offset, py::handle buffer_index) {
-    std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t file = to_fd(fd, "fd");
-    std::uint64_t off = to_offset(offset, "offset");
-    std::uint16_t index = to_u16(buffer_index, "buffer_index");
-    BufferExport view;
-    view.acquire(buffer, !Write, "buffer");
+}  // namespace
+
+// [data, data + size) must lie inside registered buffer `index` of `ring` (nullptr with size 0
+// checks only that the buffer exists); the registration, not the operation, keeps that memory
+// alive (see Ring::flush()). Shared with the fixed-buffer sends of register_ops_net.cpp.
+void check_registered_range(const Ring& ring, std::uint16_t index, const void* data,
+                            std::size_t size, const std::string& name) {
     const RegisteredBuffers* registered = ring.registered_buffers();
     if (registered == nullptr) {
         raise(PyExc_ValueError, "buffer_index: no buffers are registered with this ring");
@@ -85,12 +82,27 @@ Prepared make_rw_fixed(const Ring& ring, py::handle user_data, py::handle fd, py
                                     " buffers registered)");
     }
     const Iovec& reg = registered->iovecs[index];
-    auto start = reinterpret_cast<std::uintptr_t>(view.data());
-    if (start < reg.base || start + view.size() > reg.base + reg.len) {
-        raise(PyExc_ValueError, "buffer must lie inside registered buffer " +
+    auto start = reinterpret_cast<std::uintptr_t>(data);
+    bool empty_array = data == nullptr && size == 0;  // no iovecs: only the index is checked
+    if (!empty_array && (start < reg.base || size > reg.len || start - reg.base > reg.len - size)) {
+        raise(PyExc_ValueError, name + " must lie inside registered buffer " +
                                     std::to_string(index) +
                                     " (pass a memoryview slice of the registered buffer)");
     }
+}
+
+namespace {
+
+template <bool Write>
+Prepared make_rw_fixed(const Ring& ring, py::handle user_data, py::handle fd, py::handle buffer,
+                       py::handle offset, py::handle buffer_index) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t file = to_fd(fd, "fd");
+    std::uint64_t off = to_offset(offset, "offset");
+    std::uint16_t index = to_u16(buffer_index, "buffer_index");
+    BufferExport view;
+    view.acquire(buffer, !Write, "buffer");
+    check_registered_range(ring, index, view.data(), view.size(), "buffer");
     Prepared p;
     std::uint32_t len = checked_len(view.size(), "buffer");
     if constexpr (Write) {
@@ -98,6 +110,34 @@ Prepared make_rw_fixed(const Ring& ring, py::handle user_data, py::handle fd, py
     } else {
         prep_read_fixed(p.sqe, ud, file, view.data(), len, off, index);
     }
+    return p;
+}
+
+// Vectored I/O on a registered buffer: every iovec must lie inside it. The iovec array is a
+// private copy (the kernel reads it when it takes the SQE); the buffers are pinned too, so a
+// bytearray cannot be resized under an operation in flight.
+template <bool Write>
+Prepared make_rwv_fixed(const Ring& ring, py::handle user_data, py::handle fd, py::handle iovecs,
+                        py::handle offset, py::handle buffer_index, py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t file = to_fd(fd, "fd");
+    std::uint64_t off = to_offset(offset, "offset");
+    std::uint16_t index = to_u16(buffer_index, "buffer_index");
+    std::uint32_t rw_flags = to_u32(flags, "flags");
+    PinnedIovecs vec = pin_iovecs(iovecs, !Write, "iovecs");
+    for (std::uint32_t i = 0; i < vec.count; ++i) {
+        const Iovec& v = vec.iovecs[i];
+        check_registered_range(ring, index, reinterpret_cast<const void*>(v.base), v.len,
+                               "iovecs[" + std::to_string(i) + "]");
+    }
+    if (vec.count == 0) check_registered_range(ring, index, nullptr, 0, "iovecs");
+    Prepared p;
+    if constexpr (Write) {
+        prep_writev_fixed(p.sqe, ud, file, vec.iovecs, vec.count, off, rw_flags, index);
+    } else {
+        prep_readv_fixed(p.sqe, ud, file, vec.iovecs, vec.count, off, rw_flags, index);
+    }
+    p.pins = std::move(vec.pins);
     return p;
 }
 
@@ -110,8 +150,10 @@ Prepared make_splice(py::handle user_data, py::handle fd_in, py::handle off_in, 
     std::int32_t out = to_fd(fd_out, "fd_out");
     std::uint64_t out_off = to_offset(off_out, "off_out");
     std::uint32_t nbytes = to_u32(len, "len");
-    std::uint32_t splice_flags = to_u32(flags, "flags");
-    prep_splice(p.sqe, ud, in, in_off, out, out_off, nbytes, splice_flags);
+    std::uint32_t flags_in = to_u32(flags, "flags");
+    check_bits(flags_in, splice_flags::ALL, "flags",
+               "SPLICE_F_MOVE, NONBLOCK, MORE, GIFT and SPLICE_F_FD_IN_FIXED");
+    prep_splice(p.sqe, ud, in, in_off, out, out_off, nbytes, flags_in);
     return p;
 }
 
@@ -135,39 +177,14 @@ Prepared make_close(py::handle user_data, py::handle fd) {
     return p;
 }
 
-// Fixed-buffer operations need the ring to check the buffer against its registration.
-template <bool Write>
-void def_fixed_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
-                  const char* doc) {
-    auto args = std::make_tuple(py::arg("user_data"), py::arg("fd"), py::arg("buffer"),
-                                py::arg("offset"), py::arg("buffer_index"));
-    ring.def(
-        ring_name,
-        [](const std::shared_ptr<Ring>& r, py::handle ud, py::handle fd, py::handle buf,
-           py::handle off, py::handle index) {
-            r->check_usable();
-            return SqeHandle{r, r->push(make_rw_fixed<Write>(*r, ud, fd, buf, off, index))};
-        },
-        std::get<0>(args), std::get<1>(args), std::get<2>(args), std::get<3>(args),
-        std::get<4>(args), doc);
-    sqe.def(
-        prep_name,
-        [](py::object self, py::handle ud, py::handle fd, py::handle buf, py::handle off,
-           py::handle index) {
-            const SqeHandle& h = self.cast<const SqeHandle&>();
-            h.ring->check_usable();
-            h.ring->prepare(h.position, make_rw_fixed<Write>(*h.ring, ud, fd, buf, off, index));
-            return self;
-        },
-        std::get<0>(args), std::get<1>(args), std::get<2>(args), std::get<3>(args),
-        std::get<4>(args), doc);
-}
-
 }  // namespace
 
 void register_ops(RingClass& ring, SqeClass& sqe) {
+    // The fixed-buffer ops are plain too: the kernel checks buf_index and the addresses against
+    // the registration at issue time, and the registration is kept alive (Ring::flush()).
     mark_plain({Op::NOP, Op::READV, Op::WRITEV, Op::FSYNC, Op::READ_FIXED, Op::WRITE_FIXED,
-                Op::READ, Op::WRITE, Op::SPLICE, Op::OPENAT, Op::CLOSE});
+                Op::READV_FIXED, Op::WRITEV_FIXED, Op::READ, Op::WRITE, Op::SPLICE, Op::OPENAT,
+                Op::CLOSE});
     def_op(ring, sqe, "nop", "prep_nop", &make_nop,
            "Prepares a no-op that completes with res 0. Matches io_uring_prep_nop(3).",
            py::arg("user_data"));
@@ -194,16 +211,39 @@ void register_ops(RingClass& ring, SqeClass& sqe) {
            "Prepares an fsync of fd; flags=FsyncFlags.DATASYNC for fdatasync. Link it after "
            "writes (SqeFlags.IO_LINK) to order it. Matches io_uring_prep_fsync(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("flags") = 0);
-    def_fixed_op<false>(ring, sqe, "read_fixed", "prep_read_fixed",
-                        "Prepares a read into registered buffer buffer_index; buffer must lie "
-                        "inside it (a memoryview slice of the registered object). Raises "
-                        "ValueError otherwise. Matches io_uring_prep_read_fixed(3).");
-    def_fixed_op<true>(ring, sqe, "write_fixed", "prep_write_fixed",
-                       "Prepares a write from registered buffer buffer_index; buffer must lie "
-                       "inside it. Matches io_uring_prep_write_fixed(3).");
+    def_ring_op(ring, sqe, "read_fixed", "prep_read_fixed", &make_rw_fixed<false>,
+                "Prepares a read into registered buffer buffer_index; buffer must lie inside it "
+                "(a memoryview slice of the registered object). Raises ValueError otherwise. "
+                "Matches io_uring_prep_read_fixed(3).",
+                py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset"),
+                py::arg("buffer_index"));
+    def_ring_op(ring, sqe, "write_fixed", "prep_write_fixed", &make_rw_fixed<true>,
+                "Prepares a write from registered buffer buffer_index; buffer must lie inside "
+                "it. Raises ValueError otherwise. Matches io_uring_prep_write_fixed(3).",
+                py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset"),
+                py::arg("buffer_index"));
+    def_ring_op(ring, sqe, "readv_fixed", "prep_readv_fixed", &make_rwv_fixed<false>,
+                "Prepares a vectored read (6.15+) into iovecs, a sequence of writable buffers "
+                "(at most 1024) that all lie inside registered buffer buffer_index (memoryview "
+                "slices of the registered object), with preadv2(2) flags (os.RWF_*). The iovec "
+                "array is a private copy kept until the completion is reaped. Raises TypeError "
+                "for read-only buffers, ValueError for an iovec outside the registered buffer, "
+                "an index out of range or a ring without registered buffers. Matches "
+                "io_uring_prep_readv_fixed(3).",
+                py::arg("user_data"), py::arg("fd"), py::arg("iovecs"), py::arg("offset"),
+                py::arg("buffer_index"), py::arg("flags") = 0);
+    def_ring_op(ring, sqe, "writev_fixed", "prep_writev_fixed", &make_rwv_fixed<true>,
+                "Prepares a vectored write (6.15+) from iovecs, a sequence of buffers (at most "
+                "1024) that all lie inside registered buffer buffer_index, with pwritev2(2) "
+                "flags (os.RWF_*). Raises ValueError for an iovec outside the registered "
+                "buffer, an index out of range or a ring without registered buffers. Matches "
+                "io_uring_prep_writev_fixed(3).",
+                py::arg("user_data"), py::arg("fd"), py::arg("iovecs"), py::arg("offset"),
+                py::arg("buffer_index"), py::arg("flags") = 0);
     def_op(ring, sqe, "splice", "prep_splice", &make_splice,
            "Prepares a splice of len bytes from fd_in at off_in to fd_out at off_out; an "
-           "offset of -1 means none (required for pipes). Matches io_uring_prep_splice(3).",
+           "offset of -1 means none (required for pipes). Raises ValueError for unknown bits in "
+           "flags. Matches io_uring_prep_splice(3).",
            py::arg("user_data"), py::arg("fd_in"), py::arg("off_in"), py::arg("fd_out"),
            py::arg("off_out"), py::arg("len"), py::arg("flags") = 0);
     def_op(ring, sqe, "openat", "prep_openat", &make_openat,

@@ -40,15 +40,6 @@ enum class NopFlag : std::uint32_t {};
 enum class FutexFlag : std::uint32_t {};
 enum class FixedFdFlag : std::uint32_t {};
 
-// Refuses bits outside `allowed`, naming the argument and what the bits are for.
-void check_bits(std::uint32_t value, std::uint32_t allowed, const char* name, const char* hint) {
-    if ((value & ~allowed) != 0) {
-        raise(PyExc_ValueError, std::string(name) + ": bits " + std::to_string(value & ~allowed) +
-                                    " are not accepted here" + (*hint != 0 ? " (" : "") + hint +
-                                    (*hint != 0 ? ")" : ""));
-    }
-}
-
 // A value the kernel stores into a CQE's res from a u32 field: any int32, or a u32.
 std::uint32_t to_res_word(py::handle h, const char* name) {
     return static_cast<std::uint32_t>(
@@ -307,6 +298,7 @@ Prepared make_waitid(py::handle user_data, py::handle idtype, py::handle id, py:
     std::int32_t pid = to_i32(id, "id");
     auto opts = static_cast<std::uint32_t>(to_i32(options, "options"));
     std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, 0, "flags", "no waitid flags are defined: pass 0");
     Prepared p;
     Siginfo* out = nullptr;
     if (!infop.is_none()) {
@@ -337,12 +329,17 @@ void register_siginfo_class(py::module_& m) {
         .def_property_readonly(
             "si_signo", [](const S& s) { return s.si.signo; },
             "signal.SIGCHLD once a child was reaped, 0 otherwise.")
-        .def_property_readonly("si_errno", [](const S& s) { return s.si.error; })
+        .def_property_readonly(
+            "si_errno", [](const S& s) { return s.si.error; },
+            "The errno value of siginfo_t (0 for child events).")
         .def_property_readonly(
             "si_code", [](const S& s) { return s.si.code; },
             "os.CLD_EXITED, CLD_KILLED, CLD_DUMPED, CLD_STOPPED, ...")
-        .def_property_readonly("si_pid", [](const S& s) { return s.si.pid; })
-        .def_property_readonly("si_uid", [](const S& s) { return s.si.uid; })
+        .def_property_readonly(
+            "si_pid", [](const S& s) { return s.si.pid; },
+            "The pid of the child the event is about.")
+        .def_property_readonly(
+            "si_uid", [](const S& s) { return s.si.uid; }, "The real user id of that child.")
         .def_property_readonly(
             "si_status", [](const S& s) { return s.si.status; },
             "The exit status (CLD_EXITED) or the signal number.")
@@ -451,6 +448,7 @@ Prepared make_fixed_fd_install(py::handle user_data, py::handle fd, py::handle f
     std::uint64_t ud = to_u64(user_data, "user_data");
     auto slot = static_cast<std::int32_t>(to_i64(fd, "fd", 0, 0x7fffffff));
     std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, kFixedFdNoCloexec, "flags", "FixedFdFlags.NO_CLOEXEC");
     prep_fixed_fd_install(p.sqe, ud, slot, f);
     return p;
 }
@@ -626,9 +624,10 @@ void register_control_ops(RingClass& ring, SqeClass& sqe) {
            py::arg("user_data"), py::arg("ts"), py::arg("flags") = 0);
     ring.def(
         "cancel",
-        [](const std::shared_ptr<Ring>& r, py::handle user_data, py::handle target,
-           py::handle flags, py::handle fd, py::handle op) {
-            return SqeHandle{r, r->push(make_cancel(user_data, target, flags, fd, op))};
+        [](py::handle self, py::handle user_data, py::handle target, py::handle flags,
+           py::handle fd, py::handle op) {
+            Ring& r = ring_of(self);
+            return sqe_handle(r, r.push(make_cancel(user_data, target, flags, fd, op)));
         },
         py::arg("user_data"), py::arg("target_user_data") = 0, py::arg("flags") = 0, py::kw_only(),
         py::arg("fd") = py::none(), py::arg("op") = py::none(),
@@ -719,7 +718,8 @@ void register_control_ops(RingClass& ring, SqeClass& sqe) {
            "P_PIDFD) with options (os.WEXITED, ...); res 0 or -errno. infop receives the "
            "siginfo_t: an iouring.Siginfo() (read si_pid, si_status, si_code after the "
            "completion), any writable buffer of at least 128 bytes, or None. Raises TypeError "
-           "for a read-only infop, ValueError for a small one. Matches io_uring_prep_waitid(3).",
+           "for a read-only infop, ValueError for a small one or for flags other than 0. "
+           "Matches io_uring_prep_waitid(3).",
            py::arg("user_data"), py::arg("idtype"), py::arg("id"), py::arg("infop"),
            py::arg("options"), py::arg("flags") = 0);
     def_op(ring, sqe, "futex_wait", "prep_futex_wait", &make_futex<false>,
@@ -741,11 +741,12 @@ void register_control_ops(RingClass& ring, SqeClass& sqe) {
            "FutexFlags.SIZE_U32), copied into a private struct futex_waitv array; res is the "
            "index of the futex woken. Matches io_uring_prep_futex_waitv(3).",
            py::arg("user_data"), py::arg("futexes"), py::arg("flags") = 0);
-    def_op(ring, sqe, "fixed_fd_install", "prep_fixed_fd_install", &make_fixed_fd_install,
-           "Prepares the installation of registered file slot fd as a normal descriptor (res; "
-           "O_CLOEXEC unless FixedFdFlags.NO_CLOEXEC). The SQE carries SqeFlags.FIXED_FILE. "
-           "Matches io_uring_prep_fixed_fd_install(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("flags") = 0);
+    def_op(
+        ring, sqe, "fixed_fd_install", "prep_fixed_fd_install", &make_fixed_fd_install,
+        "Prepares the installation of registered file slot fd as a normal descriptor (res; "
+        "O_CLOEXEC unless FixedFdFlags.NO_CLOEXEC). The SQE carries SqeFlags.FIXED_FILE. "
+        "Raises ValueError for unknown bits in flags. Matches io_uring_prep_fixed_fd_install(3).",
+        py::arg("user_data"), py::arg("fd"), py::arg("flags") = 0);
     def_op(ring, sqe, "files_update", "prep_files_update", &make_files_update,
            "Prepares an update of the registered-file table from slot offset with fds (-1 "
            "empties a slot, REGISTER_FILES_SKIP keeps it); res is the number updated. fds is a "

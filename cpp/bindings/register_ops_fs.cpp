@@ -6,6 +6,7 @@
 #include <pybind11/native_enum.h>
 #include <pybind11/numpy.h>
 
+#include <fcntl.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -57,9 +58,24 @@ std::uint32_t to_file_index(py::handle h, const char* name, bool allow_alloc) {
     return static_cast<std::uint32_t>(v);
 }
 
-// Flags passed through to the kernel as an unsigned word; unknown bits are the kernel's to
-// refuse (EINVAL in the CQE), as a newer kernel may know them.
-std::uint32_t to_flags(py::handle h, const char* name) { return to_u32(h, name); }
+// Flags with a defined set: unknown bits raise ValueError before the ring is touched (the
+// kernel would refuse them with EINVAL in the CQE). `hint` names the accepted flags.
+std::uint32_t to_flags(py::handle h, const char* name, std::uint32_t allowed, const char* hint) {
+    std::uint32_t value = to_u32(h, name);
+    check_bits(value, allowed, name, hint);
+    return value;
+}
+
+constexpr std::uint32_t kFallocateModes = falloc::KEEP_SIZE | falloc::PUNCH_HOLE |
+                                          falloc::NO_HIDE_STALE | falloc::COLLAPSE_RANGE |
+                                          falloc::ZERO_RANGE | falloc::INSERT_RANGE |
+                                          falloc::UNSHARE_RANGE | falloc::WRITE_ZEROES;
+constexpr std::uint32_t kStatxAtFlags = at_flags::SYMLINK_NOFOLLOW | at_flags::NO_AUTOMOUNT |
+                                        at_flags::EMPTY_PATH | at_flags::STATX_FORCE_SYNC |
+                                        at_flags::STATX_DONT_SYNC;
+constexpr std::uint64_t kResolveFlags = resolve::NO_XDEV | resolve::NO_MAGICLINKS |
+                                        resolve::NO_SYMLINKS | resolve::BENEATH | resolve::IN_ROOT |
+                                        resolve::CACHED;
 
 // A writable output buffer of at least `min_size` bytes.
 PinnedBuffer pin_output(py::handle obj, std::size_t min_size, const char* name, const char* what) {
@@ -81,7 +97,9 @@ Prepared make_rw_vectored2(py::handle user_data, py::handle fd, py::handle iovec
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t file = to_fd(fd, "fd");
     std::uint64_t off = to_offset(offset, "offset");
-    std::uint32_t rw_flags = to_flags(flags, "flags");
+    // RWF_* pass through: that set grows with the kernel (RWF_ATOMIC 6.11, RWF_DONTCACHE
+    // 6.14, ...) and the kernel refuses what it does not know with EOPNOTSUPP in the CQE.
+    std::uint32_t rw_flags = to_u32(flags, "flags");
     PinnedIovecs vec = pin_iovecs(iovecs, !Write, "iovecs");
     Prepared p;
     if constexpr (Write) {
@@ -103,7 +121,10 @@ Prepared make_sync_file_range(py::handle user_data, py::handle fd, py::handle le
     std::int32_t file = to_fd(fd, "fd");
     std::uint32_t nbytes = to_u32(len, "len");
     std::uint64_t off = to_u64(offset, "offset");
-    std::uint32_t range_flags = to_flags(flags, "flags");
+    std::uint32_t range_flags = to_flags(flags, "flags",
+                                         sync_range::WAIT_BEFORE | sync_range::WRITE |
+                                             sync_range::WAIT_AFTER,
+                                         "SyncFileRangeFlags");
     prep_sync_file_range(p.sqe, ud, file, nbytes, off, range_flags);
     return p;
 }
@@ -113,7 +134,7 @@ Prepared make_fallocate(py::handle user_data, py::handle fd, py::handle mode, py
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t file = to_fd(fd, "fd");
-    std::uint32_t falloc_mode = to_flags(mode, "mode");
+    std::uint32_t falloc_mode = to_flags(mode, "mode", kFallocateModes, "FallocateFlags");
     auto off = static_cast<std::uint64_t>(to_i64(offset, "offset", 0, INT64_MAX));
     auto length = static_cast<std::uint64_t>(to_i64(len, "len", 0, INT64_MAX));
     prep_fallocate(p.sqe, ud, file, falloc_mode, off, length);
@@ -247,7 +268,9 @@ Prepared make_openat2_impl(py::handle user_data, py::handle dir_fd, py::handle p
                            py::handle flags, py::handle mode, py::handle resolve,
                            py::handle file_index) {
     OpenArgs a = open_args(user_data, dir_fd, path, flags, mode);
-    OpenHow how{a.flags, a.mode, to_u64(resolve, "resolve")};
+    std::uint64_t resolve_flags = to_u64(resolve, "resolve");
+    check_bits(resolve_flags, kResolveFlags, "resolve", "ResolveFlags");
+    OpenHow how{a.flags, a.mode, resolve_flags};
     std::uint32_t slot = Direct ? to_file_index(file_index, "file_index", true) : 0;
     PinnedCopy<OpenHow> copy = pin_copy(how);
     Prepared p;
@@ -310,7 +333,8 @@ Prepared make_statx(py::handle user_data, py::handle dir_fd, py::handle path, py
                     py::handle mask, py::handle statxbuf) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t dir = to_fd(dir_fd, "dir_fd");
-    std::uint32_t at = to_flags(flags, "flags");
+    std::uint32_t at = to_flags(flags, "flags", kStatxAtFlags,
+                                "AtFlags SYMLINK_NOFOLLOW, NO_AUTOMOUNT, EMPTY_PATH, STATX_*");
     std::uint32_t want = to_u32(mask, "mask");
     PinnedPath copy = pin_path(path, "path");
     PinnedBuffer out = pin_output(statxbuf, sizeof(Statx), "statxbuf", "a struct statx");
@@ -403,19 +427,28 @@ void register_statx_class(py::module_& m) {
                return py::module_::import("iouring._core").attr("StatxMask")(s.st.stx_mask);
            },
            "The fields the kernel filled (StatxMask); the others read as 0.")
-        .def_property_readonly("st_mode", [](const S& s) { return s.st.stx_mode; })
-        .def_property_readonly("st_ino", [](const S& s) { return s.st.stx_ino; })
+        .def_property_readonly(
+            "st_mode", [](const S& s) { return s.st.stx_mode; },
+            "File type and permission bits, as os.stat_result.st_mode.")
+        .def_property_readonly(
+            "st_ino", [](const S& s) { return s.st.stx_ino; }, "The inode number.")
         .def_property_readonly(
             "st_dev", [](const S& s) { return makedev(s.st.stx_dev_major, s.st.stx_dev_minor); },
             "The device of the file, as os.makedev(stx_dev_major, stx_dev_minor).")
         .def_property_readonly(
             "st_rdev", [](const S& s) { return makedev(s.st.stx_rdev_major, s.st.stx_rdev_minor); },
             "The device a device file stands for.")
-        .def_property_readonly("st_nlink", [](const S& s) { return s.st.stx_nlink; })
-        .def_property_readonly("st_uid", [](const S& s) { return s.st.stx_uid; })
-        .def_property_readonly("st_gid", [](const S& s) { return s.st.stx_gid; })
-        .def_property_readonly("st_size", [](const S& s) { return s.st.stx_size; })
-        .def_property_readonly("st_blksize", [](const S& s) { return s.st.stx_blksize; })
+        .def_property_readonly(
+            "st_nlink", [](const S& s) { return s.st.stx_nlink; }, "The number of hard links.")
+        .def_property_readonly(
+            "st_uid", [](const S& s) { return s.st.stx_uid; }, "The owner's user id.")
+        .def_property_readonly(
+            "st_gid", [](const S& s) { return s.st.stx_gid; }, "The owner's group id.")
+        .def_property_readonly(
+            "st_size", [](const S& s) { return s.st.stx_size; }, "The size in bytes.")
+        .def_property_readonly(
+            "st_blksize", [](const S& s) { return s.st.stx_blksize; },
+            "The preferred block size for I/O.")
         .def_property_readonly(
             "st_blocks", [](const S& s) { return s.st.stx_blocks; },
             "Number of 512-byte blocks allocated.")
@@ -436,12 +469,15 @@ void register_statx_class(py::module_& m) {
             },
             "Creation time in float seconds, or None when the file system did not report it "
             "(StatxMask.BTIME not in stx_mask).")
-        .def_property_readonly("st_atime_ns",
-                               [](const S& s) { return nanoseconds_of(s.st.stx_atime); })
-        .def_property_readonly("st_mtime_ns",
-                               [](const S& s) { return nanoseconds_of(s.st.stx_mtime); })
-        .def_property_readonly("st_ctime_ns",
-                               [](const S& s) { return nanoseconds_of(s.st.stx_ctime); })
+        .def_property_readonly(
+            "st_atime_ns", [](const S& s) { return nanoseconds_of(s.st.stx_atime); },
+            "Last access, in integer nanoseconds since the epoch.")
+        .def_property_readonly(
+            "st_mtime_ns", [](const S& s) { return nanoseconds_of(s.st.stx_mtime); },
+            "Last modification, in integer nanoseconds since the epoch.")
+        .def_property_readonly(
+            "st_ctime_ns", [](const S& s) { return nanoseconds_of(s.st.stx_ctime); },
+            "Last status change, in integer nanoseconds since the epoch.")
         .def_property_readonly(
             "st_birthtime_ns",
             [](const S& s) -> py::object {
@@ -449,15 +485,24 @@ void register_statx_class(py::module_& m) {
                 return nanoseconds_of(s.st.stx_btime);
             },
             "Creation time in integer nanoseconds, or None (see st_birthtime).")
-        .def_property_readonly("stx_attributes", [](const S& s) { return s.st.stx_attributes; })
-        .def_property_readonly("stx_attributes_mask",
-                               [](const S& s) { return s.st.stx_attributes_mask; })
-        .def_property_readonly("stx_mnt_id", [](const S& s) { return s.st.stx_mnt_id; })
-        .def_property_readonly("stx_dio_mem_align",
-                               [](const S& s) { return s.st.stx_dio_mem_align; })
-        .def_property_readonly("stx_dio_offset_align",
-                               [](const S& s) { return s.st.stx_dio_offset_align; })
-        .def_property_readonly("stx_subvol", [](const S& s) { return s.st.stx_subvol; })
+        .def_property_readonly(
+            "stx_attributes", [](const S& s) { return s.st.stx_attributes; },
+            "File attributes (STATX_ATTR_*: compressed, immutable, append, ...).")
+        .def_property_readonly(
+            "stx_attributes_mask", [](const S& s) { return s.st.stx_attributes_mask; },
+            "The STATX_ATTR_* bits this file system supports in stx_attributes.")
+        .def_property_readonly(
+            "stx_mnt_id", [](const S& s) { return s.st.stx_mnt_id; },
+            "The mount id (StatxMask.MNT_ID or MNT_ID_UNIQUE).")
+        .def_property_readonly(
+            "stx_dio_mem_align", [](const S& s) { return s.st.stx_dio_mem_align; },
+            "Memory alignment O_DIRECT needs, or 0 (StatxMask.DIOALIGN).")
+        .def_property_readonly(
+            "stx_dio_offset_align", [](const S& s) { return s.st.stx_dio_offset_align; },
+            "File offset and length alignment O_DIRECT needs, or 0 (StatxMask.DIOALIGN).")
+        .def_property_readonly(
+            "stx_subvol", [](const S& s) { return s.st.stx_subvol; },
+            "The subvolume id, or 0 (StatxMask.SUBVOL).")
         .def("__repr__", [](const S& s) {
             char text[160];
             std::snprintf(text, sizeof(text),
@@ -472,16 +517,28 @@ void register_statx_class(py::module_& m) {
 // ---------------------------------------------------------------------------------------------
 // Names
 
-Prepared make_renameat(py::handle user_data, py::handle old_dir_fd, py::handle old_path,
-                       py::handle new_dir_fd, py::handle new_path, py::handle flags) {
+// renameat and linkat: old (dir, path) to new (dir, path), both paths private copies.
+template <bool Link>
+Prepared make_two_paths(py::handle user_data, py::handle old_dir_fd, py::handle old_path,
+                        py::handle new_dir_fd, py::handle new_path, py::handle flags) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t old_dir = to_fd(old_dir_fd, "old_dir_fd");
     std::int32_t new_dir = to_fd(new_dir_fd, "new_dir_fd");
-    std::uint32_t rename = to_flags(flags, "flags");
+    std::uint32_t f = Link ? to_flags(flags, "flags",
+                                      at_flags::SYMLINK_FOLLOW | at_flags::EMPTY_PATH,
+                                      "AtFlags SYMLINK_FOLLOW, EMPTY_PATH")
+                           : to_flags(flags, "flags",
+                                      rename_flags::NOREPLACE | rename_flags::EXCHANGE |
+                                          rename_flags::WHITEOUT,
+                                      "RenameFlags");
     PinnedPath from = pin_path(old_path, "old_path");
     PinnedPath to = pin_path(new_path, "new_path");
     Prepared p;
-    prep_renameat(p.sqe, ud, old_dir, from.c_str, new_dir, to.c_str, rename);
+    if constexpr (Link) {
+        prep_linkat(p.sqe, ud, old_dir, from.c_str, new_dir, to.c_str, f);
+    } else {
+        prep_renameat(p.sqe, ud, old_dir, from.c_str, new_dir, to.c_str, f);
+    }
     p.pins.push_back(std::move(from.pin));
     p.pins.push_back(std::move(to.pin));
     return p;
@@ -490,7 +547,7 @@ Prepared make_renameat(py::handle user_data, py::handle old_dir_fd, py::handle o
 Prepared make_unlinkat(py::handle user_data, py::handle dir_fd, py::handle path, py::handle flags) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t dir = to_fd(dir_fd, "dir_fd");
-    std::uint32_t unlink = to_flags(flags, "flags");
+    std::uint32_t unlink = to_flags(flags, "flags", at_flags::REMOVEDIR, "AtFlags.REMOVEDIR");
     PinnedPath copy = pin_path(path, "path");
     Prepared p;
     prep_unlinkat(p.sqe, ud, dir, copy.c_str, unlink);
@@ -522,21 +579,6 @@ Prepared make_symlinkat(py::handle user_data, py::handle target, py::handle new_
     return p;
 }
 
-Prepared make_linkat(py::handle user_data, py::handle old_dir_fd, py::handle old_path,
-                     py::handle new_dir_fd, py::handle new_path, py::handle flags) {
-    std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t old_dir = to_fd(old_dir_fd, "old_dir_fd");
-    std::int32_t new_dir = to_fd(new_dir_fd, "new_dir_fd");
-    std::uint32_t link = to_flags(flags, "flags");
-    PinnedPath from = pin_path(old_path, "old_path");
-    PinnedPath to = pin_path(new_path, "new_path");
-    Prepared p;
-    prep_linkat(p.sqe, ud, old_dir, from.c_str, new_dir, to.c_str, link);
-    p.pins.push_back(std::move(from.pin));
-    p.pins.push_back(std::move(to.pin));
-    return p;
-}
-
 // ---------------------------------------------------------------------------------------------
 // Extended attributes: the name and path are private copies; the value is the caller's buffer
 // (writable for the get operations; an empty one asks for the value's size).
@@ -558,7 +600,8 @@ Prepared make_getxattr(py::handle user_data, py::handle name, py::handle value, 
 Prepared make_setxattr(py::handle user_data, py::handle name, py::handle value, py::handle path,
                        py::handle flags) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::uint32_t xflags = to_flags(flags, "flags");
+    std::uint32_t xflags = to_flags(flags, "flags", xattr_flags::CREATE | xattr_flags::REPLACE,
+                                    "XattrFlags");
     PinnedPath attr = pin_path(name, "name");
     PinnedPath file = pin_path(path, "path");
     PinnedBuffer in = pin_buffer(value, false, "value");
@@ -588,7 +631,8 @@ Prepared make_fsetxattr(py::handle user_data, py::handle fd, py::handle name, py
                         py::handle flags) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t file = to_fd(fd, "fd");
-    std::uint32_t xflags = to_flags(flags, "flags");
+    std::uint32_t xflags = to_flags(flags, "flags", xattr_flags::CREATE | xattr_flags::REPLACE,
+                                    "XattrFlags");
     PinnedPath attr = pin_path(name, "name");
     PinnedBuffer in = pin_buffer(value, false, "value");
     std::uint32_t len = checked_len(in.size, "value");
@@ -609,8 +653,9 @@ Prepared make_tee(py::handle user_data, py::handle fd_in, py::handle fd_out, py:
     std::int32_t in = to_fd(fd_in, "fd_in");
     std::int32_t out = to_fd(fd_out, "fd_out");
     std::uint32_t nbytes = to_u32(len, "len");
-    std::uint32_t splice_flags = to_flags(flags, "flags");
-    prep_tee(p.sqe, ud, in, out, nbytes, splice_flags);
+    std::uint32_t flags_in = to_flags(flags, "flags", splice_flags::ALL,
+                                      "SPLICE_F_MOVE, NONBLOCK, MORE, GIFT and FD_IN_FIXED");
+    prep_tee(p.sqe, ud, in, out, nbytes, flags_in);
     return p;
 }
 
@@ -618,7 +663,10 @@ template <bool Direct>
 Prepared make_pipe_impl(py::handle user_data, py::handle fds, py::handle flags,
                         py::handle file_index) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::uint32_t pipe_flags = to_flags(flags, "flags");
+    // pipe2(2) flags; O_NOTIFICATION_PIPE is O_EXCL.
+    constexpr std::uint32_t kPipeFlags = O_CLOEXEC | O_NONBLOCK | O_DIRECT | O_EXCL;
+    std::uint32_t pipe_flags = to_flags(flags, "flags", kPipeFlags,
+                                        "os.O_CLOEXEC, O_NONBLOCK, O_DIRECT, O_NOTIFICATION_PIPE");
     std::uint32_t slot = Direct ? to_file_index(file_index, "file_index", true) : 0;
     PinnedBuffer out = pin_output(fds, 2 * sizeof(std::int32_t), "fds", "two C ints");
     Prepared p;
@@ -735,13 +783,15 @@ void register_fs_ops(RingClass& ring, SqeClass& sqe) {
            py::arg("flags") = 0);
     def_op(ring, sqe, "sync_file_range", "prep_sync_file_range", &make_sync_file_range,
            "Prepares a sync_file_range(2) of len bytes (0: to the end) of fd from offset, with "
-           "SyncFileRangeFlags. Matches io_uring_prep_sync_file_range(3).",
+           "SyncFileRangeFlags. Raises ValueError for unknown bits in flags. Matches "
+           "io_uring_prep_sync_file_range(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("len"), py::arg("offset"),
            py::arg("flags") = 0);
     def_op(ring, sqe, "fallocate", "prep_fallocate", &make_fallocate,
            "Prepares a fallocate(2) of len bytes of fd from offset with mode (FallocateFlags; "
            "0 allocates and extends the file). The SQE carries the mode in len and the length "
-           "in addr. Raises OverflowError for negative offsets or lengths. Matches "
+           "in addr. Raises OverflowError for negative offsets or lengths. Raises ValueError for "
+           "unknown bits in mode. Matches "
            "io_uring_prep_fallocate(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("mode"), py::arg("offset"), py::arg("len"));
     def_op(ring, sqe, "fadvise", "prep_fadvise", &make_fadvise,
@@ -767,7 +817,7 @@ void register_fs_ops(RingClass& ring, SqeClass& sqe) {
     def_op(ring, sqe, "openat2", "prep_openat2", &make_openat2,
            "Prepares an openat2(2) of path relative to dir_fd; flags, mode and resolve "
            "(ResolveFlags) go into a private copy of struct open_how. res is the new fd. "
-           "Matches io_uring_prep_openat2(3).",
+           "Raises ValueError for unknown bits in resolve. Matches io_uring_prep_openat2(3).",
            py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags"),
            py::arg("mode") = 0, py::arg("resolve") = 0);
     def_op(ring, sqe, "openat_direct", "prep_openat_direct", &make_openat_direct,
@@ -777,11 +827,12 @@ void register_fs_ops(RingClass& ring, SqeClass& sqe) {
            "io_uring_prep_openat_direct(3).",
            py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags"),
            py::arg("mode"), py::arg("file_index"));
-    def_op(ring, sqe, "openat2_direct", "prep_openat2_direct", &make_openat2_direct,
-           "Prepares an openat2 into registered-file slot file_index (or FILE_INDEX_ALLOC). "
-           "Matches io_uring_prep_openat2_direct(3).",
-           py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags"),
-           py::arg("mode"), py::arg("resolve"), py::arg("file_index"));
+    def_op(
+        ring, sqe, "openat2_direct", "prep_openat2_direct", &make_openat2_direct,
+        "Prepares an openat2 into registered-file slot file_index (or FILE_INDEX_ALLOC). "
+        "Raises ValueError for unknown bits in resolve. Matches io_uring_prep_openat2_direct(3).",
+        py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags"), py::arg("mode"),
+        py::arg("resolve"), py::arg("file_index"));
     def_op(ring, sqe, "close_direct", "prep_close_direct", &make_close_direct,
            "Prepares the close of registered-file slot file_index. Matches "
            "io_uring_prep_close_direct(3).",
@@ -792,19 +843,22 @@ void register_fs_ops(RingClass& ring, SqeClass& sqe) {
            "the result: an iouring.Statx() (read its st_* attributes after the completion) or "
            "any writable buffer of at least 256 bytes (such as a record of a STATX_DTYPE "
            "array); it is kept alive until the completion is reaped. Raises TypeError for a "
-           "read-only statxbuf, ValueError for one under 256 bytes. Matches "
+           "read-only statxbuf, ValueError for one under 256 bytes or unknown bits in "
+           "flags. Matches "
            "io_uring_prep_statx(3).",
            py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags"),
            py::arg("mask"), py::arg("statxbuf"));
-    def_op(ring, sqe, "renameat", "prep_renameat", &make_renameat,
+    def_op(ring, sqe, "renameat", "prep_renameat", &make_two_paths<false>,
            "Prepares a renameat2(2) of old_path (relative to old_dir_fd) to new_path (relative "
            "to new_dir_fd) with RenameFlags; both paths are private copies. The SQE carries "
-           "new_dir_fd in len and new_path in off. Matches io_uring_prep_renameat(3).",
+           "new_dir_fd in len and new_path in off. Raises ValueError for unknown bits in flags. "
+           "Matches io_uring_prep_renameat(3).",
            py::arg("user_data"), py::arg("old_dir_fd"), py::arg("old_path"), py::arg("new_dir_fd"),
            py::arg("new_path"), py::arg("flags") = 0);
     def_op(ring, sqe, "unlinkat", "prep_unlinkat", &make_unlinkat,
            "Prepares an unlinkat(2) of path relative to dir_fd (AtFlags.REMOVEDIR removes a "
-           "directory). Matches io_uring_prep_unlinkat(3).",
+           "directory). Raises ValueError for unknown bits in flags. Matches "
+           "io_uring_prep_unlinkat(3).",
            py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags") = 0);
     def_op(ring, sqe, "mkdirat", "prep_mkdirat", &make_mkdirat,
            "Prepares a mkdirat(2) of path relative to dir_fd with mode. Matches "
@@ -814,10 +868,10 @@ void register_fs_ops(RingClass& ring, SqeClass& sqe) {
            "Prepares a symlinkat(2): a link named link_path (relative to new_dir_fd) pointing "
            "to target. Matches io_uring_prep_symlinkat(3).",
            py::arg("user_data"), py::arg("target"), py::arg("new_dir_fd"), py::arg("link_path"));
-    def_op(ring, sqe, "linkat", "prep_linkat", &make_linkat,
+    def_op(ring, sqe, "linkat", "prep_linkat", &make_two_paths<true>,
            "Prepares a linkat(2): a hard link new_path (relative to new_dir_fd) to old_path "
            "(relative to old_dir_fd); AtFlags.SYMLINK_FOLLOW follows a symlink old_path. "
-           "Matches io_uring_prep_linkat(3).",
+           "Raises ValueError for unknown bits in flags. Matches io_uring_prep_linkat(3).",
            py::arg("user_data"), py::arg("old_dir_fd"), py::arg("old_path"), py::arg("new_dir_fd"),
            py::arg("new_path"), py::arg("flags") = 0);
     def_op(ring, sqe, "getxattr", "prep_getxattr", &make_getxattr,
@@ -828,8 +882,8 @@ void register_fs_ops(RingClass& ring, SqeClass& sqe) {
            py::arg("user_data"), py::arg("name"), py::arg("value"), py::arg("path"));
     def_op(ring, sqe, "setxattr", "prep_setxattr", &make_setxattr,
            "Prepares a setxattr(2) of attribute name of path to value (any bytes-like object, "
-           "kept alive until the completion), with XattrFlags. Matches "
-           "io_uring_prep_setxattr(3).",
+           "kept alive until the completion), with XattrFlags. Raises ValueError for unknown bits "
+           "in flags. Matches io_uring_prep_setxattr(3).",
            py::arg("user_data"), py::arg("name"), py::arg("value"), py::arg("path"),
            py::arg("flags") = 0);
     def_op(ring, sqe, "fgetxattr", "prep_fgetxattr", &make_fgetxattr,
@@ -838,12 +892,13 @@ void register_fs_ops(RingClass& ring, SqeClass& sqe) {
            py::arg("user_data"), py::arg("fd"), py::arg("name"), py::arg("value"));
     def_op(ring, sqe, "fsetxattr", "prep_fsetxattr", &make_fsetxattr,
            "Prepares an fsetxattr(2) of attribute name of fd to value, with XattrFlags. "
-           "Matches io_uring_prep_fsetxattr(3).",
+           "Raises ValueError for unknown bits in flags. Matches io_uring_prep_fsetxattr(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("name"), py::arg("value"),
            py::arg("flags") = 0);
     def_op(ring, sqe, "tee", "prep_tee", &make_tee,
            "Prepares a tee(2) of up to len bytes from pipe fd_in to pipe fd_out without "
-           "consuming them. Matches io_uring_prep_tee(3).",
+           "consuming them. Raises ValueError for unknown bits in flags. Matches "
+           "io_uring_prep_tee(3).",
            py::arg("user_data"), py::arg("fd_in"), py::arg("fd_out"), py::arg("len"),
            py::arg("flags") = 0);
     def_op(ring, sqe, "pipe", "prep_pipe", &make_pipe,
@@ -851,11 +906,13 @@ void register_fs_ops(RingClass& ring, SqeClass& sqe) {
            "buffer of at least 8 bytes read as two C ints (array.array('i', [-1, -1]) or "
            "numpy.empty(2, numpy.int32)), kept alive until the completion is reaped. flags: "
            "os.O_CLOEXEC, os.O_NONBLOCK, os.O_DIRECT. Raises TypeError for a read-only fds, "
-           "ValueError for one under 8 bytes. Matches io_uring_prep_pipe(3).",
+           "ValueError for one under 8 bytes. Raises ValueError for unknown bits in flags. Matches "
+           "io_uring_prep_pipe(3).",
            py::arg("user_data"), py::arg("fds"), py::arg("flags") = 0);
     def_op(ring, sqe, "pipe_direct", "prep_pipe_direct", &make_pipe_direct,
            "Prepares a pipe whose two ends go into registered-file slots from file_index (or "
-           "free slots with FILE_INDEX_ALLOC); fds receives the two slots. Matches "
+           "free slots with FILE_INDEX_ALLOC); fds receives the two slots. Raises ValueError for "
+           "unknown bits in flags. Matches "
            "io_uring_prep_pipe_direct(3).",
            py::arg("user_data"), py::arg("fds"), py::arg("flags"), py::arg("file_index"));
 }

@@ -31,6 +31,25 @@ namespace iouring::bindings {
 std::uint16_t to_buf_group(py::handle value, const char* name);
 // Called by register_buffer_ops(), which has the module (register_net_ops only gets classes).
 void register_net_types(py::module_& m);
+// Defined in register_ops.cpp: raises ValueError unless [data, data + size) lies inside
+// registered buffer `index` of `ring`.
+void check_registered_range(const Ring& ring, std::uint16_t index, const void* data,
+                            std::size_t size, const std::string& name);
+
+// A flag taken as a bool: True/False, a NumPy bool, or the ints 0 and 1. Anything else is a
+// TypeError naming the argument (an object that is merely truthy is most likely a mistake).
+// Shared with register_buffer_ring.cpp.
+bool to_bool(py::handle h, const char* name) {
+    if (PyBool_Check(h.ptr())) return h.ptr() == Py_True;
+    std::string type = type_name(h);
+    if (type == "numpy.bool" || type == "numpy.bool_") {
+        int truth = PyObject_IsTrue(h.ptr());
+        if (truth < 0) throw py::error_already_set();
+        return truth != 0;
+    }
+    if (PyLong_Check(h.ptr()) || PyIndex_Check(h.ptr())) return to_i64(h, name, 0, 1) != 0;
+    raise(PyExc_TypeError, std::string(name) + " must be a bool, not " + type);
+}
 
 namespace {
 
@@ -435,14 +454,26 @@ std::uint32_t to_msg_flags(py::handle h, const char* name) {
 std::uint16_t to_flag_bits(py::handle h, const char* name, std::uint16_t allowed,
                            const char* allowed_text) {
     std::uint16_t bits = to_u16(h, name);
-    if ((bits & ~allowed) != 0) {
-        raise(PyExc_ValueError, std::string(name) + ": only " + allowed_text + " may be set here");
-    }
+    check_bits(bits, allowed, name, allowed_text);
     return bits;
 }
 
 std::uint16_t to_recvsend_ioprio(py::handle h) {
     return to_flag_bits(h, "ioprio", recvsend::POLL_FIRST, "RecvSendFlags.POLL_FIRST");
+}
+
+// accept4(2) flags: the kernel refuses anything but SOCK_NONBLOCK and SOCK_CLOEXEC.
+std::uint32_t to_accept_flags(py::handle h) {
+    std::uint32_t flags = to_u32(h, "flags");
+    check_bits(flags, SOCK_NONBLOCK | SOCK_CLOEXEC, "flags", "socket.SOCK_NONBLOCK, SOCK_CLOEXEC");
+    return flags;
+}
+
+// The flags of the socket operations: none are defined (the kernel refuses any with EINVAL).
+std::uint32_t to_socket_flags(py::handle h) {
+    std::uint32_t flags = to_u32(h, "flags");
+    check_bits(flags, 0, "flags", "must be 0");
+    return flags;
 }
 
 std::uint16_t to_accept_ioprio(py::handle h) {
@@ -452,46 +483,58 @@ std::uint16_t to_accept_ioprio(py::handle h) {
 
 // --- operations ----------------------------------------------------------------------------
 
-Prepared make_socket(py::handle user_data, py::handle domain, py::handle type, py::handle protocol,
-                     py::handle flags) {
+// socket, socket_direct (into slot file_index) and socket_direct_alloc (into any free slot).
+enum class SocketTarget { Fd, Slot, AnySlot };
+
+template <SocketTarget Target>
+Prepared make_socket_impl(py::handle user_data, py::handle domain, py::handle type,
+                          py::handle protocol, py::handle file_index, py::handle flags) {
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t d = to_i32(domain, "domain");
     std::int32_t t = to_i32(type, "type");
     std::int32_t proto = to_i32(protocol, "protocol");
-    prep_socket(p.sqe, ud, d, t, proto, to_u32(flags, "flags"));
+    std::uint32_t index = Target == SocketTarget::Slot ? to_u32(file_index, "file_index") : 0;
+    std::uint32_t f = to_socket_flags(flags);
+    if constexpr (Target == SocketTarget::Fd) {
+        prep_socket(p.sqe, ud, d, t, proto, f);
+    } else if constexpr (Target == SocketTarget::Slot) {
+        prep_socket_direct(p.sqe, ud, d, t, proto, index, f);
+    } else {
+        prep_socket_direct_alloc(p.sqe, ud, d, t, proto, f);
+    }
     return p;
+}
+
+Prepared make_socket(py::handle user_data, py::handle domain, py::handle type, py::handle protocol,
+                     py::handle flags) {
+    return make_socket_impl<SocketTarget::Fd>(user_data, domain, type, protocol, py::none(), flags);
 }
 
 Prepared make_socket_direct(py::handle user_data, py::handle domain, py::handle type,
                             py::handle protocol, py::handle file_index, py::handle flags) {
-    Prepared p;
-    std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t d = to_i32(domain, "domain");
-    std::int32_t t = to_i32(type, "type");
-    std::int32_t proto = to_i32(protocol, "protocol");
-    std::uint32_t index = to_u32(file_index, "file_index");
-    prep_socket_direct(p.sqe, ud, d, t, proto, index, to_u32(flags, "flags"));
-    return p;
+    return make_socket_impl<SocketTarget::Slot>(user_data, domain, type, protocol, file_index,
+                                                flags);
 }
 
 Prepared make_socket_direct_alloc(py::handle user_data, py::handle domain, py::handle type,
                                   py::handle protocol, py::handle flags) {
-    Prepared p;
-    std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t d = to_i32(domain, "domain");
-    std::int32_t t = to_i32(type, "type");
-    std::int32_t proto = to_i32(protocol, "protocol");
-    prep_socket_direct_alloc(p.sqe, ud, d, t, proto, to_u32(flags, "flags"));
-    return p;
+    return make_socket_impl<SocketTarget::AnySlot>(user_data, domain, type, protocol, py::none(),
+                                                   flags);
 }
 
-Prepared make_bind(py::handle user_data, py::handle fd, py::handle addr) {
+// bind and connect: a private copy of the address, its length in off.
+template <bool Connect>
+Prepared make_bind_connect(py::handle user_data, py::handle fd, py::handle addr) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t sock = to_fd(fd, "fd");
     PinnedCopy<SockAddrStorage> a = pin_sockaddr(addr, "addr");
     Prepared p;
-    prep_bind(p.sqe, ud, sock, as_sockaddr(*a.ptr), a.ptr->len);
+    if constexpr (Connect) {
+        prep_connect(p.sqe, ud, sock, as_sockaddr(*a.ptr), a.ptr->len);
+    } else {
+        prep_bind(p.sqe, ud, sock, as_sockaddr(*a.ptr), a.ptr->len);
+    }
     p.pins.push_back(std::move(a.pin));
     return p;
 }
@@ -504,21 +547,11 @@ Prepared make_listen(py::handle user_data, py::handle fd, py::handle backlog) {
     return p;
 }
 
-Prepared make_connect(py::handle user_data, py::handle fd, py::handle addr) {
-    std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t sock = to_fd(fd, "fd");
-    PinnedCopy<SockAddrStorage> a = pin_sockaddr(addr, "addr");
-    Prepared p;
-    prep_connect(p.sqe, ud, sock, as_sockaddr(*a.ptr), a.ptr->len);
-    p.pins.push_back(std::move(a.pin));
-    return p;
-}
-
 Prepared make_accept(py::handle user_data, py::handle fd, py::handle addr, py::handle flags,
                      py::handle ioprio) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t sock = to_fd(fd, "fd");
-    std::uint32_t accept_flags = to_u32(flags, "flags");
+    std::uint32_t accept_flags = to_accept_flags(flags);
     std::uint16_t prio = to_accept_ioprio(ioprio);
     AcceptOutput out = accept_output(addr, "addr");
     Prepared p;
@@ -532,7 +565,7 @@ Prepared make_accept_direct(py::handle user_data, py::handle fd, py::handle addr
                             py::handle file_index) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t sock = to_fd(fd, "fd");
-    std::uint32_t accept_flags = to_u32(flags, "flags");
+    std::uint32_t accept_flags = to_accept_flags(flags);
     std::uint32_t index = to_u32(file_index, "file_index");
     AcceptOutput out = accept_output(addr, "addr");
     Prepared p;
@@ -541,39 +574,39 @@ Prepared make_accept_direct(py::handle user_data, py::handle fd, py::handle addr
     return p;
 }
 
+template <bool Direct>
 Prepared make_multishot_accept(py::handle user_data, py::handle fd, py::handle addr,
                                py::handle flags) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t sock = to_fd(fd, "fd");
-    std::uint32_t accept_flags = to_u32(flags, "flags");
+    std::uint32_t accept_flags = to_accept_flags(flags);
     AcceptOutput out = accept_output(addr, "addr");
     Prepared p;
-    prep_multishot_accept(p.sqe, ud, sock, out.addr, out.addrlen, accept_flags);
+    if constexpr (Direct) {
+        prep_multishot_accept_direct(p.sqe, ud, sock, out.addr, out.addrlen, accept_flags);
+    } else {
+        prep_multishot_accept(p.sqe, ud, sock, out.addr, out.addrlen, accept_flags);
+    }
     if (out.pin) p.pins.push_back(std::move(out.pin));
     return p;
 }
 
-Prepared make_multishot_accept_direct(py::handle user_data, py::handle fd, py::handle addr,
-                                      py::handle flags) {
-    std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t sock = to_fd(fd, "fd");
-    std::uint32_t accept_flags = to_u32(flags, "flags");
-    AcceptOutput out = accept_output(addr, "addr");
-    Prepared p;
-    prep_multishot_accept_direct(p.sqe, ud, sock, out.addr, out.addrlen, accept_flags);
-    if (out.pin) p.pins.push_back(std::move(out.pin));
-    return p;
-}
-
-Prepared make_send(py::handle user_data, py::handle fd, py::handle buffer, py::handle flags,
-                   py::handle ioprio) {
+// send and recv: the buffer is pinned (writable for recv) until the completion.
+template <bool Recv>
+Prepared make_send_recv(py::handle user_data, py::handle fd, py::handle buffer, py::handle flags,
+                        py::handle ioprio) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t sock = to_fd(fd, "fd");
     std::uint32_t msg_flags = to_msg_flags(flags, "flags");
     std::uint16_t prio = to_recvsend_ioprio(ioprio);
-    PinnedBuffer buf = pin_buffer(buffer, false, "buffer");
+    PinnedBuffer buf = pin_buffer(buffer, Recv, "buffer");
+    std::uint32_t len = checked_len(buf.size, "buffer");
     Prepared p;
-    prep_send(p.sqe, ud, sock, buf.data, checked_len(buf.size, "buffer"), msg_flags);
+    if constexpr (Recv) {
+        prep_recv(p.sqe, ud, sock, buf.data, len, msg_flags);
+    } else {
+        prep_send(p.sqe, ud, sock, buf.data, len, msg_flags);
+    }
     p.sqe.ioprio = prio;
     p.pins.push_back(std::move(buf.pin));
     return p;
@@ -594,10 +627,14 @@ Prepared make_sendto(py::handle user_data, py::handle fd, py::handle buffer, py:
     return p;
 }
 
-Prepared make_send_zc(py::handle user_data, py::handle fd, py::handle buffer, py::handle flags,
-                      py::handle zc_flags, py::handle addr) {
+// send_zc, and send_zc_fixed when `ring` is given: then buffer must lie inside registered
+// buffer `buffer_index`, and the registration stays alive until the notification (Ring::flush).
+Prepared send_zc_impl(const Ring* ring, py::handle user_data, py::handle fd, py::handle buffer,
+                      py::handle buffer_index, py::handle flags, py::handle zc_flags,
+                      py::handle addr) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t sock = to_fd(fd, "fd");
+    std::uint16_t index = ring != nullptr ? to_u16(buffer_index, "buffer_index") : 0;
     std::uint32_t msg_flags = to_msg_flags(flags, "flags");
     std::uint16_t zc = to_flag_bits(zc_flags, "zc_flags",
                                     recvsend::POLL_FIRST | recvsend::SEND_ZC_REPORT_USAGE,
@@ -605,8 +642,14 @@ Prepared make_send_zc(py::handle user_data, py::handle fd, py::handle buffer, py
     PinnedCopy<SockAddrStorage> dest{};
     if (!addr.is_none()) dest = pin_sockaddr(addr, "addr");
     PinnedBuffer buf = pin_buffer(buffer, false, "buffer");
+    if (ring != nullptr) check_registered_range(*ring, index, buf.data, buf.size, "buffer");
     Prepared p;
-    prep_send_zc(p.sqe, ud, sock, buf.data, checked_len(buf.size, "buffer"), msg_flags, zc);
+    std::uint32_t len = checked_len(buf.size, "buffer");
+    if (ring != nullptr) {
+        prep_send_zc_fixed(p.sqe, ud, sock, buf.data, len, msg_flags, zc, index);
+    } else {
+        prep_send_zc(p.sqe, ud, sock, buf.data, len, msg_flags, zc);
+    }
     p.pins.push_back(std::move(buf.pin));
     if (dest.ptr != nullptr) {
         prep_send_set_addr(p.sqe, as_sockaddr(*dest.ptr),
@@ -614,6 +657,17 @@ Prepared make_send_zc(py::handle user_data, py::handle fd, py::handle buffer, py
         p.pins.push_back(std::move(dest.pin));
     }
     return p;
+}
+
+Prepared make_send_zc(py::handle user_data, py::handle fd, py::handle buffer, py::handle flags,
+                      py::handle zc_flags, py::handle addr) {
+    return send_zc_impl(nullptr, user_data, fd, buffer, py::none(), flags, zc_flags, addr);
+}
+
+Prepared make_send_zc_fixed(const Ring& ring, py::handle user_data, py::handle fd,
+                            py::handle buffer, py::handle buffer_index, py::handle flags,
+                            py::handle zc_flags, py::handle addr) {
+    return send_zc_impl(&ring, user_data, fd, buffer, buffer_index, flags, zc_flags, addr);
 }
 
 Prepared make_send_bundle(py::handle user_data, py::handle fd, py::handle buf_group, py::handle len,
@@ -624,20 +678,6 @@ Prepared make_send_bundle(py::handle user_data, py::handle fd, py::handle buf_gr
     std::uint16_t group = to_buf_group(buf_group, "buf_group");
     std::uint32_t nbytes = to_u32(len, "len");
     prep_send_bundle(p.sqe, ud, sock, nbytes, to_msg_flags(flags, "flags"), group);
-    return p;
-}
-
-Prepared make_recv(py::handle user_data, py::handle fd, py::handle buffer, py::handle flags,
-                   py::handle ioprio) {
-    std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t sock = to_fd(fd, "fd");
-    std::uint32_t msg_flags = to_msg_flags(flags, "flags");
-    std::uint16_t prio = to_recvsend_ioprio(ioprio);
-    PinnedBuffer buf = pin_buffer(buffer, true, "buffer");
-    Prepared p;
-    prep_recv(p.sqe, ud, sock, buf.data, checked_len(buf.size, "buffer"), msg_flags);
-    p.sqe.ioprio = prio;
-    p.pins.push_back(std::move(buf.pin));
     return p;
 }
 
@@ -673,10 +713,9 @@ Prepared make_recv_bundle(py::handle user_data, py::handle fd, py::handle buf_gr
     std::int32_t sock = to_fd(fd, "fd");
     std::uint16_t group = to_buf_group(buf_group, "buf_group");
     std::uint32_t msg_flags = to_msg_flags(flags, "flags");
-    int multi = PyObject_IsTrue(multishot.ptr());
-    if (multi < 0) throw py::error_already_set();
+    bool multi = to_bool(multishot, "multishot");
     prep_recv_bundle(p.sqe, ud, sock, msg_flags, group);
-    if (multi != 0) p.sqe.ioprio |= recvsend::RECV_MULTISHOT;
+    if (multi) p.sqe.ioprio |= recvsend::RECV_MULTISHOT;
     return p;
 }
 
@@ -692,6 +731,25 @@ Prepared make_sendmsg(py::handle user_data, py::handle fd, py::handle msg, py::h
     } else {
         prep_sendmsg(p.sqe, ud, sock, &s->hdr, msg_flags);
     }
+    p.pins.push_back(std::move(s));
+    return p;
+}
+
+// Every iovec of msg must lie inside registered buffer `buffer_index` (6.15+).
+Prepared make_sendmsg_zc_fixed(const Ring& ring, py::handle user_data, py::handle fd,
+                               py::handle msg, py::handle buffer_index, py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint16_t index = to_u16(buffer_index, "buffer_index");
+    std::uint32_t msg_flags = to_msg_flags(flags, "flags");
+    std::shared_ptr<MsgStorage> s = msghdr_arg(msg, false, "msg");
+    for (std::size_t i = 0; i < s->iov.size(); ++i) {
+        check_registered_range(ring, index, s->iov[i].iov_base, s->iov[i].iov_len,
+                               "msg buffers[" + std::to_string(i) + "]");
+    }
+    if (s->iov.empty()) check_registered_range(ring, index, nullptr, 0, "msg buffers");
+    Prepared p;
+    prep_sendmsg_zc_fixed(p.sqe, ud, sock, &s->hdr, msg_flags, index);
     p.pins.push_back(std::move(s));
     return p;
 }
@@ -795,7 +853,9 @@ void register_net_types(py::module_& m) {
                  if (!address.is_none()) *a.s = to_sockaddr(address, "address");
                  return a;
              }),
-             py::arg("address") = py::none())
+             py::arg("address") = py::none(),
+             "Copies `address`, or makes an empty SockAddr for accept() to fill. Raises "
+             "TypeError/ValueError naming `address` for an unsupported or malformed address.")
         .def_static(
             "from_bytes",
             [](py::handle data) {
@@ -859,7 +919,9 @@ void register_net_types(py::module_& m) {
                  return Msghdr{make_msghdr(buffers, name, control)};
              }),
              py::arg("buffers") = py::tuple(), py::kw_only(), py::arg("name") = py::none(),
-             py::arg("control") = py::none())
+             py::arg("control") = py::none(),
+             "Builds the msghdr. Raises TypeError/ValueError naming the argument (a read-only "
+             "buffer, a bad address, control data over the size limit...).")
         .def_property_readonly(
             "buffers", [](const Msghdr& msg) { return msg.s->buffers; }, "The iovec buffers.")
         .def_property_readonly(
@@ -927,22 +989,23 @@ void register_net_ops(RingClass& ring, SqeClass& sqe) {
 
     def_op(ring, sqe, "socket", "prep_socket", &make_socket,
            "Prepares the creation of a socket(domain, type, protocol); res is the new fd. "
-           "flags must be 0 (the kernel refuses others with EINVAL). Matches "
-           "io_uring_prep_socket(3).",
+           "flags must be 0 (ValueError otherwise). Matches io_uring_prep_socket(3).",
            py::arg("user_data"), py::arg("domain"), py::arg("type"), py::arg("protocol") = 0,
            py::arg("flags") = 0);
     def_op(ring, sqe, "socket_direct", "prep_socket_direct", &make_socket_direct,
            "Prepares a socket created straight into registered-file slot file_index "
-           "(FILE_INDEX_ALLOC: a free slot, returned in res); res is 0 otherwise. Matches "
+           "(FILE_INDEX_ALLOC: a free slot, returned in res); res is 0 otherwise. Raises "
+           "ValueError for unknown bits in flags. Matches "
            "io_uring_prep_socket_direct(3).",
            py::arg("user_data"), py::arg("domain"), py::arg("type"), py::arg("protocol"),
            py::arg("file_index"), py::arg("flags") = 0);
     def_op(ring, sqe, "socket_direct_alloc", "prep_socket_direct_alloc", &make_socket_direct_alloc,
            "Prepares a socket created into a free registered-file slot; res is the slot. "
-           "Matches io_uring_prep_socket_direct_alloc(3).",
+           "Raises ValueError for unknown bits in flags. Matches "
+           "io_uring_prep_socket_direct_alloc(3).",
            py::arg("user_data"), py::arg("domain"), py::arg("type"), py::arg("protocol") = 0,
            py::arg("flags") = 0);
-    def_op(ring, sqe, "bind", "prep_bind", &make_bind,
+    def_op(ring, sqe, "bind", "prep_bind", &make_bind_connect<false>,
            "Prepares bind(fd, addr); addr is a Python address (tuple, AF_UNIX path) or a "
            "SockAddr, copied privately. Raises TypeError/ValueError/OverflowError for a bad "
            "address. Matches io_uring_prep_bind(3).",
@@ -954,35 +1017,38 @@ void register_net_ops(RingClass& ring, SqeClass& sqe) {
            "Prepares accept4(fd, addr, flags); res is the new fd. addr is None or a SockAddr() "
            "the kernel writes the peer's address into (kept alive until the completion). "
            "flags are accept4 flags (SOCK_NONBLOCK, SOCK_CLOEXEC); ioprio may hold "
-           "AcceptFlags.DONTWAIT / POLL_FIRST. Raises TypeError for another addr. Matches "
+           "AcceptFlags.DONTWAIT / POLL_FIRST. Raises TypeError for another addr. Raises "
+           "ValueError for unknown bits in flags. Matches "
            "io_uring_prep_accept(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("addr") = py::none(), py::arg("flags") = 0,
            py::kw_only(), py::arg("ioprio") = 0);
     def_op(ring, sqe, "accept_direct", "prep_accept_direct", &make_accept_direct,
            "Prepares an accept into registered-file slot file_index (FILE_INDEX_ALLOC, the "
-           "default: a free slot, returned in res; -ENFILE when none is free). Matches "
+           "default: a free slot, returned in res; -ENFILE when none is free). Raises ValueError "
+           "for unknown bits in flags. Matches "
            "io_uring_prep_accept_direct(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("addr") = py::none(), py::arg("flags") = 0,
            py::arg("file_index") = kFileIndexAlloc);
-    def_op(ring, sqe, "multishot_accept", "prep_multishot_accept", &make_multishot_accept,
+    def_op(ring, sqe, "multishot_accept", "prep_multishot_accept", &make_multishot_accept<false>,
            "Prepares a multishot accept: one completion per connection (res = the new fd), "
            "flagged CqeFlags.MORE while the accept stays armed; addr (a SockAddr or None) is "
-           "kept until the last completion. Matches io_uring_prep_multishot_accept(3).",
+           "kept until the last completion. Raises ValueError for unknown bits in flags. Matches "
+           "io_uring_prep_multishot_accept(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("addr") = py::none(), py::arg("flags") = 0);
     def_op(ring, sqe, "multishot_accept_direct", "prep_multishot_accept_direct",
-           &make_multishot_accept_direct,
+           &make_multishot_accept<true>,
            "Prepares a multishot accept into free registered-file slots (res = the slot; "
-           "-ENFILE without MORE once the table is full). Matches "
-           "io_uring_prep_multishot_accept_direct(3).",
+           "-ENFILE without MORE once the table is full). Raises ValueError for unknown bits in "
+           "flags. Matches io_uring_prep_multishot_accept_direct(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("addr") = py::none(), py::arg("flags") = 0);
-    def_op(ring, sqe, "connect", "prep_connect", &make_connect,
+    def_op(ring, sqe, "connect", "prep_connect", &make_bind_connect<true>,
            "Prepares connect(fd, addr); addr is a Python address ((host, port) tuples with a "
            "numeric host, (host, port, flowinfo, scope_id), an AF_UNIX path as str/bytes/"
            "PathLike) or a SockAddr (SockAddr.from_bytes for raw sockaddrs), copied privately. "
            "Raises TypeError/ValueError/OverflowError for a bad address. Matches "
            "io_uring_prep_connect(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("addr"));
-    def_op(ring, sqe, "send", "prep_send", &make_send,
+    def_op(ring, sqe, "send", "prep_send", &make_send_recv<false>,
            "Prepares send(fd, buffer, flags); buffer (any bytes-like object) is kept until the "
            "completion. ioprio may hold RecvSendFlags.POLL_FIRST. Matches "
            "io_uring_prep_send(3).",
@@ -1002,13 +1068,23 @@ void register_net_ops(RingClass& ring, SqeClass& sqe) {
            "Matches io_uring_prep_send_zc(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("flags") = 0,
            py::arg("zc_flags") = 0, py::kw_only(), py::arg("addr") = py::none());
+    def_ring_op(ring, sqe, "send_zc_fixed", "prep_send_zc_fixed", &make_send_zc_fixed,
+                "Prepares a zero-copy send from registered buffer buffer_index: buffer must lie "
+                "inside it (a memoryview slice of the registered object). Completes like "
+                "send_zc: the result flagged CqeFlags.MORE, then the CqeFlags.NOTIF "
+                "notification, until which the registration is kept alive. Raises ValueError "
+                "for a buffer outside the registered buffer, an index out of range or a ring "
+                "without registered buffers. Matches io_uring_prep_send_zc_fixed(3).",
+                py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("buffer_index"),
+                py::arg("flags") = 0, py::arg("zc_flags") = 0, py::kw_only(),
+                py::arg("addr") = py::none());
     def_op(ring, sqe, "send_bundle", "prep_send_bundle", &make_send_bundle,
            "Prepares a bundle send from the provided buffers of buf_group (an int or a "
            "BufferRing) in ring order, at most len bytes (0: no limit); needs "
            "Features.RECVSEND_BUNDLE. Matches io_uring_prep_send_bundle(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("buf_group"), py::arg("len") = 0,
            py::arg("flags") = 0);
-    def_op(ring, sqe, "recv", "prep_recv", &make_recv,
+    def_op(ring, sqe, "recv", "prep_recv", &make_send_recv<true>,
            "Prepares recv(fd, buffer, flags) into a writable buffer kept until the completion. "
            "Raises TypeError for a read-only buffer. Matches io_uring_prep_recv(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("flags") = 0,
@@ -1044,6 +1120,14 @@ void register_net_ops(RingClass& ring, SqeClass& sqe) {
            "buffers are free again (kept pinned until then). Matches "
            "io_uring_prep_sendmsg_zc(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("msg"), py::arg("flags") = 0);
+    def_ring_op(ring, sqe, "sendmsg_zc_fixed", "prep_sendmsg_zc_fixed", &make_sendmsg_zc_fixed,
+                "Prepares a zero-copy sendmsg (6.15+) whose buffers all lie inside registered "
+                "buffer buffer_index; completes like sendmsg_zc (MORE, then NOTIF). Raises "
+                "ValueError for a buffer outside the registered buffer, an index out of range "
+                "or a ring without registered buffers. Matches "
+                "io_uring_prep_sendmsg_zc_fixed(3).",
+                py::arg("user_data"), py::arg("fd"), py::arg("msg"), py::arg("buffer_index"),
+                py::arg("flags") = 0);
     def_op(ring, sqe, "recvmsg", "prep_recvmsg", &make_recvmsg,
            "Prepares recvmsg(fd, msg, flags) with a Msghdr whose buffers (and control) are "
            "writable; after the completion msg.namelen, msg.controllen, msg.flags, msg.name "

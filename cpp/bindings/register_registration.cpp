@@ -118,6 +118,26 @@ int register_sync_cancel(Ring& r, py::handle user_data, py::handle fd, py::handl
     return check(ret, "register_sync_cancel");
 }
 
+void resize_rings(Ring& r, py::handle sq_entries, py::handle cq_entries) {
+    r.check_usable();
+    std::int64_t sq = sq_entries.is_none() ? std::int64_t{r.core().sq().entries()}
+                                           : to_i64(sq_entries, "sq_entries", 0, INT64_MAX);
+    if (sq < 1 || sq > kMaxEntries || !is_power_of_two(static_cast<unsigned>(sq))) {
+        raise(PyExc_ValueError, "sq_entries must be a power of two in 1.." +
+                                    std::to_string(kMaxEntries) + ", got " + std::to_string(sq));
+    }
+    std::uint32_t cq = 0;  // the kernel's default: twice sq_entries
+    if (!cq_entries.is_none()) {
+        cq = to_u32(cq_entries, "cq_entries");
+        if (cq < sq || cq > 2 * kMaxEntries) {
+            raise(PyExc_ValueError, "cq_entries must be in sq_entries.." +
+                                        std::to_string(2 * kMaxEntries) + ", got " +
+                                        std::to_string(cq));
+        }
+    }
+    r.resize(static_cast<unsigned>(sq), cq);
+}
+
 void register_buffers_sparse(Ring& r, py::handle count) {
     std::uint32_t n = to_u32(count, "count");
     r.check_usable();
@@ -220,11 +240,13 @@ void register_registration(RingClass& cls) {
                 check(r.core().unregister_ring_fd(), "unregister_ring_fd");
             },
             "Undoes register_ring_fd(); must run on the registering thread (else EPERM).")
-        .def_property_readonly("ring_fd_registered",
-                               [](const Ring& r) {
-                                   r.check_usable();
-                                   return r.core().ring_fd_registered();
-                               })
+        .def_property_readonly(
+            "ring_fd_registered",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().ring_fd_registered();
+            },
+            "True while register_ring_fd() is in effect. Raises ValueError on a closed ring.")
         .def(
             "register_personality",
             [](Ring& r) {
@@ -242,7 +264,9 @@ void register_registration(RingClass& cls) {
                                            personality),
                       "unregister_personality");
             },
-            py::arg("id"))
+            py::arg("id"),
+            "Forgets a personality id from register_personality(). Raises OSError (EINVAL: "
+            "no such id).")
         .def("register_restrictions", &register_restrictions, py::kw_only(),
              py::arg("register_ops") = py::tuple(), py::arg("sqe_ops") = py::tuple(),
              py::arg("sqe_flags_allowed") = 0, py::arg("sqe_flags_required") = 0,
@@ -250,12 +274,15 @@ void register_registration(RingClass& cls) {
              "opcodes, SQE opcodes and SQE flags; then call enable_rings().")
         .def("register_iowq_aff", &register_iowq_aff, py::arg("cpus"),
              "Pins the ring's io-wq worker threads to the given CPUs.")
-        .def("unregister_iowq_aff",
-             [](Ring& r) {
-                 r.check_usable();
-                 check(r.core().register_op(RegisterOp::UNREGISTER_IOWQ_AFF, nullptr, 0),
-                       "unregister_iowq_aff");
-             })
+        .def(
+            "unregister_iowq_aff",
+            [](Ring& r) {
+                r.check_usable();
+                check(r.core().register_op(RegisterOp::UNREGISTER_IOWQ_AFF, nullptr, 0),
+                      "unregister_iowq_aff");
+            },
+            "Lets io-wq workers run on any CPU again (undoes register_iowq_aff). Raises "
+            "OSError.")
         .def("register_iowq_max_workers", &register_iowq_max_workers, py::arg("bounded") = 0,
              py::arg("unbounded") = 0,
              "Sets the maximum io-wq workers (0 leaves a limit unchanged); returns the previous "
@@ -301,6 +328,17 @@ void register_registration(RingClass& cls) {
             py::arg("fd"),
             "Like register_eventfd, but only signalled for completions posted asynchronously: "
             "not for those completed inline during submit (do not rely on it to wake a loop).")
+        .def("resize", &resize_rings, py::kw_only(), py::arg("sq_entries") = py::none(),
+             py::arg("cq_entries") = py::none(),
+             "Resizes the rings (IORING_REGISTER_RESIZE_RINGS, Linux 6.13+; the kernel only "
+             "resizes rings set up with SetupFlags.DEFER_TASKRUN). sq_entries (a power of two "
+             "in 1..32768) defaults to the current size, cq_entries (sq_entries..65536, rounded "
+             "up to a power of two by the kernel) to twice sq_entries. Operations in flight are "
+             "unaffected and completions not yet reaped move to the new CQ; sq_entries and "
+             "cq_entries report the new sizes. Raises ValueError for bad sizes or while SQEs "
+             "are prepared but not submitted (submit() first; their handles would go stale), "
+             "OSError from the kernel: EINVAL (older kernel, or no DEFER_TASKRUN), EOVERFLOW "
+             "(the new CQ cannot hold the completions not yet reaped).")
         .def("register_buffers_sparse", &register_buffers_sparse, py::arg("count"),
              "Registers an empty table of `count` buffer slots, filled by "
              "register_buffers_update().")
@@ -324,11 +362,16 @@ void register_registration(RingClass& cls) {
             },
             py::arg("busy_poll_us"), py::arg("prefer_busy_poll") = false,
             "Enables NAPI busy polling of the sockets the ring uses.")
-        .def("unregister_napi", [](Ring& r) {
-            Napi napi{};
-            r.check_usable();
-            check(r.core().register_op(RegisterOp::UNREGISTER_NAPI, &napi, 1), "unregister_napi");
-        });
+        .def(
+            "unregister_napi",
+            [](Ring& r) {
+                Napi napi{};
+                r.check_usable();
+                check(r.core().register_op(RegisterOp::UNREGISTER_NAPI, &napi, 1),
+                      "unregister_napi");
+            },
+            "Turns NAPI busy polling off (undoes register_napi). Raises OSError (EINVAL on "
+            "kernels without NAPI support).");
 }
 
 }  // namespace iouring::bindings

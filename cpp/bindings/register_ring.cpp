@@ -2,10 +2,14 @@
 // reference binding, registration, completions as NumPy arrays.
 #include <pybind11/numpy.h>
 
+#include <chrono>
+#include <cstddef>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "convert.hpp"
+#include "cqe_object.hpp"
 #include "module.hpp"
 #include "pins.hpp"
 
@@ -19,8 +23,6 @@ struct RefusedFlag {
 };
 
 constexpr RefusedFlag kRefusedFlags[] = {
-    {setup::SQE128, "SetupFlags.SQE128 (128-byte SQEs) is not supported yet"},
-    {setup::CQE32, "SetupFlags.CQE32 (32-byte CQEs) is not supported yet"},
     {setup::NO_MMAP, "SetupFlags.NO_MMAP (caller-provided ring memory) is not supported"},
     {setup::REGISTERED_FD_ONLY, "SetupFlags.REGISTERED_FD_ONLY is not supported"},
     {setup::CQE_MIXED, "SetupFlags.CQE_MIXED (mixed CQE sizes) is not supported yet"},
@@ -106,14 +108,28 @@ py::object enum_value(const char* enum_name, std::uint32_t value) {
     return py::module_::import("iouring._core").attr(enum_name)(value);
 }
 
-py::array checked_cqe_array(py::handle out) {
+// `out` as an array of the ring's CQE dtype: CQE_DTYPE, or CQE32_DTYPE on CQE32 rings.
+py::array checked_cqe_array(const Ring& r, py::handle out) {
+    const bool cqe32 = r.core().cq().cqe_size() == sizeof(Cqe32);
+    const char* wanted = cqe32 ? "CQE32_DTYPE" : "CQE_DTYPE";
     if (!py::isinstance<py::array>(out)) {
-        raise(PyExc_TypeError, "out must be a numpy array of CQE_DTYPE, not " + type_name(out));
+        raise(PyExc_TypeError,
+              std::string("out must be a numpy array of ") + wanted + ", not " + type_name(out));
     }
     py::array array = py::reinterpret_borrow<py::array>(out);
-    if (!array.dtype().equal(py::dtype::of<Cqe>())) {
-        raise(PyExc_TypeError,
-              "out must have dtype CQE_DTYPE, not " + py::str(array.dtype()).cast<std::string>());
+    py::dtype expected = cqe_dtype(r.core().cq().cqe_size());
+    // Arrays made with dtype=CQE_DTYPE share its descriptor: no structured comparison needed.
+    if (array.dtype().ptr() != expected.ptr() && !array.dtype().equal(expected)) {
+        if (array.dtype().equal(cqe_dtype(cqe32 ? sizeof(Cqe) : sizeof(Cqe32)))) {
+            raise(PyExc_ValueError,
+                  cqe32 ? "out has dtype CQE_DTYPE, but this ring was set up with "
+                          "SetupFlags.CQE32: its completions are 32 bytes, pass a CQE32_DTYPE "
+                          "array"
+                        : "out has dtype CQE32_DTYPE, but this ring's completions are 16 bytes "
+                          "(no SetupFlags.CQE32): pass a CQE_DTYPE array");
+        }
+        raise(PyExc_TypeError, std::string("out must have dtype ") + wanted + ", not " +
+                                   py::str(array.dtype()).cast<std::string>());
     }
     if (array.ndim() != 1 || (array.flags() & py::array::c_style) == 0) {
         raise(PyExc_ValueError, "out must be a one-dimensional C-contiguous array");
@@ -126,18 +142,169 @@ void check_ok(int ret, const char* call) {
     if (ret < 0) throw_errno(ret, call);
 }
 
+// --- submit_and_wait and copy_cqe: the round trip of the single-operation path --------------
+// Plain METH_FASTCALL | METH_KEYWORDS methods rather than pybind11 functions: pybind11's
+// dispatcher (argument vectors, loader_life_support, overload resolution) costs about as much
+// as the work of these calls when the completion is already there.
+
+// Parses `nargs` positional arguments and `kwnames` into out[0..names.size()), in the order of
+// `names`: the first `positional` may be given by position, the rest are keyword-only; the
+// first `required` must be given. Mistakes raise TypeError as a Python function's would.
+void parse_fast_args(const char* function, std::initializer_list<const char*> names,
+                     std::size_t positional, std::size_t required, PyObject* const* args,
+                     Py_ssize_t nargs, PyObject* kwnames, PyObject** out) {
+    auto fn = [function] { return std::string(function); };  // for messages only
+    std::size_t n = names.size();
+    for (std::size_t i = 0; i < n; ++i) out[i] = nullptr;
+    if (nargs < 0 || static_cast<std::size_t>(nargs) > positional) {
+        raise(PyExc_TypeError, fn() + "() takes " + std::to_string(positional) +
+                                   " positional argument" + (positional == 1 ? "" : "s") + " but " +
+                                   std::to_string(nargs) + " were given");
+    }
+    for (Py_ssize_t i = 0; i < nargs; ++i) out[i] = args[i];
+    if (kwnames != nullptr) {
+        Py_ssize_t nkw = PyTuple_GET_SIZE(kwnames);
+        for (Py_ssize_t k = 0; k < nkw; ++k) {
+            PyObject* key = PyTuple_GET_ITEM(kwnames, k);
+            std::size_t j = 0;
+            for (const char* name : names) {
+                if (PyUnicode_CompareWithASCIIString(key, name) == 0) break;
+                ++j;
+            }
+            if (j == n) {
+                raise(PyExc_TypeError, fn() + "() got an unexpected keyword argument '" +
+                                           py::str(key).cast<std::string>() + "'");
+            }
+            if (out[j] != nullptr) {
+                raise(PyExc_TypeError,
+                      fn() + "() got multiple values for argument '" + names.begin()[j] + "'");
+            }
+            out[j] = args[nargs + k];
+        }
+    }
+    for (std::size_t i = 0; i < required; ++i) {
+        if (out[i] == nullptr) {
+            raise(PyExc_TypeError,
+                  fn() + "() missing required argument '" + names.begin()[i] + "'");
+        }
+    }
+}
+
+PyObject* submit_and_wait_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                                 PyObject* kwnames) noexcept {
+    try {
+        PyObject* a[2];
+        parse_fast_args("submit_and_wait", {"wait_nr", "timeout"}, 1, 1, args, nargs, kwnames, a);
+        Ring& r = ring_of(self);
+        std::uint32_t n = to_u32(a[0], "wait_nr");
+        int submitted = r.submit_and_wait(n, deadline_after(a[1] != nullptr ? a[1] : Py_None));
+        return PyLong_FromLong(submitted);
+    } catch (...) {
+        py::detail::try_translate_exceptions();
+        return nullptr;
+    }
+}
+
+PyObject* copy_cqe_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                          PyObject* kwnames) noexcept {
+    try {
+        PyObject* a[1];
+        parse_fast_args("copy_cqe", {"timeout"}, 0, 0, args, nargs, kwnames, a);
+        Ring& r = ring_of(self);
+        r.check_usable();
+        Deadline deadline = deadline_after(a[0] != nullptr ? a[0] : Py_None);
+        Cqe32 entry{};  // room for a CQE32 ring's entry
+        while (r.copy_cqes(&entry, 1, 1, deadline) == 0) {
+            if (deadline && std::chrono::steady_clock::now() >= *deadline) {
+                raise(PyExc_TimeoutError, "copy_cqe: no completion before the timeout");
+            }
+        }
+        return make_cqe(entry.cqe, r.core().cq().cqe_size()).release().ptr();
+    } catch (...) {
+        py::detail::try_translate_exceptions();
+        return nullptr;
+    }
+}
+
+template <typename Method>
+PyCFunction as_cfunction(Method method) {
+    // METH_FASTCALL | METH_KEYWORDS functions are stored as PyCFunction; the cast through
+    // void(*)() is the documented way to do it without a cast-function-type warning.
+    return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(method));
+}
+
+// Installs the fast methods on `cls` (the docstrings start with the signature that
+// inspect.signature() reads).
+void def_fast_methods(RingClass& cls) {
+    static PyMethodDef methods[] = {
+        {"submit_and_wait", as_cfunction(&submit_and_wait_method), METH_FASTCALL | METH_KEYWORDS,
+         "submit_and_wait($self, wait_nr, *, timeout=None)\n--\n\n"
+         "Flushes, submits and waits until at least wait_nr completions are ready. The "
+         "submission runs with the GIL held, as submit() does; the GIL is released only to wait "
+         "for completions that are not ready yet (Ctrl-C then raises KeyboardInterrupt). "
+         "Returns the number submitted. With timeout (seconds, or a timedelta) raises "
+         "TimeoutError when it expires first; the SQEs were submitted all the same. Raises "
+         "ValueError when wait_nr exceeds cq_entries, and OSError from io_uring_enter."},
+        {"copy_cqe", as_cfunction(&copy_cqe_method), METH_FASTCALL | METH_KEYWORDS,
+         "copy_cqe($self, *, timeout=None)\n--\n\n"
+         "Waits for one completion (at most timeout seconds: TimeoutError) and consumes "
+         "it; returns a Cqe. Raises OSError from io_uring_enter and what a signal handler "
+         "raises while it waits (KeyboardInterrupt)."},
+    };
+    for (PyMethodDef& def : methods) {
+        PyObject* descr = PyDescr_NewMethod(reinterpret_cast<PyTypeObject*>(cls.ptr()), &def);
+        if (descr == nullptr) throw py::error_already_set();
+        cls.attr(def.ml_name) = py::reinterpret_steal<py::object>(descr);
+    }
+}
+
 }  // namespace
+
+py::object sqe_handle(Ring& ring, std::uint64_t position) {
+    Ring::HandleCache& cache = ring.handle_cache();
+#ifndef Py_GIL_DISABLED
+    // Only the ring references the last handle it returned: nobody can observe it any more, so
+    // it may become the new handle (a handle the caller still holds is never touched: it stays
+    // on its old, now stale or still pending, slot).
+    if (cache.handle != nullptr && Py_REFCNT(cache.object.ptr()) == 1) {
+        static_cast<SqeHandle*>(cache.handle)->position = position;
+        return cache.object;
+    }
+#endif
+    py::object object = py::cast(SqeHandle{ring.self(), position});
+    cache.handle = &object.cast<SqeHandle&>();
+    cache.object = object;  // the previous handle (held by the caller) is released from here
+    return object;
+}
 
 RingClass register_ring(py::module_& m) {
     RingClass cls(m, "IoUring",
                   "An io_uring instance: the fd, the mapped queues, and the pins that keep the "
-                  "memory of operations in flight alive. Use as a context manager or close().");
+                  "memory of operations in flight alive. Use as a context manager or close(). "
+                  "Every method of a closed ring raises ValueError, and every method used in a "
+                  "forked child raises RingForkedError. Every operation method (read, write, "
+                  "...: the one-call twins of Sqe.prep_<op>) raises TypeError/ValueError/"
+                  "OverflowError naming the argument before the ring is touched, and "
+                  "SubmissionQueueFull when no SQE is vacant.");
+    ring_type() = reinterpret_cast<PyTypeObject*>(cls.ptr());
     cls.def(py::init([](py::handle entries, py::handle flags, py::handle sq_thread_idle,
                         py::handle sq_thread_cpu, py::handle cq_entries, py::handle wq_fd) {
                 unsigned n = checked_entries(entries);
                 SetupOptions options = checked_options(n, flags, sq_thread_idle, sq_thread_cpu,
                                                        cq_entries, wq_fd);
-                return std::make_shared<Ring>(n, options);
+                auto ring = std::make_shared<Ring>(n, options);
+                ring->set_self(ring);
+                // The Python object holds a second control block over the same ring (handles
+                // hold the first): when the object goes, the ring drops its cached Sqe handle
+                // (whose reference to the ring would otherwise keep the ring alive forever),
+                // then the object's reference. Handles the caller still holds keep the ring
+                // alive, as before.
+                return std::shared_ptr<Ring>(ring.get(), [ring](Ring* r) mutable {
+                    Ring::HandleCache dropped = std::move(r->handle_cache());
+                    r->handle_cache() = {};
+                    dropped = {};
+                    ring.reset();
+                });
             }),
             py::arg("entries"), py::kw_only(), py::arg("flags") = 0,
             py::arg("sq_thread_idle") = 1000, py::arg("sq_thread_cpu") = py::none(),
@@ -157,32 +324,47 @@ RingClass register_ring(py::module_& m) {
                  return self;
              })
         .def("__exit__", [](Ring& r, py::args) { r.close(); })
-        .def_property_readonly("closed", &Ring::closed)
-        .def_property_readonly("fd",
-                               [](const Ring& r) {
-                                   r.check_usable();
-                                   return r.core().fd();
-                               })
-        .def_property_readonly("flags",
-                               [](const Ring& r) {
-                                   r.check_usable();
-                                   return enum_value("SetupFlags", r.core().flags());
-                               })
-        .def_property_readonly("features",
-                               [](const Ring& r) {
-                                   r.check_usable();
-                                   return enum_value("Features", r.core().features());
-                               })
-        .def_property_readonly("sq_entries",
-                               [](const Ring& r) {
-                                   r.check_usable();
-                                   return r.core().sq().entries();
-                               })
-        .def_property_readonly("cq_entries",
-                               [](const Ring& r) {
-                                   r.check_usable();
-                                   return r.core().cq().entries();
-                               })
+        .def_property_readonly("closed", &Ring::closed,
+                               "True once close() ran (or is running); never raises.")
+        .def_property_readonly(
+            "fd",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().fd();
+            },
+            "The ring's file descriptor. Raises ValueError on a closed ring.")
+        .def_property_readonly(
+            "flags",
+            [](const Ring& r) {
+                r.check_usable();
+                return enum_value("SetupFlags", r.core().flags());
+            },
+            "The SetupFlags the ring was created with (io_uring_params.flags). Raises "
+            "ValueError on a closed ring.")
+        .def_property_readonly(
+            "features",
+            [](const Ring& r) {
+                r.check_usable();
+                return enum_value("Features", r.core().features());
+            },
+            "The Features the kernel reported at setup (io_uring_params.features). "
+            "Raises ValueError on a closed ring.")
+        .def_property_readonly(
+            "sq_entries",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().sq().entries();
+            },
+            "The number of SQ entries (the kernel may round up). Raises ValueError on "
+            "a closed ring.")
+        .def_property_readonly(
+            "cq_entries",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().cq().entries();
+            },
+            "The number of CQ entries (2 x sq_entries unless cq_entries was given). "
+            "Raises ValueError on a closed ring.")
         .def_property_readonly(
             "sqe_head",
             [](const Ring& r) {
@@ -211,31 +393,46 @@ RingClass register_ring(py::module_& m) {
                 return r.core().sq().shared_tail();
             },
             "The shared SQ tail, as last published by flush_sq().")
-        .def_property_readonly("sq_flags",
-                               [](const Ring& r) {
-                                   r.check_usable();
-                                   return enum_value("SqFlags", r.core().sq().kernel_flags());
-                               })
-        .def_property_readonly("sq_dropped",
-                               [](const Ring& r) {
-                                   r.check_usable();
-                                   return r.core().sq().dropped();
-                               })
-        .def_property_readonly("cq_head",
-                               [](const Ring& r) {
-                                   r.check_usable();
-                                   return r.core().cq().head();
-                               })
-        .def_property_readonly("cq_tail",
-                               [](const Ring& r) {
-                                   r.check_usable();
-                                   return r.core().cq().tail();
-                               })
-        .def_property_readonly("cq_overflow",
-                               [](const Ring& r) {
-                                   r.check_usable();
-                                   return r.core().cq().overflow();
-                               })
+        .def_property_readonly(
+            "sq_flags",
+            [](const Ring& r) {
+                r.check_usable();
+                return enum_value("SqFlags", r.core().sq().kernel_flags());
+            },
+            "The kernel's SQ ring flags (SqFlags: NEED_WAKEUP, CQ_OVERFLOW, TASKRUN). "
+            "Raises ValueError on a closed ring.")
+        .def_property_readonly(
+            "sq_dropped",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().sq().dropped();
+            },
+            "SQEs the kernel dropped as invalid (the SQ ring's dropped counter). "
+            "Raises ValueError on a closed ring.")
+        .def_property_readonly(
+            "cq_head",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().cq().head();
+            },
+            "The CQ head: completions before it were consumed. Raises ValueError on a "
+            "closed ring.")
+        .def_property_readonly(
+            "cq_tail",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().cq().tail();
+            },
+            "The CQ tail, as the kernel last published it. Raises ValueError on a "
+            "closed ring.")
+        .def_property_readonly(
+            "cq_overflow",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().cq().overflow();
+            },
+            "Completions the kernel could not post to a full CQ (the overflow "
+            "counter). Raises ValueError on a closed ring.")
         .def_property_readonly(
             "in_flight",
             [](const Ring& r) {
@@ -254,18 +451,17 @@ RingClass register_ring(py::module_& m) {
 
     cls.def(
            "get_sqe",
-           [](const std::shared_ptr<Ring>& r) {
-               return SqeHandle{r, r->acquire_slot()};
+           [](py::handle self) {
+               Ring& r = ring_of(self);
+               return sqe_handle(r, r.acquire_slot());
            },
            "Returns a handle on the next vacant SQE, zeroed (a NOP). Raises "
            "SubmissionQueueFull when all sq_entries slots are taken.")
         .def(
-            "get_sqe_raw",
-            [](const std::shared_ptr<Ring>& r) {
-                return SqeHandle{r, r->acquire_slot()};
-            },
+            "get_sqe_raw", [](Ring& r) { return sqe_handle(r, r.acquire_slot()); },
             "Like get_sqe(). From Python the slot is still reset to a NOP: an unprepared slot "
-            "must never hand the kernel a pointer left by an earlier operation.")
+            "must never hand the kernel a pointer left by an earlier operation. Raises "
+            "SubmissionQueueFull when all sq_entries slots are taken.")
         .def(
             "flush_sq",
             [](Ring& r) {
@@ -273,21 +469,11 @@ RingClass register_ring(py::module_& m) {
                 return r.flush();
             },
             "Publishes prepared SQEs to the kernel (one store of the SQ tail); returns how "
-            "many the kernel has not consumed yet. Their handles become stale.")
+            "many the kernel has not consumed yet. Their handles become stale. Raises "
+            "ValueError on a closed ring.")
         .def(
             "submit", [](Ring& r) { return r.submit_and_wait(0); },
             "Flushes and submits; returns the number of SQEs submitted. Raises OSError.")
-        .def(
-            "submit_and_wait",
-            [](Ring& r, py::handle wait_nr, py::handle timeout) {
-                std::uint32_t n = to_u32(wait_nr, "wait_nr");
-                return r.submit_and_wait(n, deadline_after(timeout));
-            },
-            py::arg("wait_nr"), py::kw_only(), py::arg("timeout") = py::none(),
-            "Flushes, submits and waits until at least wait_nr completions are ready (GIL "
-            "released; Ctrl-C raises KeyboardInterrupt). Returns the number submitted. With "
-            "timeout (seconds, or a timedelta) raises TimeoutError when it expires first; the "
-            "SQEs were submitted all the same.")
         .def(
             "enter",
             [](Ring& r, py::handle to_submit, py::handle min_complete, py::handle flags) {
@@ -303,11 +489,14 @@ RingClass register_ring(py::module_& m) {
                 return r.core().sq_ready();
             },
             "SQEs prepared and not yet consumed by the kernel.")
-        .def("sq_space_left",
-             [](const Ring& r) {
-                 r.check_usable();
-                 return r.core().sq_space_left();
-             })
+        .def(
+            "sq_space_left",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().sq_space_left();
+            },
+            "Vacant SQ slots: how many get_sqe() calls succeed before SubmissionQueueFull. "
+            "Raises ValueError on a closed ring.")
         .def(
             "cq_ready",
             [](const Ring& r) {
@@ -315,12 +504,16 @@ RingClass register_ring(py::module_& m) {
                 return r.core().cq_ready();
             },
             "Completions ready to be copied.")
-        .def("sq_ring_needs_enter",
-             [](const Ring& r) {
-                 r.check_usable();
-                 std::uint32_t flags = 0;
-                 return r.core().sq_ring_needs_enter(flags);
-             })
+        .def(
+            "sq_ring_needs_enter",
+            [](const Ring& r) {
+                r.check_usable();
+                std::uint32_t flags = 0;
+                return r.core().sq_ring_needs_enter(flags);
+            },
+            "True when submitting needs io_uring_enter: always without SQPOLL; with SQPOLL "
+            "only when the kernel thread sleeps (SqFlags.NEED_WAKEUP). Raises ValueError on "
+            "a closed ring.")
         .def(
             "cq_ring_needs_flush",
             [](const Ring& r) {
@@ -343,48 +536,68 @@ RingClass register_ring(py::module_& m) {
                    r.wait_ready(wait_nr, deadline);
                    r.flush_held_back();
                    std::uint32_t ready = r.core().cq_ready();
-                   py::array_t<Cqe> array(ready);
+                   py::array array(cqe_dtype(r.core().cq().cqe_size()),
+                                   std::vector<py::ssize_t>{static_cast<py::ssize_t>(ready)});
                    std::uint32_t n = r.copy_cqes(array.mutable_data(), ready, 0);
                    return array[py::slice(0, n, 1)];
                }
-               py::array array = checked_cqe_array(out);
+               py::array array = checked_cqe_array(r, out);
                auto size = static_cast<std::uint32_t>(
                    std::min<py::ssize_t>(array.shape(0), 0xffffffff));
-               std::uint32_t n = r.copy_cqes(static_cast<Cqe*>(array.mutable_data()), size, wait_nr,
-                                             deadline);
+               std::uint32_t n = r.copy_cqes(array.mutable_data(), size, wait_nr, deadline);
                return array[py::slice(0, n, 1)];
            },
            py::arg("out") = py::none(), py::arg("wait_nr") = 0, py::kw_only(),
            py::arg("timeout") = py::none(),
-           "Copies ready completions into `out` (a 1-D CQE_DTYPE array; at most len(out)) or, "
+           "Copies ready completions into `out` (a 1-D CQE_DTYPE array, CQE32_DTYPE on CQE32 "
+           "rings, else ValueError naming out; at most len(out)) or, "
            "without `out`, into a new array of all that are ready, consuming them with one "
            "head update. Waits first until at least wait_nr are ready (with timeout: at most "
-           "that long, then copies what is ready). Returns the filled part (a view of out).")
+           "that long, then copies what is ready). Returns the filled part (a view of out). "
+           "Raises TypeError/ValueError naming out or wait_nr, OSError from io_uring_enter, "
+           "and what a signal handler raises while it waits (KeyboardInterrupt).")
         .def(
-            "copy_cqe",
-            [](Ring& r, py::handle timeout) {
+            "submit_and_copy_cqes",
+            [](py::handle self, py::handle out, py::handle wait_nr_arg, py::handle timeout) {
+                Ring& r = ring_of(self);
                 r.check_usable();
+                // Every argument is checked before anything is submitted.
+                py::array array = checked_cqe_array(r, out);
+                std::uint32_t wait_nr = to_u32(wait_nr_arg, "wait_nr");
                 Deadline deadline = deadline_after(timeout);
-                Cqe cqe{};
-                while (r.copy_cqes(&cqe, 1, 1, deadline) == 0) {
-                    if (deadline && std::chrono::steady_clock::now() >= *deadline) {
-                        raise(PyExc_TimeoutError, "copy_cqe: no completion before the timeout");
-                    }
+                if (wait_nr > r.core().cq().entries()) {
+                    raise(PyExc_ValueError, "wait_nr (" + std::to_string(wait_nr) +
+                                                ") exceeds the completion queue size (" +
+                                                std::to_string(r.core().cq().entries()) + ")");
                 }
-                return cqe;
+                auto size = static_cast<std::uint32_t>(
+                    std::min<py::ssize_t>(array.shape(0), 0xffffffff));
+                r.submit_nowait(true);
+                return r.copy_cqes(array.mutable_data(), size, wait_nr, deadline);
             },
-            py::kw_only(), py::arg("timeout") = py::none(),
-            "Waits for one completion (at most timeout seconds: TimeoutError) and consumes "
-            "it; returns a Cqe.")
+            py::arg("out"), py::arg("wait_nr") = 0, py::kw_only(), py::arg("timeout") = py::none(),
+            "submit_and_wait(wait_nr) and copy_cqes(out) in one call, for a loop that submits "
+            "and reaps: flushes and submits the prepared SQEs (one io_uring_enter with "
+            "GETEVENTS), waits until at least wait_nr completions are ready (GIL released, "
+            "only when they are not ready yet; Ctrl-C raises KeyboardInterrupt), then copies "
+            "the ready completions into `out`, at most len(out), consuming them with one head "
+            "update. Returns the number copied: they are out[:n]. With timeout (seconds, or a "
+            "timedelta) it waits at most that long and then copies what is ready, so n may be "
+            "less than wait_nr; the SQEs were submitted all the same.\n\n"
+            "Raises TypeError when out is not a numpy array of CQE_DTYPE (CQE32_DTYPE on CQE32 "
+            "rings), ValueError when it is not one-dimensional and C-contiguous, is read-only, "
+            "or wait_nr exceeds cq_entries (all before anything is submitted), ValueError on a "
+            "closed ring, and OSError when io_uring_enter fails.")
         .def(
             "peek_cqe",
             [](Ring& r) -> py::object {
                 r.check_usable();
                 if (r.core().cq_ready() == 0) r.flush_held_back();
                 if (r.core().cq_ready() == 0) return py::none();
-                return py::cast(r.core().cq().at(0));
+                return make_cqe(r.core().cq().at(0), r.core().cq().cqe_size());
             },
-            "The next completion without consuming it, or None.")
+            "The next completion without consuming it, or None. Raises ValueError on a closed "
+            "ring.")
         .def(
             "cqe_seen",
             [](Ring& r, py::handle) {
@@ -394,7 +607,9 @@ RingClass register_ring(py::module_& m) {
                 }
                 r.cq_advance(1);
             },
-            py::arg("cqe") = py::none(), "Consumes the next completion (after peek_cqe()).")
+            py::arg("cqe") = py::none(),
+            "Consumes the next completion (after peek_cqe()). Raises ValueError when no "
+            "completion is ready.")
         .def(
             "cq_advance",
             [](Ring& r, py::handle count_arg) {
@@ -407,7 +622,9 @@ RingClass register_ring(py::module_& m) {
                 }
                 r.cq_advance(count);
             },
-            py::arg("count"), "Consumes `count` ready completions without copying them.");
+            py::arg("count"),
+            "Consumes `count` ready completions without copying them. Raises ValueError when "
+            "fewer are ready, TypeError/OverflowError for a bad count.");
 
     cls.def(
            "register_files",
@@ -418,7 +635,9 @@ RingClass register_ring(py::module_& m) {
                         "register_files");
            },
            py::arg("fds"),
-           "Registers files for SqeFlags.FIXED_FILE operations (-1 leaves a slot empty).")
+           "Registers files for SqeFlags.FIXED_FILE operations (-1 leaves a slot empty). "
+           "Raises TypeError/ValueError naming fds, OSError from the kernel (EBUSY: files are "
+           "already registered; EMFILE: more than RLIMIT_NOFILE).")
         .def(
             "register_files_sparse",
             [](Ring& r, py::handle count) {
@@ -426,7 +645,9 @@ RingClass register_ring(py::module_& m) {
                 r.check_usable();
                 check_ok(r.core().register_files_sparse(n), "register_files_sparse");
             },
-            py::arg("count"), "Registers `count` empty file slots.")
+            py::arg("count"),
+            "Registers `count` empty file slots. Raises TypeError/OverflowError naming count "
+            "and OSError from the kernel (EBUSY: files are already registered).")
         .def(
             "register_files_update",
             [](Ring& r, py::handle offset, py::handle fds) {
@@ -440,12 +661,17 @@ RingClass register_ring(py::module_& m) {
             },
             py::arg("offset"), py::arg("fds"),
             "Replaces registered files from slot `offset` (-1 empties a slot, "
-            "REGISTER_FILES_SKIP keeps it); returns the number of slots updated.")
-        .def("unregister_files",
-             [](Ring& r) {
-                 r.check_usable();
-                 check_ok(r.core().unregister_files(), "unregister_files");
-             })
+            "REGISTER_FILES_SKIP keeps it); returns the number of slots updated. Raises "
+            "TypeError/ValueError naming the argument and OSError from the kernel (ENXIO: no "
+            "files registered; EINVAL: past the table).")
+        .def(
+            "unregister_files",
+            [](Ring& r) {
+                r.check_usable();
+                check_ok(r.core().unregister_files(), "unregister_files");
+            },
+            "Unregisters the registered file table. Raises OSError (ENXIO when no files are "
+            "registered).")
         .def(
             "register_buffers",
             [](Ring& r, py::handle buffers) {
@@ -466,7 +692,10 @@ RingClass register_ring(py::module_& m) {
             "Registers writable buffers for read_fixed/write_fixed. They stay exported (a "
             "bytearray cannot be resized) until unregistered and no fixed operation using "
             "them is in flight. Raises OSError (ENOMEM: see RLIMIT_MEMLOCK).")
-        .def("unregister_buffers", &Ring::unregister_buffers)
+        .def("unregister_buffers", &Ring::unregister_buffers,
+             "Unregisters the registered buffers; fixed operations still in flight keep them "
+             "exported until their final completion. Raises OSError (ENXIO when no buffers are "
+             "registered).")
         .def(
             "register_eventfd",
             [](Ring& r, py::handle fd) {
@@ -474,19 +703,25 @@ RingClass register_ring(py::module_& m) {
                 r.check_usable();
                 check_ok(r.core().register_eventfd(efd), "register_eventfd");
             },
-            py::arg("fd"), "Signals the eventfd `fd` when completions are posted.")
-        .def("unregister_eventfd",
-             [](Ring& r) {
-                 r.check_usable();
-                 check_ok(r.core().unregister_eventfd(), "unregister_eventfd");
-             })
+            py::arg("fd"),
+            "Signals the eventfd `fd` when completions are posted. Raises TypeError naming fd "
+            "and OSError from the kernel (EBUSY: an eventfd is already registered).")
+        .def(
+            "unregister_eventfd",
+            [](Ring& r) {
+                r.check_usable();
+                check_ok(r.core().unregister_eventfd(), "unregister_eventfd");
+            },
+            "Stops signalling the registered eventfd. Raises OSError (ENXIO when none is "
+            "registered).")
         .def(
             "enable_rings",
             [](Ring& r) {
                 r.check_usable();
                 check_ok(r.core().enable_rings(), "enable_rings");
             },
-            "Enables a ring created with SetupFlags.R_DISABLED.")
+            "Enables a ring created with SetupFlags.R_DISABLED. Raises OSError (EBADFD when "
+            "the ring is not disabled).")
         .def(
             "probe_ops",
             [](Ring& r) {
@@ -499,7 +734,9 @@ RingClass register_ring(py::module_& m) {
                 }
                 return ops;
             },
-            "The opcode numbers the running kernel supports (IORING_REGISTER_PROBE).");
+            "The opcode numbers the running kernel supports (IORING_REGISTER_PROBE). Raises "
+            "OSError from the kernel.");
+    def_fast_methods(cls);
     return cls;
 }
 

@@ -4,7 +4,9 @@
 // only by the prep methods, which pin what they point at. The scalar fields can be changed
 // between prep and submit, as with liburing, but only for operations whose scalar fields carry
 // no pointer meaning (see is_plain_op in ops.hpp).
+#include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "convert.hpp"
@@ -52,6 +54,64 @@ void def_plain_field(SqeClass& cls, const char* name, T Sqe::*member, Convert co
         doc);
 }
 
+// The second half of an SQE128 ring's entry: the command area of URING_CMD (the kernel's cmd
+// starts at addr3, but those 16 bytes are prepared by the prep methods, which may put a pointer
+// there, so only the extra 64 bytes are open to Python). Empty on 64-byte-SQE rings.
+constexpr std::size_t kCmdSize = 64;
+// The prep methods only make socket commands, whose handler ignores the command area; a
+// registered file could be another driver's (NVMe passthrough reads pointers from it).
+const std::string kFixedCmdReason =
+    "the command would go to a registered file whose driver may read pointers from cmd";
+
+py::bytes cmd_of(const SqeHandle& h) {
+    const Sqe& sqe = h.sqe();
+    if (h.ring->core().sq().sqe_size() <= sizeof(Sqe)) return py::bytes();
+    return py::bytes(reinterpret_cast<const char*>(&sqe) + sizeof(Sqe), kCmdSize);
+}
+
+void set_cmd(const SqeHandle& h, py::handle value) {
+    // Converted first: a bad value leaves the slot as it was.
+    unsigned char bytes[kCmdSize] = {};
+    Py_buffer view;
+    if (PyObject_GetBuffer(value.ptr(), &view, PyBUF_C_CONTIGUOUS) != 0) {
+        PyErr_Clear();
+        raise(PyExc_TypeError, "cmd must be a bytes-like object, not " + type_name(value));
+    }
+    auto size = static_cast<std::size_t>(view.len);
+    if (size <= kCmdSize) std::memcpy(bytes, view.buf, size);
+    PyBuffer_Release(&view);
+    if (size > kCmdSize) {
+        raise(PyExc_ValueError, "cmd holds at most " + std::to_string(kCmdSize) + " bytes, got " +
+                                    std::to_string(size));
+    }
+    Sqe& sqe = h.sqe();
+    bool nonzero = false;
+    for (unsigned char b : bytes) nonzero = nonzero || b != 0;
+    if (h.ring->core().sq().sqe_size() <= sizeof(Sqe)) {
+        raise(PyExc_ValueError,
+              "cmd: this ring's SQEs are 64 bytes; create it with SetupFlags.SQE128 for the "
+              "64-byte command area of URING_CMD");
+    }
+    if (sqe.opcode != static_cast<std::uint8_t>(Op::URING_CMD)) {
+        raise(PyExc_ValueError, "cmd can only be set on a URING_CMD SQE, not opcode " +
+                                    std::to_string(sqe.opcode) + "; prepare the command first");
+    }
+    if (nonzero && (sqe.flags & sqe_flags::FIXED_FILE) != 0) {
+        raise(PyExc_ValueError, "cmd cannot be set with SqeFlags.FIXED_FILE: " + kFixedCmdReason);
+    }
+    std::memcpy(reinterpret_cast<std::byte*>(&sqe) + sizeof(Sqe), bytes, kCmdSize);
+}
+
+bool has_cmd_bytes(const SqeHandle& h, const Sqe& sqe) {
+    std::size_t size = h.ring->core().sq().sqe_size();
+    if (size <= sizeof(Sqe)) return false;
+    const auto* cmd = reinterpret_cast<const unsigned char*>(&sqe) + sizeof(Sqe);
+    for (std::size_t i = 0; i < kCmdSize; ++i) {
+        if (cmd[i] != 0) return true;
+    }
+    return false;
+}
+
 py::dict fields_of(const Sqe& s) {
     py::dict d;
     d["opcode"] = s.opcode;
@@ -76,7 +136,9 @@ SqeClass register_sqe(py::module_& m) {
     SqeClass cls(m, "Sqe",
                  "A handle on one vacant SQE slot of a ring, from get_sqe() or a one-call ring "
                  "method. Valid until the slot is flushed to the kernel (flush_sq(), submit(), "
-                 "submit_and_wait()); after that every use raises StaleSqeError.");
+                 "submit_and_wait()); after that every use raises StaleSqeError. Every "
+                 "prep_<op> method raises TypeError/ValueError/OverflowError naming the "
+                 "argument before the SQE is touched.");
     cls.def_property_readonly(
            "opcode", [](const SqeHandle& h) { return h.sqe().opcode; },
            "The operation (an Op value). Set by the prep methods only.")
@@ -84,7 +146,16 @@ SqeClass register_sqe(py::module_& m) {
             "flags", [](const SqeHandle& h) { return h.sqe().flags; },
             [](const SqeHandle& h, py::handle value) {
                 std::uint8_t flags = checked_sqe_flags(value);
-                h.sqe().flags = flags;
+                Sqe& sqe = h.sqe();
+                if ((flags & sqe_flags::FIXED_FILE) != 0 &&
+                    sqe.opcode == static_cast<std::uint8_t>(Op::URING_CMD) &&
+                    has_cmd_bytes(h, sqe)) {
+                    raise(PyExc_ValueError,
+                          "flags: SqeFlags.FIXED_FILE cannot be set on a "
+                          "URING_CMD SQE whose cmd is set: " +
+                              kFixedCmdReason);
+                }
+                sqe.flags = flags;
             },
             "SqeFlags of this SQE. CQE_SKIP_SUCCESS is refused (ValueError).")
         .def_property(
@@ -112,9 +183,21 @@ SqeClass register_sqe(py::module_& m) {
         .def_property_readonly(
             "valid", [](const SqeHandle& h) { return !h.ring->is_stale(h.position); },
             "False once the slot was flushed or the ring closed.")
+        .def_property("cmd", &cmd_of, &set_cmd,
+                      "The extra 64 bytes of an SQE128 ring's entry: the command area that "
+                      "URING_CMD passes to the file's uring_cmd handler (b'' on 64-byte-SQE "
+                      "rings). Settable only on a URING_CMD SQE of an SQE128 ring, with at most "
+                      "64 bytes (zero-padded); ValueError/TypeError naming cmd otherwise. The "
+                      "prep methods clear it.")
         .def(
-            "fields", [](const SqeHandle& h) { return fields_of(h.sqe()); },
-            "All fields as a dict (a copy), for inspection and tests.")
+            "fields",
+            [](const SqeHandle& h) {
+                py::dict d = fields_of(h.sqe());
+                if (h.ring->core().sq().sqe_size() > sizeof(Sqe)) d["cmd"] = cmd_of(h);
+                return d;
+            },
+            "All fields as a dict (a copy), for inspection and tests; on SQE128 rings also "
+            "'cmd' (the extra 64 bytes).")
         .def("__repr__", [](const SqeHandle& h) {
             if (h.ring->is_stale(h.position)) return std::string("<iouring.Sqe (flushed)>");
             const Sqe& s = h.sqe();

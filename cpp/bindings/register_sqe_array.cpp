@@ -56,6 +56,16 @@ struct OpRule {
 };
 
 constexpr std::uint16_t kRecvSendPollFirst = 1u << 0;  // IORING_RECVSEND_POLL_FIRST
+constexpr std::uint32_t kNopCqe32 = 1u << 5;           // IORING_NOP_CQE32
+
+// The fields `s` may set: its opcode's, plus off and addr for a NOP with NopFlags.CQE32, which
+// posts them as the completion's big_cqe (plain numbers, never dereferenced).
+unsigned fields_of(const Sqe& s, const OpRule& rule) {
+    if (s.opcode == static_cast<std::uint8_t>(Op::NOP) && (s.op_flags & kNopCqe32) != 0) {
+        return rule.fields | field::OFF | field::ADDR;
+    }
+    return rule.fields;
+}
 
 const OpRule& rule_of(std::uint8_t opcode) {
     static const auto rules = [] {
@@ -64,7 +74,7 @@ const OpRule& rule_of(std::uint8_t opcode) {
         auto set = [&r](Op op, unsigned fields, Memory memory = Memory::None) {
             r[static_cast<std::size_t>(op)] = OpRule{true, fields, memory};
         };
-        set(Op::NOP, FD | LEN | RW_FLAGS | BUF_INDEX);
+        set(Op::NOP, FD | LEN | RW_FLAGS | BUF_INDEX);  // see nop_fields() for off and addr
         set(Op::READ, IOPRIO | FD | OFF | ADDR | LEN | RW_FLAGS, Memory::WritesBuffer);
         set(Op::WRITE, IOPRIO | FD | OFF | ADDR | LEN | RW_FLAGS, Memory::ReadsBuffer);
         set(Op::READ_FIXED, IOPRIO | FD | OFF | ADDR | LEN | RW_FLAGS | BUF_INDEX,
@@ -208,7 +218,7 @@ std::uint32_t push_sqes(Ring& ring, py::handle sqes_arg, py::handle buffer_arg) 
                    "SqeFlags.BUFFER_SELECT is refused by push_sqes; use the operation's ring "
                    "method with provided buffers");
         }
-        check_unused(i, s, rule.fields);
+        check_unused(i, s, fields_of(s, rule));
         auto op = static_cast<Op>(s.opcode);
         if (op == Op::FSYNC && (s.op_flags & ~kFsyncDatasync) != 0) {
             refuse(i, "rw_flags of Op.FSYNC: only FsyncFlags.DATASYNC is defined");
@@ -285,7 +295,10 @@ void register_sqe_array(py::module_& m, RingClass& ring) {
              "use must be 0; CQE_SKIP_SUCCESS and BUFFER_SELECT are refused.\n\n"
              "Accepted opcodes: NOP, READ, WRITE, READ_FIXED, WRITE_FIXED, FSYNC, CLOSE, "
              "FADVISE, FALLOCATE, SYNC_FILE_RANGE, FTRUNCATE, SHUTDOWN, SPLICE, TEE, POLL_ADD, "
-             "POLL_REMOVE, ASYNC_CANCEL, SOCKET, LISTEN, SEND, RECV.");
+             "POLL_REMOVE, ASYNC_CANCEL, SOCKET, LISTEN, SEND, RECV.\n\n"
+             "On SetupFlags.SQE128 rings the same 64-byte SQE_DTYPE entries are taken; the "
+             "second half of each 128-byte slot (used only by URING_CMD, which push_sqes "
+             "refuses) is zeroed.");
 }
 
 }  // namespace iouring::bindings

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
+#include <cstring>
 #include <ctime>
 #include <string>
 
@@ -15,8 +17,17 @@ namespace {
 constexpr auto kCloseDrainTimeout = std::chrono::seconds(2);
 constexpr long long kCloseWaitSliceNs = 50'000'000;
 
+// Operations whose memory the kernel resolves through buf_index. The zero-copy sends
+// (send_zc_fixed, sendmsg_zc_fixed) say so with IORING_RECVSEND_FIXED_BUF in ioprio; the
+// registration then stays pinned until their final completion, the F_NOTIF one. (Kernel 6.18
+// refuses FIXED_BUF on plain SEND/SENDMSG with EINVAL, so they need no pin; they are listed
+// all the same, in case a later kernel accepts it.)
 bool uses_fixed_buffer(const Sqe& sqe) {
+    constexpr std::uint16_t kRecvSendFixedBuf = 1u << 2;  // IORING_RECVSEND_FIXED_BUF
     auto op = static_cast<Op>(sqe.opcode);
+    if (op == Op::SEND_ZC || op == Op::SENDMSG_ZC || op == Op::SEND || op == Op::SENDMSG) {
+        return (sqe.ioprio & kRecvSendFixedBuf) != 0;
+    }
     return op == Op::READ_FIXED || op == Op::WRITE_FIXED || op == Op::READV_FIXED ||
            op == Op::WRITEV_FIXED;
 }
@@ -25,6 +36,14 @@ bool uses_fixed_buffer(const Sqe& sqe) {
 PinList& forever() {
     static auto* pins = new PinList;  // never destroyed, on purpose
     return *pins;
+}
+
+// Zeroes what follows the 64-byte SQE in an SQE128 ring's entry (URING_CMD's command area).
+void clear_sqe_tail(const SubmissionQueue& sq, Sqe& sqe) {
+    if (sq.sqe_size() > sizeof(Sqe)) {
+        std::memset(reinterpret_cast<std::byte*>(&sqe) + sizeof(Sqe), 0,
+                    sq.sqe_size() - sizeof(Sqe));
+    }
 }
 
 }  // namespace
@@ -58,8 +77,9 @@ std::uint64_t Ring::acquire_slot() {
                                   " entries): submit() before preparing more");
     }
     // Reset even for get_sqe_raw(): a slot left unprepared must not hand the kernel the
-    // pointers of an earlier operation whose memory has been released.
-    *sqe = Sqe{};
+    // pointers of an earlier operation whose memory has been released. The whole entry: on
+    // SQE128 rings the second half is URING_CMD's command area.
+    std::memset(static_cast<void*>(sqe), 0, core_.sq().sqe_size());
     return handed_out_++;
 }
 
@@ -75,6 +95,7 @@ Sqe& Ring::sqe_at(std::uint64_t position) {
 void Ring::prepare(std::uint64_t position, Prepared&& op) {
     Sqe& sqe = sqe_at(position);
     sqe = op.sqe;
+    clear_sqe_tail(core_.sq(), sqe);  // no command bytes of an earlier preparation survive
     PinList& slot = slot_pins_[position & core_.sq().mask()];
     PinList previous = std::move(slot);  // destroyed on return, once the slot is consistent
     slot_pin_count_ = slot_pin_count_ - previous.size() + op.pins.size();
@@ -123,6 +144,12 @@ std::uint64_t Ring::reserve_slots(std::uint32_t max, std::uint32_t& count) {
     }
     std::uint64_t first = handed_out_;
     handed_out_ += count;
+    // Batches write 64-byte SQEs: the second half of SQE128 entries starts out zeroed.
+    if (core_.sq().sqe_size() > sizeof(Sqe)) {
+        for (std::uint32_t i = 0; i < count; ++i) {
+            clear_sqe_tail(core_.sq(), core_.sq().at(static_cast<std::uint32_t>(first + i)));
+        }
+    }
     return first;
 }
 
@@ -194,36 +221,52 @@ int Ring::submit_and_wait(unsigned wait_nr, const Deadline& deadline) {
                                     ") exceeds the completion queue size (" +
                                     std::to_string(core_.cq().entries()) + ")");
     }
+    int submitted = submit_nowait(wait_nr > 0);
+    // Waits (GIL released) only when fewer than wait_nr completions are ready; under SQPOLL
+    // wait_ready also wakes the kernel thread for SQEs it has not taken yet.
+    if (wait_nr > 0 && !wait_ready(wait_nr, deadline)) {
+        raise(PyExc_TimeoutError, "submit_and_wait: " + std::to_string(core_.cq_ready()) + " of " +
+                                      std::to_string(wait_nr) +
+                                      " completions ready when the timeout expired (" +
+                                      std::to_string(submitted) + " SQEs were submitted)");
+    }
+    return submitted;
+}
+
+int Ring::submit_nowait(bool getevents) {
     std::uint32_t to_submit = flush();
     std::uint32_t flags = 0;
     int submitted = static_cast<int>(to_submit);
-    if (core_.sq_ring_needs_enter(flags) || wait_nr > 0) {
-        if (wait_nr > 0 || (core_.flags() & setup::IOPOLL) != 0) flags |= enter::GETEVENTS;
-        int ret = wait_nr > 0 ? enter_blocking(to_submit, wait_nr, flags, deadline)
-                              : core_.enter(to_submit, 0, flags);
+    if (core_.sq_ring_needs_enter(flags)) {
+        // Submits without waiting and with the GIL held, as submit() does: most completions
+        // are posted while the SQEs are submitted, and then a wait costs neither a syscall
+        // nor a GIL release. Only a wait that can block releases the GIL (wait_ready).
+        // GETEVENTS with min_complete 0 runs deferred task work (DEFER_TASKRUN) and reaps
+        // IOPOLL without sleeping.
+        if (getevents || (core_.flags() & setup::IOPOLL) != 0) flags |= enter::GETEVENTS;
+        auto enter_nowait = [&] {
+            for (;;) {
+                int r = core_.enter(to_submit, 0, flags);
+                if (r != -EINTR) return r;
+                if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+                check_usable();  // a signal handler may have closed the ring
+            }
+        };
+        int ret = enter_nowait();
         if (ret == -EBUSY || ret == -EAGAIN) {
             // Nothing was submitted: older kernels refuse while completions overflow (EBUSY),
             // or the kernel lacked memory for a request (EAGAIN). Bring overflowed CQEs into
             // the CQ and try once more; if the CQ itself is full, the caller must reap.
             flush_held_back();
-            ret = wait_nr > 0 ? enter_blocking(to_submit, wait_nr, flags, deadline)
-                              : core_.enter(to_submit, 0, flags);
+            ret = enter_nowait();
             if (ret == -EBUSY) {
                 throw_errno(ret,
                             "io_uring_enter (the completion queue overflowed: reap "
                             "completions with copy_cqes(), then submit again)");
             }
         }
-        if (ret < 0 && ret != -ETIME) throw_errno(ret, "io_uring_enter");
-        // -ETIME: nothing was submitted (or SQPOLL submits on its own) and the time ran out.
-        submitted = ret < 0 ? static_cast<int>(to_submit - core_.sq_ready()) : ret;
-    }
-    // A signal can end the kernel's wait early once SQEs were submitted; finish the wait.
-    if (wait_nr > 0 && !wait_ready(wait_nr, deadline)) {
-        raise(PyExc_TimeoutError, "submit_and_wait: " + std::to_string(core_.cq_ready()) + " of " +
-                                      std::to_string(wait_nr) +
-                                      " completions ready when the timeout expired (" +
-                                      std::to_string(submitted) + " SQEs were submitted)");
+        if (ret < 0) throw_errno(ret, "io_uring_enter");
+        submitted = ret;
     }
     return submitted;
 }
@@ -274,7 +317,7 @@ bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
     return true;
 }
 
-std::uint32_t Ring::copy_cqes(Cqe* out, std::uint32_t max, std::uint32_t wait_nr,
+std::uint32_t Ring::copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_nr,
                               const Deadline& deadline) {
     CompletionQueue& cq = core_.cq();
     if (cq.ready() < std::max<std::uint32_t>(wait_nr, 1)) {
@@ -286,7 +329,7 @@ std::uint32_t Ring::copy_cqes(Cqe* out, std::uint32_t max, std::uint32_t wait_nr
     }
     check_usable();  // a signal handler run while waiting may have closed the ring
     std::uint32_t n = cq.peek_batch(out, max);
-    PinList released;
+    PinList released;  // ring-sized entries: settle() walks them with the ring's CQE size
     settle(out, n, released);
     cq.advance(n);
     return n;
@@ -299,11 +342,48 @@ void Ring::cq_advance(std::uint32_t count) {
     cq.advance(count);
 }
 
-void Ring::settle(const Cqe* cqes, std::uint32_t count, PinList& released) {
-    for (std::uint32_t i = 0; i < count; ++i) {
+void Ring::settle(const void* cqes, std::uint32_t count, PinList& released) {
+    const std::size_t stride = core_.cq().cqe_size();  // 32 on CQE32 rings
+    const auto* entry = static_cast<const std::byte*>(cqes);
+    for (std::uint32_t i = 0; i < count; ++i, entry += stride) {
+        Cqe cqe;
+        std::memcpy(&cqe, entry, sizeof(cqe));
         // A CQE flagged MORE is not the operation's last: its memory stays pinned.
-        if ((cqes[i].flags & cqe_flags::MORE) == 0) inflight_.complete(cqes[i].user_data, released);
+        if ((cqe.flags & cqe_flags::MORE) == 0) inflight_.complete(cqe.user_data, released);
     }
+}
+
+void Ring::resize(unsigned sq_entries, unsigned cq_entries) {
+    check_usable();
+    // The kernel copies the SQEs published to it; ours are flushed only at submit, and their
+    // pins live in slot_pins_, indexed by the old mask: there must be none.
+    if (handed_out_ != flushed_ || core_.sq_ready() != 0) {
+        raise(PyExc_ValueError, "resize: " + std::to_string(core_.sq_ready()) +
+                                    " SQEs are prepared but not yet consumed by the kernel; "
+                                    "submit() them before resizing");
+    }
+    if (blocked_threads_ != 0) {
+        raise(PyExc_ValueError, "resize: another thread is waiting on this ring");
+    }
+    int ret = core_.resize(sq_entries, cq_entries);
+    if (ret == -EINVAL && (core_.flags() & setup::DEFER_TASKRUN) == 0) {
+        throw_errno(ret,
+                    "resize (IORING_REGISTER_RESIZE_RINGS, Linux 6.13+, only resizes rings "
+                    "set up with SetupFlags.DEFER_TASKRUN)");
+    }
+    if (ret == -EOPNOTSUPP) {
+        throw_errno(ret,
+                    "resize (the kernel does not report where the new SQ index array is, "
+                    "and this kernel's layout is not the known one: set the ring up with "
+                    "SetupFlags.NO_SQARRAY to resize it)");
+    }
+    if (ret == -EOVERFLOW) {
+        throw_errno(ret, "resize (the new rings cannot hold the completions not yet reaped)");
+    }
+    if (ret < 0) throw_errno(ret, "resize (IORING_REGISTER_RESIZE_RINGS, Linux 6.13+)");
+    // Every slot is empty (checked above); positions stay absolute, only the mask changed.
+    slot_pins_.clear();
+    slot_pins_.resize(core_.sq().entries());
 }
 
 void Ring::register_buffers(std::shared_ptr<RegisteredBuffers> buffers) {
@@ -352,7 +432,8 @@ Sqe* Ring::close_sqe(std::chrono::steady_clock::time_point deadline) {
         Sqe* sqe = sq.get_sqe_raw();
         if (sqe != nullptr) {
             ++handed_out_;
-            *sqe = Sqe{};  // a NOP with user_data 0 until prepared otherwise
+            // A NOP with user_data 0 until prepared otherwise (all of an SQE128 entry).
+            std::memset(static_cast<void*>(sqe), 0, sq.sqe_size());
             return sqe;
         }
         flush();

@@ -41,7 +41,9 @@ struct RegisteredBuffers {
     std::vector<Iovec> iovecs;
 };
 
-class Ring : public std::enable_shared_from_this<Ring> {
+// Not enable_shared_from_this: pybind11 would then hold the ring by shared_from_this() and
+// ignore the holder made by the constructor, whose deleter drops the handle cache.
+class Ring {
 public:
     Ring(unsigned entries, const SetupOptions& options);
     ~Ring();
@@ -81,12 +83,17 @@ public:
     std::uint32_t flush();
     // Raises TimeoutError when `deadline` passes first (the SQEs were submitted all the same).
     int submit_and_wait(unsigned wait_nr, const Deadline& deadline = {});
+    // Flushes and submits without waiting (GIL held); with `getevents` the enter also posts
+    // deferred completions (DEFER_TASKRUN). Returns the number submitted.
+    int submit_nowait(bool getevents);
     int enter(unsigned to_submit, unsigned min_complete, unsigned flags);
 
     // --- completion side -------------------------------------------------------------------
     // Copies up to `max` CQEs into `out` and consumes them, waiting first as copy_cqes does.
     // At the deadline it copies what is ready.
-    std::uint32_t copy_cqes(Cqe* out, std::uint32_t max, std::uint32_t wait_nr,
+    // `out` holds max entries of the ring's CQE size (core().cq().cqe_size(): 16, or 32 on
+    // CQE32 rings).
+    std::uint32_t copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_nr,
                             const Deadline& deadline = {});
     // Waits until at least `wait_nr` CQEs are ready; false if the deadline passed first.
     bool wait_ready(std::uint32_t wait_nr, const Deadline& deadline = {});
@@ -116,11 +123,28 @@ public:
         lifetime_pins_.push_back(std::move(pin));
     }
 
+    // Resizes the SQ and CQ (IORING_REGISTER_RESIZE_RINGS; cq_entries 0: twice sq_entries).
+    // Raises ValueError while SQEs are prepared and not yet submitted, OSError from the kernel.
+    void resize(unsigned sq_entries, unsigned cq_entries);
+
     // --- lifetime --------------------------------------------------------------------------
     // Cancels what is in flight, reaps it (bounded in time) and closes. Pins that could not be
     // released safely are kept for the life of the process, with a ResourceWarning.
     void close();
     [[nodiscard]] bool closed() const noexcept { return closed_ || closing_; }
+
+    // The Sqe handle object last returned to Python and the SqeHandle inside it (see
+    // sqe_handle()): reused for the next handle when the ring holds its only reference, which
+    // saves making a Python object per one-call operation. A cached handle references the
+    // ring, so the Python IoUring object drops the cache when it goes (see register_ring.cpp).
+    struct HandleCache {
+        py::object object;
+        void* handle = nullptr;  // the SqeHandle inside `object`
+    };
+    HandleCache& handle_cache() noexcept { return handle_cache_; }
+    // The reference that Sqe handles hold (set once by the Python constructor).
+    void set_self(const std::shared_ptr<Ring>& self) { self_ = self; }
+    [[nodiscard]] std::shared_ptr<Ring> self() const { return self_.lock(); }
 
     IoUring& core() { return core_; }
     [[nodiscard]] const IoUring& core() const { return core_; }
@@ -140,7 +164,8 @@ private:
     }
     // Accounts for consumed CQEs: final completions move the pins they release to `released`.
     // Every path that consumes CQEs goes through here.
-    void settle(const Cqe* cqes, std::uint32_t count, PinList& released);
+    // `cqes` are `count` entries of the ring's CQE size.
+    void settle(const void* cqes, std::uint32_t count, PinList& released);
     // SQPOLL only: when the SQ is full of SQEs already published to the kernel thread, waits
     // (IORING_ENTER_SQ_WAIT, GIL released) until it takes some; true if a slot is free now.
     bool wait_for_sq_space();
@@ -167,6 +192,8 @@ private:
     InflightTable inflight_;
     std::shared_ptr<RegisteredBuffers> registered_buffers_;
     PinList lifetime_pins_;
+    HandleCache handle_cache_;
+    std::weak_ptr<Ring> self_;
     int blocked_threads_ = 0;            // threads inside a blocking enter (GIL released)
     std::uint64_t blocked_wait_nr_ = 0;  // the sum of their min_complete
 };

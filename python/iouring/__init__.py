@@ -12,6 +12,7 @@ from iouring import _core
 from iouring._arena import BufferArena
 from iouring._core import (  # fs and control families
     AT_FDCWD,
+    CQE32_DTYPE,
     CQE_DTYPE,
     CQE_SIZE,
     EPOLL_CTL_ADD,
@@ -77,6 +78,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AT_FDCWD",
+    "CQE32_DTYPE",
     "CQE_DTYPE",
     "CQE_SIZE",
     "EPOLL_CTL_ADD",

@@ -3,8 +3,8 @@
 import datetime
 import enum
 import os
-from collections.abc import Iterable, Sequence
-from typing import Any, Protocol, Self
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol, Self, final
 
 import numpy as np
 import numpy.typing as npt
@@ -13,14 +13,19 @@ from typing_extensions import Buffer
 class _HasFileno(Protocol):
     def fileno(self) -> int: ...
 
-FileDescriptor = int | _HasFileno
-StrOrBytesPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+# A file descriptor: an int, or an object with fileno() (a file, a socket).
+_FileDescriptor = int | _HasFileno
+# Anything that exports a buffer. NumPy arrays are listed next to Buffer: with
+# python_version = 3.11 NumPy's stubs declare no __buffer__, so they are not Buffers to mypy.
+_Buffer = Buffer | npt.NDArray[Any]
+_StrOrBytesPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 # A duration: seconds, or a timedelta.
 _Timeout = float | datetime.timedelta
 # A batch argument: one int for every operation, or one integer per operation.
 _IntArg = int | Sequence[int] | npt.NDArray[np.integer[Any]]
 
 CQE_DTYPE: np.dtype[np.void]
+CQE32_DTYPE: np.dtype[np.void]  # the 32-byte completions of SetupFlags.CQE32 rings
 SQE_DTYPE: np.dtype[np.void]  # the kernel's 64-byte io_uring_sqe (push_sqes)
 SQE_SIZE: int
 CQE_SIZE: int
@@ -377,30 +382,14 @@ class Siginfo:
     def si_status(self) -> int: ...
 
 # --- net and buffers: types ---
-# A socket address: (host, port) / (host, port, flowinfo, scope_id) with a numeric host, an
-# AF_UNIX path (a leading NUL names the abstract namespace), or a SockAddr.
-_Address = (
-    tuple[str, int]
-    | tuple[str, int, int]
-    | tuple[str, int, int, int]
-    | str
-    | bytes
-    | os.PathLike[str]
-    | os.PathLike[bytes]
-    | SockAddr
-)
-_PyAddress = tuple[str, int] | tuple[str, int, int, int] | str | bytes
-# A provided-buffer group: its id, or the BufferRing registered under it.
-_BufGroup = int | BufferRing
-# A completion: a Cqe, or a CQE_DTYPE record of a copy_cqes() array.
-_CqeLike = Cqe | np.void
+# (their type aliases follow class Cqe: an alias cannot name a class before its definition)
 
 class SockAddr:
     """A socket address: an input copied from a Python address, or an accept() output."""
 
     def __init__(self, address: _Address | None = None) -> None: ...
     @staticmethod
-    def from_bytes(data: Buffer) -> SockAddr: ...
+    def from_bytes(data: _Buffer) -> SockAddr: ...
     @property
     def family(self) -> int: ...
     @property
@@ -416,13 +405,13 @@ class Msghdr:
 
     def __init__(
         self,
-        buffers: Sequence[Buffer] = (),
+        buffers: Sequence[_Buffer] = (),
         *,
         name: _Address | bool | int | None = None,
-        control: int | Buffer | Sequence[tuple[int, int, Buffer]] | None = None,
+        control: int | _Buffer | Sequence[tuple[int, int, _Buffer]] | None = None,
     ) -> None: ...
     @property
-    def buffers(self) -> tuple[Buffer, ...]: ...
+    def buffers(self) -> tuple[_Buffer, ...]: ...
     @property
     def name(self) -> SockAddr | None: ...
     @property
@@ -477,12 +466,19 @@ class BufferRing:
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
 
-def parse_cmsgs(data: Buffer) -> list[tuple[int, int, bytes]]: ...
+def parse_cmsgs(data: _Buffer) -> list[tuple[int, int, bytes]]: ...
 
+@final
 class Cqe:
-    """One completion: the kernel's ``io_uring_cqe`` copied out of the ring."""
+    """One completion: the kernel's ``io_uring_cqe`` copied out of the ring (immutable)."""
 
-    def __init__(self, user_data: int = 0, res: int = 0, flags: int = 0) -> None: ...
+    def __new__(
+        cls,
+        user_data: int = 0,
+        res: int = 0,
+        flags: int = 0,
+        big_cqe: tuple[int, int] | None = None,
+    ) -> Self: ...
     @property
     def user_data(self) -> int: ...
     @property
@@ -490,12 +486,42 @@ class Cqe:
     @property
     def flags(self) -> int: ...
     @property
+    def big_cqe(self) -> tuple[int, int] | None: ...
+    @property
     def more(self) -> bool: ...
     @property
+    def notif(self) -> bool: ...
+    @property
+    def sock_nonempty(self) -> bool: ...
+    @property
+    def buf_more(self) -> bool: ...
+    @property
     def buffer_id(self) -> int | None: ...
+    @property
+    def dtype(self) -> np.dtype[np.void]: ...
     def result(self) -> int: ...
-    def __eq__(self, other: object) -> bool: ...
+    def __iter__(self) -> Iterator[int]: ...
+    def __getitem__(self, key: str, /) -> Any: ...  # like a CQE_DTYPE record: cqe["res"]
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
+
+# A socket address: (host, port) / (host, port, flowinfo, scope_id) with a numeric host, an
+# AF_UNIX path (a leading NUL names the abstract namespace), or a SockAddr.
+_Address = (
+    tuple[str, int]
+    | tuple[str, int, int]
+    | tuple[str, int, int, int]
+    | str
+    | bytes
+    | os.PathLike[str]
+    | os.PathLike[bytes]
+    | SockAddr
+)
+_PyAddress = tuple[str, int] | tuple[str, int, int, int] | str | bytes
+# A provided-buffer group: its id, or the BufferRing registered under it.
+_BufGroup = int | BufferRing
+# A completion: a Cqe, or a CQE_DTYPE record of a copy_cqes() array.
+_CqeLike = Cqe | np.void
 
 class Sqe:
     """A handle on one vacant slot of the ring's SQE array, valid until the slot is flushed."""
@@ -519,33 +545,37 @@ class Sqe:
     def addr3(self) -> int: ...
     @property
     def valid(self) -> bool: ...
+    @property
+    def cmd(self) -> bytes: ...  # the extra 64 bytes of an SQE128 entry; b"" on 64-byte rings
+    @cmd.setter
+    def cmd(self, value: _Buffer) -> None: ...  # URING_CMD SQEs of SQE128 rings only
     def fields(self) -> dict[str, int]: ...
     def prep_nop(self, user_data: int) -> Self: ...
     def prep_read(
-        self, user_data: int, fd: FileDescriptor, buffer: Buffer, offset: int
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int
     ) -> Self: ...
     def prep_write(
-        self, user_data: int, fd: FileDescriptor, buffer: Buffer, offset: int
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int
     ) -> Self: ...
     def prep_readv(
-        self, user_data: int, fd: FileDescriptor, iovecs: Sequence[Buffer], offset: int
+        self, user_data: int, fd: _FileDescriptor, iovecs: Sequence[_Buffer], offset: int
     ) -> Self: ...
     def prep_writev(
-        self, user_data: int, fd: FileDescriptor, iovecs: Sequence[Buffer], offset: int
+        self, user_data: int, fd: _FileDescriptor, iovecs: Sequence[_Buffer], offset: int
     ) -> Self: ...
-    def prep_fsync(self, user_data: int, fd: FileDescriptor, flags: int = 0) -> Self: ...
+    def prep_fsync(self, user_data: int, fd: _FileDescriptor, flags: int = 0) -> Self: ...
     def prep_read_fixed(
-        self, user_data: int, fd: FileDescriptor, buffer: Buffer, offset: int, buffer_index: int
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int, buffer_index: int
     ) -> Self: ...
     def prep_write_fixed(
-        self, user_data: int, fd: FileDescriptor, buffer: Buffer, offset: int, buffer_index: int
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int, buffer_index: int
     ) -> Self: ...
     def prep_splice(
         self,
         user_data: int,
-        fd_in: FileDescriptor,
+        fd_in: _FileDescriptor,
         off_in: int,
-        fd_out: FileDescriptor,
+        fd_out: _FileDescriptor,
         off_out: int,
         len: int,
         flags: int = 0,
@@ -553,45 +583,63 @@ class Sqe:
     def prep_openat(
         self,
         user_data: int,
-        dir_fd: FileDescriptor,
-        path: StrOrBytesPath,
+        dir_fd: _FileDescriptor,
+        path: _StrOrBytesPath,
         flags: int,
         mode: int = 0o666,
     ) -> Self: ...
-    def prep_close(self, user_data: int, fd: FileDescriptor) -> Self: ...
+    def prep_close(self, user_data: int, fd: _FileDescriptor) -> Self: ...
     # --- Sqe: fs operations ---
+    def prep_readv_fixed(
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        iovecs: Sequence[_Buffer],
+        offset: int,
+        buffer_index: int,
+        flags: int = 0,
+    ) -> Self: ...
+    def prep_writev_fixed(
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        iovecs: Sequence[_Buffer],
+        offset: int,
+        buffer_index: int,
+        flags: int = 0,
+    ) -> Self: ...
     def prep_readv2(
         self,
         user_data: int,
-        fd: FileDescriptor,
-        iovecs: Sequence[Buffer],
+        fd: _FileDescriptor,
+        iovecs: Sequence[_Buffer],
         offset: int,
         flags: int = 0,
     ) -> Self: ...
     def prep_writev2(
         self,
         user_data: int,
-        fd: FileDescriptor,
-        iovecs: Sequence[Buffer],
+        fd: _FileDescriptor,
+        iovecs: Sequence[_Buffer],
         offset: int,
         flags: int = 0,
     ) -> Self: ...
     def prep_sync_file_range(
-        self, user_data: int, fd: FileDescriptor, len: int, offset: int, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, len: int, offset: int, flags: int = 0
     ) -> Self: ...
     def prep_fallocate(
-        self, user_data: int, fd: FileDescriptor, mode: int, offset: int, len: int
+        self, user_data: int, fd: _FileDescriptor, mode: int, offset: int, len: int
     ) -> Self: ...
     def prep_fadvise(
-        self, user_data: int, fd: FileDescriptor, offset: int, len: int, advice: int
+        self, user_data: int, fd: _FileDescriptor, offset: int, len: int, advice: int
     ) -> Self: ...
-    def prep_madvise(self, user_data: int, buffer: Buffer, advice: int) -> Self: ...
-    def prep_ftruncate(self, user_data: int, fd: FileDescriptor, len: int) -> Self: ...
+    def prep_madvise(self, user_data: int, buffer: _Buffer, advice: int) -> Self: ...
+    def prep_ftruncate(self, user_data: int, fd: _FileDescriptor, len: int) -> Self: ...
     def prep_openat2(
         self,
         user_data: int,
-        dir_fd: FileDescriptor,
-        path: StrOrBytesPath,
+        dir_fd: _FileDescriptor,
+        path: _StrOrBytesPath,
         flags: int,
         mode: int = 0,
         resolve: int = 0,
@@ -599,8 +647,8 @@ class Sqe:
     def prep_openat_direct(
         self,
         user_data: int,
-        dir_fd: FileDescriptor,
-        path: StrOrBytesPath,
+        dir_fd: _FileDescriptor,
+        path: _StrOrBytesPath,
         flags: int,
         mode: int,
         file_index: int,
@@ -608,8 +656,8 @@ class Sqe:
     def prep_openat2_direct(
         self,
         user_data: int,
-        dir_fd: FileDescriptor,
-        path: StrOrBytesPath,
+        dir_fd: _FileDescriptor,
+        path: _StrOrBytesPath,
         flags: int,
         mode: int,
         resolve: int,
@@ -619,66 +667,71 @@ class Sqe:
     def prep_statx(
         self,
         user_data: int,
-        dir_fd: FileDescriptor,
-        path: StrOrBytesPath,
+        dir_fd: _FileDescriptor,
+        path: _StrOrBytesPath,
         flags: int,
         mask: int,
-        statxbuf: Statx | Buffer,
+        statxbuf: Statx | _Buffer,
     ) -> Self: ...
     def prep_renameat(
         self,
         user_data: int,
-        old_dir_fd: FileDescriptor,
-        old_path: StrOrBytesPath,
-        new_dir_fd: FileDescriptor,
-        new_path: StrOrBytesPath,
+        old_dir_fd: _FileDescriptor,
+        old_path: _StrOrBytesPath,
+        new_dir_fd: _FileDescriptor,
+        new_path: _StrOrBytesPath,
         flags: int = 0,
     ) -> Self: ...
     def prep_unlinkat(
-        self, user_data: int, dir_fd: FileDescriptor, path: StrOrBytesPath, flags: int = 0
+        self, user_data: int, dir_fd: _FileDescriptor, path: _StrOrBytesPath, flags: int = 0
     ) -> Self: ...
     def prep_mkdirat(
-        self, user_data: int, dir_fd: FileDescriptor, path: StrOrBytesPath, mode: int = 0o777
+        self, user_data: int, dir_fd: _FileDescriptor, path: _StrOrBytesPath, mode: int = 0o777
     ) -> Self: ...
     def prep_symlinkat(
         self,
         user_data: int,
-        target: StrOrBytesPath,
-        new_dir_fd: FileDescriptor,
-        link_path: StrOrBytesPath,
+        target: _StrOrBytesPath,
+        new_dir_fd: _FileDescriptor,
+        link_path: _StrOrBytesPath,
     ) -> Self: ...
     def prep_linkat(
         self,
         user_data: int,
-        old_dir_fd: FileDescriptor,
-        old_path: StrOrBytesPath,
-        new_dir_fd: FileDescriptor,
-        new_path: StrOrBytesPath,
+        old_dir_fd: _FileDescriptor,
+        old_path: _StrOrBytesPath,
+        new_dir_fd: _FileDescriptor,
+        new_path: _StrOrBytesPath,
         flags: int = 0,
     ) -> Self: ...
     def prep_getxattr(
-        self, user_data: int, name: str | bytes, value: Buffer, path: StrOrBytesPath
+        self, user_data: int, name: str | bytes, value: _Buffer, path: _StrOrBytesPath
     ) -> Self: ...
     def prep_setxattr(
-        self, user_data: int, name: str | bytes, value: Buffer, path: StrOrBytesPath, flags: int = 0
+        self,
+        user_data: int,
+        name: str | bytes,
+        value: _Buffer,
+        path: _StrOrBytesPath,
+        flags: int = 0,
     ) -> Self: ...
     def prep_fgetxattr(
-        self, user_data: int, fd: FileDescriptor, name: str | bytes, value: Buffer
+        self, user_data: int, fd: _FileDescriptor, name: str | bytes, value: _Buffer
     ) -> Self: ...
     def prep_fsetxattr(
-        self, user_data: int, fd: FileDescriptor, name: str | bytes, value: Buffer, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, name: str | bytes, value: _Buffer, flags: int = 0
     ) -> Self: ...
     def prep_tee(
         self,
         user_data: int,
-        fd_in: FileDescriptor,
-        fd_out: FileDescriptor,
+        fd_in: _FileDescriptor,
+        fd_out: _FileDescriptor,
         len: int,
         flags: int = 0,
     ) -> Self: ...
-    def prep_pipe(self, user_data: int, fds: Buffer, flags: int = 0) -> Self: ...
+    def prep_pipe(self, user_data: int, fds: _Buffer, flags: int = 0) -> Self: ...
     def prep_pipe_direct(
-        self, user_data: int, fds: Buffer, flags: int, file_index: int
+        self, user_data: int, fds: _Buffer, flags: int, file_index: int
     ) -> Self: ...
     # --- Sqe: control operations ---
     def prep_timeout(
@@ -697,14 +750,14 @@ class Sqe:
         target_user_data: int = 0,
         flags: int = 0,
         *,
-        fd: FileDescriptor | None = None,
+        fd: _FileDescriptor | None = None,
         op: int | None = None,
     ) -> Self: ...
-    def prep_cancel_fd(self, user_data: int, fd: FileDescriptor, flags: int = 0) -> Self: ...
+    def prep_cancel_fd(self, user_data: int, fd: _FileDescriptor, flags: int = 0) -> Self: ...
     def prep_poll_add(
-        self, user_data: int, fd: FileDescriptor, poll_mask: int, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, poll_mask: int, flags: int = 0
     ) -> Self: ...
-    def prep_poll_multishot(self, user_data: int, fd: FileDescriptor, poll_mask: int) -> Self: ...
+    def prep_poll_multishot(self, user_data: int, fd: _FileDescriptor, poll_mask: int) -> Self: ...
     def prep_poll_remove(self, user_data: int, target_user_data: int) -> Self: ...
     def prep_poll_update(
         self, user_data: int, old_user_data: int, new_user_data: int, poll_mask: int, flags: int
@@ -712,37 +765,37 @@ class Sqe:
     def prep_epoll_ctl(
         self,
         user_data: int,
-        epfd: FileDescriptor,
-        fd: FileDescriptor,
+        epfd: _FileDescriptor,
+        fd: _FileDescriptor,
         op: int,
         events: int = 0,
         data: int | None = None,
     ) -> Self: ...
     def prep_epoll_wait(
-        self, user_data: int, epfd: FileDescriptor, events: Buffer, flags: int = 0
+        self, user_data: int, epfd: _FileDescriptor, events: _Buffer, flags: int = 0
     ) -> Self: ...
     def prep_msg_ring(
-        self, user_data: int, fd: FileDescriptor, len: int, data: int, cqe_flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, len: int, data: int, cqe_flags: int = 0
     ) -> Self: ...
     def prep_msg_ring_fd(
-        self, user_data: int, fd: FileDescriptor, source_fd: int, target_fd: int, data: int = 0
+        self, user_data: int, fd: _FileDescriptor, source_fd: int, target_fd: int, data: int = 0
     ) -> Self: ...
     def prep_msg_ring_fd_alloc(
-        self, user_data: int, fd: FileDescriptor, source_fd: int, data: int = 0
+        self, user_data: int, fd: _FileDescriptor, source_fd: int, data: int = 0
     ) -> Self: ...
     def prep_waitid(
         self,
         user_data: int,
         idtype: int,
         id: int,
-        infop: Siginfo | Buffer | None,
+        infop: Siginfo | _Buffer | None,
         options: int,
         flags: int = 0,
     ) -> Self: ...
     def prep_futex_wait(
         self,
         user_data: int,
-        futex: Buffer,
+        futex: _Buffer,
         val: int,
         mask: int = 0xFFFFFFFF,
         futex_flags: int = 2,
@@ -751,7 +804,7 @@ class Sqe:
     def prep_futex_wake(
         self,
         user_data: int,
-        futex: Buffer,
+        futex: _Buffer,
         val: int,
         mask: int = 0xFFFFFFFF,
         futex_flags: int = 2,
@@ -760,15 +813,29 @@ class Sqe:
     def prep_futex_waitv(
         self,
         user_data: int,
-        futexes: Sequence[tuple[Buffer, int] | tuple[Buffer, int, int]],
+        futexes: Sequence[tuple[_Buffer, int] | tuple[_Buffer, int, int]],
         flags: int = 0,
     ) -> Self: ...
     def prep_fixed_fd_install(self, user_data: int, fd: int, flags: int = 0) -> Self: ...
     def prep_files_update(
-        self, user_data: int, fds: Buffer | Sequence[FileDescriptor], offset: int
+        self, user_data: int, fds: _Buffer | Sequence[_FileDescriptor], offset: int
     ) -> Self: ...
     def prep_nop_inject(self, user_data: int, res: int, flags: int = 0) -> Self: ...
     # --- Sqe: net operations ---
+    def prep_send_zc_fixed(
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        buffer: _Buffer,
+        buffer_index: int,
+        flags: int = 0,
+        zc_flags: int = 0,
+        *,
+        addr: _Address | None = None,
+    ) -> Self: ...
+    def prep_sendmsg_zc_fixed(
+        self, user_data: int, fd: _FileDescriptor, msg: Msghdr, buffer_index: int, flags: int = 0
+    ) -> Self: ...
     def prep_socket(
         self, user_data: int, domain: int, type: int, protocol: int = 0, flags: int = 0
     ) -> Self: ...
@@ -778,12 +845,12 @@ class Sqe:
     def prep_socket_direct_alloc(
         self, user_data: int, domain: int, type: int, protocol: int = 0, flags: int = 0
     ) -> Self: ...
-    def prep_bind(self, user_data: int, fd: FileDescriptor, addr: _Address) -> Self: ...
-    def prep_listen(self, user_data: int, fd: FileDescriptor, backlog: int) -> Self: ...
+    def prep_bind(self, user_data: int, fd: _FileDescriptor, addr: _Address) -> Self: ...
+    def prep_listen(self, user_data: int, fd: _FileDescriptor, backlog: int) -> Self: ...
     def prep_accept(
         self,
         user_data: int,
-        fd: FileDescriptor,
+        fd: _FileDescriptor,
         addr: SockAddr | None = None,
         flags: int = 0,
         *,
@@ -792,44 +859,61 @@ class Sqe:
     def prep_accept_direct(
         self,
         user_data: int,
-        fd: FileDescriptor,
+        fd: _FileDescriptor,
         addr: SockAddr | None = None,
         flags: int = 0,
         file_index: int = ...,
     ) -> Self: ...
     def prep_multishot_accept(
-        self, user_data: int, fd: FileDescriptor, addr: SockAddr | None = None, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, addr: SockAddr | None = None, flags: int = 0
     ) -> Self: ...
     def prep_multishot_accept_direct(
-        self, user_data: int, fd: FileDescriptor, addr: SockAddr | None = None, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, addr: SockAddr | None = None, flags: int = 0
     ) -> Self: ...
-    def prep_connect(self, user_data: int, fd: FileDescriptor, addr: _Address) -> Self: ...
+    def prep_connect(self, user_data: int, fd: _FileDescriptor, addr: _Address) -> Self: ...
     def prep_send(
-        self, user_data: int, fd: FileDescriptor, buffer: Buffer, flags: int = 0, *, ioprio: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        buffer: _Buffer,
+        flags: int = 0,
+        *,
+        ioprio: int = 0,
     ) -> Self: ...
     def prep_sendto(
-        self, user_data: int, fd: FileDescriptor, buffer: Buffer, addr: _Address, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, addr: _Address, flags: int = 0
     ) -> Self: ...
     def prep_send_zc(
         self,
         user_data: int,
-        fd: FileDescriptor,
-        buffer: Buffer,
+        fd: _FileDescriptor,
+        buffer: _Buffer,
         flags: int = 0,
         zc_flags: int = 0,
         *,
         addr: _Address | None = None,
     ) -> Self: ...
     def prep_send_bundle(
-        self, user_data: int, fd: FileDescriptor, buf_group: _BufGroup, len: int = 0, flags: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        buf_group: _BufGroup,
+        len: int = 0,
+        flags: int = 0,
     ) -> Self: ...
     def prep_recv(
-        self, user_data: int, fd: FileDescriptor, buffer: Buffer, flags: int = 0, *, ioprio: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        buffer: _Buffer,
+        flags: int = 0,
+        *,
+        ioprio: int = 0,
     ) -> Self: ...
     def prep_recv_provided(
         self,
         user_data: int,
-        fd: FileDescriptor,
+        fd: _FileDescriptor,
         buf_group: _BufGroup,
         len: int = 0,
         flags: int = 0,
@@ -837,60 +921,65 @@ class Sqe:
         ioprio: int = 0,
     ) -> Self: ...
     def prep_recv_multishot(
-        self, user_data: int, fd: FileDescriptor, buf_group: _BufGroup, flags: int = 0, len: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        buf_group: _BufGroup,
+        flags: int = 0,
+        len: int = 0,
     ) -> Self: ...
     def prep_recv_bundle(
         self,
         user_data: int,
-        fd: FileDescriptor,
+        fd: _FileDescriptor,
         buf_group: _BufGroup,
         flags: int = 0,
         *,
         multishot: bool = False,
     ) -> Self: ...
     def prep_sendmsg(
-        self, user_data: int, fd: FileDescriptor, msg: Msghdr, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, msg: Msghdr, flags: int = 0
     ) -> Self: ...
     def prep_sendmsg_zc(
-        self, user_data: int, fd: FileDescriptor, msg: Msghdr, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, msg: Msghdr, flags: int = 0
     ) -> Self: ...
     def prep_recvmsg(
-        self, user_data: int, fd: FileDescriptor, msg: Msghdr, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, msg: Msghdr, flags: int = 0
     ) -> Self: ...
     def prep_recvmsg_multishot(
-        self, user_data: int, fd: FileDescriptor, msg: Msghdr, buf_group: _BufGroup, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, msg: Msghdr, buf_group: _BufGroup, flags: int = 0
     ) -> Self: ...
-    def prep_shutdown(self, user_data: int, fd: FileDescriptor, how: int) -> Self: ...
+    def prep_shutdown(self, user_data: int, fd: _FileDescriptor, how: int) -> Self: ...
     def prep_cmd_sock(
         self,
         user_data: int,
         cmd_op: int,
-        fd: FileDescriptor,
+        fd: _FileDescriptor,
         level: int = 0,
         optname: int = 0,
-        optval: Buffer | int | None = None,
+        optval: _Buffer | int | None = None,
     ) -> Self: ...
     def prep_getsockopt(
-        self, user_data: int, fd: FileDescriptor, level: int, optname: int, optval: Buffer
+        self, user_data: int, fd: _FileDescriptor, level: int, optname: int, optval: _Buffer
     ) -> Self: ...
     def prep_setsockopt(
-        self, user_data: int, fd: FileDescriptor, level: int, optname: int, optval: Buffer | int
+        self, user_data: int, fd: _FileDescriptor, level: int, optname: int, optval: _Buffer | int
     ) -> Self: ...
     # --- Sqe: buffer operations ---
     def prep_provide_buffers(
-        self, user_data: int, buffer: Buffer, buf_len: int, nr: int, bgid: int, bid: int = 0
+        self, user_data: int, buffer: _Buffer, buf_len: int, nr: int, bgid: int, bid: int = 0
     ) -> Self: ...
     def prep_remove_buffers(self, user_data: int, nr: int, bgid: int) -> Self: ...
     def prep_read_provided(
         self,
         user_data: int,
-        fd: FileDescriptor,
+        fd: _FileDescriptor,
         buf_group: _BufGroup,
         len: int = 0,
         offset: int = -1,
     ) -> Self: ...
     def prep_read_multishot(
-        self, user_data: int, fd: FileDescriptor, nbytes: int, offset: int, buf_group: _BufGroup
+        self, user_data: int, fd: _FileDescriptor, nbytes: int, offset: int, buf_group: _BufGroup
     ) -> Self: ...
 
 class IoUring:
@@ -904,7 +993,7 @@ class IoUring:
         sq_thread_idle: int = 1000,
         sq_thread_cpu: int | None = None,
         cq_entries: int | None = None,
-        wq_fd: FileDescriptor | None = None,
+        wq_fd: _FileDescriptor | None = None,
     ) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -961,42 +1050,45 @@ class IoUring:
         *,
         timeout: _Timeout | None = None,
     ) -> npt.NDArray[np.void]: ...
+    def submit_and_copy_cqes(
+        self, out: npt.NDArray[np.void], wait_nr: int = 0, *, timeout: _Timeout | None = None
+    ) -> int: ...
     def copy_cqe(self, *, timeout: _Timeout | None = None) -> Cqe: ...
     def cqe_seen(self, cqe: Cqe | None = None) -> None: ...
     def cq_advance(self, count: int) -> None: ...
     def peek_cqe(self) -> Cqe | None: ...
-    def register_files(self, fds: Iterable[FileDescriptor]) -> None: ...
+    def register_files(self, fds: Iterable[_FileDescriptor]) -> None: ...
     def register_files_sparse(self, count: int) -> None: ...
-    def register_files_update(self, offset: int, fds: Iterable[FileDescriptor]) -> int: ...
+    def register_files_update(self, offset: int, fds: Iterable[_FileDescriptor]) -> int: ...
     def unregister_files(self) -> None: ...
-    def register_buffers(self, buffers: Iterable[Buffer]) -> None: ...
+    def register_buffers(self, buffers: Iterable[_Buffer]) -> None: ...
     def unregister_buffers(self) -> None: ...
-    def register_eventfd(self, fd: FileDescriptor) -> None: ...
+    def register_eventfd(self, fd: _FileDescriptor) -> None: ...
     def unregister_eventfd(self) -> None: ...
     def enable_rings(self) -> None: ...
     def probe_ops(self) -> list[int]: ...
     def nop(self, user_data: int) -> Sqe: ...
-    def read(self, user_data: int, fd: FileDescriptor, buffer: Buffer, offset: int) -> Sqe: ...
-    def write(self, user_data: int, fd: FileDescriptor, buffer: Buffer, offset: int) -> Sqe: ...
+    def read(self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int) -> Sqe: ...
+    def write(self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int) -> Sqe: ...
     def readv(
-        self, user_data: int, fd: FileDescriptor, iovecs: Sequence[Buffer], offset: int
+        self, user_data: int, fd: _FileDescriptor, iovecs: Sequence[_Buffer], offset: int
     ) -> Sqe: ...
     def writev(
-        self, user_data: int, fd: FileDescriptor, iovecs: Sequence[Buffer], offset: int
+        self, user_data: int, fd: _FileDescriptor, iovecs: Sequence[_Buffer], offset: int
     ) -> Sqe: ...
-    def fsync(self, user_data: int, fd: FileDescriptor, flags: int = 0) -> Sqe: ...
+    def fsync(self, user_data: int, fd: _FileDescriptor, flags: int = 0) -> Sqe: ...
     def read_fixed(
-        self, user_data: int, fd: FileDescriptor, buffer: Buffer, offset: int, buffer_index: int
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int, buffer_index: int
     ) -> Sqe: ...
     def write_fixed(
-        self, user_data: int, fd: FileDescriptor, buffer: Buffer, offset: int, buffer_index: int
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int, buffer_index: int
     ) -> Sqe: ...
     def splice(
         self,
         user_data: int,
-        fd_in: FileDescriptor,
+        fd_in: _FileDescriptor,
         off_in: int,
-        fd_out: FileDescriptor,
+        fd_out: _FileDescriptor,
         off_out: int,
         len: int,
         flags: int = 0,
@@ -1004,45 +1096,63 @@ class IoUring:
     def openat(
         self,
         user_data: int,
-        dir_fd: FileDescriptor,
-        path: StrOrBytesPath,
+        dir_fd: _FileDescriptor,
+        path: _StrOrBytesPath,
         flags: int,
         mode: int = 0o666,
     ) -> Sqe: ...
-    def close_fd(self, user_data: int, fd: FileDescriptor) -> Sqe: ...
+    def close_fd(self, user_data: int, fd: _FileDescriptor) -> Sqe: ...
     # --- IoUring: fs operations ---
+    def readv_fixed(
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        iovecs: Sequence[_Buffer],
+        offset: int,
+        buffer_index: int,
+        flags: int = 0,
+    ) -> Sqe: ...
+    def writev_fixed(
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        iovecs: Sequence[_Buffer],
+        offset: int,
+        buffer_index: int,
+        flags: int = 0,
+    ) -> Sqe: ...
     def readv2(
         self,
         user_data: int,
-        fd: FileDescriptor,
-        iovecs: Sequence[Buffer],
+        fd: _FileDescriptor,
+        iovecs: Sequence[_Buffer],
         offset: int,
         flags: int = 0,
     ) -> Sqe: ...
     def writev2(
         self,
         user_data: int,
-        fd: FileDescriptor,
-        iovecs: Sequence[Buffer],
+        fd: _FileDescriptor,
+        iovecs: Sequence[_Buffer],
         offset: int,
         flags: int = 0,
     ) -> Sqe: ...
     def sync_file_range(
-        self, user_data: int, fd: FileDescriptor, len: int, offset: int, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, len: int, offset: int, flags: int = 0
     ) -> Sqe: ...
     def fallocate(
-        self, user_data: int, fd: FileDescriptor, mode: int, offset: int, len: int
+        self, user_data: int, fd: _FileDescriptor, mode: int, offset: int, len: int
     ) -> Sqe: ...
     def fadvise(
-        self, user_data: int, fd: FileDescriptor, offset: int, len: int, advice: int
+        self, user_data: int, fd: _FileDescriptor, offset: int, len: int, advice: int
     ) -> Sqe: ...
-    def madvise(self, user_data: int, buffer: Buffer, advice: int) -> Sqe: ...
-    def ftruncate(self, user_data: int, fd: FileDescriptor, len: int) -> Sqe: ...
+    def madvise(self, user_data: int, buffer: _Buffer, advice: int) -> Sqe: ...
+    def ftruncate(self, user_data: int, fd: _FileDescriptor, len: int) -> Sqe: ...
     def openat2(
         self,
         user_data: int,
-        dir_fd: FileDescriptor,
-        path: StrOrBytesPath,
+        dir_fd: _FileDescriptor,
+        path: _StrOrBytesPath,
         flags: int,
         mode: int = 0,
         resolve: int = 0,
@@ -1050,8 +1160,8 @@ class IoUring:
     def openat_direct(
         self,
         user_data: int,
-        dir_fd: FileDescriptor,
-        path: StrOrBytesPath,
+        dir_fd: _FileDescriptor,
+        path: _StrOrBytesPath,
         flags: int,
         mode: int,
         file_index: int,
@@ -1059,8 +1169,8 @@ class IoUring:
     def openat2_direct(
         self,
         user_data: int,
-        dir_fd: FileDescriptor,
-        path: StrOrBytesPath,
+        dir_fd: _FileDescriptor,
+        path: _StrOrBytesPath,
         flags: int,
         mode: int,
         resolve: int,
@@ -1070,65 +1180,70 @@ class IoUring:
     def statx(
         self,
         user_data: int,
-        dir_fd: FileDescriptor,
-        path: StrOrBytesPath,
+        dir_fd: _FileDescriptor,
+        path: _StrOrBytesPath,
         flags: int,
         mask: int,
-        statxbuf: Statx | Buffer,
+        statxbuf: Statx | _Buffer,
     ) -> Sqe: ...
     def renameat(
         self,
         user_data: int,
-        old_dir_fd: FileDescriptor,
-        old_path: StrOrBytesPath,
-        new_dir_fd: FileDescriptor,
-        new_path: StrOrBytesPath,
+        old_dir_fd: _FileDescriptor,
+        old_path: _StrOrBytesPath,
+        new_dir_fd: _FileDescriptor,
+        new_path: _StrOrBytesPath,
         flags: int = 0,
     ) -> Sqe: ...
     def unlinkat(
-        self, user_data: int, dir_fd: FileDescriptor, path: StrOrBytesPath, flags: int = 0
+        self, user_data: int, dir_fd: _FileDescriptor, path: _StrOrBytesPath, flags: int = 0
     ) -> Sqe: ...
     def mkdirat(
-        self, user_data: int, dir_fd: FileDescriptor, path: StrOrBytesPath, mode: int = 0o777
+        self, user_data: int, dir_fd: _FileDescriptor, path: _StrOrBytesPath, mode: int = 0o777
     ) -> Sqe: ...
     def symlinkat(
         self,
         user_data: int,
-        target: StrOrBytesPath,
-        new_dir_fd: FileDescriptor,
-        link_path: StrOrBytesPath,
+        target: _StrOrBytesPath,
+        new_dir_fd: _FileDescriptor,
+        link_path: _StrOrBytesPath,
     ) -> Sqe: ...
     def linkat(
         self,
         user_data: int,
-        old_dir_fd: FileDescriptor,
-        old_path: StrOrBytesPath,
-        new_dir_fd: FileDescriptor,
-        new_path: StrOrBytesPath,
+        old_dir_fd: _FileDescriptor,
+        old_path: _StrOrBytesPath,
+        new_dir_fd: _FileDescriptor,
+        new_path: _StrOrBytesPath,
         flags: int = 0,
     ) -> Sqe: ...
     def getxattr(
-        self, user_data: int, name: str | bytes, value: Buffer, path: StrOrBytesPath
+        self, user_data: int, name: str | bytes, value: _Buffer, path: _StrOrBytesPath
     ) -> Sqe: ...
     def setxattr(
-        self, user_data: int, name: str | bytes, value: Buffer, path: StrOrBytesPath, flags: int = 0
+        self,
+        user_data: int,
+        name: str | bytes,
+        value: _Buffer,
+        path: _StrOrBytesPath,
+        flags: int = 0,
     ) -> Sqe: ...
     def fgetxattr(
-        self, user_data: int, fd: FileDescriptor, name: str | bytes, value: Buffer
+        self, user_data: int, fd: _FileDescriptor, name: str | bytes, value: _Buffer
     ) -> Sqe: ...
     def fsetxattr(
-        self, user_data: int, fd: FileDescriptor, name: str | bytes, value: Buffer, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, name: str | bytes, value: _Buffer, flags: int = 0
     ) -> Sqe: ...
     def tee(
         self,
         user_data: int,
-        fd_in: FileDescriptor,
-        fd_out: FileDescriptor,
+        fd_in: _FileDescriptor,
+        fd_out: _FileDescriptor,
         len: int,
         flags: int = 0,
     ) -> Sqe: ...
-    def pipe(self, user_data: int, fds: Buffer, flags: int = 0) -> Sqe: ...
-    def pipe_direct(self, user_data: int, fds: Buffer, flags: int, file_index: int) -> Sqe: ...
+    def pipe(self, user_data: int, fds: _Buffer, flags: int = 0) -> Sqe: ...
+    def pipe_direct(self, user_data: int, fds: _Buffer, flags: int, file_index: int) -> Sqe: ...
     # --- IoUring: control operations ---
     def timeout(self, user_data: int, ts: _Timeout, count: int = 0, flags: int = 0) -> Sqe: ...
     def timeout_remove(self, user_data: int, target_user_data: int, flags: int = 0) -> Sqe: ...
@@ -1142,14 +1257,14 @@ class IoUring:
         target_user_data: int = 0,
         flags: int = 0,
         *,
-        fd: FileDescriptor | None = None,
+        fd: _FileDescriptor | None = None,
         op: int | None = None,
     ) -> Sqe: ...
-    def cancel_fd(self, user_data: int, fd: FileDescriptor, flags: int = 0) -> Sqe: ...
+    def cancel_fd(self, user_data: int, fd: _FileDescriptor, flags: int = 0) -> Sqe: ...
     def poll_add(
-        self, user_data: int, fd: FileDescriptor, poll_mask: int, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, poll_mask: int, flags: int = 0
     ) -> Sqe: ...
-    def poll_multishot(self, user_data: int, fd: FileDescriptor, poll_mask: int) -> Sqe: ...
+    def poll_multishot(self, user_data: int, fd: _FileDescriptor, poll_mask: int) -> Sqe: ...
     def poll_remove(self, user_data: int, target_user_data: int) -> Sqe: ...
     def poll_update(
         self, user_data: int, old_user_data: int, new_user_data: int, poll_mask: int, flags: int
@@ -1157,37 +1272,37 @@ class IoUring:
     def epoll_ctl(
         self,
         user_data: int,
-        epfd: FileDescriptor,
-        fd: FileDescriptor,
+        epfd: _FileDescriptor,
+        fd: _FileDescriptor,
         op: int,
         events: int = 0,
         data: int | None = None,
     ) -> Sqe: ...
     def epoll_wait(
-        self, user_data: int, epfd: FileDescriptor, events: Buffer, flags: int = 0
+        self, user_data: int, epfd: _FileDescriptor, events: _Buffer, flags: int = 0
     ) -> Sqe: ...
     def msg_ring(
-        self, user_data: int, fd: FileDescriptor, len: int, data: int, cqe_flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, len: int, data: int, cqe_flags: int = 0
     ) -> Sqe: ...
     def msg_ring_fd(
-        self, user_data: int, fd: FileDescriptor, source_fd: int, target_fd: int, data: int = 0
+        self, user_data: int, fd: _FileDescriptor, source_fd: int, target_fd: int, data: int = 0
     ) -> Sqe: ...
     def msg_ring_fd_alloc(
-        self, user_data: int, fd: FileDescriptor, source_fd: int, data: int = 0
+        self, user_data: int, fd: _FileDescriptor, source_fd: int, data: int = 0
     ) -> Sqe: ...
     def waitid(
         self,
         user_data: int,
         idtype: int,
         id: int,
-        infop: Siginfo | Buffer | None,
+        infop: Siginfo | _Buffer | None,
         options: int,
         flags: int = 0,
     ) -> Sqe: ...
     def futex_wait(
         self,
         user_data: int,
-        futex: Buffer,
+        futex: _Buffer,
         val: int,
         mask: int = 0xFFFFFFFF,
         futex_flags: int = 2,
@@ -1196,7 +1311,7 @@ class IoUring:
     def futex_wake(
         self,
         user_data: int,
-        futex: Buffer,
+        futex: _Buffer,
         val: int,
         mask: int = 0xFFFFFFFF,
         futex_flags: int = 2,
@@ -1205,15 +1320,29 @@ class IoUring:
     def futex_waitv(
         self,
         user_data: int,
-        futexes: Sequence[tuple[Buffer, int] | tuple[Buffer, int, int]],
+        futexes: Sequence[tuple[_Buffer, int] | tuple[_Buffer, int, int]],
         flags: int = 0,
     ) -> Sqe: ...
     def fixed_fd_install(self, user_data: int, fd: int, flags: int = 0) -> Sqe: ...
     def files_update(
-        self, user_data: int, fds: Buffer | Sequence[FileDescriptor], offset: int
+        self, user_data: int, fds: _Buffer | Sequence[_FileDescriptor], offset: int
     ) -> Sqe: ...
     def nop_inject(self, user_data: int, res: int, flags: int = 0) -> Sqe: ...
     # --- IoUring: net operations ---
+    def send_zc_fixed(
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        buffer: _Buffer,
+        buffer_index: int,
+        flags: int = 0,
+        zc_flags: int = 0,
+        *,
+        addr: _Address | None = None,
+    ) -> Sqe: ...
+    def sendmsg_zc_fixed(
+        self, user_data: int, fd: _FileDescriptor, msg: Msghdr, buffer_index: int, flags: int = 0
+    ) -> Sqe: ...
     def socket(
         self, user_data: int, domain: int, type: int, protocol: int = 0, flags: int = 0
     ) -> Sqe: ...
@@ -1223,12 +1352,12 @@ class IoUring:
     def socket_direct_alloc(
         self, user_data: int, domain: int, type: int, protocol: int = 0, flags: int = 0
     ) -> Sqe: ...
-    def bind(self, user_data: int, fd: FileDescriptor, addr: _Address) -> Sqe: ...
-    def listen(self, user_data: int, fd: FileDescriptor, backlog: int) -> Sqe: ...
+    def bind(self, user_data: int, fd: _FileDescriptor, addr: _Address) -> Sqe: ...
+    def listen(self, user_data: int, fd: _FileDescriptor, backlog: int) -> Sqe: ...
     def accept(
         self,
         user_data: int,
-        fd: FileDescriptor,
+        fd: _FileDescriptor,
         addr: SockAddr | None = None,
         flags: int = 0,
         *,
@@ -1237,44 +1366,61 @@ class IoUring:
     def accept_direct(
         self,
         user_data: int,
-        fd: FileDescriptor,
+        fd: _FileDescriptor,
         addr: SockAddr | None = None,
         flags: int = 0,
         file_index: int = ...,
     ) -> Sqe: ...
     def multishot_accept(
-        self, user_data: int, fd: FileDescriptor, addr: SockAddr | None = None, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, addr: SockAddr | None = None, flags: int = 0
     ) -> Sqe: ...
     def multishot_accept_direct(
-        self, user_data: int, fd: FileDescriptor, addr: SockAddr | None = None, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, addr: SockAddr | None = None, flags: int = 0
     ) -> Sqe: ...
-    def connect(self, user_data: int, fd: FileDescriptor, addr: _Address) -> Sqe: ...
+    def connect(self, user_data: int, fd: _FileDescriptor, addr: _Address) -> Sqe: ...
     def send(
-        self, user_data: int, fd: FileDescriptor, buffer: Buffer, flags: int = 0, *, ioprio: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        buffer: _Buffer,
+        flags: int = 0,
+        *,
+        ioprio: int = 0,
     ) -> Sqe: ...
     def sendto(
-        self, user_data: int, fd: FileDescriptor, buffer: Buffer, addr: _Address, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, addr: _Address, flags: int = 0
     ) -> Sqe: ...
     def send_zc(
         self,
         user_data: int,
-        fd: FileDescriptor,
-        buffer: Buffer,
+        fd: _FileDescriptor,
+        buffer: _Buffer,
         flags: int = 0,
         zc_flags: int = 0,
         *,
         addr: _Address | None = None,
     ) -> Sqe: ...
     def send_bundle(
-        self, user_data: int, fd: FileDescriptor, buf_group: _BufGroup, len: int = 0, flags: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        buf_group: _BufGroup,
+        len: int = 0,
+        flags: int = 0,
     ) -> Sqe: ...
     def recv(
-        self, user_data: int, fd: FileDescriptor, buffer: Buffer, flags: int = 0, *, ioprio: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        buffer: _Buffer,
+        flags: int = 0,
+        *,
+        ioprio: int = 0,
     ) -> Sqe: ...
     def recv_provided(
         self,
         user_data: int,
-        fd: FileDescriptor,
+        fd: _FileDescriptor,
         buf_group: _BufGroup,
         len: int = 0,
         flags: int = 0,
@@ -1282,56 +1428,61 @@ class IoUring:
         ioprio: int = 0,
     ) -> Sqe: ...
     def recv_multishot(
-        self, user_data: int, fd: FileDescriptor, buf_group: _BufGroup, flags: int = 0, len: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        buf_group: _BufGroup,
+        flags: int = 0,
+        len: int = 0,
     ) -> Sqe: ...
     def recv_bundle(
         self,
         user_data: int,
-        fd: FileDescriptor,
+        fd: _FileDescriptor,
         buf_group: _BufGroup,
         flags: int = 0,
         *,
         multishot: bool = False,
     ) -> Sqe: ...
-    def sendmsg(self, user_data: int, fd: FileDescriptor, msg: Msghdr, flags: int = 0) -> Sqe: ...
+    def sendmsg(self, user_data: int, fd: _FileDescriptor, msg: Msghdr, flags: int = 0) -> Sqe: ...
     def sendmsg_zc(
-        self, user_data: int, fd: FileDescriptor, msg: Msghdr, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, msg: Msghdr, flags: int = 0
     ) -> Sqe: ...
-    def recvmsg(self, user_data: int, fd: FileDescriptor, msg: Msghdr, flags: int = 0) -> Sqe: ...
+    def recvmsg(self, user_data: int, fd: _FileDescriptor, msg: Msghdr, flags: int = 0) -> Sqe: ...
     def recvmsg_multishot(
-        self, user_data: int, fd: FileDescriptor, msg: Msghdr, buf_group: _BufGroup, flags: int = 0
+        self, user_data: int, fd: _FileDescriptor, msg: Msghdr, buf_group: _BufGroup, flags: int = 0
     ) -> Sqe: ...
-    def shutdown(self, user_data: int, fd: FileDescriptor, how: int) -> Sqe: ...
+    def shutdown(self, user_data: int, fd: _FileDescriptor, how: int) -> Sqe: ...
     def cmd_sock(
         self,
         user_data: int,
         cmd_op: int,
-        fd: FileDescriptor,
+        fd: _FileDescriptor,
         level: int = 0,
         optname: int = 0,
-        optval: Buffer | int | None = None,
+        optval: _Buffer | int | None = None,
     ) -> Sqe: ...
     def getsockopt(
-        self, user_data: int, fd: FileDescriptor, level: int, optname: int, optval: Buffer
+        self, user_data: int, fd: _FileDescriptor, level: int, optname: int, optval: _Buffer
     ) -> Sqe: ...
     def setsockopt(
-        self, user_data: int, fd: FileDescriptor, level: int, optname: int, optval: Buffer | int
+        self, user_data: int, fd: _FileDescriptor, level: int, optname: int, optval: _Buffer | int
     ) -> Sqe: ...
     # --- IoUring: buffer operations ---
     def provide_buffers(
-        self, user_data: int, buffer: Buffer, buf_len: int, nr: int, bgid: int, bid: int = 0
+        self, user_data: int, buffer: _Buffer, buf_len: int, nr: int, bgid: int, bid: int = 0
     ) -> Sqe: ...
     def remove_buffers(self, user_data: int, nr: int, bgid: int) -> Sqe: ...
     def read_provided(
         self,
         user_data: int,
-        fd: FileDescriptor,
+        fd: _FileDescriptor,
         buf_group: _BufGroup,
         len: int = 0,
         offset: int = -1,
     ) -> Sqe: ...
     def read_multishot(
-        self, user_data: int, fd: FileDescriptor, nbytes: int, offset: int, buf_group: _BufGroup
+        self, user_data: int, fd: _FileDescriptor, nbytes: int, offset: int, buf_group: _BufGroup
     ) -> Sqe: ...
     def register_buffer_ring(
         self,
@@ -1344,6 +1495,7 @@ class IoUring:
     ) -> BufferRing: ...
     def unregister_buffer_ring(self, bgid: int) -> None: ...
     # --- IoUring: registration ---
+    def resize(self, *, sq_entries: int | None = None, cq_entries: int | None = None) -> None: ...
     def register_ring_fd(self) -> int: ...
     def unregister_ring_fd(self) -> None: ...
     @property
@@ -1367,7 +1519,7 @@ class IoUring:
         self,
         *,
         user_data: int | None = None,
-        fd: FileDescriptor | None = None,
+        fd: _FileDescriptor | None = None,
         op: int | None = None,
         any: bool = False,
         all: bool = False,
@@ -1376,9 +1528,9 @@ class IoUring:
     ) -> int: ...
     def register_clock(self, clockid: int) -> None: ...
     def register_file_alloc_range(self, offset: int, length: int) -> None: ...
-    def register_eventfd_async(self, fd: FileDescriptor) -> None: ...
+    def register_eventfd_async(self, fd: _FileDescriptor) -> None: ...
     def register_buffers_sparse(self, count: int) -> None: ...
-    def register_buffers_update(self, offset: int, buffers: Iterable[Buffer]) -> int: ...
+    def register_buffers_update(self, offset: int, buffers: Iterable[_Buffer]) -> int: ...
     def clone_buffers(
         self,
         source: IoUring,
@@ -1391,7 +1543,6 @@ class IoUring:
     def register_napi(self, busy_poll_us: int, prefer_busy_poll: bool = False) -> None: ...
     def unregister_napi(self) -> None: ...
     # --- IoUring: batch preparation ---
-    # NumPy arrays are listed next to Buffer: on Python 3.11 their stubs lack __buffer__.
     def nop_batch(
         self, user_data: _IntArg, *, count: int | None = None, sqe_flags: _IntArg = 0
     ) -> int: ...
@@ -1399,7 +1550,7 @@ class IoUring:
         self,
         user_data: _IntArg,
         fd: _IntArg,
-        buffer: Buffer | npt.NDArray[Any],
+        buffer: _Buffer,
         offset: _IntArg,
         length: _IntArg,
         buf_offset: _IntArg | None = None,
@@ -1412,7 +1563,7 @@ class IoUring:
         self,
         user_data: _IntArg,
         fd: _IntArg,
-        buffer: Buffer | npt.NDArray[Any],
+        buffer: _Buffer,
         offset: _IntArg,
         length: _IntArg,
         buf_offset: _IntArg | None = None,
@@ -1425,7 +1576,7 @@ class IoUring:
         self,
         user_data: _IntArg,
         fd: _IntArg,
-        buffer: Buffer | npt.NDArray[Any],
+        buffer: _Buffer,
         offset: _IntArg,
         length: _IntArg,
         buf_offset: _IntArg | None = None,
@@ -1438,7 +1589,7 @@ class IoUring:
         self,
         user_data: _IntArg,
         fd: _IntArg,
-        buffer: Buffer | npt.NDArray[Any],
+        buffer: _Buffer,
         offset: _IntArg,
         length: _IntArg,
         buf_offset: _IntArg | None = None,
@@ -1489,7 +1640,7 @@ class IoUring:
         self,
         user_data: _IntArg,
         dir_fd: _IntArg,
-        paths: StrOrBytesPath | Sequence[StrOrBytesPath],
+        paths: _StrOrBytesPath | Sequence[_StrOrBytesPath],
         flags: _IntArg,
         mode: _IntArg = 0o666,
         *,
@@ -1500,7 +1651,7 @@ class IoUring:
         self,
         user_data: _IntArg,
         fd: _IntArg,
-        buffer: Buffer | npt.NDArray[Any],
+        buffer: _Buffer,
         length: _IntArg,
         buf_offset: _IntArg | None = None,
         *,
@@ -1512,7 +1663,7 @@ class IoUring:
         self,
         user_data: _IntArg,
         fd: _IntArg,
-        buffer: Buffer | npt.NDArray[Any],
+        buffer: _Buffer,
         length: _IntArg,
         buf_offset: _IntArg | None = None,
         *,
@@ -1524,14 +1675,12 @@ class IoUring:
         self,
         user_data: _IntArg,
         dir_fd: _IntArg,
-        paths: StrOrBytesPath | Sequence[StrOrBytesPath],
+        paths: _StrOrBytesPath | Sequence[_StrOrBytesPath],
         flags: _IntArg,
         mask: _IntArg,
-        out: Buffer | npt.NDArray[Any],
+        out: _Buffer,
         *,
         count: int | None = None,
         sqe_flags: _IntArg = 0,
     ) -> int: ...
-    def push_sqes(
-        self, sqes: npt.NDArray[np.void], buffer: Buffer | npt.NDArray[Any] | None = None
-    ) -> int: ...
+    def push_sqes(self, sqes: npt.NDArray[np.void], buffer: _Buffer | None = None) -> int: ...

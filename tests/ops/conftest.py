@@ -1,17 +1,61 @@
-"""Socket fixtures for the net and buffer tests: loopback listeners, connected pairs through the
-ring (Zig's createSocketTestHarness), socketpairs and UDP pairs. Every socket is closed at
-teardown; nothing here is autouse.
+"""Helpers and fixtures shared by the operation tests.
+
+Helpers (import them with ``from .conftest import ...``): the whole-SQE comparison of the Zig
+tests (``sqe_fields``), addresses of buffers and of the iovec arrays the kernel reads, the
+ring's counters, probe-based skips and the ways of reaping completions by user_data.
+Fixtures: /dev/zero, and socket fixtures for the net and buffer tests (loopback listeners,
+connected pairs through the ring as Zig's createSocketTestHarness, socketpairs and UDP pairs).
+Every descriptor is closed at teardown; nothing here is autouse.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+from sqe_support import (
+    SQE_FIELDS,
+    U64_MAX,
+    addr_of,
+    check_submit,
+    iovecs_at,
+    sq_counters,
+    sqe_fields,
+)
 
 from iouring import Cqe, IoUring, Op
+
+__all__ = [
+    "SQE_FIELDS",
+    "U64_MAX",
+    "addr_of",
+    "check_submit",
+    "iovecs_at",
+    "sq_counters",
+    "sqe_fields",
+]
+
+
+def require_ops(ring: IoUring, *ops: Op) -> None:
+    """Skips the test unless the kernel's probe lists every one of ``ops``."""
+    missing = [op.name for op in ops if op not in ring.probe()]
+    if missing:
+        pytest.skip(f"kernel lacks {', '.join(missing)}")
+
+
+def register_or_skip(ring: IoUring, buffers: list[Any]) -> None:
+    """register_buffers, skipping when RLIMIT_MEMLOCK is too low (ENOMEM, kernels < 5.12)."""
+    try:
+        ring.register_buffers(buffers)
+    except OSError as exc:
+        if exc.errno == errno.ENOMEM:
+            pytest.skip(f"register_buffers: {exc} (RLIMIT_MEMLOCK too low)")
+        raise
 
 
 @dataclass
@@ -44,6 +88,35 @@ def reap(ring: IoUring, n: int) -> dict[int, Cqe]:
         assert cqe.user_data not in got, (cqe, got)
         got[cqe.user_data] = cqe
     return got
+
+
+def submit_and_reap(ring: IoUring, n: int) -> dict[int, Cqe]:
+    """Submits, then reaps ``n`` completions by user_data (each user_data at most once)."""
+    ring.submit()
+    return reap(ring, n)
+
+
+def run_one(ring: IoUring) -> Cqe:
+    """Submits and returns the one completion."""
+    return submit_and_reap(ring, 1).popitem()[1]
+
+
+def reap_grouped(ring: IoUring, n: int) -> dict[int, list[Cqe]]:
+    """``n`` completions grouped by user_data, in arrival order within each group (the order
+    between unlinked SQEs is not guaranteed)."""
+    got: dict[int, list[Cqe]] = {}
+    for _ in range(n):
+        cqe = ring.copy_cqe(timeout=10)
+        got.setdefault(cqe.user_data, []).append(cqe)
+    return got
+
+
+@pytest.fixture
+def dev_zero() -> Iterator[int]:
+    """/dev/zero, open read-only."""
+    fd = os.open("/dev/zero", os.O_RDONLY | os.O_CLOEXEC)
+    yield fd
+    os.close(fd)
 
 
 class SocketRegistry:

@@ -20,7 +20,7 @@ import os
 import random
 import socket
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -40,51 +40,7 @@ from iouring import (
     SqeFlags,
 )
 
-SQE_FIELDS = (
-    "opcode",
-    "flags",
-    "ioprio",
-    "fd",
-    "off",
-    "addr",
-    "len",
-    "rw_flags",
-    "user_data",
-    "buf_index",
-    "personality",
-    "splice_fd_in",
-    "addr3",
-)
-U64_MAX = 2**64 - 1
-
-
-def sqe_fields(**expected: int) -> dict[str, int]:
-    """The whole SQE as ``Sqe.fields()`` reports it: every field 0 except those given."""
-    unknown = set(expected) - set(SQE_FIELDS)
-    assert not unknown, unknown
-    fields = dict.fromkeys(SQE_FIELDS, 0)
-    fields.update({k: int(v) for k, v in expected.items()})
-    return fields
-
-
-def addr_of(buf: Any) -> int:
-    if isinstance(buf, np.ndarray):
-        return int(buf.ctypes.data)
-    return ctypes.addressof(ctypes.c_char.from_buffer(buf))
-
-
-def require_ops(ring: IoUring, *ops: Op) -> None:
-    missing = [op.name for op in ops if op not in ring.probe()]
-    if missing:
-        pytest.skip(f"kernel lacks {', '.join(missing)}")
-
-
-def reap(ring: IoUring, n: int) -> dict[int, list[Cqe]]:
-    got: dict[int, list[Cqe]] = {}
-    for _ in range(n):
-        cqe = ring.copy_cqe(timeout=10)
-        got.setdefault(cqe.user_data, []).append(cqe)
-    return got
+from .conftest import U64_MAX, addr_of, reap_grouped, require_ops, sqe_fields
 
 
 def one(ring: IoUring) -> Cqe:
@@ -118,13 +74,6 @@ def buffer_flags(bid: int, *extra: int) -> int:
     for f in extra:
         flags |= f
     return int(flags)
-
-
-@pytest.fixture
-def dev_zero() -> Iterator[int]:
-    fd = os.open("/dev/zero", os.O_RDONLY | os.O_CLOEXEC)
-    yield fd
-    os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,7 +344,7 @@ def test_ring_mapped_buffers_multishot_recv(
         cancel_user_data = rnd.getrandbits(64)
         ring.cancel(cancel_user_data, recv_user_data)
         ring.submit_and_wait(2, timeout=10)
-        got = reap(ring, 2)
+        got = reap_grouped(ring, 2)
         # Older kernels (< 6.5): cancel -ENOENT and recv -ENOBUFS; newer: 0 and -ECANCELED.
         assert got[cancel_user_data][0].res in (0, -errno.ENOENT)
         (final,) = got[recv_user_data]
@@ -489,7 +438,7 @@ def test_recvmsg_multishot_parses_each_message(ring: IoUring, sockets: Any) -> N
     assert ring.pinned == 2  # the ring's memory, and the Msghdr of the armed recvmsg
     ring.cancel(0x78, 0x77)
     ring.submit_and_wait(2, timeout=10)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     assert got[0x77][-1].res == -errno.ECANCELED
     assert ring.pinned == 1
     finish(ring)
@@ -570,7 +519,7 @@ def test_recv_bundle_multishot(ring: IoUring, socket_harness: Callable[..., Any]
     assert received == b"firstsecond part"
     ring.cancel(0x99, 0x98)
     ring.submit_and_wait(2, timeout=10)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     assert got[0x98][-1].res == -errno.ECANCELED
     finish(ring)
 

@@ -49,88 +49,20 @@ from iouring import (
     TimeoutFlags,
 )
 
+from .conftest import addr_of, require_ops, run_one, sq_counters, sqe_fields, submit_and_reap
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
 U32 = 2**32
-SQE_FIELDS = (
-    "opcode",
-    "flags",
-    "ioprio",
-    "fd",
-    "off",
-    "addr",
-    "len",
-    "rw_flags",
-    "user_data",
-    "buf_index",
-    "personality",
-    "splice_fd_in",
-    "addr3",
-)
 PRIVATE_U32 = FutexFlags.SIZE_U32 | FutexFlags.PRIVATE
 MSG_RING_CQE_SKIP = 1
 MSG_RING_FLAGS_PASS = 2
 
 
-def sqe_fields(**expected: int) -> dict[str, int]:
-    """The whole SQE as ``Sqe.fields()`` reports it: every field 0 except those given."""
-    unknown = set(expected) - set(SQE_FIELDS)
-    assert not unknown, unknown
-    fields = dict.fromkeys(SQE_FIELDS, 0)
-    fields.update({k: int(v) for k, v in expected.items()})
-    return fields
-
-
-def addr_of(buf: Any) -> int:
-    if isinstance(buf, np.ndarray):
-        return int(buf.ctypes.data)
-    if isinstance(buf, array.array):
-        return buf.buffer_info()[0]
-    c = ctypes.c_char.from_buffer(buf)
-    try:
-        return ctypes.addressof(c)
-    finally:
-        del c
-
-
 def timespec_at(addr: int) -> tuple[int, int]:
     words = (ctypes.c_int64 * 2).from_address(addr)
     return (words[0], words[1])
-
-
-def sq_counters(ring: IoUring) -> dict[str, int]:
-    return {
-        "sqe_head": ring.sqe_head,
-        "sqe_tail": ring.sqe_tail,
-        "sq_tail": ring.sq_tail,
-        "sq_ready": ring.sq_ready(),
-        "sq_space_left": ring.sq_space_left(),
-        "in_flight": ring.in_flight,
-        "pinned": ring.pinned,
-    }
-
-
-def reap(ring: IoUring, n: int, submit: bool = True) -> dict[int, Cqe]:
-    """(Submits and) reaps ``n`` completions, by user_data (each user_data once)."""
-    if submit:
-        ring.submit()
-    got: dict[int, Cqe] = {}
-    for _ in range(n):
-        cqe = ring.copy_cqe(timeout=10)
-        assert cqe.user_data not in got, (cqe, got)
-        got[cqe.user_data] = cqe
-    return got
-
-
-def run_one(ring: IoUring) -> Cqe:
-    return reap(ring, 1).popitem()[1]
-
-
-def require_ops(ring: IoUring, *ops: Op) -> None:
-    missing = [op.name for op in ops if op not in ring.probe()]
-    if missing:
-        pytest.skip(f"kernel lacks {', '.join(missing)}")
 
 
 def skip_if_einval(cqe: Cqe, what: str) -> None:
@@ -187,7 +119,7 @@ def test_timeout_remove(make_ring: Callable[..., IoUring]) -> None:
     assert sqe.fields() == sqe_fields(
         opcode=Op.TIMEOUT_REMOVE, fd=-1, addr=0x88888888, user_data=0x99999999
     )
-    got = reap(ring, 2)
+    got = submit_and_reap(ring, 2)
     assert got == {
         0x88888888: Cqe(0x88888888, -errno.ECANCELED, 0),
         0x99999999: Cqe(0x99999999, 0, 0),
@@ -211,7 +143,7 @@ def test_link_timeout_on_pipe_read(ring: IoUring, pipe: tuple[int, int]) -> None
     del buf
     gc.collect()
     assert ref() is not None
-    got = reap(ring, 2)
+    got = submit_and_reap(ring, 2)
     assert got[0x11111111] in (
         Cqe(0x11111111, -errno.EINTR, 0),
         Cqe(0x11111111, -errno.ECANCELED, 0),
@@ -230,7 +162,7 @@ def test_link_timeout_not_reached(ring: IoUring, pipe: tuple[int, int]) -> None:
     buf = bytearray(5)
     ring.read(0x31, r, buf, -1).flags |= SqeFlags.IO_LINK
     ring.link_timeout(0x32, 5)
-    got = reap(ring, 2)
+    got = submit_and_reap(ring, 2)
     assert got == {0x31: Cqe(0x31, 5, 0), 0x32: Cqe(0x32, -errno.ECANCELED, 0)}
     assert buf == b"ready"
 
@@ -310,7 +242,7 @@ def test_timeout_update(ring: IoUring) -> None:
         user_data=0x7B,
     )
     assert timespec_at(fields["off"]) == (0, 1_000_000)
-    got = reap(ring, 2)
+    got = submit_and_reap(ring, 2)
     skip_if_einval(got[0x7B], "timeout updates")
     assert got == {0x7A: Cqe(0x7A, -errno.ETIME, 0), 0x7B: Cqe(0x7B, 0, 0)}
     ring.timeout_update(0x7C, 1, 0x7A)
@@ -324,7 +256,7 @@ def test_link_timeout_update(ring: IoUring, pipe: tuple[int, int]) -> None:
     ring.submit()
     sqe = ring.timeout_update(0x83, 0.001, 0x82, TimeoutFlags.LINK_TIMEOUT_UPDATE)
     assert sqe.rw_flags == TimeoutFlags.UPDATE | TimeoutFlags.LINK_TIMEOUT_UPDATE
-    got = reap(ring, 3)
+    got = submit_and_reap(ring, 3)
     skip_if_einval(got[0x83], "LINK_TIMEOUT_UPDATE")
     assert got[0x83] == Cqe(0x83, 0, 0)
     assert got[0x82] in (Cqe(0x82, -errno.ETIME, 0), Cqe(0x82, -errno.EALREADY, 0))
@@ -373,7 +305,7 @@ def test_cancel_by_user_data(ring: IoUring, pipe: tuple[int, int]) -> None:
     assert ref() is not None
     sqe = ring.cancel(0xCA2, 0xCA1)
     assert sqe.fields() == sqe_fields(opcode=Op.ASYNC_CANCEL, fd=-1, addr=0xCA1, user_data=0xCA2)
-    got = reap(ring, 2)
+    got = submit_and_reap(ring, 2)
     assert got == {0xCA1: Cqe(0xCA1, -errno.ECANCELED, 0), 0xCA2: Cqe(0xCA2, 0, 0)}
     gc.collect()
     assert ref() is None
@@ -393,7 +325,7 @@ def test_cancel_fd_all(ring: IoUring, pipe: tuple[int, int]) -> None:
         rw_flags=CancelFlags.FD | CancelFlags.ALL,
         user_data=0xCB3,
     )
-    got = reap(ring, 3)
+    got = submit_and_reap(ring, 3)
     skip_if_einval(got[0xCB3], "CancelFlags.FD")
     assert got == {
         0xCB1: Cqe(0xCB1, -errno.ECANCELED, 0),
@@ -416,11 +348,11 @@ def test_cancel_by_op_and_any(ring: IoUring, pipe: tuple[int, int]) -> None:
         rw_flags=CancelFlags.OP | CancelFlags.ALL,
         user_data=0xCC4,
     )
-    got = reap(ring, 2)
+    got = submit_and_reap(ring, 2)
     skip_if_einval(got[0xCC4], "CancelFlags.OP")
     assert got == {0xCC1: Cqe(0xCC1, -errno.ECANCELED, 0), 0xCC4: Cqe(0xCC4, 1, 0)}
     ring.cancel(0xCC5, 0, CancelFlags.ANY | CancelFlags.ALL)
-    got = reap(ring, 3)
+    got = submit_and_reap(ring, 3)
     assert got == {
         0xCC2: Cqe(0xCC2, -errno.ECANCELED, 0),
         0xCC3: Cqe(0xCC3, -errno.ECANCELED, 0),
@@ -435,11 +367,14 @@ def test_cancel_fd_and_user_data_together(ring: IoUring, pipe: tuple[int, int]) 
     ring.submit()
     sqe = ring.cancel(0xCD3, 0xCD2, CancelFlags.USERDATA, fd=r)
     assert (sqe.fd, sqe.addr, sqe.rw_flags) == (r, 0xCD2, CancelFlags.USERDATA | CancelFlags.FD)
-    got = reap(ring, 2)
+    got = submit_and_reap(ring, 2)
     skip_if_einval(got[0xCD3], "CancelFlags.USERDATA")
     assert got == {0xCD2: Cqe(0xCD2, -errno.ECANCELED, 0), 0xCD3: Cqe(0xCD3, 0, 0)}
     ring.cancel(0xCD4, 0xCD1)
-    assert reap(ring, 2) == {0xCD1: Cqe(0xCD1, -errno.ECANCELED, 0), 0xCD4: Cqe(0xCD4, 0, 0)}
+    assert submit_and_reap(ring, 2) == {
+        0xCD1: Cqe(0xCD1, -errno.ECANCELED, 0),
+        0xCD4: Cqe(0xCD4, 0, 0),
+    }
 
 
 @pytest.mark.parametrize(
@@ -504,7 +439,7 @@ def test_poll_multishot_and_remove(ring: IoUring, pipe: tuple[int, int]) -> None
     assert second == Cqe(0xB021, second.res, CqeFlags.MORE)
     sqe = ring.poll_remove(0xB022, 0xB021)
     assert sqe.fields() == sqe_fields(opcode=Op.POLL_REMOVE, fd=-1, addr=0xB021, user_data=0xB022)
-    got = reap(ring, 2)
+    got = submit_and_reap(ring, 2)
     assert got == {0xB021: Cqe(0xB021, -errno.ECANCELED, 0), 0xB022: Cqe(0xB022, 0, 0)}
     assert ring.in_flight == 0
 
@@ -517,7 +452,7 @@ def test_poll_add_flags_multishot(ring: IoUring, pipe: tuple[int, int]) -> None:
     ring.submit()
     assert ring.copy_cqe(timeout=10).flags == CqeFlags.MORE
     ring.poll_remove(0xB032, 0xB031)
-    assert reap(ring, 2)[0xB031] == Cqe(0xB031, -errno.ECANCELED, 0)
+    assert submit_and_reap(ring, 2)[0xB031] == Cqe(0xB031, -errno.ECANCELED, 0)
 
 
 def test_poll_update_events(ring: IoUring, pipe: tuple[int, int]) -> None:
@@ -676,7 +611,7 @@ def test_msg_ring_data(make_ring: Callable[..., IoUring]) -> None:
 def test_msg_ring_to_itself(ring: IoUring) -> None:
     require_ops(ring, Op.MSG_RING)
     ring.get_sqe().prep_msg_ring(0x5E1F, ring.fd, 7, 0x70)
-    got = reap(ring, 2)
+    got = submit_and_reap(ring, 2)
     skip_if_einval(got[0x5E1F], "MSG_RING with IORING_MSG_RING_FLAGS_PASS")
     assert got == {0x5E1F: Cqe(0x5E1F, 0, 0), 0x70: Cqe(0x70, 7, CqeFlags.MORE)}
 
@@ -863,7 +798,7 @@ def test_waitid_into_buffer_and_none(ring: IoUring) -> None:
         ring.waitid(0xBBD, os.P_PID, pid, raw, os.WEXITED)
         sqe = ring.waitid(0xBBE, os.P_PID, pid2, None, os.WEXITED)
         assert sqe.off == 0
-        got = reap(ring, 2)
+        got = submit_and_reap(ring, 2)
         skip_if_einval(got[0xBBD], "WAITID")
         assert got == {0xBBD: Cqe(0xBBD, 0, 0), 0xBBE: Cqe(0xBBE, 0, 0)}
         ints = np.frombuffer(raw, np.int32)
@@ -919,7 +854,7 @@ def test_futex_wait_wake(ring: IoUring) -> None:
         addr3=FUTEX_BITSET_MATCH_ANY,
         user_data=0xF07F,
     )
-    got = reap(ring, 2)
+    got = submit_and_reap(ring, 2)
     assert got == {0xF07E: Cqe(0xF07E, 0, 0), 0xF07F: Cqe(0xF07F, 1, 0)}
     # The value differs: the wait does not start.
     ring.futex_wait(0xF080, word, 1)
@@ -939,7 +874,7 @@ def test_futex_wait_lifetime(ring: IoUring) -> None:
     gc.collect()
     assert ref() is not None
     ring.cancel(0xF091, 0xF090)
-    got = reap(ring, 2)
+    got = submit_and_reap(ring, 2)
     assert got[0xF090] == Cqe(0xF090, -errno.ECANCELED, 0)
     assert got[0xF091] in (Cqe(0xF091, 0, 0), Cqe(0xF091, 1, 0))  # futex cancel counts
     gc.collect()
@@ -958,7 +893,7 @@ def test_futex_waitv(ring: IoUring) -> None:
     assert (raw[:, 2] & 0xFFFFFFFF).tolist() == [PRIVATE_U32, PRIVATE_U32]
     ring.submit()
     ring.futex_wake(0xF0A1, words[1:2], 1, futex_flags=PRIVATE_U32)
-    got = reap(ring, 2)
+    got = submit_and_reap(ring, 2)
     assert got == {0xF0A0: Cqe(0xF0A0, 1, 0), 0xF0A1: Cqe(0xF0A1, 1, 0)}
 
 
@@ -992,7 +927,7 @@ def test_futex_validation(
     backing = np.zeros(4, np.uint32)  # 16 aligned bytes
     before = sq_counters(ring)
     with pytest.raises(error, match=match):
-        call(ring, memoryview(backing).cast("B"))
+        call(ring, backing.data.cast("B"))
     assert sq_counters(ring) == before
 
 
@@ -1127,7 +1062,7 @@ def test_nop_inject(ring: IoUring) -> None:
     # A failing NOP breaks its link chain.
     ring.nop_inject(0x1E3, -errno.EPERM).flags |= SqeFlags.IO_LINK
     ring.nop(0x1E4)
-    assert reap(ring, 2) == {
+    assert submit_and_reap(ring, 2) == {
         0x1E3: Cqe(0x1E3, -errno.EPERM, 0),
         0x1E4: Cqe(0x1E4, -errno.ECANCELED, 0),
     }
@@ -1191,4 +1126,4 @@ def test_ring_method_and_prep_build_the_same_sqe(ring: IoUring, pipe: tuple[int,
         a.prep_nop(0xAB)
         b.prep_nop(0xAC)
         assert ring.pinned == 0
-        assert reap(ring, 2) == {0xAB: Cqe(0xAB, 0, 0), 0xAC: Cqe(0xAC, 0, 0)}
+        assert submit_and_reap(ring, 2) == {0xAB: Cqe(0xAB, 0, 0), 0xAC: Cqe(0xAC, 0, 0)}

@@ -42,87 +42,22 @@ from iouring import (
     XattrFlags,
 )
 
+from .conftest import (
+    addr_of,
+    iovecs_at,
+    require_ops,
+    run_one,
+    sq_counters,
+    sqe_fields,
+    submit_and_reap,
+)
+
 if TYPE_CHECKING:
     import pathlib
     from collections.abc import Callable, Iterator
 
 U32 = 2**32
 PAGE = mmap.PAGESIZE
-SQE_FIELDS = (
-    "opcode",
-    "flags",
-    "ioprio",
-    "fd",
-    "off",
-    "addr",
-    "len",
-    "rw_flags",
-    "user_data",
-    "buf_index",
-    "personality",
-    "splice_fd_in",
-    "addr3",
-)
-
-
-def sqe_fields(**expected: int) -> dict[str, int]:
-    """The whole SQE as ``Sqe.fields()`` reports it: every field 0 except those given."""
-    unknown = set(expected) - set(SQE_FIELDS)
-    assert not unknown, unknown
-    fields = dict.fromkeys(SQE_FIELDS, 0)
-    fields.update({k: int(v) for k, v in expected.items()})
-    return fields
-
-
-def addr_of(buf: Any) -> int:
-    """Address of the first byte of a writable buffer."""
-    if isinstance(buf, np.ndarray):
-        return int(buf.ctypes.data)
-    if isinstance(buf, array.array):
-        return buf.buffer_info()[0]
-    c = ctypes.c_char.from_buffer(buf)
-    try:
-        return ctypes.addressof(c)
-    finally:
-        del c
-
-
-def iovecs_at(addr: int, count: int) -> list[tuple[int, int]]:
-    words = (ctypes.c_uint64 * (2 * count)).from_address(addr)
-    return [(words[2 * i], words[2 * i + 1]) for i in range(count)]
-
-
-def sq_counters(ring: IoUring) -> dict[str, int]:
-    return {
-        "sqe_head": ring.sqe_head,
-        "sqe_tail": ring.sqe_tail,
-        "sq_tail": ring.sq_tail,
-        "sq_ready": ring.sq_ready(),
-        "sq_space_left": ring.sq_space_left(),
-        "in_flight": ring.in_flight,
-        "pinned": ring.pinned,
-    }
-
-
-def reap(ring: IoUring, n: int) -> dict[int, Cqe]:
-    """Submits and reaps ``n`` completions, by user_data (each user_data once)."""
-    ring.submit_and_wait(n)
-    got: dict[int, Cqe] = {}
-    for _ in range(n):
-        cqe = ring.copy_cqe()
-        assert cqe.user_data not in got, cqe
-        got[cqe.user_data] = cqe
-    return got
-
-
-def run_one(ring: IoUring) -> Cqe:
-    return reap(ring, 1).popitem()[1]
-
-
-def require_ops(ring: IoUring, *ops: Op) -> None:
-    missing = [op.name for op in ops if op not in ring.probe()]
-    if missing:
-        pytest.skip(f"kernel lacks {', '.join(missing)}")
 
 
 def skip_if_refused(cqe: Cqe, what: str, *errnos: int) -> None:
@@ -1049,7 +984,7 @@ def test_pipe_into_numpy_and_bytearray(ring: IoUring) -> None:
     b = bytearray(16)
     ring.pipe(0x91, a)
     ring.get_sqe().prep_pipe(0x92, b, os.O_NONBLOCK | os.O_CLOEXEC)
-    got = reap(ring, 2)
+    got = submit_and_reap(ring, 2)
     assert got == {0x91: Cqe(0x91, 0, 0), 0x92: Cqe(0x92, 0, 0)}
     fds_b = list(np.frombuffer(b, np.int32)[:2])
     try:
@@ -1124,7 +1059,7 @@ def test_plain_fields_only_where_safe(ring: IoUring, tmp_file: Any, tmp_path: pa
     sqe4 = ring.pipe(4, fds)
     with pytest.raises(ValueError, match="rw_flags"):
         sqe4.rw_flags = 0
-    got = reap(ring, 4)
+    got = submit_and_reap(ring, 4)
     assert got[1] == Cqe(1, 0, 0)
     assert got[2] == Cqe(2, 0, 0)
     assert got[3] == Cqe(3, 0, 0)
@@ -1179,4 +1114,4 @@ def test_ring_method_and_prep_build_the_same_sqe(
         a.prep_nop(0xAB)
         b.prep_nop(0xAC)
         assert ring.pinned == 0
-        assert reap(ring, 2) == {0xAB: Cqe(0xAB, 0, 0), 0xAC: Cqe(0xAC, 0, 0)}
+        assert submit_and_reap(ring, 2) == {0xAB: Cqe(0xAB, 0, 0), 0xAC: Cqe(0xAC, 0, 0)}

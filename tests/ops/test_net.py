@@ -1,5 +1,6 @@
 """Socket operations: socket (+ direct), bind, listen, accept (+ direct, multishot), connect,
-send/sendto/send_zc, recv, sendmsg/recvmsg (+ zc), shutdown, socket commands.
+send/sendto/send_zc (+ fixed), recv, sendmsg/recvmsg (+ zc, zc fixed), shutdown, socket
+commands.
 
 Ports Zig's IoUring tests 10 (accept/connect/send/recv), 11 (sendmsg/recvmsg), 15
 (accept/connect/recv/link_timeout), 18 (accept/connect/recv/cancel), 20 (shutdown), 29 (accept
@@ -42,37 +43,15 @@ from iouring import (
     SqeFlags,
 )
 
-SQE_FIELDS = (
-    "opcode",
-    "flags",
-    "ioprio",
-    "fd",
-    "off",
-    "addr",
-    "len",
-    "rw_flags",
-    "user_data",
-    "buf_index",
-    "personality",
-    "splice_fd_in",
-    "addr3",
+from .conftest import (
+    addr_of,
+    check_submit,
+    iovecs_at,
+    reap_grouped,
+    register_or_skip,
+    require_ops,
+    sqe_fields,
 )
-
-
-def sqe_fields(**expected: int) -> dict[str, int]:
-    """The whole SQE as ``Sqe.fields()`` reports it: every field 0 except those given."""
-    unknown = set(expected) - set(SQE_FIELDS)
-    assert not unknown, unknown
-    fields = dict.fromkeys(SQE_FIELDS, 0)
-    fields.update({k: int(v) for k, v in expected.items()})
-    return fields
-
-
-def addr_of(buf: Any) -> int:
-    """Address of the first byte of a writable buffer (bytearray, ndarray)."""
-    if isinstance(buf, np.ndarray):
-        return int(buf.ctypes.data)
-    return ctypes.addressof(ctypes.c_char.from_buffer(buf))
 
 
 class CMsghdr(ctypes.Structure):
@@ -93,34 +72,6 @@ def msghdr_at(addr: int) -> CMsghdr:
     return CMsghdr.from_address(addr)
 
 
-def iovecs_at(addr: int, count: int) -> list[tuple[int, int]]:
-    words = (ctypes.c_uint64 * (2 * count)).from_address(addr)
-    return [(words[2 * i], words[2 * i + 1]) for i in range(count)]
-
-
-def require_ops(ring: IoUring, *ops: Op) -> None:
-    missing = [op.name for op in ops if op not in ring.probe()]
-    if missing:
-        pytest.skip(f"kernel lacks {', '.join(missing)}")
-
-
-def check_submit(ring: IoUring, config: Any, expected: int) -> None:
-    submitted = ring.submit()
-    if config.sqpoll:
-        assert 0 <= submitted <= expected
-    else:
-        assert submitted == expected
-
-
-def reap(ring: IoUring, n: int) -> dict[int, list[Cqe]]:
-    """``n`` completions grouped by user_data, in arrival order within each group."""
-    got: dict[int, list[Cqe]] = {}
-    for _ in range(n):
-        cqe = ring.copy_cqe(timeout=10)
-        got.setdefault(cqe.user_data, []).append(cqe)
-    return got
-
-
 def without_nonempty(cqe: Cqe) -> Cqe:
     """The CQE with the SOCK_NONEMPTY hint cleared (Zig's tests ignore it)."""
     return Cqe(cqe.user_data, cqe.res, cqe.flags & ~int(CqeFlags.SOCK_NONEMPTY))
@@ -132,7 +83,7 @@ def cancel_and_reap(ring: IoUring, target: int, expected_results: tuple[int, ...
         pytest.skip("ring.cancel (ASYNC_CANCEL) is not available in this build")
     ring.cancel(0x0CA0CE1, target)
     ring.submit_and_wait(2)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     assert got[0x0CA0CE1][0].res in (0, -errno.ENOENT, -errno.EALREADY)
     final = got[target][-1]
     assert final.res in expected_results, final
@@ -184,8 +135,8 @@ def test_accept_connect_send_recv(
         len=5,
         user_data=0xFFFFFFFF,
     )
-    check_submit(ring, ring_config, 2)
-    got = reap(ring, 2)
+    check_submit(ring, ring_config.sqpoll, 2)
+    got = reap_grouped(ring, 2)
     assert got[0xEEEEEEEE] == [Cqe(0xEEEEEEEE, 10, 0)]
     assert without_nonempty(got[0xFFFFFFFF][0]) == Cqe(0xFFFFFFFF, 5, 0)
     assert buffer_recv == buffer_send[:5]
@@ -231,7 +182,7 @@ def test_sendmsg_recvmsg(make_ring: Callable[..., IoUring], ring_config: Any, so
     submitted = ring.submit_and_wait(2)
     if not ring_config.sqpoll:
         assert submitted == 2
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     assert got[0x11111111] == [Cqe(0x11111111, 128, 0)]
     assert without_nonempty(got[0x22222222][0]) == Cqe(0x22222222, 128, 0)
     assert buffer_recv == buffer_send
@@ -253,7 +204,7 @@ def test_accept_connect_recv_link_timeout(
     sqe_recv.flags |= SqeFlags.IO_LINK
     ring.link_timeout(0x22222222, 0.001)
     ring.submit_and_wait(2)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     assert got[0xFFFFFFFF][0].res in (-errno.EINTR, -errno.ECANCELED)
     assert got[0x22222222][0].res in (-errno.EALREADY, -errno.ETIME)
 
@@ -266,13 +217,13 @@ def test_accept_connect_recv_cancel(
     h = socket_harness(ring)
     buffer_recv = bytearray([0, 1, 0, 1, 0])
     ring.recv(0xFFFFFFFF, h.server, buffer_recv)
-    check_submit(ring, ring_config, 1)
+    check_submit(ring, ring_config.sqpoll, 1)
     sqe_cancel = ring.cancel(0x99999999, 0xFFFFFFFF)
     assert sqe_cancel.opcode == Op.ASYNC_CANCEL
     assert sqe_cancel.addr == 0xFFFFFFFF
     assert sqe_cancel.user_data == 0x99999999
     ring.submit_and_wait(2)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     assert got[0xFFFFFFFF] == [Cqe(0xFFFFFFFF, -errno.ECANCELED, 0)]
     assert got[0x99999999] == [Cqe(0x99999999, 0, 0)]
 
@@ -287,7 +238,7 @@ def test_shutdown(ring: IoUring, ring_config: Any, sockets: Any) -> None:
     assert sqe.fields() == sqe_fields(
         opcode=Op.SHUTDOWN, fd=server.fileno(), len=socket.SHUT_RD, user_data=0x445445445
     )
-    check_submit(ring, ring_config, 1)
+    check_submit(ring, ring_config.sqpoll, 1)
     cqe = ring.copy_cqe()
     if cqe.res == -errno.EINVAL:
         pytest.skip("kernel refuses SHUTDOWN")
@@ -297,7 +248,7 @@ def test_shutdown(ring: IoUring, ring_config: Any, sockets: Any) -> None:
     sqe = ring.shutdown(0x445445445, unbound, socket.SHUT_RD)
     assert sqe.opcode == Op.SHUTDOWN
     assert sqe.fd == unbound.fileno()
-    check_submit(ring, ring_config, 1)
+    check_submit(ring, ring_config.sqpoll, 1)
     assert ring.copy_cqe() == Cqe(0x445445445, -errno.ENOTCONN, 0)
 
 
@@ -355,8 +306,8 @@ def test_accept_connect_send_zc_recv(
         user_data=0xEEEEEEEE,
     )
     ring.recv(0xFFFFFFFF, h.server, buffer_recv)
-    check_submit(ring, ring_config, 2)
-    got = reap(ring, 3)
+    check_submit(ring, ring_config.sqpoll, 2)
+    got = reap_grouped(ring, 3)
     # First the result, flagged MORE (the buffer stays pinned), then the notification.
     assert got[0xEEEEEEEE] == [
         Cqe(0xEEEEEEEE, 10, CqeFlags.MORE),
@@ -444,7 +395,7 @@ def test_socket(make_ring: Callable[..., IoUring], ring_config: Any) -> None:
     assert sqe.fields() == sqe_fields(
         opcode=Op.SOCKET, fd=socket.AF_INET, off=socket.SOCK_STREAM, len=0
     )
-    check_submit(ring, ring_config, 1)
+    check_submit(ring, ring_config.sqpoll, 1)
     cqe = ring.copy_cqe()
     assert cqe.user_data == 0
     assert cqe.flags == 0
@@ -479,7 +430,7 @@ def test_socket_direct_socket_direct_alloc_close_direct(
         sqe_connect = ring.connect(0xBBBBBBBB, slot, tcp_listener.getsockname())
         sqe_connect.flags |= SqeFlags.FIXED_FILE
         ring.submit_and_wait(2)
-        got = reap(ring, 2)
+        got = reap_grouped(ring, 2)
         assert got[0xBBBBBBBB] == [Cqe(0xBBBBBBBB, 0, 0)]
         accepted = got[0xAAAAAAAA][0]
         assert accepted.res > 2
@@ -568,7 +519,7 @@ def test_bind_listen_connect(make_ring: Callable[..., IoUring]) -> None:
         ring.accept(7, listen_fd)
         ring.connect(8, connect_fd, addr)
         ring.submit_and_wait(2)
-        got = reap(ring, 2)
+        got = reap_grouped(ring, 2)
         assert got[8] == [Cqe(8, 0, 0)]
         accept_fd = got[7][0].res
         assert accept_fd > 2
@@ -601,7 +552,7 @@ def test_accept_returns_peer_address(
     client = sockets.add(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
     ring.connect(0xCCCCCCCC, client, SockAddr(tcp_listener.getsockname()))
     ring.submit_and_wait(2)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     assert got[0xCCCCCCCC] == [Cqe(0xCCCCCCCC, 0, 0)]
     server = sockets.add(socket.socket(fileno=got[0xAAAAAAAA][0].res))
     assert peer.family == socket.AF_INET
@@ -659,7 +610,7 @@ def test_connect_every_family(ring: IoUring, sockets: Any, tmp_path: Path, famil
     )
     assert ctypes.string_at(fields["addr"], expected.addrlen) == bytes(expected)
     ring.submit_and_wait(2)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     assert got[0xCCCCCCCC] == [Cqe(0xCCCCCCCC, 0, 0)]
     os.close(got[0xAAAAAAAA][0].res)
     if family in ("inet", "inet6"):
@@ -677,7 +628,7 @@ def test_connect_unix_missing_path_and_accept_unbound(
     unbound = sockets.add(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
     ring.accept(0x2, unbound)
     ring.submit_and_wait(2)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     assert got[0x1] == [Cqe(0x1, -errno.ENOENT, 0)]
     assert got[0x2] == [Cqe(0x2, -errno.EINVAL, 0)]
 
@@ -780,7 +731,7 @@ def test_send_recv_socketpair_flags(ring: IoUring, socketpair: Any) -> None:
     sqe.flags |= SqeFlags.IO_LINK
     ring.recv(0x53, b, got_buf)
     ring.submit_and_wait(3)
-    got = reap(ring, 3)
+    got = reap_grouped(ring, 3)
     assert got[0x51] == [Cqe(0x51, 11, 0)]
     assert without_nonempty(got[0x52][0]) == Cqe(0x52, 5, 0)
     assert got[0x53][0].res == 11
@@ -812,7 +763,7 @@ def test_sendto_and_recvmsg_source(ring: IoUring, sockets: Any) -> None:
     msg = Msghdr([buf], name=True)
     ring.recvmsg(0x62, server, msg)
     ring.submit_and_wait(2)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     assert got[0x61] == [Cqe(0x61, len(data), 0)]
     assert got[0x62][0].res == len(data)
     assert buf[: len(data)] == data
@@ -877,13 +828,173 @@ def test_sendmsg_zc_two_completions(ring: IoUring, udp_pair: Any) -> None:
     assert b.recv(64) == b"first-second"
 
 
+# send_zc_fixed / sendmsg_zc_fixed: zero-copy sends from registered buffers
+
+
+def test_send_zc_fixed(ring: IoUring, socket_harness: Callable[..., Any]) -> None:
+    require_ops(ring, Op.SEND_ZC)
+    h = socket_harness(ring)
+    reg = bytearray(b"....registered, zero-copy!......")
+    register_or_skip(ring, [bytearray(8), reg])
+    sqe = ring.send_zc_fixed(0xEEEEEEEE, h.client, memoryview(reg)[4:26], 1)
+    assert sqe.fields() == sqe_fields(
+        opcode=Op.SEND_ZC,
+        ioprio=RecvSendFlags.FIXED_BUF,
+        fd=h.client.fileno(),
+        addr=addr_of(reg) + 4,
+        len=22,
+        buf_index=1,
+        user_data=0xEEEEEEEE,
+    )
+    ring.submit()
+    first = ring.copy_cqe(timeout=10)
+    if first.res in (-errno.EINVAL, -errno.EOPNOTSUPP):
+        ring.copy_cqe(timeout=10) if first.flags & CqeFlags.MORE else None
+        pytest.skip(f"kernel refuses send_zc_fixed: {os.strerror(-first.res)}")
+    assert first == Cqe(0xEEEEEEEE, 22, CqeFlags.MORE)
+    if ring.pinned:  # the notification may already be in the CQ, but not reaped
+        # The registration stays alive until the notification, even once unregistered.
+        pinned = ring.pinned
+        ring.unregister_buffers()
+        assert ring.pinned == pinned
+    assert ring.copy_cqe(timeout=10) == Cqe(0xEEEEEEEE, 0, CqeFlags.NOTIF)
+    assert ring.pinned == 0
+    assert h.server.recv(64) == b"registered, zero-copy!"
+
+
+def test_send_zc_fixed_prep_matches_ring_method(
+    ring: IoUring, socket_harness: Callable[..., Any]
+) -> None:
+    require_ops(ring, Op.SEND_ZC)
+    h = socket_harness(ring)
+    reg = np.frombuffer(b"abcdefghijklmnop", dtype=np.uint8).copy()
+    register_or_skip(ring, [reg])
+    zc = RecvSendFlags.POLL_FIRST
+    by_ring = ring.send_zc_fixed(0x5E, h.client, reg[0:8], 0, 0, zc)
+    sqe = ring.get_sqe()
+    assert sqe.prep_send_zc_fixed(0x5E, h.client, reg[8:16], 0, 0, zc) is sqe
+    f_ring, f_prep = by_ring.fields(), sqe.fields()
+    assert (f_ring["addr"], f_prep["addr"]) == (reg.ctypes.data, reg.ctypes.data + 8)
+    assert f_ring == sqe_fields(
+        opcode=Op.SEND_ZC,
+        ioprio=RecvSendFlags.FIXED_BUF | zc,
+        fd=h.client.fileno(),
+        addr=reg.ctypes.data,
+        len=8,
+        user_data=0x5E,
+    )
+    assert f_prep == {**f_ring, "addr": reg.ctypes.data + 8}
+    ring.submit()
+    cqes = [ring.copy_cqe(timeout=10) for _ in range(4)]
+    if cqes[0].res in (-errno.EINVAL, -errno.EOPNOTSUPP):
+        pytest.skip(f"kernel refuses send_zc_fixed: {os.strerror(-cqes[0].res)}")
+    assert sorted((c.res, c.flags) for c in cqes) == [
+        (0, CqeFlags.NOTIF),
+        (0, CqeFlags.NOTIF),
+        (8, CqeFlags.MORE),
+        (8, CqeFlags.MORE),
+    ]
+    data = b""
+    while len(data) < 16:
+        data += h.server.recv(64)
+    assert data == b"abcdefghijklmnop"
+    ring.unregister_buffers()
+
+
+def test_sendmsg_zc_fixed(ring: IoUring, socket_harness: Callable[..., Any]) -> None:
+    require_ops(ring, Op.SENDMSG_ZC)
+    h = socket_harness(ring)
+    reg = bytearray(b"first-......second")
+    register_or_skip(ring, [reg])
+    view = memoryview(reg)
+    msg = Msghdr([view[0:6], view[12:18]])
+    sqe = ring.sendmsg_zc_fixed(0x8F, h.client, msg, 0)
+    fields = sqe.fields()
+    assert fields == sqe_fields(
+        opcode=Op.SENDMSG_ZC,
+        ioprio=RecvSendFlags.FIXED_BUF,
+        fd=h.client.fileno(),
+        addr=fields["addr"],
+        len=1,
+        user_data=0x8F,
+    )
+    assert iovecs_at(msghdr_at(fields["addr"]).msg_iov, 2) == [
+        (addr_of(reg), 6),
+        (addr_of(reg) + 12, 6),
+    ]
+    ring.submit()
+    first = ring.copy_cqe(timeout=10)
+    if first.res in (-errno.EINVAL, -errno.EOPNOTSUPP):
+        ring.copy_cqe(timeout=10) if first.flags & CqeFlags.MORE else None
+        pytest.skip(f"kernel refuses sendmsg_zc_fixed (6.15+): {os.strerror(-first.res)}")
+    assert first == Cqe(0x8F, 12, CqeFlags.MORE)
+    assert ring.copy_cqe(timeout=10) == Cqe(0x8F, 0, CqeFlags.NOTIF)
+    assert ring.pinned == 0
+    assert h.server.recv(64) == b"first-second"
+    ring.unregister_buffers()
+
+
+def test_fixed_sends_refuse_memory_outside_the_registration(
+    ring: IoUring, make_default_ring: Callable[..., IoUring], sockets: Any
+) -> None:
+    sock = sockets.add(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+    reg = bytearray(32)
+    register_or_skip(ring, [reg])
+    view = memoryview(reg)
+    bare = make_default_ring(2)
+    untyped: Any = ring  # some calls pass wrong types on purpose
+    calls: list[tuple[Callable[[], Any], type[Exception], str]] = [
+        (lambda: ring.send_zc_fixed(1, sock, b"x", 0), ValueError, "buffer must lie inside"),
+        (lambda: ring.send_zc_fixed(1, sock, view[16:], 1), ValueError, "buffer_index 1 is out"),
+        (lambda: ring.send_zc_fixed(1, sock, view, -1), OverflowError, "buffer_index"),
+        (lambda: untyped.send_zc_fixed(1, sock, "x", 0), TypeError, "buffer"),
+        (
+            lambda: ring.send_zc_fixed(1, sock, view, 0, 0, RecvSendFlags.FIXED_BUF),
+            ValueError,
+            "zc_flags",
+        ),
+        (lambda: untyped.send_zc_fixed(1, sock, view, 0, addr=1.5), TypeError, "addr"),
+        (lambda: bare.send_zc_fixed(1, sock, view, 0), ValueError, "no buffers are registered"),
+        (
+            lambda: ring.sendmsg_zc_fixed(1, sock, Msghdr([view[0:4], b"out"]), 0),
+            ValueError,
+            r"msg buffers\[1\] must lie inside",
+        ),
+        (lambda: untyped.sendmsg_zc_fixed(1, sock, [view], 0), TypeError, "Msghdr"),
+        (
+            lambda: ring.sendmsg_zc_fixed(1, sock, Msghdr([view]), 3),
+            ValueError,
+            "buffer_index 3",
+        ),
+        (
+            lambda: bare.sendmsg_zc_fixed(1, sock, Msghdr([view]), 0),
+            ValueError,
+            "no buffers are registered",
+        ),
+    ]
+    before, bare_before = ring_unchanged(ring), ring_unchanged(bare)
+    for call, exc, match in calls:
+        with pytest.raises(exc, match=match):
+            call()
+        assert (ring_unchanged(ring), ring_unchanged(bare)) == (before, bare_before)
+    sqe = ring.get_sqe()
+    with pytest.raises(ValueError, match="must lie inside"):
+        sqe.prep_send_zc_fixed(1, sock, bytearray(4), 0)
+    with pytest.raises(ValueError, match="must lie inside"):
+        sqe.prep_sendmsg_zc_fixed(1, sock, Msghdr([bytearray(4)]), 0)
+    assert sqe.opcode == Op.NOP
+    ring.submit_and_wait(1)
+    assert ring.copy_cqe() == Cqe(0, 0, 0)
+    ring.unregister_buffers()
+
+
 def test_shutdown_write_side_ends_peer_stream(ring: IoUring, socketpair: Any) -> None:
     a, b = socketpair
     ring.shutdown(0x91, a, socket.SHUT_WR).flags |= SqeFlags.IO_LINK
     buf = bytearray(8)
     ring.recv(0x92, b, buf)
     ring.submit_and_wait(2)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     assert got[0x91] == [Cqe(0x91, 0, 0)]
     assert got[0x92] == [Cqe(0x92, 0, 0)]  # end of stream
 
@@ -910,7 +1021,7 @@ def test_sendmsg_recvmsg_scm_rights(ring: IoUring, socketpair: Any, tmp_path: Pa
         assert hdr.msg_controllen == space
         assert hdr.msg_control is not None
         ring.submit_and_wait(2)
-        got = reap(ring, 2)
+        got = reap_grouped(ring, 2)
         assert got[0xA1] == [Cqe(0xA1, 3, 0)]
         assert got[0xA2][0].res == 3
         assert buf[:3] == b"fd:"
@@ -1004,7 +1115,7 @@ def test_cmd_sock_siocinq_siocoutq(ring: IoUring, socket_harness: Callable[..., 
     )
     ring.cmd_sock(0xC2, SocketCmd.SIOCOUTQ, h.client)
     ring.submit_and_wait(2)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     if got[0xC1][0].res in (-errno.EOPNOTSUPP, -errno.EINVAL):
         pytest.skip(f"kernel refuses socket commands: {os.strerror(-got[0xC1][0].res)}")
     # The data may still be on its way through loopback.
@@ -1040,7 +1151,7 @@ def test_getsockopt_setsockopt_layout(ring: IoUring, sockets: Any) -> None:
         user_data=0xD2,
     )
     ring.submit_and_wait(2)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     if got[0xD1][0].res in (-errno.EOPNOTSUPP, -errno.EINVAL):
         ring_res = got[0xD1][0].res
         pytest.skip(f"kernel refuses socket commands: {os.strerror(-ring_res)}")
@@ -1192,7 +1303,7 @@ def test_scalar_fields_of_socket_ops_are_plain(
     with pytest.raises(ValueError, match="cannot be changed"):
         ring.accept(0x9, unbound, SockAddr()).off = 0
     ring.submit_and_wait(5, timeout=10)
-    got = reap(ring, 5)
+    got = reap_grouped(ring, 5)
     assert got[0x5][0].res > 0
     with socket.socket(fileno=got[0x5][0].res) as made:
         assert made.type == socket.SOCK_STREAM
@@ -1243,7 +1354,7 @@ def test_msghdr_iovecs_and_name_survive(ring: IoUring, udp_pair: Any, sockets: A
     gc.collect()
     assert all(ref() is not None for ref in alive + recv_alive)
     ring.submit_and_wait(2)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     assert got[0x21] == [Cqe(0x21, 9, 0)]
     assert got[0x22][0].res == 9
     gc.collect()
@@ -1305,7 +1416,7 @@ def test_connect_address_is_a_private_copy(
     gc.collect()
     ring.accept(0x52, tcp_listener)
     ring.submit_and_wait(2)
-    got = reap(ring, 2)
+    got = reap_grouped(ring, 2)
     assert got[0x51] == [Cqe(0x51, 0, 0)]
     os.close(got[0x52][0].res)
 

@@ -13,6 +13,15 @@
 
 namespace iouring {
 
+// One entry of an IORING_SETUP_CQE32 ring: the 16-byte CQE followed by two u64s of extra data
+// (big_cqe in the kernel; uring_cmd results, NOP with IORING_NOP_CQE32).
+struct Cqe32 {
+    Cqe cqe;
+    std::uint64_t big_cqe[2];
+};
+static_assert(sizeof(Cqe32) == 32);
+static_assert(offsetof(Cqe32, big_cqe) == 16);
+
 class CompletionQueue {
 public:
     CompletionQueue() = default;

@@ -57,6 +57,7 @@ public:
             enter_thread_ = other.enter_thread_;
             flags_ = other.flags_;
             features_ = other.features_;
+            sq_array_offset_known_ = other.sq_array_offset_known_;
             ring_map_ = std::move(other.ring_map_);
             sqe_map_ = std::move(other.sqe_map_);
             sq_ = std::exchange(other.sq_, {});
@@ -89,22 +90,53 @@ public:
             close();
             return -ENOSYS;
         }
-        bool has_array = (flags_ & setup::NO_SQARRAY) == 0;
-        const std::uint32_t cqe_size = (flags_ & setup::CQE32) != 0 ? 32 : 16;
-        const std::uint32_t sqe_size = (flags_ & setup::SQE128) != 0 ? 128 : 64;
-        std::size_t ring_size = p.cq_off.cqes + std::size_t{p.cq_entries} * cqe_size;
-        if (has_array) {
-            ring_size = std::max(ring_size, p.sq_off.array +
-                                                std::size_t{p.sq_entries} * sizeof(std::uint32_t));
-        }
-        int err = ring_map_.map(fd_, ring_size, kOffSqRing);
-        if (err == 0) err = sqe_map_.map(fd_, std::size_t{p.sq_entries} * sqe_size, kOffSqes);
+        sq_array_offset_known_ = (flags_ & setup::NO_SQARRAY) == 0 &&
+                                 p.sq_off.array == sq_array_offset_of(p);
+        Mapping ring_map;
+        Mapping sqe_map;
+        int err = map_rings(p, ring_map, sqe_map);
         if (err != 0) {
             close();
             return err;
         }
-        sq_.attach(ring_map_, p.sq_off, sqe_map_, has_array, sqe_size);
-        cq_.attach(ring_map_, p.cq_off, cqe_size);
+        attach(p, std::move(ring_map), std::move(sqe_map));
+        return 0;
+    }
+
+    // Resizes the rings (IORING_REGISTER_RESIZE_RINGS, Linux 6.13+, DEFER_TASKRUN rings only):
+    // the kernel moves the SQEs it has not consumed and the CQEs not yet reaped into new rings
+    // of sq_entries SQEs and cq_entries CQEs (0: twice sq_entries), keeping head and tail
+    // positions; this then maps the new rings. Refused with -EBUSY while SQEs are prepared but
+    // not flushed (the kernel copies published SQEs only). The kernel answers -EOVERFLOW when
+    // the new rings cannot hold what is pending. If mapping the new rings fails after the
+    // kernel resized them (-ENOMEM), the ring is unusable and must be closed. -EOPNOTSUPP: the
+    // ring has an SQ index array whose new place cannot be known (see below); rings set up with
+    // NO_SQARRAY have none.
+    int resize(unsigned sq_entries, unsigned cq_entries = 0) noexcept {
+        if (fd_ < 0) return -EBADF;
+        if (sq_.unflushed() != 0) return -EBUSY;
+        const bool has_array = (flags_ & setup::NO_SQARRAY) == 0;
+        // The kernel (up to 6.18 at least) reports sq_off.array as 0 after a resize: the new
+        // SQ array's place is computed the way the kernel computes it, which must have matched
+        // what io_uring_setup reported, else the resize is refused before the kernel sees it.
+        if (has_array && !sq_array_offset_known_) return -EOPNOTSUPP;
+        Params p{};
+        p.sq_entries = sq_entries;
+        p.cq_entries = cq_entries;
+        if (cq_entries != 0) p.flags = setup::CQSIZE;
+        int ret = register_op(RegisterOp::REGISTER_RESIZE_RINGS, &p, 1);
+        if (ret < 0) return ret;
+        p.flags = flags_;  // the layout flags (NO_SQARRAY, SQE128, CQE32) are inherited
+        if (has_array && p.sq_off.array == 0) {
+            p.sq_off.array = static_cast<std::uint32_t>(sq_array_offset_of(p));
+        }
+        Mapping ring_map;
+        Mapping sqe_map;
+        int err = map_rings(p, ring_map, sqe_map);
+        if (err != 0) return err;
+        // The old mappings are dropped only now: the kernel keeps their pages until unmapped,
+        // and it no longer reads or writes them.
+        attach(p, std::move(ring_map), std::move(sqe_map));
         return 0;
     }
 
@@ -308,12 +340,52 @@ public:
     }
 
 private:
+    // Maps the rings that `p` (as filled by io_uring_setup or RESIZE_RINGS) describes.
+    int map_rings(const Params& p, Mapping& ring_map, Mapping& sqe_map) const noexcept {
+        bool has_array = (p.flags & setup::NO_SQARRAY) == 0;
+        std::size_t ring_size = p.cq_off.cqes + std::size_t{p.cq_entries} * cqe_size_of(p.flags);
+        if (has_array) {
+            ring_size = std::max(ring_size, p.sq_off.array +
+                                                std::size_t{p.sq_entries} * sizeof(std::uint32_t));
+        }
+        int err = ring_map.map(fd_, ring_size, kOffSqRing);
+        if (err == 0) {
+            err = sqe_map.map(fd_, std::size_t{p.sq_entries} * sqe_size_of(p.flags), kOffSqes);
+        }
+        return err;
+    }
+
+    void attach(const Params& p, Mapping&& ring_map, Mapping&& sqe_map) noexcept {
+        ring_map_ = std::move(ring_map);
+        sqe_map_ = std::move(sqe_map);
+        sq_.attach(ring_map_, p.sq_off, sqe_map_, (p.flags & setup::NO_SQARRAY) == 0,
+                   sqe_size_of(p.flags));
+        cq_.attach(ring_map_, p.cq_off, cqe_size_of(p.flags));
+    }
+
+    // Where the kernel puts the SQ index array (rings_size() in io_uring/io_uring.c): after the
+    // CQEs (the whole struct doubled on CQE32 rings), aligned to a cache line.
+    static std::size_t sq_array_offset_of(const Params& p) noexcept {
+        std::size_t off = p.cq_off.cqes + std::size_t{p.cq_entries} * sizeof(Cqe);
+        if ((p.flags & setup::CQE32) != 0) off <<= 1;
+        constexpr std::size_t kCacheLine = 64;
+        return (off + kCacheLine - 1) & ~(kCacheLine - 1);
+    }
+
+    static std::uint32_t cqe_size_of(std::uint32_t flags) noexcept {
+        return (flags & setup::CQE32) != 0 ? 32 : 16;
+    }
+    static std::uint32_t sqe_size_of(std::uint32_t flags) noexcept {
+        return (flags & setup::SQE128) != 0 ? 128 : 64;
+    }
+
     int fd_ = -1;
     int enter_fd_ = -1;              // fd_, or the registered index with REGISTERED_RING
     std::uint32_t enter_flags_ = 0;  // enter::REGISTERED_RING once the fd is registered
     pthread_t enter_thread_{};       // the thread whose io_uring context holds enter_fd_
     std::uint32_t flags_ = 0;
     std::uint32_t features_ = 0;
+    bool sq_array_offset_known_ = false;  // sq_array_offset_of() matched io_uring_setup's
     Mapping ring_map_;
     Mapping sqe_map_;
     SubmissionQueue sq_;

@@ -83,6 +83,36 @@ inline void prep_write_fixed(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
     sqe.buf_index = buf_index;
 }
 
+// Vectored I/O on registered buffer `buf_index` (6.15+): every iovec must lie inside that
+// buffer; the kernel copies the iovec array when it takes the SQE and resolves buf_index at
+// issue time. rw_flags are preadv2/pwritev2 flags.
+inline void prep_readv_fixed(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
+                             const Iovec* iovecs, std::uint32_t count, std::uint64_t offset,
+                             std::uint32_t rw_flags, std::uint16_t buf_index) noexcept {
+    prep_rw(sqe, Op::READV_FIXED, fd, address_of(iovecs), count, offset, user_data);
+    sqe.op_flags = rw_flags;
+    sqe.buf_index = buf_index;
+}
+
+inline void prep_writev_fixed(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
+                              const Iovec* iovecs, std::uint32_t count, std::uint64_t offset,
+                              std::uint32_t rw_flags, std::uint16_t buf_index) noexcept {
+    prep_rw(sqe, Op::WRITEV_FIXED, fd, address_of(iovecs), count, offset, user_data);
+    sqe.op_flags = rw_flags;
+    sqe.buf_index = buf_index;
+}
+
+// splice/tee flags: SPLICE_F_* of splice(2), plus io_uring's SPLICE_F_FD_IN_FIXED (fd_in is a
+// registered-file index).
+namespace splice_flags {
+inline constexpr std::uint32_t MOVE = 1u << 0;
+inline constexpr std::uint32_t NONBLOCK = 1u << 1;
+inline constexpr std::uint32_t MORE = 1u << 2;
+inline constexpr std::uint32_t GIFT = 1u << 3;
+inline constexpr std::uint32_t FD_IN_FIXED = 1u << 31;
+inline constexpr std::uint32_t ALL = MOVE | NONBLOCK | MORE | GIFT | FD_IN_FIXED;
+}  // namespace splice_flags
+
 // The odd one: fd/off describe the output, while the input's offset sits in the addr slot and
 // its fd in splice_fd_in. kNoOffset means "no offset" (required for pipes).
 inline void prep_splice(Sqe& sqe, std::uint64_t user_data, std::int32_t fd_in, std::uint64_t off_in,

@@ -172,6 +172,15 @@ inline void prep_send_zc(Sqe& sqe, std::uint64_t user_data, std::int32_t fd, con
     sqe.ioprio = zc_flags;
 }
 
+// A zero-copy send from registered buffer `buf_index`: [buf, buf + len) must lie inside it.
+inline void prep_send_zc_fixed(Sqe& sqe, std::uint64_t user_data, std::int32_t fd, const void* buf,
+                               std::uint32_t len, std::uint32_t msg_flags, std::uint16_t zc_flags,
+                               std::uint16_t buf_index) noexcept {
+    prep_send_zc(sqe, user_data, fd, buf, len, msg_flags, zc_flags);
+    sqe.ioprio |= recvsend::FIXED_BUF;
+    sqe.buf_index = buf_index;
+}
+
 inline void prep_recv(Sqe& sqe, std::uint64_t user_data, std::int32_t fd, void* buf,
                       std::uint32_t len, std::uint32_t msg_flags) noexcept {
     prep_rw(sqe, Op::RECV, fd, address_of(buf), len, 0, user_data);
@@ -214,6 +223,15 @@ inline void prep_sendmsg_zc(Sqe& sqe, std::uint64_t user_data, std::int32_t fd, 
                             std::uint32_t msg_flags) noexcept {
     prep_sendmsg(sqe, user_data, fd, msg, msg_flags);
     sqe.opcode = static_cast<std::uint8_t>(Op::SENDMSG_ZC);
+}
+
+// A zero-copy sendmsg whose iovecs all lie inside registered buffer `buf_index` (6.15+).
+inline void prep_sendmsg_zc_fixed(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
+                                  const msghdr* msg, std::uint32_t msg_flags,
+                                  std::uint16_t buf_index) noexcept {
+    prep_sendmsg_zc(sqe, user_data, fd, msg, msg_flags);
+    sqe.ioprio |= recvsend::FIXED_BUF;
+    sqe.buf_index = buf_index;
 }
 
 // The kernel writes msg_namelen, msg_controllen and msg_flags back into *msg.
