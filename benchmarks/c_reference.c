@@ -12,7 +12,7 @@
  * interleaved with the Python contenders. Built with -DREF_MAIN it is also a standalone program:
  *     cc -O2 -DREF_MAIN -o c_reference benchmarks/c_reference.c
  *     ./c_reference nop 64 10000000
- *     ./c_reference read FILE QD SIZE COUNT [fixed] [direct]
+ *     ./c_reference read FILE QD SIZE COUNT [fixed] [direct] [tune=MASK]
  *
  * Every function returns the elapsed wall-clock time of its timed loop in nanoseconds (ring
  * setup and buffer registration excluded), or a negative errno. A completion with an unexpected
@@ -36,8 +36,18 @@
 #define OP_READ_FIXED 4
 #define OP_READ 22
 #define ENTER_GETEVENTS 1u
+#define ENTER_REGISTERED_RING 16u
 #define FEAT_SINGLE_MMAP 1u
+#define SQE_FIXED_FILE 1u
+#define SETUP_COOP_TASKRUN (1u << 8)
+#define SETUP_TASKRUN_FLAG (1u << 9)
+#define SETUP_SINGLE_ISSUER (1u << 12)
+#define SETUP_DEFER_TASKRUN (1u << 13)
+#define SETUP_NO_SQARRAY (1u << 16)
 #define REGISTER_BUFFERS 0u
+#define REGISTER_FILES 2u
+#define REGISTER_RING_FDS 20u
+#define UNREGISTER_RING_FDS 21u
 #define OFF_SQ_RING 0ull
 #define OFF_SQES 0x10000000ull
 
@@ -87,6 +97,12 @@ struct iovec64 {
     uint64_t len;
 };
 
+struct rsrc_update {
+    uint32_t offset;
+    uint32_t resv;
+    uint64_t data;
+};
+
 struct ring {
     int fd;
     void* ring_map;
@@ -97,6 +113,8 @@ struct ring {
     struct cqe* cqes;
     uint32_t sq_mask, sq_entries, cq_mask;
     uint32_t sqe_tail; /* private tail, published with one release store per batch */
+    int enter_fd;      /* fd, or the registered ring index with ENTER_REGISTERED_RING */
+    unsigned enter_flags;
 };
 
 static int sys_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags) {
@@ -104,18 +122,21 @@ static int sys_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned
     return ret < 0 ? -errno : (int)ret;
 }
 
-static int ring_init(struct ring* r, unsigned entries) {
+/* setup_flags: 0 (the default ring) or the SETUP_* flags of a tuned read loop. */
+static int ring_init(struct ring* r, unsigned entries, unsigned setup_flags) {
     struct params p;
     memset(&p, 0, sizeof(p));
     memset(r, 0, sizeof(*r));
+    p.flags = setup_flags;
     long fd = syscall(SYS_SETUP, entries, &p);
     if (fd < 0) return -errno;
-    r->fd = (int)fd;
+    r->fd = r->enter_fd = (int)fd;
     if ((p.features & FEAT_SINGLE_MMAP) == 0) {
         close(r->fd);
         return -ENOSYS;
     }
-    size_t sq_size = p.sq_off.array + p.sq_entries * sizeof(uint32_t);
+    int has_array = (setup_flags & SETUP_NO_SQARRAY) == 0;
+    size_t sq_size = has_array ? p.sq_off.array + p.sq_entries * sizeof(uint32_t) : 0;
     size_t cq_size = p.cq_off.cqes + p.cq_entries * sizeof(struct cqe);
     r->ring_size = sq_size > cq_size ? sq_size : cq_size;
     r->ring_map = mmap(NULL, r->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, r->fd,
@@ -139,8 +160,10 @@ static int ring_init(struct ring* r, unsigned entries) {
     r->sq_tail = (uint32_t*)(base + p.sq_off.tail);
     r->sq_mask = *(uint32_t*)(base + p.sq_off.ring_mask);
     r->sq_entries = *(uint32_t*)(base + p.sq_off.ring_entries);
-    uint32_t* array = (uint32_t*)(base + p.sq_off.array);
-    for (uint32_t i = 0; i < r->sq_entries; ++i) array[i] = i; /* identity, as iouring does */
+    if (has_array) {
+        uint32_t* array = (uint32_t*)(base + p.sq_off.array);
+        for (uint32_t i = 0; i < r->sq_entries; ++i) array[i] = i; /* identity, as iouring does */
+    }
     r->cq_head = (uint32_t*)(base + p.cq_off.head);
     r->cq_tail = (uint32_t*)(base + p.cq_off.tail);
     r->cq_mask = *(uint32_t*)(base + p.cq_off.ring_mask);
@@ -150,6 +173,12 @@ static int ring_init(struct ring* r, unsigned entries) {
 }
 
 static void ring_exit(struct ring* r) {
+    if (r->enter_flags & ENTER_REGISTERED_RING) {
+        /* The thread's registration holds a reference to the ring: closing the fd alone would
+         * leak the ring and, after 16 of them, fail REGISTER_RING_FDS with EBUSY. */
+        struct rsrc_update update = {(uint32_t)r->enter_fd, 0, 0};
+        syscall(SYS_REGISTER, r->fd, UNREGISTER_RING_FDS, &update, 1);
+    }
     munmap(r->sqes, r->sqes_size);
     munmap(r->ring_map, r->ring_size);
     close(r->fd);
@@ -181,7 +210,8 @@ static int submit_and_wait(struct ring* r, unsigned wait_nr) {
     __atomic_store_n(r->sq_tail, r->sqe_tail, __ATOMIC_RELEASE);
     unsigned to_submit = r->sqe_tail - __atomic_load_n(r->sq_head, __ATOMIC_ACQUIRE);
     for (;;) {
-        int ret = sys_enter(r->fd, to_submit, wait_nr, wait_nr ? ENTER_GETEVENTS : 0);
+        unsigned flags = r->enter_flags | (wait_nr ? ENTER_GETEVENTS : 0);
+        int ret = sys_enter(r->enter_fd, to_submit, wait_nr, flags);
         if (ret != -EINTR) return ret;
     }
 }
@@ -206,7 +236,7 @@ static unsigned ring_size_for(unsigned n) {
 long long ref_nop(unsigned batch, long long ops) {
     if (batch == 0 || batch > 32768 || ops < 0) return -EINVAL;
     struct ring r;
-    int err = ring_init(&r, ring_size_for(batch));
+    int err = ring_init(&r, ring_size_for(batch), 0);
     if (err < 0) return err;
     long long result = 0;
     long long start = now_ns();
@@ -233,19 +263,38 @@ long long ref_nop(unsigned batch, long long ops) {
     return result < 0 ? result : elapsed;
 }
 
+/* The techniques a tuned read loop may use (ref_reads_tuned's `tune`, a bit mask). */
+#define TUNE_FIXED_FILE 1u      /* the fd registered (REGISTER_FILES), SQEs with FIXED_FILE */
+#define TUNE_DEFER_TASKRUN 2u   /* SETUP_SINGLE_ISSUER | SETUP_DEFER_TASKRUN */
+#define TUNE_COOP_TASKRUN 4u    /* SETUP_COOP_TASKRUN | SETUP_TASKRUN_FLAG */
+#define TUNE_REGISTERED_RING 8u /* REGISTER_RING_FDS, enters with ENTER_REGISTERED_RING */
+#define TUNE_NO_SQARRAY 16u     /* SETUP_NO_SQARRAY */
+#define TUNE_SINGLE_ISSUER 32u  /* SETUP_SINGLE_ISSUER alone */
+#define TUNE_HALVES 64u         /* at most qd/2 new reads per enter */
+#define TUNE_ALL 127u
+
 /*
  * `count` reads of `size` bytes from fd at offsets[0..count), `qd` of them in flight: slot s of
  * the caller's buffer (buf + s * size, qd * size bytes in all) receives one read at a time, and
  * the read's user_data is its slot's byte offset, as in the Python batch path. Each round trip
  * fills every free slot, submits and waits for at least one completion, then reaps every
  * completion ready (one head store). With `fixed`, buf is registered as one fixed buffer and
- * the reads are READ_FIXED. Every completion must return `size` bytes.
+ * the reads are READ_FIXED. Every completion must return `size` bytes. `tune` (TUNE_*) adds
+ * ring setup flags and registrations, which change nothing else: the same file, offsets,
+ * queue depth and algorithm. Setup and registration are not timed.
  */
-long long ref_reads(int fd, unsigned qd, unsigned size, const uint64_t* offsets, long long count,
-                    void* buf, int fixed, int32_t* bad_res) {
-    if (qd == 0 || qd > 32768 || count < 0 || buf == NULL) return -EINVAL;
+long long ref_reads_tuned(int fd, unsigned qd, unsigned size, const uint64_t* offsets,
+                          long long count, void* buf, int fixed, unsigned tune, int32_t* bad_res) {
+    if (qd == 0 || qd > 32768 || count < 0 || buf == NULL || (tune & ~TUNE_ALL) != 0)
+        return -EINVAL;
+    if ((tune & TUNE_DEFER_TASKRUN) && (tune & TUNE_COOP_TASKRUN)) return -EINVAL;
+    unsigned setup_flags = 0;
+    if (tune & TUNE_DEFER_TASKRUN) setup_flags |= SETUP_SINGLE_ISSUER | SETUP_DEFER_TASKRUN;
+    if (tune & TUNE_COOP_TASKRUN) setup_flags |= SETUP_COOP_TASKRUN | SETUP_TASKRUN_FLAG;
+    if (tune & TUNE_SINGLE_ISSUER) setup_flags |= SETUP_SINGLE_ISSUER;
+    if (tune & TUNE_NO_SQARRAY) setup_flags |= SETUP_NO_SQARRAY;
     struct ring r;
-    int err = ring_init(&r, ring_size_for(qd));
+    int err = ring_init(&r, ring_size_for(qd), setup_flags);
     if (err < 0) return err;
     if (fixed) {
         struct iovec64 iov = {(uint64_t)(uintptr_t)buf, (uint64_t)qd * size};
@@ -256,6 +305,31 @@ long long ref_reads(int fd, unsigned qd, unsigned size, const uint64_t* offsets,
             return err;
         }
     }
+    int sqe_fd = fd;
+    uint8_t sqe_flags = 0;
+    if (tune & TUNE_FIXED_FILE) {
+        int32_t files[1] = {fd};
+        long ret = syscall(SYS_REGISTER, r.fd, REGISTER_FILES, files, 1);
+        if (ret < 0) {
+            err = -errno;
+            ring_exit(&r);
+            return err;
+        }
+        sqe_fd = 0;
+        sqe_flags = SQE_FIXED_FILE;
+    }
+    if (tune & TUNE_REGISTERED_RING) {
+        struct rsrc_update update = {~0u, 0, (uint64_t)r.fd};
+        long ret = syscall(SYS_REGISTER, r.fd, REGISTER_RING_FDS, &update, 1);
+        if (ret != 1) {
+            err = ret < 0 ? -errno : -EINVAL;
+            ring_exit(&r);
+            return err;
+        }
+        r.enter_fd = (int)update.offset;
+        r.enter_flags = ENTER_REGISTERED_RING;
+    }
+    unsigned per_enter = (tune & TUNE_HALVES) && qd > 1 ? qd / 2 : qd;
     /* Free slots, as byte offsets into buf: a stack, like the Python path's refill. */
     uint64_t stack_small[256];
     uint64_t* free_slots = stack_small;
@@ -274,10 +348,11 @@ long long ref_reads(int fd, unsigned qd, unsigned size, const uint64_t* offsets,
     long long result = 0, next = 0, done = 0;
     long long start = now_ns();
     while (done < count) {
-        while (nfree > 0 && next < count) {
+        for (unsigned k = 0; k < per_enter && nfree > 0 && next < count; ++k) {
             uint64_t slot = free_slots[--nfree];
-            prep(next_sqe(&r), op, fd, (uint64_t)(uintptr_t)(base + slot), size, offsets[next],
-                 slot);
+            struct sqe* s = next_sqe(&r);
+            prep(s, op, sqe_fd, (uint64_t)(uintptr_t)(base + slot), size, offsets[next], slot);
+            s->flags = sqe_flags;
             ++next;
         }
         int ret = submit_and_wait(&r, 1);
@@ -312,7 +387,13 @@ long long ref_reads(int fd, unsigned qd, unsigned size, const uint64_t* offsets,
     return result < 0 ? result : elapsed;
 }
 
-int ref_version(void) { return 1; }
+/* The plain read loop: the default ring, plain fd (ref_reads_tuned without tuning). */
+long long ref_reads(int fd, unsigned qd, unsigned size, const uint64_t* offsets, long long count,
+                    void* buf, int fixed, int32_t* bad_res) {
+    return ref_reads_tuned(fd, qd, size, offsets, count, buf, fixed, 0, bad_res);
+}
+
+int ref_version(void) { return 2; }
 
 #ifdef REF_MAIN
 #include <fcntl.h>
@@ -330,9 +411,11 @@ int main(int argc, char** argv) {
     }
     if (argc >= 6 && strcmp(argv[1], "read") == 0) {
         int fixed = 0, direct = 0;
+        unsigned tune = 0;
         for (int i = 6; i < argc; ++i) {
             fixed |= strcmp(argv[i], "fixed") == 0;
             direct |= strcmp(argv[i], "direct") == 0;
+            if (strncmp(argv[i], "tune=", 5) == 0) tune = (unsigned)strtoul(argv[i] + 5, NULL, 0);
         }
         int fd = open(argv[2], O_RDONLY | (direct ? O_DIRECT : 0));
         if (fd < 0) return perror(argv[2]), 1;
@@ -350,12 +433,13 @@ int main(int argc, char** argv) {
         void* buf = mmap(NULL, (size_t)qd * size, PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         int32_t bad = 0;
-        long long ns = ref_reads(fd, qd, size, offsets, count, buf, fixed, &bad);
+        long long ns = ref_reads_tuned(fd, qd, size, offsets, count, buf, fixed, tune, &bad);
         if (ns < 0) return fprintf(stderr, "read: %s (res %d)\n", strerror((int)-ns), bad), 1;
         printf("read qd %u size %u: %.0f ops/s\n", qd, size, (double)count * 1e9 / (double)ns);
         return 0;
     }
-    fprintf(stderr, "usage: %s nop BATCH COUNT | read FILE QD SIZE COUNT [fixed] [direct]\n",
+    fprintf(stderr,
+            "usage: %s nop BATCH COUNT | read FILE QD SIZE COUNT [fixed] [direct] [tune=MASK]\n",
             argv[0]);
     return 2;
 }

@@ -78,6 +78,15 @@ def test_bench_quick_cli_table_and_json(tmp_path: Path) -> None:
             assert ("direct_read", qd, None) in cases
     buffers = {r["params"]["buffers"] for r in records if r["case"] == "random_read"}
     assert buffers == {"plain", "fixed"}
+    # The tuned QD 64 variant, next to the plain one, names what it uses; its baselines are
+    # pread, preadv and the C reference tuned alike.
+    tuned = [r for r in records if r["params"].get("tuned")]
+    if "random_read tuned skipped" not in stdout:
+        assert {r["params"]["buffers"] for r in tuned} == {"plain", "fixed"}
+        assert {r["params"]["qd"] for r in tuned} == {64}
+        assert {r["baseline"] for r in tuned} <= {"pread", "preadv", "c"}
+        assert "random_read qd=64 size=4096 buffers=plain tuned=" in stdout
+    assert any(not r["params"].get("tuned") and r["params"].get("qd") == 64 for r in records)
     # Every row of the table is one record.
     names = ("nop ", "random_read ", "sequential_read ", "direct_read ")
     rows = [line for line in stdout.splitlines() if line.startswith(names)]
@@ -254,3 +263,152 @@ def test_target_lines_verdict_ratio_and_noise() -> None:
     assert "nop batch=64: batch vs c" in lines[0] and "noise" not in lines[0]
     assert lines[1].split()[:4] == ["MISSED", "0.499x", ">=", "0.50x"]
     assert lines[1].endswith("nop batch=1: single vs c  (noise ±1%/±5%)")
+
+
+# The TUNE_* bits of c_reference.c that a test may ask for, one at a time and all together
+# (ref_reads_tuned refuses DEFER_TASKRUN with COOP_TASKRUN).
+C_TUNES = {
+    "fixed_file": 1,
+    "defer_taskrun": 2,
+    "coop_taskrun": 4,
+    "ring_fd": 8,
+    "no_sqarray": 16,
+    "single_issuer": 32,
+    "halves": 64,
+    "best": 1 | 2 | 8 | 16,
+}
+
+
+@pytest.mark.parametrize("fixed", [False, True], ids=["plain", "fixed"])
+@pytest.mark.parametrize("tune", list(C_TUNES.values()), ids=list(C_TUNES))
+def test_c_reference_tuned_reads_land_in_buffer(
+    c_reference: Any, tmp_path: Path, fixed: bool, tune: int
+) -> None:
+    path = tmp_path / "data"
+    _bench._make_file(str(path), 1 << 20)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        qd, size = 4, 4096
+        offsets = np.array([5, 9, 0, 200, 17, 3, 8, 100], dtype=np.uint64) * size
+        buf = _bench._aligned(qd * size)
+        try:
+            assert c_reference.reads(fd, qd, size, offsets, len(offsets), buf, fixed, tune) > 0
+        except OSError as exc:
+            if exc.errno == 22:  # a ring flag this kernel does not know
+                pytest.skip(f"the kernel refuses TUNE mask {tune}: {exc}")
+            raise
+        heads = set(buf.reshape(qd, size)[:, :8].copy().view(np.uint64).ravel().tolist())
+        # In halves, reads that complete at once reuse the first qd/2 slots over and over.
+        assert heads <= set(offsets.tolist()) and len(heads) >= (qd // 2 if tune & 64 else qd)
+        with pytest.raises(OSError, match="Input/output error"):
+            c_reference.reads(
+                fd, qd, size, np.array([1 << 20], dtype=np.uint64), 1, buf, fixed, tune
+            )
+    finally:
+        os.close(fd)
+
+
+def test_c_reference_registered_ring_does_not_leak(c_reference: Any, tmp_path: Path) -> None:
+    """A thread has 16 registered-ring slots and closing a ring does not free its slot: the
+    reference unregisters, so 40 tuned runs in one thread all succeed (else EBUSY)."""
+    path = tmp_path / "data"
+    _bench._make_file(str(path), 1 << 16)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        offsets = np.zeros(1, dtype=np.uint64)
+        buf = _bench._aligned(4096)
+        try:
+            c_reference.reads(fd, 1, 4096, offsets, 1, buf, False, _bench.TUNE_REGISTERED_RING)
+        except OSError as exc:
+            pytest.skip(f"no registered ring fds here: {exc}")
+        for _ in range(40):
+            c_reference.reads(fd, 1, 4096, offsets, 1, buf, False, _bench.TUNE_REGISTERED_RING)
+    finally:
+        os.close(fd)
+
+
+def test_c_reference_refuses_unknown_tune_bits(c_reference: Any) -> None:
+    buf = _bench._aligned(4096)
+    offsets = np.zeros(1, dtype=np.uint64)
+    with pytest.raises(OSError, match="Invalid argument"):
+        c_reference.reads(0, 1, 4096, offsets, 1, buf, False, 1 << 20)
+    with pytest.raises(OSError, match="Invalid argument"):  # DEFER_TASKRUN with COOP_TASKRUN
+        c_reference.reads(0, 1, 4096, offsets, 1, buf, False, 2 | 4)
+
+
+def test_probe_tuning_is_consistent(tmp_path: Path) -> None:
+    path = tmp_path / "data"
+    _bench._make_file(str(path), 1 << 16)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        tuning = _bench._probe_tuning(fd)
+    finally:
+        os.close(fd)
+    bits = {
+        "fixed_file": _bench.TUNE_FIXED_FILE,
+        "defer_taskrun": _bench.TUNE_DEFER_TASKRUN,
+        "no_sqarray": _bench.TUNE_NO_SQARRAY,
+        "ring_fd": _bench.TUNE_REGISTERED_RING,
+    }
+    assert set(tuning.names) <= set(bits)
+    assert tuning.c_mask == sum(bits[n] for n in tuning.names)
+    assert tuning.label == ("+".join(tuning.names) or "none")
+    assert tuning.fixed_file == ("fixed_file" in tuning.names)
+    assert tuning.registered_ring == ("ring_fd" in tuning.names)
+    defer = int(iouring.SetupFlags.SINGLE_ISSUER | iouring.SetupFlags.DEFER_TASKRUN)
+    assert bool(tuning.setup_flags & defer) == ("defer_taskrun" in tuning.names)
+    no_sqarray = int(iouring.SetupFlags.NO_SQARRAY)
+    assert bool(tuning.setup_flags & no_sqarray) == ("no_sqarray" in tuning.names)
+
+
+@pytest.mark.parametrize("fixed", [False, True], ids=["plain", "fixed"])
+def test_tuned_batch_reader_reads_and_cleans_up(tmp_path: Path, fixed: bool) -> None:
+    path = tmp_path / "data"
+    _bench._make_file(str(path), 1 << 20)
+    fd = os.open(path, os.O_RDONLY)
+    cleanup: list[Any] = []
+    try:
+        tuning = _bench._probe_tuning(fd)
+        if not tuning.names:
+            pytest.skip("the kernel supports none of the tuning")
+        offsets = _bench._random_offsets(1 << 20, 4096, 300, seed=3)
+        work = _bench.ReadWork(fd, 4096, 16, offsets, offsets.tolist(), False)
+        run = _bench._batch_reader(work, fixed, cleanup, tuning)  # checks the data it reads
+        assert run(300) > 0 and run(7) > 0
+    finally:
+        for done in cleanup:
+            done()
+        os.close(fd)
+    # Twenty more tuned rings in this thread: each one's registered ring fd was released.
+    if tuning.registered_ring:
+        for _ in range(20):
+            ring = iouring.IoUring(2)
+            ring.register_ring_fd()
+            ring.unregister_ring_fd()
+            ring.close()
+
+
+def test_target_lines_tuned_and_plain_targets_are_apart() -> None:
+    def record(params: dict[str, Any], baseline: str, ratio: float) -> dict[str, Any]:
+        return {
+            "case": "random_read",
+            "params": {"qd": 64, "size": 4096, **params, "path": "batch"},
+            "ops_per_s": ratio,
+            "baseline": baseline,
+            "baseline_ops_per_s": 1.0,
+            "ratio": ratio,
+        }
+
+    records = [
+        record({"buffers": "plain"}, "pread", 1.05),
+        record({"buffers": "plain", "tuned": "fixed_file+ring_fd"}, "pread", 1.25),
+        record({"buffers": "plain", "tuned": "fixed_file+ring_fd"}, "c", 0.95),
+    ]
+    lines = _bench._target_lines(records)
+    assert len(lines) == 3
+    assert lines[0].split()[:4] == ["MISSED", "1.050x", ">=", "1.20x"]
+    assert lines[0].endswith("buffers=plain: batch vs pread")
+    assert lines[1].split()[:4] == ["met", "0.950x", ">=", "0.90x"]
+    assert lines[1].endswith("buffers=plain tuned=fixed_file+ring_fd: batch vs c")
+    assert lines[2].split()[:4] == ["met", "1.250x", ">=", "1.20x"]
+    assert lines[2].endswith("buffers=plain tuned=fixed_file+ring_fd: batch vs pread")

@@ -66,6 +66,28 @@ def test_register_ring_fd_other_threads_use_the_fd(plain_ring: IoUring) -> None:
     plain_ring.unregister_ring_fd()
 
 
+def test_register_ring_fd_released_by_close() -> None:
+    """A thread has 16 registered-ring slots, and a registration holds a reference to its ring:
+    close() must unregister it, or the 17th ring of a thread fails with EBUSY (and every
+    closed ring stays alive until the thread exits)."""
+    for i in range(40):
+        ring = IoUring(4)
+        try:
+            index = _call_or_skip(ring.register_ring_fd, "IORING_REGISTER_RING_FDS")
+            assert index >= 0, i
+        finally:
+            ring.close()
+
+
+def test_register_ring_fd_released_by_context_exit() -> None:
+    for _ in range(20):
+        with IoUring(4) as ring:
+            _call_or_skip(ring.register_ring_fd, "IORING_REGISTER_RING_FDS")
+            ring.nop(0xABAB)
+            ring.submit_and_wait(1)
+            assert ring.copy_cqe() == Cqe(0xABAB, 0, 0)
+
+
 def test_register_personality_round_trip(plain_ring: IoUring) -> None:
     personality = _call_or_skip(plain_ring.register_personality, "personality")
     assert personality > 0

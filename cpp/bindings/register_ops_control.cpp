@@ -227,6 +227,7 @@ Prepared make_epoll_wait(py::handle user_data, py::handle epfd, py::handle event
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t ep = to_fd(epfd, "epfd");
     std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, 0, "flags", "no epoll_wait flags are defined: pass 0");
     PinnedBuffer out = pin_buffer(events, true, "events");
     if (out.size == 0 || out.size % sizeof(EpollEvent) != 0 ||
         out.size / sizeof(EpollEvent) > 0x7fffffff) {
@@ -390,6 +391,7 @@ Prepared make_futex(py::handle user_data, py::handle futex, py::handle val, py::
     std::uint64_t m = to_u64(mask, "mask");
     std::uint32_t ff = checked_futex_flags(futex_flags, "futex_flags");
     std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, 0, "flags", "no flags are defined for futex operations: pass 0");
     PinnedBuffer word = pin_futex_word(futex, ff, "futex");
     Prepared p;
     if constexpr (Wake) {
@@ -404,6 +406,7 @@ Prepared make_futex(py::handle user_data, py::handle futex, py::handle val, py::
 Prepared make_futex_waitv(py::handle user_data, py::handle futexes, py::handle flags) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::uint32_t f = to_u32(flags, "flags");
+    check_bits(f, 0, "flags", "no flags are defined for futex operations: pass 0");
     if (PyUnicode_Check(futexes.ptr()) || PySequence_Check(futexes.ptr()) == 0) {
         raise(PyExc_TypeError,
               "futexes must be a sequence of (futex, val) or (futex, val, "
@@ -688,7 +691,8 @@ void register_control_ops(RingClass& ring, SqeClass& sqe) {
            "epoll_event records (numpy.zeros(n, EPOLL_EVENT_DTYPE)) kept alive until the "
            "completion; res is the number of events written. Raises TypeError for a "
            "read-only buffer, ValueError for a size that is not a multiple of "
-           "EPOLL_EVENT_SIZE. Matches io_uring_prep_epoll_wait(3).",
+           "EPOLL_EVENT_SIZE, and for non-zero flags (the kernel defines none). Matches "
+           "io_uring_prep_epoll_wait(3).",
            py::arg("user_data"), py::arg("epfd"), py::arg("events"), py::arg("flags") = 0);
     def_op(ring, sqe, "msg_ring", "prep_msg_ring", &make_msg_ring,
            "Prepares a message to the ring whose fd is fd: it gets a CQE {user_data: data, "
@@ -727,19 +731,22 @@ void register_control_ops(RingClass& ring, SqeClass& sqe) {
            "futex_wake with an intersecting mask; res 0. futex is a buffer of exactly the "
            "futex word (4 bytes for FutexFlags.SIZE_U32; twice that, writable, with NUMA), "
            "aligned to its size, kept alive until the completion. Raises ValueError for a bad "
-           "size or alignment or unknown futex_flags. Matches io_uring_prep_futex_wait(3).",
+           "size or alignment, unknown futex_flags or non-zero flags (the kernel defines none). "
+           "Matches io_uring_prep_futex_wait(3).",
            py::arg("user_data"), py::arg("futex"), py::arg("val"), py::arg("mask") = any,
            py::arg("futex_flags") = u32, py::arg("flags") = 0);
     def_op(ring, sqe, "futex_wake", "prep_futex_wake", &make_futex<true>,
            "Prepares a wake of up to val waiters on the word futex whose mask intersects mask; "
-           "res is the number woken. Matches io_uring_prep_futex_wake(3).",
+           "res is the number woken. Raises ValueError as futex_wait does. Matches "
+           "io_uring_prep_futex_wake(3).",
            py::arg("user_data"), py::arg("futex"), py::arg("val"), py::arg("mask") = any,
            py::arg("futex_flags") = u32, py::arg("flags") = 0);
     def_op(ring, sqe, "futex_waitv", "prep_futex_waitv", &make_futex_waitv,
            "Prepares a wait on several futexes: futexes is a sequence of (futex, val) or "
            "(futex, val, futex_flags) tuples (1..FUTEX_WAITV_MAX; futex_flags default "
            "FutexFlags.SIZE_U32), copied into a private struct futex_waitv array; res is the "
-           "index of the futex woken. Matches io_uring_prep_futex_waitv(3).",
+           "index of the futex woken. Raises ValueError for non-zero flags (the kernel defines "
+           "none). Matches io_uring_prep_futex_waitv(3).",
            py::arg("user_data"), py::arg("futexes"), py::arg("flags") = 0);
     def_op(
         ring, sqe, "fixed_fd_install", "prep_fixed_fd_install", &make_fixed_fd_install,

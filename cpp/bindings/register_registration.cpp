@@ -232,7 +232,10 @@ void register_registration(RingClass& cls) {
            },
            "Registers the ring fd with the calling thread's io_uring context, so enters from "
            "this thread skip the fd lookup (IORING_ENTER_REGISTERED_RING); other threads keep "
-           "using the fd. Returns the registered index.")
+           "using the fd. Returns the registered index. A thread has 16 slots (EBUSY when they "
+           "are taken); close() frees this ring's slot when it runs on the registering thread, "
+           "otherwise the slot and the ring itself stay taken until that thread exits, so "
+           "unregister first when another thread will close the ring.")
         .def(
             "unregister_ring_fd",
             [](Ring& r) {

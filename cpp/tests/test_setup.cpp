@@ -238,6 +238,50 @@ void test_setup_move() {
     CHECK(!c.is_open());
 }
 
+// A registered ring fd holds a reference to the ring in the thread's io_uring context, which has
+// 16 slots: close() must give the slot back, or the 17th ring fails with -EBUSY.
+void test_setup_ring_fd_released_by_close() {
+    for (int i = 0; i < 40; ++i) {
+        IoUring ring;
+        if (!CHECK_EQ(ring.init(2), 0)) return;
+        const int index = ring.register_ring_fd();
+        if (i == 0 && index == -EINVAL) {
+            return check::skip("test_setup_ring_fd_released_by_close", "no REGISTER_RING_FDS");
+        }
+        if (!CHECK(index >= 0)) return;
+        nop_round_trip(ring, 2, 0x700);
+        ring.close();
+    }
+}
+
+// RESIZE_RINGS (6.13, DEFER_TASKRUN rings): completions not yet reaped move to the new rings
+// with their positions, and the new SQ takes as many SQEs as it has entries. With an SQ index
+// array and without one (NO_SQARRAY), since the array moves too.
+void test_setup_resize() {
+    for (std::uint32_t layout : {0u, setup::NO_SQARRAY}) {
+        IoUring ring;
+        SetupOptions options;
+        options.flags = setup::SINGLE_ISSUER | setup::DEFER_TASKRUN | layout;
+        if (!CHECK_EQ(ring.init(4, options), 0)) return;
+        for (std::uint64_t i = 0; i < 3; ++i) prep_nop(*check::get_sqe(ring), 0x800 + i);
+        if (!CHECK_EQ(ring.submit(), 3)) return;
+        prep_nop(*check::get_sqe(ring), 0x8ff);  // prepared, not flushed: resize must refuse
+        CHECK_EQ(ring.resize(16), -EBUSY);
+        CHECK_EQ(ring.submit(), 1);
+        const int err = ring.resize(16);
+        if (err == -EINVAL) return check::skip("test_setup_resize", "no REGISTER_RESIZE_RINGS");
+        if (!CHECK_EQ(err, 0)) return;
+        CHECK_EQ(ring.sq().entries(), 16);
+        CHECK_EQ(ring.cq().entries(), 32);
+        std::vector<Cqe> cqes = check::reap(ring, 4);  // posted before or after: all arrive once
+        if (CHECK_EQ(cqes.size(), 4)) {
+            for (std::uint64_t i = 0; i < 3; ++i) CHECK_CQE(cqes[i], 0x800 + i, 0, 0);
+            CHECK_CQE(cqes[3], 0x8ff, 0, 0);
+        }
+        nop_round_trip(ring, 40, 0x900);  // whole new SQ per round, across the wrap
+    }
+}
+
 }  // namespace
 
 int main() {
@@ -249,6 +293,8 @@ int main() {
     check::run("test_setup_cqsize", test_setup_cqsize);
     check::run("test_setup_probe", test_setup_probe);
     check::run("test_setup_move", test_setup_move);
+    check::run("test_setup_ring_fd_released_by_close", test_setup_ring_fd_released_by_close);
+    check::run("test_setup_resize", test_setup_resize);
     test_setup_no_sqarray();
     test_setup_sqpoll();
     test_setup_big_entries();

@@ -8,7 +8,10 @@ Cases (each with the baselines that do the same work):
   ``submit_and_wait(1)`` + ``copy_cqe``), against the C reference.
 - ``random_read``: random 4 KiB reads from a page-cached file at queue depth 1, 16, 64 and 256,
   into plain buffers (``read_batch``) and registered buffers (``BufferArena`` +
-  ``read_fixed_batch``); at QD 1 also the single-operation path (``ring.read``/``read_fixed``).
+  ``read_fixed_batch``); at QD 1 also the single-operation path (``ring.read``/``read_fixed``);
+  at QD 64 also a ``tuned`` variant of both, whose ring (and the C reference's, alike) uses what
+  pays for these reads: a registered file (``FIXED_FILE``), ``SINGLE_ISSUER|DEFER_TASKRUN``, a
+  registered ring fd and ``NO_SQARRAY``, as far as the kernel supports them.
 - ``sequential_read``: 1 MiB reads through a page-cached file, QD 4.
 - ``direct_read``: random 4 KiB ``O_DIRECT`` reads from a file evicted from the page cache
   (``posix_fadvise(DONTNEED)``) at QD 1, 8 and 64; skipped with a message where the
@@ -58,7 +61,7 @@ import numpy as np
 import numpy.typing as npt
 
 import iouring
-from iouring import CQE_DTYPE, BufferArena, IoUring
+from iouring import CQE_DTYPE, BufferArena, IoUring, SetupFlags, SqeFlags
 
 __all__ = ["add_arguments", "main", "run"]
 
@@ -263,6 +266,18 @@ class CReference:
             ctypes.POINTER(ctypes.c_int32),
         ]
         lib.ref_reads.restype = ctypes.c_longlong
+        lib.ref_reads_tuned.argtypes = [
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_longlong,
+            ctypes.c_void_p,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.POINTER(ctypes.c_int32),
+        ]
+        lib.ref_reads_tuned.restype = ctypes.c_longlong
 
     @staticmethod
     def build(cc: str | None, source: str | None, workdir: str) -> CReference | str:
@@ -303,11 +318,26 @@ class CReference:
         n: int,
         buf: npt.NDArray[np.uint8],
         fixed: bool,
+        tune: int = 0,
     ) -> float:
+        """`tune`: the TUNE_* bits of c_reference.c (see Tuning); 0 is the plain loop."""
         bad = ctypes.c_int32(0)
-        ns = self.lib.ref_reads(
-            fd, qd, size, offsets.ctypes.data, n, buf.ctypes.data, int(fixed), ctypes.byref(bad)
-        )
+        if tune:
+            ns = self.lib.ref_reads_tuned(
+                fd,
+                qd,
+                size,
+                offsets.ctypes.data,
+                n,
+                buf.ctypes.data,
+                int(fixed),
+                tune,
+                ctypes.byref(bad),
+            )
+        else:
+            ns = self.lib.ref_reads(
+                fd, qd, size, offsets.ctypes.data, n, buf.ctypes.data, int(fixed), ctypes.byref(bad)
+            )
         if ns < 0:
             raise OSError(-ns, f"C reference reads: {os.strerror(-ns)} (res {bad.value})")
         return float(ns) / 1e9
@@ -378,6 +408,72 @@ def _nop_case(batch: int, opts: Options, c: CReference | None) -> list[Case]:
 # Reads
 
 
+@dataclass(frozen=True)
+class Tuning:
+    """What the tuned read variant uses, on the Python side and in the C reference alike.
+
+    Measured in C (c_reference.c, QD 64, page-cached random 4 KiB reads, 11 interleaved
+    rounds): only the registered file pays (+6 %, ~55 ns per read: no fd lookup and reference
+    per read); NO_SQARRAY, SINGLE_ISSUER|DEFER_TASKRUN and the registered ring fd are within
+    +-1 % (kept: they never cost, the reference must stay the best C we know, and together
+    they gave the Python path +1 %); COOP_TASKRUN|TASKRUN_FLAG and submitting in halves do
+    not pay (-1 %, -0.3 %) and are not used. See benchmarks/README.md."""
+
+    names: tuple[str, ...] = ()
+    setup_flags: int = 0
+    fixed_file: bool = False
+    registered_ring: bool = False
+    c_mask: int = 0  # TUNE_* bits of c_reference.c
+
+    @property
+    def label(self) -> str:
+        return "+".join(self.names) or "none"
+
+
+# The TUNE_* bits of c_reference.c.
+TUNE_FIXED_FILE = 1
+TUNE_DEFER_TASKRUN = 2
+TUNE_REGISTERED_RING = 8
+TUNE_NO_SQARRAY = 16
+
+
+def _probe_tuning(fd: int) -> Tuning:
+    """The techniques this kernel supports (each probed on a scratch ring), for file fd."""
+    names: list[str] = []
+    setup_flags = mask = 0
+    fixed_file = registered_ring = False
+    with IoUring(2) as ring:
+        try:
+            ring.register_files([fd])
+            fixed_file = True
+            names.append("fixed_file")
+            mask |= TUNE_FIXED_FILE
+        except OSError:
+            pass
+    defer = int(SetupFlags.SINGLE_ISSUER | SetupFlags.DEFER_TASKRUN)
+    for name, flags, bit in (
+        ("defer_taskrun", defer, TUNE_DEFER_TASKRUN),
+        ("no_sqarray", int(SetupFlags.NO_SQARRAY), TUNE_NO_SQARRAY),
+    ):
+        try:
+            IoUring(2, flags=flags).close()
+        except (OSError, ValueError):
+            continue
+        names.append(name)
+        setup_flags |= flags
+        mask |= bit
+    with IoUring(2) as ring:
+        try:
+            ring.register_ring_fd()
+            ring.unregister_ring_fd()
+            registered_ring = True
+            names.append("ring_fd")
+            mask |= TUNE_REGISTERED_RING
+        except OSError:
+            pass
+    return Tuning(tuple(names), setup_flags, fixed_file, registered_ring, mask)
+
+
 @dataclass
 class ReadWork:
     """What every contender of a read case shares: the file, the offsets, the sizes."""
@@ -390,15 +486,18 @@ class ReadWork:
     direct: bool
 
 
-def _batch_reader(work: ReadWork, fixed: bool, cleanup: list[Callable[[], None]]) -> Run:
+def _batch_reader(
+    work: ReadWork, fixed: bool, cleanup: list[Callable[[], None]], tuning: Tuning | None = None
+) -> Run:
     """The batch path: QD reads in flight, slot i of a page-aligned buffer per read; each round
     trip submits, waits for one completion and copies every ready CQE into a preallocated array
     (one ``submit_and_copy_cqes`` call), checks their results, and refills the freed slots with
     one batch call. A read's user_data is
     its slot's byte offset, so the completions' user_data column is the next batch's
-    buf_offset."""
+    buf_offset. With `tuning`, the ring and the SQEs use what it names."""
     fd, size, qd, offsets = work.fd, work.size, work.qd, work.offsets
-    ring = IoUring(_ring_entries(qd))
+    tuning = tuning or Tuning()
+    ring = IoUring(_ring_entries(qd), flags=tuning.setup_flags)
     out = np.empty(ring.cq_entries, dtype=CQE_DTYPE)
     slots = np.arange(qd, dtype=np.uint64) * np.uint64(size)
     expected = np.full(ring.cq_entries, size, dtype=np.int32).tobytes()
@@ -409,9 +508,20 @@ def _batch_reader(work: ReadWork, fixed: bool, cleanup: list[Callable[[], None]]
     else:
         buf = _aligned(qd * size)
 
+    data_fd, sqe_flags = fd, 0
+    if tuning.fixed_file:
+        ring.register_files([fd])
+        data_fd, sqe_flags = 0, int(SqeFlags.FIXED_FILE)
+    if tuning.registered_ring:
+        ring.register_ring_fd()
+
     def close() -> None:
         if arena is not None:
             arena.close()
+        if ring.ring_fd_registered:
+            # The thread's registration holds a reference to the ring, which close() alone
+            # does not drop.
+            ring.unregister_ring_fd()
         ring.close()
 
     cleanup.append(close)
@@ -423,7 +533,12 @@ def _batch_reader(work: ReadWork, fixed: bool, cleanup: list[Callable[[], None]]
 
     def run(n: int) -> float:
         submit_and_copy = ring.submit_and_copy_cqes
-        read, read_fixed = ring.read_batch, ring.read_fixed_batch
+        read: Callable[..., int] = ring.read_batch
+        read_fixed: Callable[..., int] = ring.read_fixed_batch
+        if sqe_flags:
+            read = functools.partial(read, sqe_flags=sqe_flags)
+            read_fixed = functools.partial(read_fixed, sqe_flags=sqe_flags)
+        fd = data_fd
         start = perf_counter()
         k = min(qd, n)
         if fixed:
@@ -566,9 +681,9 @@ def _thread_pool(work: ReadWork, cleanup: list[Callable[[], None]]) -> Run:
     return run
 
 
-def _c_reader(work: ReadWork, c: CReference, fixed: bool) -> Run:
+def _c_reader(work: ReadWork, c: CReference, fixed: bool, tune: int = 0) -> Run:
     buf = _aligned(work.qd * work.size)
-    return lambda n: c.reads(work.fd, work.qd, work.size, work.offsets, n, buf, fixed)
+    return lambda n: c.reads(work.fd, work.qd, work.size, work.offsets, n, buf, fixed, tune)
 
 
 def _read_contenders(
@@ -578,13 +693,18 @@ def _read_contenders(
     c: CReference | None,
     cleanup: list[Callable[[], None]],
     baselines: Sequence[str] = ("pread", "preadv", "threads", "c"),
+    tuning: Tuning | None = None,
 ) -> list[Contender]:
+    """With `tuning`, the batch path and the C reference both use it (paths: batch only)."""
     fixed = buffers == "fixed"
     limit = len(work.offsets)
     contenders = []
     for path in paths:
-        maker = _batch_reader if path == "batch" else _single_reader
-        contenders.append(Contender(path, maker(work, fixed, cleanup), True, limit))
+        if path == "batch":
+            run = _batch_reader(work, fixed, cleanup, tuning)
+        else:
+            run = _single_reader(work, fixed, cleanup)
+        contenders.append(Contender(path, run, True, limit))
     for name in baselines:
         if name == "pread":
             contenders.append(Contender("pread", _pread_loop(work), False, limit))
@@ -593,7 +713,8 @@ def _read_contenders(
         elif name == "threads":
             contenders.append(Contender("threads", _thread_pool(work, cleanup), False, limit))
         elif name == "c" and c is not None:
-            contenders.append(Contender("c", _c_reader(work, c, fixed), False, limit))
+            tune = tuning.c_mask if tuning is not None else 0
+            contenders.append(Contender("c", _c_reader(work, c, fixed, tune), False, limit))
     return contenders
 
 
@@ -727,6 +848,7 @@ def _plan(
 
     limit = 1 << (17 if opts.quick else 20)
     if "random_read" in wanted:
+        # Same file, same offsets (same seed) and same queue depth as the plain QD 64 case.
         for qd in (1, 16, 64, 256):
             for buffers in ("plain", "fixed"):
 
@@ -741,6 +863,29 @@ def _plan(
                     return [Case("random_read", params, contenders, 64, opts.seconds, cleanup)]
 
                 yield f"random_read qd={qd} {buffers}", random_case
+        for buffers in ("plain", "fixed"):
+
+            def tuned_case(buffers: str = buffers) -> list[Case]:
+                fd = open_cached()
+                if "tuning" not in state:
+                    state["tuning"] = _probe_tuning(fd)
+                tuning: Tuning = state["tuning"]
+                if not tuning.names:
+                    if not state.get("tuning_note"):
+                        state["tuning_note"] = True
+                        notes.append("random_read tuned skipped: the kernel supports none of it")
+                    return []
+                qd = TUNED_QD
+                offsets = _random_offsets(opts.file_size, 4 * KiB, limit, seed=qd)
+                work = ReadWork(fd, 4 * KiB, qd, offsets, offsets.tolist(), False)
+                cleanup: list[Callable[[], None]] = []
+                contenders = _read_contenders(
+                    work, buffers, ("batch",), c, cleanup, TUNED_BASELINES, tuning
+                )
+                params = {"qd": qd, "size": 4 * KiB, "buffers": buffers, "tuned": tuning.label}
+                return [Case("random_read", params, contenders, 64, opts.seconds, cleanup)]
+
+            yield f"random_read qd={TUNED_QD} {buffers} tuned", tuned_case
     if "sequential_read" in wanted:
 
         def sequential_case() -> list[Case]:
@@ -879,6 +1024,11 @@ def _memory_case(opts: Options, out: TextIO, progress: Progress) -> str:
     )
 
 
+TUNED_QD = 64
+TUNED_BASELINES = ("pread", "preadv", "c")
+
+# (case, params, baseline, goal). "tuned": True matches the tuned variant whatever it names; a
+# target without "tuned" matches only untuned records.
 TARGETS = (
     ("nop", {"batch": 64, "path": "batch"}, "c", 0.8),
     ("nop", {"batch": 1024, "path": "batch"}, "c", 0.8),
@@ -887,6 +1037,10 @@ TARGETS = (
     ("random_read", {"qd": 64, "buffers": "fixed", "path": "batch"}, "c", 0.9),
     ("random_read", {"qd": 64, "buffers": "plain", "path": "batch"}, "pread", 1.2),
     ("random_read", {"qd": 64, "buffers": "fixed", "path": "batch"}, "pread", 1.2),
+    ("random_read", {"qd": 64, "buffers": "plain", "tuned": True, "path": "batch"}, "c", 0.9),
+    ("random_read", {"qd": 64, "buffers": "fixed", "tuned": True, "path": "batch"}, "c", 0.9),
+    ("random_read", {"qd": 64, "buffers": "plain", "tuned": True, "path": "batch"}, "pread", 1.2),
+    ("random_read", {"qd": 64, "buffers": "fixed", "tuned": True, "path": "batch"}, "pread", 1.2),
     ("direct_read", {"qd": 8, "path": "batch"}, "c", 0.9),
     ("direct_read", {"qd": 64, "path": "batch"}, "c", 0.9),
     ("sequential_read", {"path": "batch"}, "c", 0.9),
@@ -905,7 +1059,8 @@ def _target_lines(records: list[dict[str, Any]], noise: Noise | None = None) -> 
             if (
                 r["case"] == case
                 and r["baseline"] == baseline
-                and all(r["params"].get(k) == v for k, v in params.items())
+                and bool(r["params"].get("tuned")) == bool(params.get("tuned"))
+                and all(r["params"].get(k) == v for k, v in params.items() if k != "tuned")
             ):
                 path = r["params"]["path"]
                 text = _params_text(r["params"])

@@ -142,10 +142,16 @@ public:
 
     // Unmaps and closes. The kernel cancels what is still in flight; callers that lent memory
     // to in-flight operations must reap them first (the Python binding does).
+    // A registered ring fd is a reference to the ring held by the registering thread's io_uring
+    // context (16 slots per thread): closing fd_ does not drop it, so the ring would live on
+    // and the slot stay taken until that thread exits. Only that thread can unregister it.
     void close() noexcept {
+        if (fd_ >= 0 && enter_flags_ != 0 && pthread_equal(pthread_self(), enter_thread_) != 0) {
+            unregister_ring_fd();
+        }
         sqe_map_.reset();
         ring_map_.reset();
-        if (fd_ >= 0) ::close(fd_);  // also drops a registered ring fd
+        if (fd_ >= 0) ::close(fd_);
         fd_ = enter_fd_ = -1;
         enter_flags_ = 0;
         flags_ = features_ = 0;
