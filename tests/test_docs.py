@@ -125,3 +125,26 @@ def test_docs_signature_lines_do_not_count() -> None:
     assert _doc_text(undocumented, "undocumented") == ""
     undocumented.__doc__ = "undocumented(self) -> int\n\nDoes a thing. Raises OSError.\n"
     assert _doc_text(undocumented, "undocumented") == "Does a thing. Raises OSError."
+
+
+_ERROR_WORDS = re.compile(r"\braise|\bRaises|Error\b|Exception\b|Warning\b")
+
+
+def test_docs_methods_of_the_ring_and_sqe_name_their_errors() -> None:
+    """Every public method of IoUring and Sqe says what it raises (the operation methods get
+    the errors they share appended by the bindings; the others state theirs)."""
+    silent = [
+        qualified
+        for qualified, obj, name in _public_names()
+        if qualified.startswith(("iouring.IoUring.", "iouring.Sqe."))
+        and inspect.isroutine(obj)
+        and not _ERROR_WORDS.search(_doc_text(obj, name))
+    ]
+    assert silent == [], "methods whose docstring names no error:\n" + "\n".join(silent)
+
+
+def test_docs_operations_carry_the_shared_errors() -> None:
+    read = _doc_text(iouring.IoUring.read, "read")
+    assert "SubmissionQueueFull" in read and read.endswith("Matches io_uring_prep_read(3).")
+    prep = _doc_text(iouring.Sqe.prep_read, "prep_read")
+    assert "StaleSqeError" in prep and prep.endswith("Matches io_uring_prep_read(3).")

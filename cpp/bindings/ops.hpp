@@ -5,6 +5,8 @@
 #pragma once
 
 #include <bitset>
+#include <deque>
+#include <string>
 
 #include "module.hpp"
 
@@ -22,6 +24,32 @@ inline void mark_plain(std::initializer_list<Op> ops) {
 }
 inline bool is_plain_op(std::uint8_t opcode) { return plain_ops().test(opcode); }
 
+// The errors every operation shares, added to each docstring before its closing
+// "Matches io_uring_prep_<op>(3)." so that help() shows them on every method.
+inline constexpr const char* kRingOpErrors =
+    "Raises TypeError, ValueError or OverflowError naming the argument for bad input (the ring "
+    "is left unchanged), SubmissionQueueFull when every SQE is taken, and ValueError on a "
+    "closed ring.";
+inline constexpr const char* kPrepErrors =
+    "Raises TypeError, ValueError or OverflowError naming the argument for bad input (the SQE "
+    "is left unchanged), StaleSqeError when this handle's SQE was already submitted, and "
+    "ValueError on a closed ring.";
+
+// `doc` with `errors` inserted; the text lives as long as the process (pybind11 keeps the
+// pointer), in a deque so that earlier strings never move.
+inline const char* with_errors(const char* doc, const char* errors) {
+    static std::deque<std::string> docs;
+    std::string text = doc;
+    std::size_t at = text.rfind("Matches io_uring_");
+    if (at == std::string::npos) {
+        text += std::string(text.empty() ? "" : " ") + errors;
+    } else {
+        text.insert(at, std::string(errors) + " ");
+    }
+    docs.push_back(std::move(text));
+    return docs.back().c_str();
+}
+
 template <typename... Args>
 void def_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
             Prepared (*make)(Args...), const char* doc, const auto&... args) {
@@ -33,7 +61,7 @@ void def_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* p
             Ring& r = ring_of(self);
             return sqe_handle(r, r.push(make(a...)));
         },
-        args..., doc);
+        args..., with_errors(doc, kRingOpErrors));
     sqe.def(
         prep_name,
         [make](py::object self, Args... a) {
@@ -41,7 +69,7 @@ void def_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* p
             h.ring->prepare(h.position, make(a...));
             return self;
         },
-        args..., doc);
+        args..., with_errors(doc, kPrepErrors));
 }
 
 // Fixed-buffer operations need the ring to check their memory against its registration, so
@@ -56,7 +84,7 @@ void def_ring_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const ch
             r.check_usable();
             return sqe_handle(r, r.push(make(r, a...)));
         },
-        args..., doc);
+        args..., with_errors(doc, kRingOpErrors));
     sqe.def(
         prep_name,
         [make](py::object self, Args... a) {
@@ -65,7 +93,7 @@ void def_ring_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const ch
             h.ring->prepare(h.position, make(*h.ring, a...));
             return self;
         },
-        args..., doc);
+        args..., with_errors(doc, kPrepErrors));
 }
 
 }  // namespace iouring::bindings

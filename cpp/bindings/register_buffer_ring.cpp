@@ -55,7 +55,7 @@ void def_kept_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const ch
             r.keep_until_close(std::move(k.keep));
             return handle;
         },
-        args..., doc);
+        args..., with_errors(doc, kRingOpErrors));
     sqe.def(
         prep_name,
         [make](py::object self, Args... a) {
@@ -66,7 +66,7 @@ void def_kept_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const ch
             h.ring->keep_until_close(std::move(k.keep));
             return self;
         },
-        args..., doc);
+        args..., with_errors(doc, kPrepErrors));
 }
 
 KeptPrepared make_provide_buffers(py::handle user_data, py::handle buffer, py::handle buf_len,
@@ -468,7 +468,9 @@ void register_buffer_ops(py::module_& m, RingClass& ring, SqeClass& sqe) {
             },
             py::arg("bgid"), py::arg("entries"), py::arg("buf_size"), py::kw_only(),
             py::arg("incremental") = false, py::arg("populate") = true,
-            "Registers a provided-buffer ring and returns its BufferRing (see BufferRing).")
+            "Registers a provided-buffer ring and returns its BufferRing (see BufferRing). Raises "
+            "TypeError/ValueError naming the argument for bad bgid, entries or buf_size, OSError "
+            "from the kernel (EEXIST: bgid is taken) and ValueError on a closed ring.")
         .def(
             "unregister_buffer_ring",
             [](Ring& r, py::handle bgid) {

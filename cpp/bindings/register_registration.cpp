@@ -235,14 +235,18 @@ void register_registration(RingClass& cls) {
            "using the fd. Returns the registered index. A thread has 16 slots (EBUSY when they "
            "are taken); close() frees this ring's slot when it runs on the registering thread, "
            "otherwise the slot and the ring itself stay taken until that thread exits, so "
-           "unregister first when another thread will close the ring.")
+           "unregister first when another thread will close the ring. Raises the OSError subclass "
+           "of the kernel's errno (EINVAL where this kernel lacks the operation) and ValueError on "
+           "a closed ring.")
         .def(
             "unregister_ring_fd",
             [](Ring& r) {
                 r.check_usable();
                 check(r.core().unregister_ring_fd(), "unregister_ring_fd");
             },
-            "Undoes register_ring_fd(); must run on the registering thread (else EPERM).")
+            "Undoes register_ring_fd(); must run on the registering thread (else EPERM). Raises "
+            "the OSError subclass of the kernel's errno (EINVAL where this kernel lacks the "
+            "operation) and ValueError on a closed ring.")
         .def_property_readonly(
             "ring_fd_registered",
             [](const Ring& r) {
@@ -257,7 +261,9 @@ void register_registration(RingClass& cls) {
                 return check(r.core().register_op(RegisterOp::REGISTER_PERSONALITY, nullptr, 0),
                              "register_personality");
             },
-            "Registers the current credentials; returns an id for Sqe.personality.")
+            "Registers the current credentials; returns an id for Sqe.personality. Raises the "
+            "OSError subclass of the kernel's errno (EINVAL where this kernel lacks the operation) "
+            "and ValueError on a closed ring.")
         .def(
             "unregister_personality",
             [](Ring& r, py::handle id) {
@@ -274,9 +280,13 @@ void register_registration(RingClass& cls) {
              py::arg("register_ops") = py::tuple(), py::arg("sqe_ops") = py::tuple(),
              py::arg("sqe_flags_allowed") = 0, py::arg("sqe_flags_required") = 0,
              "Restricts a ring created with SetupFlags.R_DISABLED to the given register "
-             "opcodes, SQE opcodes and SQE flags; then call enable_rings().")
+             "opcodes, SQE opcodes and SQE flags; then call enable_rings(). Raises the OSError "
+             "subclass of the kernel's errno (EINVAL where this kernel lacks the operation) and "
+             "ValueError on a closed ring.")
         .def("register_iowq_aff", &register_iowq_aff, py::arg("cpus"),
-             "Pins the ring's io-wq worker threads to the given CPUs.")
+             "Pins the ring's io-wq worker threads to the given CPUs. Raises the OSError subclass "
+             "of the kernel's errno (EINVAL where this kernel lacks the operation) and ValueError "
+             "on a closed ring.")
         .def(
             "unregister_iowq_aff",
             [](Ring& r) {
@@ -289,7 +299,8 @@ void register_registration(RingClass& cls) {
         .def("register_iowq_max_workers", &register_iowq_max_workers, py::arg("bounded") = 0,
              py::arg("unbounded") = 0,
              "Sets the maximum io-wq workers (0 leaves a limit unchanged); returns the previous "
-             "(bounded, unbounded) limits.")
+             "(bounded, unbounded) limits. Raises the OSError subclass of the kernel's errno "
+             "(EINVAL where this kernel lacks the operation) and ValueError on a closed ring.")
         .def("register_sync_cancel", &register_sync_cancel, py::kw_only(),
              py::arg("user_data") = py::none(), py::arg("fd") = py::none(),
              py::arg("op") = py::none(), py::arg("any") = false, py::arg("all") = false,
@@ -307,7 +318,9 @@ void register_registration(RingClass& cls) {
                 check(r.core().register_op(RegisterOp::REGISTER_CLOCK, &reg, 0), "register_clock");
             },
             py::arg("clockid"),
-            "Selects the clock of wait timeouts: time.CLOCK_MONOTONIC or time.CLOCK_BOOTTIME.")
+            "Selects the clock of wait timeouts: time.CLOCK_MONOTONIC or time.CLOCK_BOOTTIME. "
+            "Raises the OSError subclass of the kernel's errno (EINVAL where this kernel lacks the "
+            "operation) and ValueError on a closed ring.")
         .def(
             "register_file_alloc_range",
             [](Ring& r, py::handle offset, py::handle length) {
@@ -319,7 +332,9 @@ void register_registration(RingClass& cls) {
                       "register_file_alloc_range");
             },
             py::arg("offset"), py::arg("length"),
-            "Limits the fixed-file slots that FILE_INDEX_ALLOC may pick.")
+            "Limits the fixed-file slots that FILE_INDEX_ALLOC may pick. Raises the OSError "
+            "subclass of the kernel's errno (EINVAL where this kernel lacks the operation) and "
+            "ValueError on a closed ring.")
         .def(
             "register_eventfd_async",
             [](Ring& r, py::handle fd) {
@@ -330,7 +345,9 @@ void register_registration(RingClass& cls) {
             },
             py::arg("fd"),
             "Like register_eventfd, but only signalled for completions posted asynchronously: "
-            "not for those completed inline during submit (do not rely on it to wake a loop).")
+            "not for those completed inline during submit (do not rely on it to wake a loop). "
+            "Raises the OSError subclass of the kernel's errno (EINVAL where this kernel lacks the "
+            "operation) and ValueError on a closed ring.")
         .def("resize", &resize_rings, py::kw_only(), py::arg("sq_entries") = py::none(),
              py::arg("cq_entries") = py::none(),
              "Resizes the rings (IORING_REGISTER_RESIZE_RINGS, Linux 6.13+; the kernel only "
@@ -344,16 +361,21 @@ void register_registration(RingClass& cls) {
              "(the new CQ cannot hold the completions not yet reaped).")
         .def("register_buffers_sparse", &register_buffers_sparse, py::arg("count"),
              "Registers an empty table of `count` buffer slots, filled by "
-             "register_buffers_update().")
+             "register_buffers_update(). Raises the OSError subclass of the kernel's errno (EINVAL "
+             "where this kernel lacks the operation) and ValueError on a closed ring.")
         .def("register_buffers_update", &register_buffers_update, py::arg("offset"),
              py::arg("buffers"),
              "Replaces registered buffers from slot `offset`; returns the number replaced. "
-             "In-flight fixed operations keep the buffers they were flushed with alive.")
+             "In-flight fixed operations keep the buffers they were flushed with alive. Raises the "
+             "OSError subclass of the kernel's errno (EINVAL where this kernel lacks the "
+             "operation) and ValueError on a closed ring.")
         .def("clone_buffers", &clone_buffers, py::arg("source"), py::kw_only(),
              py::arg("src_offset") = 0, py::arg("dst_offset") = 0, py::arg("count") = py::none(),
              py::arg("replace") = false,
              "Registers (a range of) `source`'s registered buffers in this ring too "
-             "(IORING_REGISTER_CLONE_BUFFERS, Linux 6.12); both rings keep the memory alive.")
+             "(IORING_REGISTER_CLONE_BUFFERS, Linux 6.12); both rings keep the memory alive. "
+             "Raises the OSError subclass of the kernel's errno (EINVAL where this kernel lacks "
+             "the operation) and ValueError on a closed ring.")
         .def(
             "register_napi",
             [](Ring& r, py::handle busy_poll_us, bool prefer_busy_poll) {
@@ -364,7 +386,9 @@ void register_registration(RingClass& cls) {
                 check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1), "register_napi");
             },
             py::arg("busy_poll_us"), py::arg("prefer_busy_poll") = false,
-            "Enables NAPI busy polling of the sockets the ring uses.")
+            "Enables NAPI busy polling of the sockets the ring uses. Raises the OSError subclass "
+            "of the kernel's errno (EINVAL where this kernel lacks the operation) and ValueError "
+            "on a closed ring.")
         .def(
             "unregister_napi",
             [](Ring& r) {

@@ -317,7 +317,8 @@ RingClass register_ring(py::module_& m) {
     cls.def("close", &Ring::close,
             "Cancels operations in flight, waits (at most 2 s) for their completions, releases "
             "their buffers and closes the ring. Buffers of operations that did not finish are "
-            "kept for the life of the process (ResourceWarning). Closing twice is fine.")
+            "kept for the life of the process (ResourceWarning). Closing twice is fine; close() "
+            "never raises.")
         .def("__enter__",
              [](py::object self) {
                  self.cast<const Ring&>().check_usable();
@@ -488,7 +489,7 @@ RingClass register_ring(py::module_& m) {
                 r.check_usable();
                 return r.core().sq_ready();
             },
-            "SQEs prepared and not yet consumed by the kernel.")
+            "SQEs prepared and not yet consumed by the kernel. Raises ValueError on a closed ring.")
         .def(
             "sq_space_left",
             [](const Ring& r) {
@@ -503,7 +504,7 @@ RingClass register_ring(py::module_& m) {
                 r.check_usable();
                 return r.core().cq_ready();
             },
-            "Completions ready to be copied.")
+            "Completions ready to be copied. Raises ValueError on a closed ring.")
         .def(
             "sq_ring_needs_enter",
             [](const Ring& r) {
@@ -521,7 +522,8 @@ RingClass register_ring(py::module_& m) {
                 return r.core().cq_ring_needs_flush();
             },
             "True when the kernel holds completions back (CQ overflow, or task work with "
-            "TASKRUN_FLAG); an enter with GETEVENTS brings them in.");
+            "TASKRUN_FLAG); an enter with GETEVENTS brings them in. Raises ValueError on a closed "
+            "ring.");
 
     cls.def(
            "copy_cqes",

@@ -197,7 +197,8 @@ SqeClass register_sqe(py::module_& m) {
                 return d;
             },
             "All fields as a dict (a copy), for inspection and tests; on SQE128 rings also "
-            "'cmd' (the extra 64 bytes).")
+            "'cmd' (the extra 64 bytes). Raises StaleSqeError once the SQE was submitted and "
+            "ValueError on a closed ring.")
         .def("__repr__", [](const SqeHandle& h) {
             if (h.ring->is_stale(h.position)) return std::string("<iouring.Sqe (flushed)>");
             const Sqe& s = h.sqe();

@@ -168,7 +168,8 @@ class IoUring(_core.IoUring):
     def probe(self) -> frozenset[Op]:
         """The operations the running kernel supports (IORING_REGISTER_PROBE).
 
-        Opcodes newer than this version of iouring knows are left out.
+        Opcodes newer than this version of iouring knows are left out. Raises ValueError on a
+        closed ring and OSError when the kernel refuses the probe (before Linux 5.6).
         """
         known = set(Op.__members__.values())
         return frozenset(Op(op) for op in self.probe_ops() if op in known)
