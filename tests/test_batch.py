@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sqe_support import addr_of, iovecs_at, sq_counters
+from sqe_support import SQE_FIELDS as COMMON_SQE_FIELDS
+from sqe_support import U64_MAX, addr_of, iovecs_at, sq_counters
 
 from iouring import (
     CQE_DTYPE,
@@ -35,25 +36,9 @@ from iouring import (
     SubmissionQueueFull,
 )
 
-U64_MAX = 2**64 - 1
 AT_FDCWD = -100
 RWF_NOWAIT = 0x8
-SQE_FIELDS = (
-    "opcode",
-    "flags",
-    "ioprio",
-    "fd",
-    "off",
-    "addr",
-    "len",
-    "rw_flags",
-    "user_data",
-    "buf_index",
-    "personality",
-    "splice_fd_in",
-    "addr3",
-    "pad2",
-)
+SQE_FIELDS = (*COMMON_SQE_FIELDS, "pad2")  # push_sqes also checks the padding
 
 
 # --------------------------------------------------------------------------------------------
