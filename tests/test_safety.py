@@ -1027,3 +1027,60 @@ def test_fork_child_close_leaves_parent_untouched(
 
 
 globals_holder: list[object] = []
+
+
+# --------------------------------------------------------------------------------------------
+# Arguments whose conversion runs Python code that closes the ring
+
+
+class _ClosesRing:
+    """An int (``__index__``) and a float (``__float__``) whose conversion closes ``ring``."""
+
+    def __init__(self, ring: IoUring, value: int) -> None:
+        self.ring = ring
+        self.value = value
+
+    def __index__(self) -> int:
+        self.ring.close()
+        return self.value
+
+    def __float__(self) -> float:
+        self.ring.close()
+        return float(self.value)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda r, c: r.copy_cqes(None, c),
+        lambda r, c: r.copy_cqes(np.zeros(4, iouring.CQE_DTYPE), c),
+        lambda r, c: r.copy_cqes(None, 0, timeout=c),
+        lambda r, c: r.submit_and_copy_cqes(np.zeros(4, iouring.CQE_DTYPE), c),
+        lambda r, c: r.submit_and_copy_cqes(np.zeros(4, iouring.CQE_DTYPE), 0, timeout=c),
+        lambda r, c: r.copy_cqe(timeout=c),
+        lambda r, c: r.submit_and_wait(c),
+        lambda r, c: r.submit_and_wait(1, timeout=c),
+        lambda r, c: r.nop(c),
+    ],
+    ids=[
+        "copy_cqes-wait_nr",
+        "copy_cqes-out-wait_nr",
+        "copy_cqes-timeout",
+        "submit_and_copy_cqes-wait_nr",
+        "submit_and_copy_cqes-timeout",
+        "copy_cqe-timeout",
+        "submit_and_wait-wait_nr",
+        "submit_and_wait-timeout",
+        "nop-user_data",
+    ],
+)
+def test_ring_closed_while_converting_arguments_raises(
+    make_ring: Callable[..., IoUring], call: Callable[[IoUring, _ClosesRing], object]
+) -> None:
+    """A method checks the ring after converting its arguments: a conversion that closes the
+    ring gives ValueError, not a read through the unmapped rings (this crashed with SIGSEGV)."""
+    ring = make_ring(4)
+    ring.nop(0x5AFE)  # an unflushed SQE, which close() turns into a NOP
+    with pytest.raises(ValueError, match="closed ring"):
+        call(ring, _ClosesRing(ring, 1))
+    assert ring.closed

@@ -625,37 +625,16 @@ void register_control_ops(RingClass& ring, SqeClass& sqe) {
            "completes with -ETIME; otherwise this completes with -ECANCELED (-EALREADY while "
            "cancelling). Matches io_uring_prep_link_timeout(3).",
            py::arg("user_data"), py::arg("ts"), py::arg("flags") = 0);
-    ring.def(
-        "cancel",
-        [](py::handle self, py::handle user_data, py::handle target, py::handle flags,
-           py::handle fd, py::handle op) {
-            Ring& r = ring_of(self);
-            return sqe_handle(r, r.push(make_cancel(user_data, target, flags, fd, op)));
-        },
-        py::arg("user_data"), py::arg("target_user_data") = 0, py::arg("flags") = 0, py::kw_only(),
-        py::arg("fd") = py::none(), py::arg("op") = py::none(),
-        with_errors(
-            "Prepares an async cancel of the operation whose user_data is target_user_data; "
-            "with fd= (CancelFlags.FD, + FD_FIXED for a registered slot) of operations on that "
-            "file, with op= (CancelFlags.OP) of operations with that opcode, with "
-            "CancelFlags.ANY of any operation; USERDATA adds the user_data match to fd/op; ALL "
-            "cancels every match (res: the count) instead of the first. res is 0 (or the count), "
-            "-ENOENT or -EALREADY. Raises ValueError for FD/OP flags without fd/op. "
-            "Matches io_uring_prep_cancel64(3).",
-            kRingOpErrors));
-    sqe.def(
-        "prep_cancel",
-        [](py::object self, py::handle user_data, py::handle target, py::handle flags,
-           py::handle fd, py::handle op) {
-            const SqeHandle& h = self.cast<const SqeHandle&>();
-            h.ring->prepare(h.position, make_cancel(user_data, target, flags, fd, op));
-            return self;
-        },
-        py::arg("user_data"), py::arg("target_user_data") = 0, py::arg("flags") = 0, py::kw_only(),
-        py::arg("fd") = py::none(), py::arg("op") = py::none(),
-        with_errors(
-            "Prepares an async cancel (see IoUring.cancel). Matches io_uring_prep_cancel64(3).",
-            kPrepErrors));
+    def_op(ring, sqe, "cancel", "prep_cancel", &make_cancel,
+           "Prepares an async cancel of the operation whose user_data is target_user_data; "
+           "with fd= (CancelFlags.FD, + FD_FIXED for a registered slot) of operations on that "
+           "file, with op= (CancelFlags.OP) of operations with that opcode, with "
+           "CancelFlags.ANY of any operation; USERDATA adds the user_data match to fd/op; ALL "
+           "cancels every match (res: the count) instead of the first. res is 0 (or the count), "
+           "-ENOENT or -EALREADY. Raises ValueError for FD/OP flags without fd/op. "
+           "Matches io_uring_prep_cancel64(3).",
+           py::arg("user_data"), py::arg("target_user_data") = 0, py::arg("flags") = 0,
+           py::kw_only(), py::arg("fd") = py::none(), py::arg("op") = py::none());
     def_op(ring, sqe, "cancel_fd", "prep_cancel_fd", &make_cancel_fd,
            "Prepares an async cancel of operations on fd (CancelFlags.FD is implied; ALL for "
            "every one, FD_FIXED when fd is a registered slot). Matches "

@@ -211,8 +211,8 @@ PyObject* copy_cqe_method(PyObject* self, PyObject* const* args, Py_ssize_t narg
         PyObject* a[1];
         parse_fast_args("copy_cqe", {"timeout"}, 0, 0, args, nargs, kwnames, a);
         Ring& r = ring_of(self);
-        r.check_usable();
         Deadline deadline = deadline_after(a[0] != nullptr ? a[0] : Py_None);
+        r.check_usable();  // after the conversion, which may run Python code
         Cqe32 entry{};  // room for a CQE32 ring's entry
         while (r.copy_cqes(&entry, 1, 1, deadline) == 0) {
             if (deadline && std::chrono::steady_clock::now() >= *deadline) {
@@ -528,9 +528,9 @@ RingClass register_ring(py::module_& m) {
     cls.def(
            "copy_cqes",
            [](Ring& r, py::handle out, py::handle wait_nr_arg, py::handle timeout) -> py::object {
-               r.check_usable();
                std::uint32_t wait_nr = to_u32(wait_nr_arg, "wait_nr");
                Deadline deadline = deadline_after(timeout);
+               r.check_usable();  // after the conversions, which may run Python code
                if (wait_nr > r.core().cq().entries()) {
                    raise(PyExc_ValueError, "wait_nr exceeds the completion queue size");
                }
@@ -562,11 +562,11 @@ RingClass register_ring(py::module_& m) {
             "submit_and_copy_cqes",
             [](py::handle self, py::handle out, py::handle wait_nr_arg, py::handle timeout) {
                 Ring& r = ring_of(self);
-                r.check_usable();
                 // Every argument is checked before anything is submitted.
                 py::array array = checked_cqe_array(r, out);
                 std::uint32_t wait_nr = to_u32(wait_nr_arg, "wait_nr");
                 Deadline deadline = deadline_after(timeout);
+                r.check_usable();  // after the conversions, which may run Python code
                 if (wait_nr > r.core().cq().entries()) {
                     raise(PyExc_ValueError, "wait_nr (" + std::to_string(wait_nr) +
                                                 ") exceeds the completion queue size (" +

@@ -234,6 +234,9 @@ int Ring::submit_and_wait(unsigned wait_nr, const Deadline& deadline) {
 }
 
 int Ring::submit_nowait(bool getevents) {
+    // Callers convert arguments first, and a conversion (__index__, __float__) may run Python
+    // code that closes the ring: the entry points check here, after it, not before.
+    check_usable();
     std::uint32_t to_submit = flush();
     std::uint32_t flags = 0;
     int submitted = static_cast<int>(to_submit);
@@ -292,6 +295,7 @@ int Ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags) {
 }
 
 void Ring::flush_held_back() {
+    check_usable();  // see submit_nowait
     if (core_.cq_ring_needs_enter()) {
         int ret = core_.enter(0, 0, enter::GETEVENTS);
         if (ret < 0 && ret != -EINTR && ret != -EAGAIN) throw_errno(ret, "io_uring_enter");
@@ -299,6 +303,7 @@ void Ring::flush_held_back() {
 }
 
 bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
+    check_usable();  // see submit_nowait
     CompletionQueue& cq = core_.cq();
     while (cq.ready() < wait_nr) {
         // A signal may have ended an earlier wait (the kernel then reports the SQEs it
@@ -319,6 +324,7 @@ bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
 
 std::uint32_t Ring::copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_nr,
                               const Deadline& deadline) {
+    check_usable();  // see submit_nowait
     CompletionQueue& cq = core_.cq();
     if (cq.ready() < std::max<std::uint32_t>(wait_nr, 1)) {
         if (wait_nr > 0) {

@@ -1288,6 +1288,29 @@ class AsyncRing:
                 return len(value)
         raise ValueError("at least one of the per-operation arguments must be an array")
 
+    async def _rw_batch(
+        self,
+        method: Callable[..., int],
+        fd: Any,
+        extra: dict[str, Any],
+        offset: Any,
+        length: Any,
+        buf_offset: Any,
+        **fixed: Any,
+    ) -> npt.NDArray[np.void]:
+        # The four read/write batches: extra holds the columns between fd and offset
+        # (buffer_index of the fixed ones), in the order the ring method takes them.
+        fd = self._fd(fd)
+        count = self._count(fd, *extra.values(), offset, length, buf_offset)
+        columns = {
+            "fd": fd,
+            **extra,
+            "offset": offset,
+            "length": length,
+            "buf_offset": self._packed_offsets(length, buf_offset, count),
+        }
+        return await self.batch(method, count, columns, **fixed)
+
     async def read_batch(
         self,
         fd: Any,
@@ -1303,15 +1326,9 @@ class AsyncRing:
         completions in operation order (``res``: bytes read, or ``-errno``). Raises
         ValueError/TypeError/OverflowError for bad arguments.
         """
-        fd = self._fd(fd)
-        count = self._count(fd, offset, length, buf_offset)
-        columns = {
-            "fd": fd,
-            "offset": offset,
-            "length": length,
-            "buf_offset": self._packed_offsets(length, buf_offset, count),
-        }
-        return await self.batch(self._ring.read_batch, count, columns, buffer=buffer)
+        return await self._rw_batch(
+            self._ring.read_batch, fd, {}, offset, length, buf_offset, buffer=buffer
+        )
 
     async def write_batch(
         self,
@@ -1323,47 +1340,37 @@ class AsyncRing:
     ) -> npt.NDArray[np.void]:
         """N writes from one buffer in one await (see ``IoUring.write_batch`` and
         :meth:`read_batch`). Returns the N completions in operation order."""
-        fd = self._fd(fd)
-        count = self._count(fd, offset, length, buf_offset)
-        columns = {
-            "fd": fd,
-            "offset": offset,
-            "length": length,
-            "buf_offset": self._packed_offsets(length, buf_offset, count),
-        }
-        return await self.batch(self._ring.write_batch, count, columns, buffer=buffer)
+        return await self._rw_batch(
+            self._ring.write_batch, fd, {}, offset, length, buf_offset, buffer=buffer
+        )
 
     async def read_fixed_batch(
         self, fd: Any, buffer_index: Any, offset: Any, length: Any, buf_offset: Any = None
     ) -> npt.NDArray[np.void]:
         """N reads into registered buffers in one await (see ``IoUring.read_fixed_batch``).
         Returns the N completions in operation order."""
-        fd = self._fd(fd)
-        count = self._count(fd, buffer_index, offset, length, buf_offset)
-        columns = {
-            "fd": fd,
-            "buffer_index": buffer_index,
-            "offset": offset,
-            "length": length,
-            "buf_offset": self._packed_offsets(length, buf_offset, count),
-        }
-        return await self.batch(self._ring.read_fixed_batch, count, columns)
+        return await self._rw_batch(
+            self._ring.read_fixed_batch,
+            fd,
+            {"buffer_index": buffer_index},
+            offset,
+            length,
+            buf_offset,
+        )
 
     async def write_fixed_batch(
         self, fd: Any, buffer_index: Any, offset: Any, length: Any, buf_offset: Any = None
     ) -> npt.NDArray[np.void]:
         """N writes from registered buffers in one await (see ``IoUring.write_fixed_batch``).
         Returns the N completions in operation order."""
-        fd = self._fd(fd)
-        count = self._count(fd, buffer_index, offset, length, buf_offset)
-        columns = {
-            "fd": fd,
-            "buffer_index": buffer_index,
-            "offset": offset,
-            "length": length,
-            "buf_offset": self._packed_offsets(length, buf_offset, count),
-        }
-        return await self.batch(self._ring.write_fixed_batch, count, columns)
+        return await self._rw_batch(
+            self._ring.write_fixed_batch,
+            fd,
+            {"buffer_index": buffer_index},
+            offset,
+            length,
+            buf_offset,
+        )
 
     async def openat_batch(
         self,
