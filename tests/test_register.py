@@ -406,3 +406,31 @@ def test_resize_needs_defer_taskrun(make_default_ring: Callable[..., IoUring]) -
         ring.resize(sq_entries=8)
     assert raised.value.errno == errno.EINVAL
     assert ring.sq_entries == 4
+
+
+def test_registered_buffers_replaced_while_in_flight_stay_alive() -> None:
+    """An operation flushed under one table can resolve buf_index against a later one (an
+    SQPOLL thread takes SQEs when it runs): a table replaced or unregistered while operations
+    are in flight is held by each of them, and released when the last one completes."""
+    r, w = os.pipe()
+    try:
+        with IoUring(8) as ring:
+            first, second = bytearray(16), bytearray(16)
+            ring.register_buffers([first])
+            ring.read(0x51, r, bytearray(4), -1)  # in flight: waits for the pipe
+            ring.submit()
+            ring.unregister_buffers()
+            assert ring.pinned == 2  # its buffer, and the table retired while it was in flight
+            ring.register_buffers([second])
+            ring.unregister_buffers()  # the second table too: still that read in flight
+            assert ring.pinned == 3
+            with pytest.raises(BufferError):
+                second.extend(b"x")  # still exported: the kernel may write into it
+            os.write(w, b"data")
+            assert ring.copy_cqe(timeout=10) == Cqe(0x51, 4, 0)
+            assert ring.pinned == 0
+            second.extend(b"x")  # released with the last operation in flight
+            first.extend(b"x")
+    finally:
+        os.close(r)
+        os.close(w)

@@ -372,44 +372,27 @@ def test_sqe_fields_include_cmd_on_sqe128_only(make_ring: MakeRing) -> None:
     other = plain.nop(0xAC)
     assert "cmd" not in other.fields()
     assert other.cmd == b""
-    with pytest.raises(ValueError, match="SQE128"):
-        other.cmd = b"x"
+    with pytest.raises(AttributeError):
+        other.cmd = b"x"  # type: ignore[misc]
     reap(wide, 1)
     reap(plain, 1)
 
 
 def test_sqe_cmd_on_uring_cmd(make_ring: MakeRing, udp_socket: socket.socket) -> None:
+    """cmd is read-only and zeros: the socket commands read none of it, and bytes from Python
+    could reach another driver's uring_cmd handler (NVMe passthrough reads addresses there)."""
     ring = make_ring(4, flags=SetupFlags.SQE128)
     if Op.URING_CMD not in ring.probe_ops():
         pytest.skip("kernel lacks IORING_OP_URING_CMD")
-    nop = ring.nop(0x1)
-    with pytest.raises(ValueError, match="URING_CMD"):
-        nop.cmd = b"\x01"
     sqe = ring.cmd_sock(0xC0DE, SocketCmd.SIOCINQ, udp_socket)
     assert sqe.cmd == bytes(64)
-    sqe.cmd = b"\x01\x02\x03"
-    assert sqe.cmd == b"\x01\x02\x03" + bytes(61)
     assert cmd_field(sqe) == sqe.cmd
-    sqe.cmd = memoryview(bytes(range(64)))
-    assert sqe.cmd == bytes(range(64))
-    bad: list[tuple[object, type[Exception], str]] = [
-        (bytes(65), ValueError, "at most 64 bytes"),
-        ("text", TypeError, "bytes-like"),
-        (None, TypeError, "bytes-like"),
-    ]
-    for value, exc_type, message in bad:
-        with pytest.raises(exc_type, match=message):
-            sqe.cmd = value  # type: ignore[assignment]
-        assert sqe.cmd == bytes(range(64))  # unchanged
-    # A registered file might belong to a driver that reads pointers out of cmd.
-    with pytest.raises(ValueError, match="FIXED_FILE"):
-        sqe.flags = SqeFlags.FIXED_FILE
-    # Preparing the slot again clears the command area.
-    sqe.prep_cmd_sock(0xC0DE, SocketCmd.SIOCINQ, udp_socket)
+    with pytest.raises(AttributeError):
+        sqe.cmd = b"\x01"  # type: ignore[misc]
     assert sqe.cmd == bytes(64)
-    sqe.cmd = b"\xff" * 64
-    got = reap(ring, 2)
-    assert got[0x1] == [Cqe(0x1, 0, 0)]
+    sqe.flags = SqeFlags.FIXED_FILE  # nothing in cmd can reach a registered file's driver
+    sqe.flags = 0
+    got = reap(ring, 1)
     res = got[0xC0DE][0].res
     if res in (-errno.EOPNOTSUPP, -errno.EINVAL):
         pytest.skip(f"kernel refuses socket commands: {os.strerror(-res)}")
@@ -423,16 +406,17 @@ def test_sqe_cmd_on_uring_cmd(make_ring: MakeRing, udp_socket: socket.socket) ->
         reap(ring, 1)
 
 
-def test_sqe_cmd_with_fixed_file_is_refused(make_ring: MakeRing, udp_socket: socket.socket) -> None:
+@pytest.mark.parametrize("cmd_op", [4, 5, 0x80, 0xC0484E80, 2**32 - 1])
+def test_cmd_sock_refuses_other_commands(
+    make_ring: MakeRing, udp_socket: socket.socket, cmd_op: int
+) -> None:
+    """URING_CMD goes to whatever driver owns fd: only the four socket commands whose layout
+    cmd_sock writes are accepted (0xC0484E80 is NVMe passthrough's NVME_URING_CMD_IO)."""
     ring = make_ring(4, flags=SetupFlags.SQE128)
-    sqe = ring.cmd_sock(0xC1, SocketCmd.SIOCINQ, udp_socket)
-    sqe.flags = SqeFlags.FIXED_FILE
-    with pytest.raises(ValueError, match="FIXED_FILE"):
-        sqe.cmd = b"\x01"
-    sqe.cmd = bytes(64)  # zeros carry nothing
-    sqe.flags = 0
-    got = reap(ring, 1)
-    assert list(got) == [0xC1]
+    before = (ring.sq_ready(), ring.in_flight, ring.pinned)
+    with pytest.raises(ValueError, match="cmd_op must be SocketCmd"):
+        ring.cmd_sock(0xC2, cmd_op, udp_socket)
+    assert (ring.sq_ready(), ring.in_flight, ring.pinned) == before
 
 
 def test_wide_stale_handles(make_wide_ring: MakeRing) -> None:
@@ -444,8 +428,6 @@ def test_wide_stale_handles(make_wide_ring: MakeRing) -> None:
         sqe.fields()
     with pytest.raises(StaleSqeError):
         _ = sqe.cmd
-    with pytest.raises(StaleSqeError):
-        sqe.cmd = b""
     assert ring.copy_cqe() == Cqe(0xF0, 0, 0)
     late = ring.nop(0xF1)
     ring.close()

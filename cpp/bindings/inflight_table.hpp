@@ -66,6 +66,15 @@ public:
         erase_at(i);
     }
 
+    // `pin` held as well by every key in flight now: released once all of them completed.
+    void pin_to_all(const Pin& pin) {
+        for (Slot& slot : slots_) {
+            if (slot.count == 0) continue;
+            pins_of(slot).push_back(pin);
+            ++pin_count_;
+        }
+    }
+
     // Every pin still held, for a ring that must keep them forever (see Ring::close).
     void take_all_pins(PinList& out) {
         for (PinList& held : pin_lists_) {

@@ -793,6 +793,15 @@ Prepared make_cmd_sock(py::handle user_data, py::handle cmd_op, py::handle fd, p
                        py::handle optname, py::handle optval) {
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::uint32_t op = to_u32(cmd_op, "cmd_op");
+    // URING_CMD goes to whatever driver owns fd, and addr carries level/optname: only the
+    // socket commands whose layout prep_cmd_sock writes are accepted.
+    if (op != socket_cmd::SIOCINQ && op != socket_cmd::SIOCOUTQ && op != socket_cmd::GETSOCKOPT &&
+        op != socket_cmd::SETSOCKOPT) {
+        raise(PyExc_ValueError,
+              "cmd_op must be SocketCmd.SIOCINQ, SIOCOUTQ, GETSOCKOPT or "
+              "SETSOCKOPT, got " +
+                  std::to_string(op));
+    }
     std::int32_t sock = to_fd(fd, "fd");
     std::int32_t lvl = to_i32(level, "level");
     std::int32_t opt = to_i32(optname, "optname");
@@ -1149,8 +1158,9 @@ void register_net_ops(RingClass& ring, SqeClass& sqe) {
            "Prepares a socket command (IORING_OP_URING_CMD, 6.7+): SocketCmd.SIOCINQ / SIOCOUTQ "
            "(res = bytes queued), GETSOCKOPT (optval: a writable buffer; res = the option's "
            "length) or SETSOCKOPT (optval: an int or a bytes-like object). optval is kept until "
-           "the completion. Raises TypeError/ValueError for a missing or unexpected optval. "
-           "Matches io_uring_prep_cmd_sock(3).",
+           "the completion. Raises TypeError/ValueError for a missing or unexpected optval, "
+           "ValueError for a cmd_op that is not one of these four. Matches "
+           "io_uring_prep_cmd_sock(3).",
            py::arg("user_data"), py::arg("cmd_op"), py::arg("fd"), py::arg("level") = 0,
            py::arg("optname") = 0, py::arg("optval") = py::none());
     def_op(ring, sqe, "getsockopt", "prep_getsockopt", &make_getsockopt,

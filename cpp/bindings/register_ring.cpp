@@ -213,7 +213,7 @@ PyObject* copy_cqe_method(PyObject* self, PyObject* const* args, Py_ssize_t narg
         Ring& r = ring_of(self);
         Deadline deadline = deadline_after(a[0] != nullptr ? a[0] : Py_None);
         r.check_usable();  // after the conversion, which may run Python code
-        Cqe32 entry{};  // room for a CQE32 ring's entry
+        Cqe32 entry{};     // room for a CQE32 ring's entry
         while (r.copy_cqes(&entry, 1, 1, deadline) == 0) {
             if (deadline && std::chrono::steady_clock::now() >= *deadline) {
                 raise(PyExc_TimeoutError, "copy_cqe: no completion before the timeout");

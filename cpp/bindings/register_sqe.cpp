@@ -54,62 +54,13 @@ void def_plain_field(SqeClass& cls, const char* name, T Sqe::*member, Convert co
         doc);
 }
 
-// The second half of an SQE128 ring's entry: the command area of URING_CMD (the kernel's cmd
-// starts at addr3, but those 16 bytes are prepared by the prep methods, which may put a pointer
-// there, so only the extra 64 bytes are open to Python). Empty on 64-byte-SQE rings.
+// The second half of an SQE128 ring's entry, read-only from Python (see the "cmd" property).
 constexpr std::size_t kCmdSize = 64;
-// The prep methods only make socket commands, whose handler ignores the command area; a
-// registered file could be another driver's (NVMe passthrough reads pointers from it).
-const std::string kFixedCmdReason =
-    "the command would go to a registered file whose driver may read pointers from cmd";
 
 py::bytes cmd_of(const SqeHandle& h) {
     const Sqe& sqe = h.sqe();
     if (h.ring->core().sq().sqe_size() <= sizeof(Sqe)) return py::bytes();
     return py::bytes(reinterpret_cast<const char*>(&sqe) + sizeof(Sqe), kCmdSize);
-}
-
-void set_cmd(const SqeHandle& h, py::handle value) {
-    // Converted first: a bad value leaves the slot as it was.
-    unsigned char bytes[kCmdSize] = {};
-    Py_buffer view;
-    if (PyObject_GetBuffer(value.ptr(), &view, PyBUF_C_CONTIGUOUS) != 0) {
-        PyErr_Clear();
-        raise(PyExc_TypeError, "cmd must be a bytes-like object, not " + type_name(value));
-    }
-    auto size = static_cast<std::size_t>(view.len);
-    if (size <= kCmdSize) std::memcpy(bytes, view.buf, size);
-    PyBuffer_Release(&view);
-    if (size > kCmdSize) {
-        raise(PyExc_ValueError, "cmd holds at most " + std::to_string(kCmdSize) + " bytes, got " +
-                                    std::to_string(size));
-    }
-    Sqe& sqe = h.sqe();
-    bool nonzero = false;
-    for (unsigned char b : bytes) nonzero = nonzero || b != 0;
-    if (h.ring->core().sq().sqe_size() <= sizeof(Sqe)) {
-        raise(PyExc_ValueError,
-              "cmd: this ring's SQEs are 64 bytes; create it with SetupFlags.SQE128 for the "
-              "64-byte command area of URING_CMD");
-    }
-    if (sqe.opcode != static_cast<std::uint8_t>(Op::URING_CMD)) {
-        raise(PyExc_ValueError, "cmd can only be set on a URING_CMD SQE, not opcode " +
-                                    std::to_string(sqe.opcode) + "; prepare the command first");
-    }
-    if (nonzero && (sqe.flags & sqe_flags::FIXED_FILE) != 0) {
-        raise(PyExc_ValueError, "cmd cannot be set with SqeFlags.FIXED_FILE: " + kFixedCmdReason);
-    }
-    std::memcpy(reinterpret_cast<std::byte*>(&sqe) + sizeof(Sqe), bytes, kCmdSize);
-}
-
-bool has_cmd_bytes(const SqeHandle& h, const Sqe& sqe) {
-    std::size_t size = h.ring->core().sq().sqe_size();
-    if (size <= sizeof(Sqe)) return false;
-    const auto* cmd = reinterpret_cast<const unsigned char*>(&sqe) + sizeof(Sqe);
-    for (std::size_t i = 0; i < kCmdSize; ++i) {
-        if (cmd[i] != 0) return true;
-    }
-    return false;
 }
 
 py::dict fields_of(const Sqe& s) {
@@ -146,16 +97,7 @@ SqeClass register_sqe(py::module_& m) {
             "flags", [](const SqeHandle& h) { return h.sqe().flags; },
             [](const SqeHandle& h, py::handle value) {
                 std::uint8_t flags = checked_sqe_flags(value);
-                Sqe& sqe = h.sqe();
-                if ((flags & sqe_flags::FIXED_FILE) != 0 &&
-                    sqe.opcode == static_cast<std::uint8_t>(Op::URING_CMD) &&
-                    has_cmd_bytes(h, sqe)) {
-                    raise(PyExc_ValueError,
-                          "flags: SqeFlags.FIXED_FILE cannot be set on a "
-                          "URING_CMD SQE whose cmd is set: " +
-                              kFixedCmdReason);
-                }
-                sqe.flags = flags;
+                h.sqe().flags = flags;
             },
             "SqeFlags of this SQE. CQE_SKIP_SUCCESS is refused (ValueError).")
         .def_property(
@@ -183,12 +125,14 @@ SqeClass register_sqe(py::module_& m) {
         .def_property_readonly(
             "valid", [](const SqeHandle& h) { return !h.ring->is_stale(h.position); },
             "False once the slot was flushed or the ring closed.")
-        .def_property("cmd", &cmd_of, &set_cmd,
-                      "The extra 64 bytes of an SQE128 ring's entry: the command area that "
-                      "URING_CMD passes to the file's uring_cmd handler (b'' on 64-byte-SQE "
-                      "rings). Settable only on a URING_CMD SQE of an SQE128 ring, with at most "
-                      "64 bytes (zero-padded); ValueError/TypeError naming cmd otherwise. The "
-                      "prep methods clear it.")
+        .def_property_readonly(
+            "cmd", &cmd_of,
+            "The extra 64 bytes of an SQE128 ring's entry: the command area that URING_CMD "
+            "passes to the file's uring_cmd handler (b'' on 64-byte-SQE rings). Read-only, and "
+            "always zeros: the only URING_CMD operations iouring prepares are the socket "
+            "commands, which read none of it, and bytes from Python could reach another "
+            "driver's handler (NVMe passthrough reads addresses from it). Raises StaleSqeError "
+            "once the SQE was submitted and ValueError on a closed ring.")
         .def(
             "fields",
             [](const SqeHandle& h) {

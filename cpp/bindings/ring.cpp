@@ -404,8 +404,7 @@ void Ring::unregister_buffers() {
     check_usable();
     int ret = core_.unregister_buffers();
     if (ret < 0) throw_errno(ret, "unregister_buffers");
-    // In-flight fixed-buffer operations hold their own reference (see flush()).
-    std::shared_ptr<RegisteredBuffers> previous = std::move(registered_buffers_);
+    retire_registered_buffers();
 }
 
 void Ring::close() { close_impl(true); }

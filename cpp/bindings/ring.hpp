@@ -106,9 +106,9 @@ public:
     // --- registration ----------------------------------------------------------------------
     void register_buffers(std::shared_ptr<RegisteredBuffers> buffers);
     void unregister_buffers();
-    // Installs the table after a successful io_uring_register update (sparse, update, clone);
-    // in-flight fixed operations keep the previous table alive.
+    // Installs the table after a successful io_uring_register update (sparse, update, clone).
     void replace_registered_buffers(std::shared_ptr<RegisteredBuffers> buffers) {
+        retire_registered_buffers();
         registered_buffers_ = std::move(buffers);
     }
     [[nodiscard]] const RegisteredBuffers* registered_buffers() const {
@@ -192,6 +192,15 @@ private:
     InflightTable inflight_;
     std::shared_ptr<RegisteredBuffers> registered_buffers_;
     PinList lifetime_pins_;
+
+    // Drops the current registered-buffer table. Operations flushed under it pinned it (see
+    // flush()), but one flushed earlier may resolve buf_index against it later than its flush:
+    // an SQPOLL thread takes SQEs when it runs, and io-wq may import fixed buffers at issue.
+    // So every operation in flight now holds it too, and it is released when they completed.
+    void retire_registered_buffers() {
+        if (registered_buffers_ != nullptr) inflight_.pin_to_all(registered_buffers_);
+        registered_buffers_.reset();
+    }
     HandleCache handle_cache_;
     std::weak_ptr<Ring> self_;
     int blocked_threads_ = 0;            // threads inside a blocking enter (GIL released)
