@@ -20,7 +20,18 @@ import iouring
 from iouring import __main__ as cli
 from iouring import _bench
 
-RECORD_KEYS = ["case", "params", "ops_per_s", "baseline", "baseline_ops_per_s", "ratio"]
+RECORD_KEYS = [
+    "case",
+    "params",
+    "unit",
+    "ops_per_s",
+    "baseline",
+    "baseline_ops_per_s",
+    "ratio",
+    "noise",
+    "baseline_noise",
+]
+BASELINES = ("c", "pread", "preadv", "threads", "loop", "sleep(0)", "sock_*", "streams", "uvloop")
 
 
 def _env() -> dict[str, str]:
@@ -53,7 +64,11 @@ def test_bench_quick_cli_table_and_json(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     stdout = proc.stdout
     assert "mode: quick" in stdout
-    assert _bench._header() in stdout
+    assert any(
+        line.split()[:4] == ["case", "params", "iouring", "rate"] for line in stdout.splitlines()
+    )
+    assert "summary: iouring's fastest path is faster in" in stdout
+    assert "targets" not in stdout and "MISSED" not in stdout  # no internal target lists
     assert "memory:" in stdout and "growth" in stdout
     assert "FAILED" not in stdout
     assert "[1/" in proc.stderr  # the progress line
@@ -63,8 +78,10 @@ def test_bench_quick_cli_table_and_json(tmp_path: Path) -> None:
         assert list(r) == RECORD_KEYS
         assert r["ops_per_s"] > 0 and r["baseline_ops_per_s"] > 0
         assert r["ratio"] == pytest.approx(r["ops_per_s"] / r["baseline_ops_per_s"])
-        assert r["baseline"] in ("c", "pread", "preadv", "threads")
-        assert r["params"]["path"] in ("batch", "single")
+        assert r["baseline"] in BASELINES
+        assert r["unit"] == _bench.UNITS[r["case"]]
+        if r["case"] in _bench.CORE_CASES:
+            assert r["params"]["path"] in ("batch", "single")
     cases = {(r["case"], r["params"].get("qd"), r["params"].get("batch")) for r in records}
     c_skipped = "C reference skipped" in stdout
     if not c_skipped:
@@ -85,10 +102,24 @@ def test_bench_quick_cli_table_and_json(tmp_path: Path) -> None:
         assert {r["params"]["buffers"] for r in tuned} == {"plain", "fixed"}
         assert {r["params"]["qd"] for r in tuned} == {64}
         assert {r["baseline"] for r in tuned} <= {"pread", "preadv", "c"}
-        assert "random_read qd=64 size=4096 buffers=plain tuned=" in stdout
+        assert any(
+            line.startswith("random_read ") and "qd=64 size=4096 buffers=plain tuned=" in line
+            for line in stdout.splitlines()
+        )
     assert any(not r["params"].get("tuned") and r["params"].get("qd") == 64 for r in records)
+    # The user-level cases, each against what a user would write without iouring.
+    for case, baseline in [
+        ("small_files", "loop"),
+        ("ranges", "preadv"),
+        ("aio_await", "sleep(0)"),
+        ("aio_echo", "sock_*"),
+        ("aio_echo", "streams"),
+    ]:
+        assert any(r["case"] == case and r["baseline"] == baseline for r in records), case
+    caches = {r["params"]["cache"] for r in records if r["case"] == "small_files"}
+    assert caches == {"warm", "cold"}
     # Every row of the table is one record.
-    names = ("nop ", "random_read ", "sequential_read ", "direct_read ")
+    names = tuple(f"{case} " for case in _bench.ALL_CASES)
     rows = [line for line in stdout.splitlines() if line.startswith(names)]
     assert len(rows) == len(records)
 
@@ -107,7 +138,7 @@ def test_bench_subset_in_process() -> None:
             (b, p) for b in (1, 64, 1024) for p in ("batch", "single")
         }
         assert all(r["baseline"] == "c" for r in records)
-        assert "targets (issue 5):" in text
+        assert "summary:" in text
 
 
 def test_cli_help_lists_bench_and_keeps_demo_options(capsys: pytest.CaptureFixture[str]) -> None:
@@ -134,7 +165,31 @@ def test_cli_without_subcommand_runs_report_and_demo(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "operations supported" in proc.stdout
-    assert "data verified" in proc.stdout
+    assert "every byte verified" in proc.stdout
+    # Like with like: each job's row names both ways and their ratio.
+    lines = proc.stdout.splitlines()
+    big = next(line for line in lines if "read 1 MiB into one array" in line)
+    assert "os.preadv loop" in big and "read_batch, 4 in flight" in big
+    assert big.split()[-1].endswith("x")
+    small = next(line for line in lines if "files of 1-64 KiB whole" in line)
+    assert "open/read loop" in small and "iouring.read_files" in small
+    assert "A ratio above 1.00x means iouring did the job faster" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--size", "0"], "--size and --chunk must be positive"),
+        (["--depth", "3"], "--depth must be a power of two"),
+        (["--rounds", "0"], "--rounds must be >= 1"),
+    ],
+)
+def test_cli_rejects_bad_demo_options(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(args)
+    assert message in capsys.readouterr().err
 
 
 def test_cli_rejects_unknown_case() -> None:
@@ -175,23 +230,49 @@ def test_records_one_per_path_and_baseline() -> None:
         {
             "case": "nop",
             "params": {"batch": 64, "path": "batch"},
+            "unit": "ops/s",
             "ops_per_s": 10.0,
             "baseline": "c",
             "baseline_ops_per_s": 20.0,
             "ratio": 0.5,
+            "noise": pytest.approx(0.4),
+            "baseline_noise": 0.0,
         },
         {
             "case": "nop",
             "params": {"batch": 64, "path": "single"},
+            "unit": "ops/s",
             "ops_per_s": 3.0,
             "baseline": "c",
             "baseline_ops_per_s": 20.0,
             "ratio": 0.15,
+            "noise": 0.0,
+            "baseline_noise": 0.0,
         },
     ]
     assert measured["batch"].spread == pytest.approx(0.4)
-    rows = _bench._rows(case, measured)
-    assert len(rows) == 2 and "0.50x" in rows[0] and "±20%/±0%" in rows[0]
+    lines = _bench._table(records)
+    assert len(lines) == 4  # header, rule, two rows
+    assert "0.50x" in lines[2] and lines[2].endswith("±20%/±0%")
+    # Aligned: every column starts at the same place on every line.
+    assert len({line.index("ratio") if i == 0 else -1 for i, line in enumerate(lines)}) == 2
+    assert lines[2].index("0.50x") == lines[3].index("0.15x")
+
+
+def test_scaled_case_counts_items() -> None:
+    def never(n: int) -> float:
+        raise AssertionError
+
+    contenders = [
+        _bench.Contender("read_files", never, True),
+        _bench.Contender("loop", never, False),
+    ]
+    case = _bench.Case("small_files", {"cache": "warm"}, contenders, scale=2000)
+    measured = {"read_files": _bench.Measured([3.0]), "loop": _bench.Measured([2.0])}
+    [record] = _bench._records(case, measured)
+    assert (record["ops_per_s"], record["baseline_ops_per_s"]) == (6000.0, 4000.0)
+    assert record["ratio"] == 1.5 and record["unit"] == "files/s"
+    assert "files/s" in _bench._table([record])[2]
 
 
 def test_c_reference_skips_without_compiler_or_source(tmp_path: Path) -> None:
@@ -236,33 +317,45 @@ def test_make_file_layout(tmp_path: Path) -> None:
     assert (data[::512] == np.arange(0, 1 << 20, 4096, dtype=np.uint64)).all()
 
 
-def test_target_lines_verdict_ratio_and_noise() -> None:
+def _record(case: str, path: str, baseline: str, ratio: float, noise: float = 0.02) -> Any:
+    return {
+        "case": case,
+        "params": {"qd": 1, "path": path},
+        "unit": "ops/s",
+        "ops_per_s": ratio,
+        "baseline": baseline,
+        "baseline_ops_per_s": 1.0,
+        "ratio": ratio,
+        "noise": noise,
+        "baseline_noise": noise,
+    }
+
+
+def test_summary_counts_wins_ties_and_losses_of_the_best_path() -> None:
     records = [
-        {
-            "case": "nop",
-            "params": {"batch": 1, "path": "single"},
-            "ops_per_s": 1.0,
-            "baseline": "c",
-            "baseline_ops_per_s": 2.0,
-            "ratio": 0.4987,
-        },
-        {
-            "case": "nop",
-            "params": {"batch": 64, "path": "batch"},
-            "ops_per_s": 9.0,
-            "baseline": "c",
-            "baseline_ops_per_s": 10.0,
-            "ratio": 0.9,
-        },
+        _record("random_read", "batch", "pread", 1.5),
+        _record("random_read", "single", "pread", 0.5),  # not the best path: not counted
+        _record("random_read", "batch", "c", 0.99, noise=0.04),  # within ±2%: a tie
+        _record("direct_read", "batch", "preadv", 0.7),
     ]
-    noise = {("nop", "batch=1", "single"): 0.02, ("nop", "batch=1", "c"): 0.1}
-    lines = _bench._target_lines(records, noise)
-    assert len(lines) == 2
-    # Target order (batch 64 first), a ratio just under its goal is not printed as equal.
-    assert lines[0].split()[:4] == ["met", "0.900x", ">=", "0.80x"]
-    assert "nop batch=64: batch vs c" in lines[0] and "noise" not in lines[0]
-    assert lines[1].split()[:4] == ["MISSED", "0.499x", ">=", "0.50x"]
-    assert lines[1].endswith("nop batch=1: single vs c  (noise ±1%/±5%)")
+    lines = _bench._summary(records)
+    assert lines[0].endswith("faster in 1, within the noise in 1 and slower in 1 of 3 comparisons")
+    assert lines[1].split()[:2] == ["faster", "1.50x"]
+    assert lines[1].endswith("random_read qd=1: batch vs pread")
+    assert lines[2].split()[:2] == ["slower", "0.70x"]
+    assert len(lines) == 3
+    assert _bench._summary([]) == []
+
+
+def test_plot_writes_a_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "ratios.png"
+    _bench._plot(
+        [_record("nop", "batch", "c", 0.8), _record("ranges", "read_ranges", "preadv", 1.4)],
+        str(path),
+        "t",
+    )
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # The TUNE_* bits of c_reference.c that a test may ask for, one at a time and all together
@@ -386,29 +479,3 @@ def test_tuned_batch_reader_reads_and_cleans_up(tmp_path: Path, fixed: bool) -> 
             ring.register_ring_fd()
             ring.unregister_ring_fd()
             ring.close()
-
-
-def test_target_lines_tuned_and_plain_targets_are_apart() -> None:
-    def record(params: dict[str, Any], baseline: str, ratio: float) -> dict[str, Any]:
-        return {
-            "case": "random_read",
-            "params": {"qd": 64, "size": 4096, **params, "path": "batch"},
-            "ops_per_s": ratio,
-            "baseline": baseline,
-            "baseline_ops_per_s": 1.0,
-            "ratio": ratio,
-        }
-
-    records = [
-        record({"buffers": "plain"}, "pread", 1.05),
-        record({"buffers": "plain", "tuned": "fixed_file+ring_fd"}, "pread", 1.25),
-        record({"buffers": "plain", "tuned": "fixed_file+ring_fd"}, "c", 0.95),
-    ]
-    lines = _bench._target_lines(records)
-    assert len(lines) == 3
-    assert lines[0].split()[:4] == ["MISSED", "1.050x", ">=", "1.20x"]
-    assert lines[0].endswith("buffers=plain: batch vs pread")
-    assert lines[1].split()[:4] == ["met", "0.950x", ">=", "0.90x"]
-    assert lines[1].endswith("buffers=plain tuned=fixed_file+ring_fd: batch vs c")
-    assert lines[2].split()[:4] == ["met", "1.250x", ">=", "1.20x"]
-    assert lines[2].endswith("buffers=plain tuned=fixed_file+ring_fd: batch vs pread")

@@ -48,6 +48,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -61,7 +62,7 @@ import numpy as np
 import numpy.typing as npt
 
 import iouring
-from iouring import CQE_DTYPE, BufferArena, IoUring, SetupFlags, SqeFlags
+from iouring import CQE_DTYPE, BufferArena, IoUring, SetupFlags, SqeFlags, _bench_user
 
 __all__ = ["add_arguments", "main", "run"]
 
@@ -87,9 +88,23 @@ class Options:
     cc: str | None = None
     c_source: str | None = None
     json_path: str | None = None
+    plot_path: str | None = None
 
 
-ALL_CASES = ("nop", "random_read", "sequential_read", "direct_read", "memory")
+CORE_CASES = ("nop", "random_read", "sequential_read", "direct_read", "memory")
+ALL_CASES = CORE_CASES + _bench_user.USER_CASES
+
+# What one item of a case's rate is.
+UNITS = {
+    "nop": "ops/s",
+    "random_read": "reads/s",
+    "sequential_read": "reads/s",
+    "direct_read": "reads/s",
+    "small_files": "files/s",
+    "ranges": "ranges/s",
+    "aio_await": "awaits/s",
+    "aio_echo": "trips/s",
+}
 
 
 @dataclass
@@ -108,6 +123,7 @@ class Case:
     first_ops: int = 64  # the calibration starts here
     seconds: float = 0.25
     cleanup: list[Callable[[], None]] = field(default_factory=list)
+    scale: int = 1  # items per operation (files per pass, ranges per pass): rates count items
 
 
 @dataclass
@@ -169,11 +185,114 @@ def _params_text(params: dict[str, Any]) -> str:
     return " ".join(f"{k}={v}" for k, v in params.items() if k != "path")
 
 
-ROW = "{:<16} {:<24} {:<7} {:>10} {:<8} {:>10} {:>7} {:>12}"
+def _table(records: list[dict[str, Any]]) -> list[str]:
+    """The records as an aligned table, one row per iouring path and baseline."""
+    header = ("case", "params", "iouring", "rate", "vs", "rate", "ratio", "noise")
+    rows = [header]
+    for r in records:
+        unit = UNITS.get(r["case"], "ops/s")
+        rows.append(
+            (
+                r["case"],
+                _params_text(r["params"]),
+                r["params"]["path"],
+                f"{_rate(r['ops_per_s'])}{unit}",
+                r["baseline"],
+                f"{_rate(r['baseline_ops_per_s'])}{unit}",
+                f"{r['ratio']:.2f}x",
+                f"±{r['noise'] * 50:.0f}%/±{r['baseline_noise'] * 50:.0f}%",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    right = {3, 5, 6, 7}
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(w) if i in right else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
 
 
-def _header() -> str:
-    return ROW.format("case", "params", "path", "ops/s", "vs", "ops/s", "ratio", "noise")
+def _best(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """For every case, parameter set and baseline, the record of iouring's fastest path."""
+    best: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for r in records:
+        key = (r["case"], _params_text(r["params"]), r["baseline"])
+        if key not in best or r["ratio"] > best[key]["ratio"]:
+            best[key] = r
+    return list(best.values())
+
+
+def _summary(records: list[dict[str, Any]]) -> list[str]:
+    """What the table means, in a few lines: wins, ties, losses against each baseline."""
+    best = _best(records)
+    if not best:
+        return []
+
+    def tie(r: dict[str, Any]) -> bool:
+        # Within the noise of either side: the rounds overlap.
+        return bool(abs(r["ratio"] - 1.0) <= max(r["noise"], r["baseline_noise"]) / 2)
+
+    wins = [r for r in best if r["ratio"] > 1.0 and not tie(r)]
+    ties = [r for r in best if tie(r)]
+    losses = [r for r in best if r["ratio"] < 1.0 and not tie(r)]
+
+    def what(r: dict[str, Any]) -> str:
+        text = _params_text(r["params"])
+        return f"{r['case']}{' ' + text if text else ''}: {r['params']['path']} vs {r['baseline']}"
+
+    lines = [
+        f"summary: iouring's fastest path is faster in {len(wins)}, within the noise in "
+        f"{len(ties)} and slower in {len(losses)} of {len(best)} comparisons"
+    ]
+    for r in sorted(wins, key=lambda r: -r["ratio"])[:5]:
+        lines.append(f"  faster  {r['ratio']:6.2f}x  {what(r)}")
+    for r in sorted(losses, key=lambda r: r["ratio"]):
+        lines.append(f"  slower  {r['ratio']:6.2f}x  {what(r)}")
+    return lines
+
+
+LEGEND = (
+    "rate: the median of the interleaved rounds; ratio: iouring's rate over the baseline's "
+    "(above 1.00x iouring is faster); noise: half the spread (max - min) / median of each "
+    "side's rounds, iouring/baseline: a ratio closer to 1.00x than the noise is a tie."
+)
+
+
+def _plot(records: list[dict[str, Any]], path: str, title: str) -> None:
+    """A PNG of the best ratio of every comparison (log scale, 1x marked)."""
+    try:
+        import matplotlib  # type: ignore[import-not-found,unused-ignore]
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt  # type: ignore[import-not-found,unused-ignore]
+    except ImportError as exc:
+        raise SystemExit(
+            f"--plot needs matplotlib ({exc}): pip install 'iouring[plot]' or matplotlib"
+        ) from exc
+    best = _best(records)
+    labels = [
+        f"{r['case']} {_params_text(r['params'])}\n{r['params']['path']} vs {r['baseline']}"
+        for r in best
+    ]
+    ratios = [r["ratio"] for r in best]
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(best) + 1.4))
+    colors = ["#2a9d8f" if x >= 1.0 else "#e76f51" for x in ratios]
+    y = list(range(len(best)))[::-1]
+    ax.barh(y, ratios, color=colors)
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.set_xlabel("iouring rate / baseline rate (log scale; right of 1 = iouring faster)")
+    for yi, x in zip(y, ratios, strict=True):
+        ax.text(x, yi, f" {x:.2f}x", va="center", fontsize=7)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 # --------------------------------------------------------------------------------------------
@@ -774,6 +893,7 @@ def _measure(
 
 
 def _records(case: Case, measured: dict[str, Measured]) -> list[dict[str, Any]]:
+    """One record per iouring path and baseline; rates in items per second (UNITS)."""
     records = []
     for path in (c for c in case.contenders if c.is_path):
         for base in (c for c in case.contenders if not c.is_path):
@@ -782,35 +902,16 @@ def _records(case: Case, measured: dict[str, Measured]) -> list[dict[str, Any]]:
                 {
                     "case": case.case,
                     "params": {**case.params, "path": path.name},
-                    "ops_per_s": p,
+                    "unit": UNITS.get(case.case, "ops/s"),
+                    "ops_per_s": p * case.scale,
                     "baseline": base.name,
-                    "baseline_ops_per_s": b,
+                    "baseline_ops_per_s": b * case.scale,
                     "ratio": p / b if b else float("inf"),
+                    "noise": measured[path.name].spread,
+                    "baseline_noise": measured[base.name].spread,
                 }
             )
     return records
-
-
-def _rows(case: Case, measured: dict[str, Measured]) -> list[str]:
-    rows = []
-    for record in _records(case, measured):
-        path = record["params"]["path"]
-        noise = (
-            f"±{measured[path].spread * 50:.0f}%/±{measured[record['baseline']].spread * 50:.0f}%"
-        )
-        rows.append(
-            ROW.format(
-                record["case"],
-                _params_text(record["params"]),
-                path,
-                _rate(record["ops_per_s"]),
-                record["baseline"],
-                _rate(record["baseline_ops_per_s"]),
-                f"{record['ratio']:.2f}x",
-                noise,
-            )
-        )
-    return rows
 
 
 CaseFactory = Callable[[], list[Case]]
@@ -963,7 +1064,7 @@ def _open_direct(path: str, notes: list[str]) -> int | None:
     return fd
 
 
-def _memory_case(opts: Options, out: TextIO, progress: Progress) -> str:
+def _memory_case(opts: Options, progress: Progress) -> str:
     """Runs opts.memory_ops NOPs plus pinned reads through the batch path and reports the
     growth of the resident set after a warm-up."""
     batch = 1024
@@ -1027,75 +1128,23 @@ def _memory_case(opts: Options, out: TextIO, progress: Progress) -> str:
 TUNED_QD = 64
 TUNED_BASELINES = ("pread", "preadv", "c")
 
-# (case, params, baseline, goal). "tuned": True matches the tuned variant whatever it names; a
-# target without "tuned" matches only untuned records.
-TARGETS = (
-    ("nop", {"batch": 64, "path": "batch"}, "c", 0.8),
-    ("nop", {"batch": 1024, "path": "batch"}, "c", 0.8),
-    ("nop", {"batch": 1, "path": "single"}, "c", 0.5),
-    ("random_read", {"qd": 64, "buffers": "plain", "path": "batch"}, "c", 0.9),
-    ("random_read", {"qd": 64, "buffers": "fixed", "path": "batch"}, "c", 0.9),
-    ("random_read", {"qd": 64, "buffers": "plain", "path": "batch"}, "pread", 1.2),
-    ("random_read", {"qd": 64, "buffers": "fixed", "path": "batch"}, "pread", 1.2),
-    ("random_read", {"qd": 64, "buffers": "plain", "tuned": True, "path": "batch"}, "c", 0.9),
-    ("random_read", {"qd": 64, "buffers": "fixed", "tuned": True, "path": "batch"}, "c", 0.9),
-    ("random_read", {"qd": 64, "buffers": "plain", "tuned": True, "path": "batch"}, "pread", 1.2),
-    ("random_read", {"qd": 64, "buffers": "fixed", "tuned": True, "path": "batch"}, "pread", 1.2),
-    ("direct_read", {"qd": 8, "path": "batch"}, "c", 0.9),
-    ("direct_read", {"qd": 64, "path": "batch"}, "c", 0.9),
-    ("sequential_read", {"path": "batch"}, "c", 0.9),
-)
-
-
-Noise = dict[tuple[str, str, str], float]  # (case, params text, contender) -> spread
-
-
-def _target_lines(records: list[dict[str, Any]], noise: Noise | None = None) -> list[str]:
-    """One line per target of issue 5 that the run measured: verdict, ratio, goal, what, and
-    the noise of both sides (±(max - min) / 2 / median of their rounds)."""
-    lines = []
-    for case, params, baseline, goal in TARGETS:
-        for r in records:
-            if (
-                r["case"] == case
-                and r["baseline"] == baseline
-                and bool(r["params"].get("tuned")) == bool(params.get("tuned"))
-                and all(r["params"].get(k) == v for k, v in params.items() if k != "tuned")
-            ):
-                path = r["params"]["path"]
-                text = _params_text(r["params"])
-                verdict = "met" if r["ratio"] >= goal else "MISSED"
-                spread = ""
-                if noise is not None:
-                    a, b = noise.get((case, text, path)), noise.get((case, text, baseline))
-                    if a is not None and b is not None:
-                        spread = f"  (noise ±{a * 50:.0f}%/±{b * 50:.0f}%)"
-                what = f"{case} {text}: {path} vs {baseline}"
-                # Three decimals: a ratio just under its goal must not print as equal to it.
-                lines.append(f"  {verdict:<7}{r['ratio']:6.3f}x >= {goal:.2f}x  {what}{spread}")
-    return lines
-
 
 def _run_plan(
     opts: Options,
     plan: list[tuple[str, CaseFactory]],
     progress: Progress,
-    out: TextIO,
     records: list[dict[str, Any]],
     failures: list[str],
     wanted: frozenset[str],
-    noise: Noise | None = None,
 ) -> str | None:
-    """Runs the memory case and every case of the plan, printing rows as they complete;
-    returns the memory case's report. Fills `noise` with the spread of every contender."""
+    """Runs the memory case and every case of the plan, collecting records; returns the memory
+    case's report."""
     memory_line = None
     if "memory" in wanted:
-        memory_line = _memory_case(opts, out, progress)
+        memory_line = _memory_case(opts, progress)
         progress.done += 1
-    header_printed = False
     for label, factory in plan:
-        if label:
-            progress.update(f"{label}: setting up", new_case=True)
+        progress.update(f"{label}: setting up", new_case=True)
         try:
             cases = factory()
         except Exception as exc:  # a case that cannot be set up is reported, not fatal
@@ -1105,73 +1154,60 @@ def _run_plan(
             try:
                 measured = _measure(case, opts.rounds, progress, label, failures)
             except Exception as exc:
-                failures.append(
-                    f"{label} path={case.params.get('path')}: {type(exc).__name__}: {exc}"
-                )
+                failures.append(f"{label}: {type(exc).__name__}: {exc}")
                 measured = None
             finally:
                 for done in case.cleanup:
-                    done()
-            if measured is None:
-                continue
-            progress.clear()
-            if not header_printed:
-                out.write("\n" + _header() + "\n")
-                header_printed = True
-            for row in _rows(case, measured):
-                out.write(row + "\n")
-            out.flush()
-            records.extend(_records(case, measured))
-            if noise is not None:
-                for name, m in measured.items():
-                    noise[(case.case, _params_text(case.params), name)] = m.spread
-        if label:
-            progress.done += 1
+                    with contextlib.suppress(Exception):
+                        done()
+            if measured is not None:
+                records.extend(_records(case, measured))
+        progress.done += 1
     return memory_line
 
 
 def run(opts: Options, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> list[dict[str, Any]]:
-    """Runs the benchmark, prints the table to `out` (progress on `err`) and returns the
-    records."""
+    """Runs the benchmark, prints the table and its summary to `out` (progress on `err`) and
+    returns the records."""
     notes: list[str] = []
     records: list[dict[str, Any]] = []
     failures: list[str] = []
-    noise: Noise = {}
     wanted = opts.cases or frozenset(ALL_CASES)
-    out.write(
+    title = (
         f"iouring {iouring.__version__} benchmark on Linux {platform.release()} "
         f"({platform.machine()}, {os.cpu_count()} CPUs), Python {platform.python_version()}, "
-        f"NumPy {np.__version__}\n"
+        f"NumPy {np.__version__}"
+    )
+    out.write(
+        f"{title}\n"
         f"mode: {'quick' if opts.quick else 'full'}, {opts.rounds} interleaved rounds of "
-        f"~{opts.seconds:g} s per contender ({opts.direct_seconds:g} s for O_DIRECT), file "
-        f"{opts.file_size // MiB} MiB; load average before: {_loadavg()}\n"
+        f"~{opts.seconds:g} s per contender; load average before: {_loadavg()}\n"
     )
     out.flush()
     with tempfile.TemporaryDirectory(prefix="iouring-bench-") as workdir:
-        built = CReference.build(opts.cc, opts.c_source, workdir) if wanted - {"memory"} else None
+        core = wanted & set(CORE_CASES) - {"memory"}
+        built = CReference.build(opts.cc, opts.c_source, workdir) if core else None
         c = built if isinstance(built, CReference) else None
         if isinstance(built, str):
             notes.append(built)
-            err.write(built + "\n")
         finalizers: list[Callable[[], None]] = []
         plan = list(_plan(opts, c, notes, finalizers))
+        plan += list(_bench_user.plan(opts, notes, finalizers))
         progress = Progress(err, len(plan) + ("memory" in wanted))
         try:
-            memory_line = _run_plan(opts, plan, progress, out, records, failures, wanted, noise)
+            memory_line = _run_plan(opts, plan, progress, records, failures, wanted)
         finally:
-            for finalize in finalizers:
-                finalize()
+            for finalize in reversed(finalizers):
+                with contextlib.suppress(Exception):
+                    finalize()
             progress.clear()
-    out.write(f"\nload average after: {_loadavg()}\n")
+    if records:
+        out.write("\n" + "\n".join(_table(records)) + "\n\n")
+        out.write("\n".join(_summary(records)) + "\n")
+        out.write(textwrap.fill(LEGEND, 100) + "\n")
+    out.write(f"load average after: {_loadavg()}\n")
     if memory_line:
         out.write(memory_line + "\n")
-    lines = _target_lines(records, noise)
-    if lines:
-        met = sum(line.lstrip().startswith("met") for line in lines)
-        out.write(
-            f"targets (issue 5): {met} of {len(lines)} met (ratio of medians over "
-            f"{opts.rounds} interleaved rounds)\n" + "\n".join(lines) + "\n"
-        )
     for note in notes:
         out.write(f"note: {note}\n")
     for failure in failures:
@@ -1181,6 +1217,9 @@ def run(opts: Options, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> li
         with open(opts.json_path, "w") as f:
             json.dump(records, f, indent=1)
             f.write("\n")
+    if opts.plot_path and records:
+        _plot(records, opts.plot_path, title)
+        out.write(f"plot: {opts.plot_path}\n")
     if failures:
         raise SystemExit(1)
     return records
@@ -1196,6 +1235,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--quick", action="store_true", help="run every case briefly (well under 30 s in all)"
     )
     parser.add_argument("--json", metavar="PATH", help="also write the records as JSON to PATH")
+    parser.add_argument(
+        "--plot", metavar="PATH", help="also draw the ratios as a PNG (needs matplotlib)"
+    )
     parser.add_argument(
         "--rounds", type=int, help="interleaved rounds per case (default 5; 2 quick)"
     )
@@ -1242,6 +1284,7 @@ def options_from(args: argparse.Namespace) -> Options:
         cc=args.cc,
         c_source=args.c_source,
         json_path=args.json,
+        plot_path=args.plot,
     )
 
 
