@@ -479,7 +479,7 @@ def plan(
                     for path in files.paths:
                         _plain_read(path)
                 contenders = _file_contenders(files, cold, pool)
-                params = {"files": FILES, "sizes": "1-64 KiB", "cache": "cold" if cold else "warm"}
+                params = {"files": FILES, "cache": "cold" if cold else "warm"}
                 seconds = opts.seconds * (4 if cold else 1)
                 return [Case("small_files", params, contenders, 1, seconds, scale=FILES)]
 
@@ -503,7 +503,7 @@ def plan(
             rng = np.random.default_rng(7)
             offsets = rng.integers(0, (size - RANGE_SIZE) // 4096, RANGES) * 4096
             contenders = _range_contenders(fd, offsets.astype(np.int64))
-            params = {"ranges": RANGES, "size": RANGE_SIZE, "cache": "warm"}
+            params = {"ranges": RANGES, "size": RANGE_SIZE}
             case = Case("ranges", params, contenders, 1, opts.seconds, [remove], scale=RANGES)
             return [case]
 
@@ -524,7 +524,7 @@ def plan(
             def echo_case(size: int = size) -> list[Case]:
                 cleanup: list[Callable[[], None]] = []
                 contenders = _echo_contenders(size, cleanup)
-                params = {"message": f"{size // KiB} KiB"}
+                params = {"size": size}
                 return [Case("aio_echo", params, contenders, 64, opts.seconds, cleanup)]
 
             yield f"aio_echo {size // KiB} KiB", echo_case
