@@ -103,9 +103,10 @@ def test_bench_quick_cli_table_and_json(tmp_path: Path) -> None:
         assert {r["params"]["qd"] for r in tuned} == {64}
         assert {r["baseline"] for r in tuned} <= {"pread", "preadv", "c"}
         assert any(
-            line.startswith("random_read ") and "qd=64 size=4096 buffers=plain tuned=" in line
+            line.startswith("random_read ") and "qd=64 4 KiB buffers=plain tuned" in line
             for line in stdout.splitlines()
         )
+        assert "note: random_read tuned: the ring and the C reference use " in stdout
     assert any(not r["params"].get("tuned") and r["params"].get("qd") == 64 for r in records)
     # The user-level cases, each against what a user would write without iouring.
     for case, baseline in [

@@ -303,7 +303,6 @@ def _plot(records: list[dict[str, Any]], path: str, title: str) -> None:
     (PLAIN; log scale, 1x marked)."""
     try:
         import matplotlib  # type: ignore[import-not-found,unused-ignore]
-
         import matplotlib.ticker  # type: ignore[import-not-found,unused-ignore]
 
         matplotlib.use("Agg")
