@@ -290,7 +290,12 @@ def run_batches(
             if in_flight == 0:
                 if cursor >= n and not retry:
                     return res
-                raise RuntimeError("prepare prepared no operation although the ring has room")
+                if room > 0:
+                    raise RuntimeError("prepare prepared no operation although the ring has room")
+                # SQPOLL: the kernel thread may post completions before it frees their SQ
+                # slots; let it catch up.
+                ring.submit()
+                continue
             got = ring.submit_and_copy_cqes(cqes, 1)
             in_flight -= got
             done = cqes[:got]
@@ -781,7 +786,14 @@ def _layout(sizes: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], int]:
 def _views(
     block: npt.NDArray[np.uint8], starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]
 ) -> list[npt.NDArray[np.uint8]]:
-    """``[block[s : s + n] for s, n in ...]`` without a Python loop."""
+    """``[block[s : s + n] for s, n in ...]`` without a Python loop; when every piece has one
+    length and they follow each other, the rows of a 2-D view (about twice as fast)."""
+    n = len(starts)
+    if n > 1 and lengths[0] > 0 and (lengths == lengths[0]).all():
+        size = int(lengths[0])
+        first = int(starts[0])
+        if (starts == first + size * np.arange(n)).all():
+            return list(block[first : first + n * size].reshape(n, size))
     ends = (starts + lengths).tolist()
     return list(map(block.__getitem__, map(slice, starts.tolist(), ends)))
 
@@ -1104,6 +1116,8 @@ def read_ranges(
 
 def _int_column(values: npt.ArrayLike, name: str) -> npt.NDArray[np.int64]:
     array = np.asarray(values)
+    if array.size == 0 and array.dtype.kind == "f":  # [] is float64 to NumPy
+        array = array.astype(np.int64)
     if array.dtype.kind not in "iub":
         raise TypeError(f"{name} must hold integers, not {array.dtype}")
     if array.ndim > 1:
