@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iouring import STATX_DTYPE, IoUring, Op, helpers
-from iouring._core import statx_fds
+from iouring import AT_FDCWD, STATX_DTYPE, IoUring, Op, helpers
+from iouring._core import statx_fds, statx_paths
 from iouring.helpers import (
     PAGE,
     STAT_DTYPE,
@@ -461,7 +461,7 @@ def test_run_batches_bad_arguments(make_ring: MakeRing) -> None:
     with pytest.raises(ValueError, match="out"):
         run_batches(ring, nops, 3, out=np.zeros(4, dtype=np.int32))
     with pytest.raises(ValueError, match="out"):
-        run_batches(ring, nops, 3, out=np.zeros(3, dtype=np.int64))  # type: ignore[arg-type]
+        run_batches(ring, nops, 3, out=np.zeros(3, dtype=np.int64))
     with pytest.raises(TypeError, match="prepare must return"):
         run_batches(ring, lambda ops: None, 3)  # type: ignore[arg-type,return-value]
     with pytest.raises(ValueError, match="prepare returned 9"):
@@ -522,17 +522,20 @@ def _check_against_os_stat(record: Any, st: os.stat_result) -> None:
     assert record["atime_ns"] == st.st_atime_ns
 
 
-def test_stat_files_matches_os_stat(files: dict[Path, bytes], tmp_path: Path) -> None:
+@pytest.mark.parametrize("method", ["direct", "ring"])
+def test_stat_files_matches_os_stat(
+    files: dict[Path, bytes], tmp_path: Path, method: Literal["direct", "ring"]
+) -> None:
     link = tmp_path / "link"
     link.symlink_to(next(iter(files)))
     fd = os.open(tmp_path, os.O_RDONLY)
     try:
         paths: list[Any] = [*files, tmp_path, str(link), os.fsencode(link), fd]
-        st = stat_files(paths)
+        st = stat_files(paths, method=method)
         assert st.dtype == STAT_DTYPE and st.shape == (len(paths),)
         for record, path in zip(st, paths, strict=True):
             _check_against_os_stat(record, os.stat(path))
-        lst = stat_files([link], follow_symlinks=False)
+        lst = stat_files([link], follow_symlinks=False, method=method)
         _check_against_os_stat(lst[0], os.lstat(link))
     finally:
         os.close(fd)
@@ -541,27 +544,32 @@ def test_stat_files_matches_os_stat(files: dict[Path, bytes], tmp_path: Path) ->
     assert sizes.tolist() == [len(d) for d in files.values()]
 
 
-def test_stat_files_errors(make_ring: MakeRing, tmp_path: Path, no_fd_leak: None) -> None:
+@pytest.mark.parametrize("method", ["direct", "ring"])
+def test_stat_files_errors(
+    make_ring: MakeRing, tmp_path: Path, no_fd_leak: None, method: Literal["direct", "ring"]
+) -> None:
     good = tmp_path / "good"
     good.write_bytes(b"abc")
     ring = make_ring(4)
     paths: list[Any] = [good] * 9 + [tmp_path / "missing1", good, tmp_path / "missing2"]
     with pytest.raises(FileNotFoundError) as missing:
-        stat_files(paths, ring=ring)
+        stat_files(paths, ring=ring, method=method)
     assert missing.value.filename == str(tmp_path / "missing1")
-    st = stat_files(paths, errors="return", ring=ring)
+    st = stat_files(paths, errors="return", ring=ring, method=method)
     assert st["errno"].tolist() == [0] * 9 + [errno.ENOENT, 0, errno.ENOENT]
     assert st["size"].tolist() == [3] * 9 + [0, 3, 0]
     assert st[9]["mode"] == 0 and st[9]["mtime_ns"] == 0
     with pytest.raises(ValueError, match="errors"):
         stat_files(paths, errors="ignore")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="method"):
+        stat_files(paths, method="fast")  # type: ignore[arg-type]
     # Bad entries are named by their index in the whole argument, past the first batch.
     with pytest.raises(TypeError, match=r"paths\[10\]"):
-        stat_files([good] * 10 + [None], ring=ring)  # type: ignore[list-item]
+        stat_files([good] * 10 + [None], ring=ring, method=method)  # type: ignore[list-item]
     with pytest.raises(ValueError, match=r"paths\[6\]"):
-        stat_files([good] * 6 + ["bad\0path"], ring=ring)
+        stat_files([good] * 6 + ["bad\0path"], ring=ring, method=method)
     with pytest.raises(ValueError, match=r"paths\[1\]"):
-        stat_files([good, -3], ring=ring)
+        stat_files([good, -3], ring=ring, method=method)
     assert _idle(ring)
 
 
@@ -588,6 +596,16 @@ def test_statx_fds(tmp_path: Path) -> None:
             statx_fds([-1], out)
         with pytest.raises(OverflowError, match="mask"):
             statx_fds([fd], out, mask=-1)
+        res = statx_paths([AT_FDCWD, fd], [str(path), ""], [0, 0x1000], 0x7FF, out)
+        assert res.tolist() == [0, 0] and out["stx_size"][:2].tolist() == [1234, 1234]
+        with pytest.raises(TypeError, match=r"paths\[1\]"):
+            statx_paths([AT_FDCWD] * 2, [path, 5], [0, 0], 0x7FF, out)  # type: ignore[list-item]
+        with pytest.raises(ValueError, match="dir_fds"):
+            statx_paths([AT_FDCWD], [path, path], [0, 0], 0x7FF, out)
+        with pytest.raises(ValueError, match="out holds 3"):
+            statx_paths([AT_FDCWD] * 4, [path] * 4, [0] * 4, 0x7FF, out)
+        with pytest.raises(TypeError, match="paths must be a sequence"):
+            statx_paths([AT_FDCWD], str(path), [0], 0x7FF, out)
     finally:
         os.close(fd)
 
@@ -639,7 +657,7 @@ def test_read_files_bad_input_names_the_path(
     paths: list[Any] = list(files)
     ring = make_ring(4)
     with pytest.raises(TypeError, match=r"paths\[10\]"):
-        read_files([*paths, paths[0], paths[1], None], max_open=3, ring=ring)
+        read_files([*paths, paths[0], paths[1], None], max_open=3, ring=ring)  # type: ignore[list-item]
     with pytest.raises(ValueError, match=r"paths\[8\]"):
         read_files([*paths, "a\0b"], max_open=4, ring=ring)
     with pytest.raises(ValueError, match=r"paths\[1\]"):
@@ -647,11 +665,11 @@ def test_read_files_bad_input_names_the_path(
     with pytest.raises(FileNotFoundError):
         read_files([*paths, tmp_path / "missing", *paths], max_open=4, ring=ring)
     with pytest.raises(TypeError, match="progress"):
-        read_files(paths, progress=3)  # type: ignore[arg-type]
+        read_files(paths, progress=3)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="chunk_size"):
-        read_files(paths, chunk_size="big")  # type: ignore[arg-type]
+        read_files(paths, chunk_size="big")  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="ring"):
-        read_files(paths, ring=object())  # type: ignore[arg-type]
+        read_files(paths, ring=object())  # type: ignore[call-overload]
     assert _idle(ring)
     assert read_files(paths, ring=ring, as_bytes=True) == list(files.values())
 
@@ -751,7 +769,7 @@ def test_read_ranges_into_out(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="out must be writable"):
         read_ranges(path, [0], 5, out=bytes(10))
     with pytest.raises(TypeError, match="out must be a writable buffer"):
-        read_ranges(path, [0], 5, out=12)  # type: ignore[arg-type]
+        read_ranges(path, [0], 5, out=12)  # type: ignore[call-overload]
 
 
 def test_read_ranges_bad_input(tmp_path: Path, no_fd_leak: None) -> None:

@@ -472,6 +472,13 @@ def parse_cmsgs(data: _Buffer) -> list[tuple[int, int, bytes]]: ...
 def statx_fds(
     fds: npt.ArrayLike, out: _Buffer, mask: int = 0x7FF, flags: int = 0
 ) -> npt.NDArray[np.int32]: ...
+def statx_paths(
+    dir_fds: npt.ArrayLike,
+    paths: Sequence[_StrOrBytesPath],
+    flags: npt.ArrayLike,
+    mask: int,
+    out: _Buffer,
+) -> npt.NDArray[np.int32]: ...
 
 @final
 class Cqe:

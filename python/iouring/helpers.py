@@ -36,7 +36,16 @@ import numpy as np
 import numpy.typing as npt
 
 import iouring
-from iouring._core import AT_FDCWD, CQE_DTYPE, STATX_DTYPE, CancelFlags, Op, SqeFlags, statx_fds
+from iouring._core import (
+    AT_FDCWD,
+    CQE_DTYPE,
+    STATX_DTYPE,
+    CancelFlags,
+    Op,
+    SqeFlags,
+    statx_fds,
+    statx_paths,
+)
 
 if TYPE_CHECKING:
     from iouring._core import _Buffer, _StrOrBytesPath
@@ -185,8 +194,7 @@ def set_memory_cache(nbytes: int) -> int:
     is reused by a later call only once every array made from it is gone, so results are never
     shared; the cache saves the page faults and zeroing of fresh memory, which cost about as
     much as the copy from the page cache itself. Raises ValueError for a negative size."""
-    if not isinstance(nbytes, int) or isinstance(nbytes, bool):
-        raise TypeError(f"nbytes must be an int, not {type(nbytes).__name__}")
+    nbytes = _check_count(nbytes, "nbytes", 0)
     if nbytes < 0:
         raise ValueError(f"nbytes must be >= 0, got {nbytes}")
     return _CACHE.set_limit(nbytes)
@@ -250,9 +258,9 @@ def run_batches(
     carries a ``user_data`` that is not an operation number.
     """
     _check_ring(ring)
-    if not callable(prepare):
+    if not _callable(prepare):
         raise TypeError(f"prepare must be callable, not {type(prepare).__name__}")
-    if on_complete is not None and not callable(on_complete):
+    if on_complete is not None and not _callable(on_complete):
         raise TypeError(f"on_complete must be callable or None, not {type(on_complete).__name__}")
     n = _check_count(n, "n", 0)
     cq = ring.cq_entries
@@ -260,7 +268,8 @@ def run_batches(
     if out is None:
         res = np.empty(n, dtype=np.int32)
     else:
-        if not isinstance(out, np.ndarray) or out.dtype != np.int32 or out.shape != (n,):
+        given: object = out
+        if not isinstance(given, np.ndarray) or out.dtype != np.int32 or out.shape != (n,):
             raise ValueError(f"out must be an int32 array of shape ({n},)")
         if not out.flags.writeable:
             raise ValueError("out must be writable")
@@ -308,9 +317,9 @@ def run_batches(
             results = done["res"]
             res[ops] = results
             if on_complete is not None:
-                again = on_complete(ops, results)
-                if again is not None:
-                    more = np.asarray(again, dtype=np.uint64).reshape(-1)
+                asked = on_complete(ops, results)
+                if asked is not None:
+                    more = np.asarray(asked, dtype=np.uint64).reshape(-1)
                     if len(more):
                         if int(more.max()) >= n:
                             raise ValueError("on_complete returned an operation number >= n")
@@ -432,8 +441,14 @@ def _check_max_open(max_open: int) -> int:
     return max_open
 
 
+def _callable(value: Any) -> bool:
+    # callable() on a value typed ``object`` makes mypy invent a "callable subtype of object",
+    # which stubtest then looks for in the module.
+    return callable(value)
+
+
 def _check_progress(progress: object) -> None:
-    if progress is not None and not callable(progress):
+    if progress is not None and not _callable(progress):
         raise TypeError(f"progress must be callable or None, not {type(progress).__name__}")
 
 
@@ -499,7 +514,7 @@ def _open_batch(
         span = _span(ops)
         base = first + span.start if contiguous else first + where[span]
         with _paths_from(base, name):
-            return ring.openat_batch(ops, AT_FDCWD, paths[span], flags, mode)
+            return ring.openat_batch(ops, AT_FDCWD, cast("Any", paths[span]), flags, mode)
 
     try:
         run_batches(ring, prepare, len(where), depth=depth, out=got)
@@ -558,12 +573,13 @@ def _makedev(major: npt.NDArray[Any], minor: npt.NDArray[Any]) -> npt.NDArray[np
     """glibc's makedev(), as os.stat reports st_dev."""
     ma = major.astype(np.uint64)
     mi = minor.astype(np.uint64)
-    return (
+    dev: npt.NDArray[np.uint64] = (
         ((ma & np.uint64(0xFFF)) << np.uint64(8))
         | ((ma & np.uint64(0xFFFFF000)) << np.uint64(32))
         | (mi & np.uint64(0xFF))
         | ((mi & np.uint64(0xFFFFFF00)) << np.uint64(12))
     )
+    return dev
 
 
 def _ns(ts: npt.NDArray[np.void]) -> npt.NDArray[np.int64]:
@@ -575,10 +591,19 @@ def stat_files(
     *,
     follow_symlinks: bool = True,
     errors: Literal["raise", "return"] = "raise",
+    method: Literal["direct", "ring"] | None = None,
     ring: iouring.IoUring | None = None,
     queue_depth: int | None = None,
 ) -> npt.NDArray[np.void]:
-    """``os.stat`` of many paths (or open fds) at once: one ``statx`` per path, in batches.
+    """``os.stat`` of many paths (or open fds) at once: one ``statx`` per path.
+
+    ``method="direct"`` (the default without ``ring``) makes the statx system calls from one
+    C++ loop without the GIL (``_core.statx_paths``): when the metadata is cached, as it
+    usually is, that is the fastest way (about 2x an ``os.stat`` loop here). ``method="ring"``
+    (the default with ``ring=``) submits them as ``statx_batch`` operations, up to
+    ``queue_depth`` in flight: io_uring runs each on a worker thread, which costs more per call
+    (about 3.5 us here) but overlaps lookups that have to wait for a disk or a network file
+    system.
 
     Returns a NumPy array of :data:`STAT_DTYPE`, one record per path in order, so that
     ``st["size"].sum()`` or ``st["mtime_ns"] > t`` need no loop; ``stat.S_ISDIR(st["mode"])``
@@ -590,6 +615,10 @@ def stat_files(
     """
     if errors not in ("raise", "return"):
         raise ValueError(f"errors must be 'raise' or 'return', not {errors!r}")
+    if method is None:
+        method = "direct" if ring is None else "ring"
+    if method not in ("direct", "ring"):
+        raise ValueError(f"method must be 'direct' or 'ring', not {method!r}")
     items = list(paths)
     n = len(items)
     is_fd, fds = _split_fds(items)
@@ -602,21 +631,28 @@ def stat_files(
     flags = np.where(is_fd, _AT_EMPTY_PATH, 0 if follow_symlinks else _AT_SYMLINK_NOFOLLOW)
     flags = flags.astype(np.int32)
     records = np.zeros(n, dtype=STATX_DTYPE)
-    with _ring_for(ring, queue_depth, n) as r:
-        depth = _depth(r, queue_depth)
+    if method == "direct":
+        if ring is not None:
+            _check_ring(ring)
+        if queue_depth is not None:
+            _check_count(queue_depth, "queue_depth", 1)
+        res = statx_paths(dir_fd, names, flags, _STATX_BASIC, records)
+    else:
+        with _ring_for(ring, queue_depth, n) as r:
+            depth = _depth(r, queue_depth)
 
-        def prepare(ops: _Ops) -> int:
-            span = _span(ops)
-            with _paths_from(span.start, "paths"):
-                return r.statx_batch(
-                    ops, dir_fd[span], names[span], flags[span], _STATX_BASIC, records[span]
-                )
+            def prepare(ops: _Ops) -> int:
+                span = _span(ops)
+                with _paths_from(span.start, "paths"):
+                    return r.statx_batch(
+                        ops, dir_fd[span], names[span], flags[span], _STATX_BASIC, records[span]
+                    )
 
-        res = run_batches(r, prepare, n, depth=depth)
+            res = run_batches(r, prepare, n, depth=depth)
     failed = res < 0
     if errors == "raise" and failed.any():
         i = int(np.flatnonzero(failed)[0])
-        raise _oserror(-int(res[i]), _path_name(items[i]))  # type: ignore[arg-type]
+        raise _oserror(-int(res[i]), _path_name(items[i]))
     out = np.zeros(n, dtype=STAT_DTYPE)
     out["size"] = records["stx_size"]
     out["mode"] = records["stx_mode"]
