@@ -825,3 +825,19 @@ def test_write_files_bad_input(tmp_path: Path, no_fd_leak: None) -> None:
         write_files({tmp_path / "b": b"x", tmp_path: b"y"}, max_open=1)
     assert directory.value.filename == str(tmp_path)
     assert (tmp_path / "b").read_bytes() == b"x"
+
+
+def test_helpers_progress_that_raises(files: dict[Path, bytes], no_fd_leak: None) -> None:
+    """An exception from the progress callback comes out of the helper once what is in
+    flight has been reaped; the files are closed and the next call works."""
+
+    def boom(done: int, total: int) -> None:
+        raise KeyError("stop")
+
+    with pytest.raises(KeyError, match="stop"):
+        read_files(list(files), chunk_size=4096, progress=boom)
+    with pytest.raises(KeyError, match="stop"):
+        read_ranges(next(reversed(files)), [0, 10], 100, progress=boom)
+    with pytest.raises(KeyError, match="stop"):
+        write_files({p.with_suffix(".out"): d for p, d in files.items()}, progress=boom)
+    assert read_files(list(files), as_bytes=True) == list(files.values())

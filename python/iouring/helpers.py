@@ -954,7 +954,7 @@ def read_files(
         depth = _depth(r, queue_depth)
         report = _Progress(progress, 0)
         if progress is not None and path_list:
-            st = stat_files(path_list, errors="return", ring=r, queue_depth=queue_depth)
+            st = stat_files(path_list, errors="return", method="direct")
             regular = (st["mode"] & 0o170000) == stat.S_IFREG
             report.total = int(st["size"][regular].sum())
         for first in range(0, len(path_list), max_open):
