@@ -365,6 +365,7 @@ class _RingCache(threading.local):
 
     ring: iouring.IoUring | None = None
     busy: bool = False
+    files_ring: iouring.IoUring | None = None  # the ring with a file table of one slot
 
 
 _RINGS = _RingCache()
@@ -372,7 +373,33 @@ _RINGS = _RingCache()
 
 def _forget_ring_after_fork() -> None:
     _RINGS.ring = None  # the parent's ring is unusable in the child (RingForkedError)
+    _RINGS.files_ring = None
     _RINGS.busy = False
+
+
+@contextlib.contextmanager
+def _registered_file(ring: iouring.IoUring, fd: int) -> Iterator[int | None]:
+    """Slot 0 of the helper ring's registered file table, holding ``fd`` for the duration (on a
+    ring of the caller, or if registering fails: None, use the fd itself). Reads of a
+    registered file skip the file reference each operation takes and drops (about 5% of a
+    cached 16 KiB read here)."""
+    cache = _RINGS
+    if ring is not cache.ring:
+        yield None
+        return
+    try:
+        if cache.files_ring is not ring:
+            ring.register_files_sparse(1)
+            cache.files_ring = ring
+        ring.register_files_update(0, [fd])
+    except OSError:
+        yield None
+        return
+    try:
+        yield 0
+    finally:
+        with contextlib.suppress(Exception):
+            ring.register_files_update(0, [-1])
 
 
 if hasattr(os, "register_at_fork"):
@@ -726,6 +753,7 @@ class _Transfer:
         self.done = 0
         self.error = np.zeros(len(file), dtype=np.int32)
         self.eof = np.full(len(fds), np.iinfo(np.int64).max, dtype=np.int64)
+        self.sqe_flags = 0  # SqeFlags.FIXED_FILE when fds are registered file slots
 
     def run(self, depth: int) -> None:
         if len(self.file):
@@ -738,13 +766,15 @@ class _Transfer:
         index: Any = _span(ops) if contiguous else ops.astype(np.intp)
         method = self.ring.write_batch if self.write else self.ring.read_batch
         if self.buf is None:
+            fds: Any = int(self.fds[0]) if len(self.fds) == 1 else self.fds[self.file[index]]
             return method(
                 ops,
-                self.fds[self.file[index]],
+                fds,
                 self.buffers[0],
                 self.offset[index],
                 self.length[index],
                 self.buf_offset[index],
+                sqe_flags=self.sqe_flags,
             )
         # One call per run of operations that share a buffer.
         bufs = self.buf[index]
@@ -1142,19 +1172,22 @@ def read_ranges(
             if out is None:
                 block = _CACHE.take(total)
             report = _Progress(progress, total)
-            transfer = _Transfer(
-                r,
-                False,
-                np.array([fd], dtype=np.int32),
-                np.zeros(len(item), dtype=np.intp),
-                off[item] + within,
-                length,
-                starts[item] + within,
-                [block],
-                None,
-                report.reporter(),
-            )
-            transfer.run(depth)
+            with _registered_file(r, fd) as slot:
+                transfer = _Transfer(
+                    r,
+                    False,
+                    np.array([fd if slot is None else slot], dtype=np.int32),
+                    np.zeros(len(item), dtype=np.intp),
+                    off[item] + within,
+                    length,
+                    starts[item] + within,
+                    [block],
+                    None,
+                    report.reporter(),
+                )
+                if slot is not None:
+                    transfer.sqe_flags = int(SqeFlags.FIXED_FILE)
+                transfer.run(depth)
         finally:
             if not isinstance(path, int):
                 os.close(fd)
