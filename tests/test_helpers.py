@@ -598,6 +598,10 @@ def test_statx_fds(tmp_path: Path) -> None:
             statx_fds([fd], out, mask=-1)
         res = statx_paths([AT_FDCWD, fd], [str(path), ""], [0, 0x1000], 0x7FF, out)
         assert res.tolist() == [0, 0] and out["stx_size"][:2].tolist() == [1234, 1234]
+        strided = np.array([AT_FDCWD, 99, fd, 99], dtype=np.int32)[::2]  # read as a copy
+        out[:] = 0
+        res = statx_paths(strided, [path, ""], np.array([0, 7, 0x1000, 7])[::2], 0x7FF, out)
+        assert res.tolist() == [0, 0] and out["stx_size"][:2].tolist() == [1234, 1234]
         with pytest.raises(TypeError, match=r"paths\[1\]"):
             statx_paths([AT_FDCWD] * 2, [path, 5], [0, 0], 0x7FF, out)  # type: ignore[list-item]
         with pytest.raises(ValueError, match="dir_fds"):

@@ -101,8 +101,10 @@ py::array_t<std::int32_t> statx_paths(py::handle dir_fds_arg, py::handle paths_a
     }
     py::sequence items = py::reinterpret_borrow<py::sequence>(paths_arg);
     std::size_t n = py::len(items);
-    py::array_t<std::int32_t> dir_fds = np.attr("asarray")(dir_fds_arg, "int32");
-    py::array_t<std::int32_t> flags = np.attr("asarray")(flags_arg, "int32");
+    // Contiguous int32 copies when needed: the loop below reads them as plain C arrays.
+    using Int32Array = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
+    Int32Array dir_fds = np.attr("ascontiguousarray")(dir_fds_arg, "int32");
+    Int32Array flags = np.attr("ascontiguousarray")(flags_arg, "int32");
     if (dir_fds.ndim() != 1 || static_cast<std::size_t>(dir_fds.shape(0)) != n) {
         raise(PyExc_ValueError, "dir_fds must be a 1-D array with one fd per path");
     }
