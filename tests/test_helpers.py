@@ -11,21 +11,29 @@ import errno
 import os
 import random
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from iouring import IoUring, Op
+from iouring import AT_FDCWD, STATX_DTYPE, IoUring, Op, helpers
+from iouring._core import statx_fds, statx_paths
 from iouring.helpers import (
     PAGE,
+    STAT_DTYPE,
     _Copier,
     aligned_empty,
     copy_file,
     read_files,
     read_ranges,
+    run_batches,
+    set_memory_cache,
+    stat_files,
     write_files,
 )
 
@@ -338,3 +346,502 @@ def test_copy_short_source_breaks_links(tmp_path: Path, splice: bool) -> None:
         for fd in (src_fd, dst_fd, *(fd for pair in pipes for fd in pair)):
             os.close(fd)
     assert dst.read_bytes() == data
+
+
+# --------------------------------------------------------------------------------------------
+# Leaks: every test below checks that no fd stays open and the ring is usable after errors
+
+
+def _open_fds() -> set[str]:
+    """The open fds other than rings (a test's rings and the helpers' per-thread ring)."""
+    fds = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:
+            continue  # the fd of the listing itself
+        if "io_uring" not in target:
+            fds.add(name)
+    return fds
+
+
+@pytest.fixture
+def no_fd_leak() -> Iterator[None]:
+    before = _open_fds()
+    yield
+    leaked = _open_fds() - before
+    assert not leaked, f"fds left open: {leaked}"
+
+
+def _idle(ring: IoUring) -> bool:
+    return ring.in_flight == 0 and ring.pinned == 0 and ring.sq_ready() == 0
+
+
+# --------------------------------------------------------------------------------------------
+# run_batches
+
+
+def test_run_batches_results_in_order(make_ring: MakeRing, tmp_path: Path) -> None:
+    """Reads of different lengths through an 8-entry ring: results by operation number."""
+    data = os.urandom(50_000)
+    path = tmp_path / "data"
+    path.write_bytes(data)
+    ring = make_ring(8)
+    n = 300
+    lengths = np.arange(n, dtype=np.int64) % 97
+    starts = np.zeros(n, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    offsets = (np.arange(n, dtype=np.int64) * 131) % 40_000
+    buf = np.zeros(int(lengths.sum()), dtype=np.uint8)
+    calls: list[tuple[int, int]] = []
+    fd = os.open(path, os.O_RDONLY)
+    try:
+
+        def prepare(ops: npt.NDArray[np.uint64]) -> int:
+            calls.append((int(ops[0]), len(ops)))
+            s = slice(int(ops[0]), int(ops[0]) + len(ops))
+            return ring.read_batch(ops, fd, buf, offsets[s], lengths[s], starts[s])
+
+        res = run_batches(ring, prepare, n)
+    finally:
+        os.close(fd)
+    assert res.dtype == np.int32 and res.tolist() == lengths.tolist()
+    for i in range(n):
+        got = buf[starts[i] : starts[i] + lengths[i]].tobytes()
+        assert got == data[offsets[i] : offsets[i] + lengths[i]]
+    # Contiguous runs that cover 0..n-1 exactly once, in order.
+    assert [c[0] for c in calls] == np.cumsum([0] + [c[1] for c in calls[:-1]]).tolist()
+    assert sum(c[1] for c in calls) == n
+    assert _idle(ring)
+    assert run_batches(ring, lambda ops: pytest.fail("prepare called"), 0).size == 0
+
+
+def test_run_batches_reruns_and_depth(make_ring: MakeRing) -> None:
+    """on_complete asks for every even operation once more; depth bounds what is in flight."""
+    ring = make_ring(16)
+    seen = np.zeros(100, dtype=np.int64)
+    most = [0]
+
+    def prepare(ops: npt.NDArray[np.uint64]) -> int:
+        seen[ops.astype(np.intp)] += 1
+        most[0] = max(most[0], ring.sq_ready() + len(ops))
+        return ring.nop_batch(ops)
+
+    def on_complete(ops: npt.NDArray[np.uint64], res: npt.NDArray[np.int32]) -> Any:
+        assert (res == 0).all()
+        first_time = ops[(ops % 2 == 0) & (seen[ops.astype(np.intp)] == 1)]
+        return first_time
+
+    out = np.full(100, -1, dtype=np.int32)
+    res = run_batches(ring, prepare, 100, on_complete=on_complete, depth=5, out=out)
+    assert res is out and (out == 0).all()
+    assert seen.tolist() == [2 if i % 2 == 0 else 1 for i in range(100)]
+    assert most[0] <= 5
+    assert _idle(ring)
+
+
+def test_run_batches_bad_arguments(make_ring: MakeRing) -> None:
+    ring = make_ring(8)
+
+    def nops(ops: npt.NDArray[np.uint64]) -> int:
+        return ring.nop_batch(ops)
+
+    with pytest.raises(TypeError, match="ring"):
+        run_batches("ring", nops, 3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="prepare"):
+        run_batches(ring, 5, 3)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="on_complete"):
+        run_batches(ring, nops, 3, on_complete=7)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="n must be an int"):
+        run_batches(ring, nops, 2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        run_batches(ring, nops, -1)
+    with pytest.raises(ValueError, match="depth"):
+        run_batches(ring, nops, 3, depth=0)
+    with pytest.raises(ValueError, match="out"):
+        run_batches(ring, nops, 3, out=np.zeros(4, dtype=np.int32))
+    with pytest.raises(ValueError, match="out"):
+        run_batches(ring, nops, 3, out=np.zeros(3, dtype=np.int64))
+    with pytest.raises(TypeError, match="prepare must return"):
+        run_batches(ring, lambda ops: None, 3)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ValueError, match="prepare returned 9"):
+        run_batches(ring, lambda ops: 9, 3)
+    with pytest.raises(RuntimeError, match="prepared no operation"):
+        run_batches(ring, lambda ops: 0, 3)
+    with pytest.raises(RuntimeError, match="user_data"):
+        run_batches(ring, lambda ops: ring.nop_batch(ops + 1000), 3)
+    assert _idle(ring)
+    ring.nop(1)
+    with pytest.raises(ValueError, match="idle"):
+        run_batches(ring, nops, 3)
+    ring.submit_and_wait(1)
+    ring.copy_cqes()
+    assert run_batches(ring, nops, 3).tolist() == [0, 0, 0]  # still usable
+
+
+def test_run_batches_exception_mid_run_leaves_ring_idle(make_ring: MakeRing) -> None:
+    """prepare raises after operations went in flight (some of them slow timeouts): they are
+    cancelled and reaped, the exception comes out, and the ring works afterwards."""
+    ring = make_ring(8)
+    calls = [0]
+
+    def prepare(ops: npt.NDArray[np.uint64]) -> int:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise KeyError("boom")
+        return ring.nop_batch(ops[:2])
+
+    with pytest.raises(KeyError, match="boom"):
+        run_batches(ring, prepare, 10, depth=2)
+    assert _idle(ring) and not ring.cq_ready()
+
+    def complete(ops: npt.NDArray[np.uint64], res: npt.NDArray[np.int32]) -> None:
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        run_batches(ring, lambda ops: ring.nop_batch(ops), 10, on_complete=complete)
+    assert _idle(ring) and not ring.cq_ready()
+    assert (run_batches(ring, lambda ops: ring.nop_batch(ops), 20) == 0).all()
+
+
+# --------------------------------------------------------------------------------------------
+# stat_files
+
+
+def _check_against_os_stat(record: Any, st: os.stat_result) -> None:
+    assert record["errno"] == 0
+    assert record["size"] == st.st_size
+    assert record["mode"] == st.st_mode
+    assert record["nlink"] == st.st_nlink
+    assert record["uid"] == st.st_uid and record["gid"] == st.st_gid
+    assert record["ino"] == st.st_ino
+    assert record["dev"] == st.st_dev
+    assert record["blocks"] == st.st_blocks
+    assert record["mtime_ns"] == st.st_mtime_ns
+    assert record["ctime_ns"] == st.st_ctime_ns
+    assert record["atime_ns"] == st.st_atime_ns
+
+
+@pytest.mark.parametrize("method", ["direct", "ring"])
+def test_stat_files_matches_os_stat(
+    files: dict[Path, bytes], tmp_path: Path, method: Literal["direct", "ring"]
+) -> None:
+    link = tmp_path / "link"
+    link.symlink_to(next(iter(files)))
+    fd = os.open(tmp_path, os.O_RDONLY)
+    try:
+        paths: list[Any] = [*files, tmp_path, str(link), os.fsencode(link), fd]
+        st = stat_files(paths, method=method)
+        assert st.dtype == STAT_DTYPE and st.shape == (len(paths),)
+        for record, path in zip(st, paths, strict=True):
+            _check_against_os_stat(record, os.stat(path))
+        lst = stat_files([link], follow_symlinks=False, method=method)
+        _check_against_os_stat(lst[0], os.lstat(link))
+    finally:
+        os.close(fd)
+    assert stat_files([]).shape == (0,)
+    sizes = stat_files(list(files))["size"]
+    assert sizes.tolist() == [len(d) for d in files.values()]
+
+
+@pytest.mark.parametrize("method", ["direct", "ring"])
+def test_stat_files_errors(
+    make_ring: MakeRing, tmp_path: Path, no_fd_leak: None, method: Literal["direct", "ring"]
+) -> None:
+    good = tmp_path / "good"
+    good.write_bytes(b"abc")
+    ring = make_ring(4)
+    paths: list[Any] = [good] * 9 + [tmp_path / "missing1", good, tmp_path / "missing2"]
+    with pytest.raises(FileNotFoundError) as missing:
+        stat_files(paths, ring=ring, method=method)
+    assert missing.value.filename == str(tmp_path / "missing1")
+    st = stat_files(paths, errors="return", ring=ring, method=method)
+    assert st["errno"].tolist() == [0] * 9 + [errno.ENOENT, 0, errno.ENOENT]
+    assert st["size"].tolist() == [3] * 9 + [0, 3, 0]
+    assert st[9]["mode"] == 0 and st[9]["mtime_ns"] == 0
+    with pytest.raises(ValueError, match="errors"):
+        stat_files(paths, errors="ignore")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="method"):
+        stat_files(paths, method="fast")  # type: ignore[arg-type]
+    # Bad entries are named by their index in the whole argument, past the first batch.
+    with pytest.raises(TypeError, match=r"paths\[10\]"):
+        stat_files([good] * 10 + [None], ring=ring, method=method)  # type: ignore[list-item]
+    with pytest.raises(ValueError, match=r"paths\[6\]"):
+        stat_files([good] * 6 + ["bad\0path"], ring=ring, method=method)
+    with pytest.raises(ValueError, match=r"paths\[1\]"):
+        stat_files([good, -3], ring=ring, method=method)
+    assert _idle(ring)
+
+
+def test_statx_fds(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 1234)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        out = np.zeros(3, dtype=STATX_DTYPE)
+        res = statx_fds(np.array([fd, 2**31 - 1, fd]), out)
+        assert res.tolist() == [0, -errno.EBADF, 0]
+        assert out["stx_size"].tolist() == [1234, 0, 1234]
+        with pytest.raises(ValueError, match="out holds 2"):
+            statx_fds([fd, fd, fd], np.zeros(2, dtype=STATX_DTYPE))
+        with pytest.raises(ValueError, match="out must be a writable"):
+            statx_fds([fd], bytes(256))
+        with pytest.raises(ValueError, match="fds must be a one-dimensional"):
+            statx_fds([[fd]], out)
+        with pytest.raises(TypeError, match="fds must hold integers"):
+            statx_fds([1.5], out)
+        with pytest.raises(TypeError, match="fds must be"):
+            statx_fds("12", out)
+        with pytest.raises(OverflowError, match=r"fds\[0\]"):
+            statx_fds([-1], out)
+        with pytest.raises(OverflowError, match="mask"):
+            statx_fds([fd], out, mask=-1)
+        res = statx_paths([AT_FDCWD, fd], [str(path), ""], [0, 0x1000], 0x7FF, out)
+        assert res.tolist() == [0, 0] and out["stx_size"][:2].tolist() == [1234, 1234]
+        strided = np.array([AT_FDCWD, 99, fd, 99], dtype=np.int32)[::2]  # read as a copy
+        out[:] = 0
+        res = statx_paths(strided, [path, ""], np.array([0, 7, 0x1000, 7])[::2], 0x7FF, out)
+        assert res.tolist() == [0, 0] and out["stx_size"][:2].tolist() == [1234, 1234]
+        with pytest.raises(TypeError, match=r"paths\[1\]"):
+            statx_paths([AT_FDCWD] * 2, [path, 5], [0, 0], 0x7FF, out)  # type: ignore[list-item]
+        with pytest.raises(ValueError, match="dir_fds"):
+            statx_paths([AT_FDCWD], [path, path], [0, 0], 0x7FF, out)
+        with pytest.raises(ValueError, match="out holds 3"):
+            statx_paths([AT_FDCWD] * 4, [path] * 4, [0] * 4, 0x7FF, out)
+        with pytest.raises(TypeError, match="paths must be a sequence"):
+            statx_paths([AT_FDCWD], str(path), [0], 0x7FF, out)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------
+# read_files: properties, errors, memory reuse
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    sizes=st.lists(st.integers(0, 40_000), min_size=0, max_size=40),
+    chunk=st.sampled_from([1000, 4096, 1 << 20]),
+    depth=st.sampled_from([1, 3, 64, None]),
+    max_open=st.sampled_from([1, 5, 256]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_read_files_matches_plain_reads(
+    tmp_path: Path,
+    sizes: list[int],
+    chunk: int,
+    depth: int | None,
+    max_open: int,
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    directory = tmp_path / f"p{seed}"
+    directory.mkdir(exist_ok=True)
+    paths = []
+    for i, size in enumerate(sizes):
+        path = directory / f"f{i}"
+        path.write_bytes(rng.randbytes(size))
+        paths.append(path)
+    before = _open_fds()
+    got = read_files(paths, chunk_size=chunk, queue_depth=depth, max_open=max_open)
+    assert [a.tobytes() for a in got] == [p.read_bytes() for p in paths]
+    for array in got:
+        if array.size >= 16 * 1024:
+            assert array.ctypes.data % PAGE == 0
+    assert _open_fds() == before
+
+
+def test_read_files_bad_input_names_the_path(
+    files: dict[Path, bytes], tmp_path: Path, no_fd_leak: None, make_ring: MakeRing
+) -> None:
+    """A bad entry in a later group: named by its index in the whole list; the files of the
+    groups before it were opened and are closed again."""
+    paths: list[Any] = list(files)
+    ring = make_ring(4)
+    with pytest.raises(TypeError, match=r"paths\[10\]"):
+        read_files([*paths, paths[0], paths[1], None], max_open=3, ring=ring)  # type: ignore[list-item]
+    with pytest.raises(ValueError, match=r"paths\[8\]"):
+        read_files([*paths, "a\0b"], max_open=4, ring=ring)
+    with pytest.raises(ValueError, match=r"paths\[1\]"):
+        read_files([paths[0], -5])
+    with pytest.raises(FileNotFoundError):
+        read_files([*paths, tmp_path / "missing", *paths], max_open=4, ring=ring)
+    with pytest.raises(TypeError, match="progress"):
+        read_files(paths, progress=3)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="chunk_size"):
+        read_files(paths, chunk_size="big")  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="ring"):
+        read_files(paths, ring=object())  # type: ignore[call-overload]
+    assert _idle(ring)
+    assert read_files(paths, ring=ring, as_bytes=True) == list(files.values())
+
+
+def test_read_files_results_are_never_shared(tmp_path: Path) -> None:
+    """Blocks are reused only once no array refers to them: results kept from one call are
+    intact after many more calls, and a block comes back once its arrays are gone."""
+    a_paths = []
+    b_paths = []
+    for i in range(40):
+        (tmp_path / f"a{i}").write_bytes(bytes([1]) * 60_000)
+        (tmp_path / f"b{i}").write_bytes(bytes([2]) * 60_000)
+        a_paths.append(tmp_path / f"a{i}")
+        b_paths.append(tmp_path / f"b{i}")
+    kept = read_files(a_paths)  # 2.4 MB: from the block cache
+    address = kept[0].ctypes.data
+    for _ in range(3):
+        other = read_files(b_paths)
+        assert all((x == 2).all() for x in other)
+        assert all((x == 1).all() for x in kept)
+        del other
+    one = kept[5]
+    del kept
+    again = read_files(b_paths)
+    assert (one == 1).all()  # a single view keeps its block
+    del one, again
+    reused = read_files(a_paths)
+    assert reused[0].ctypes.data in {address} or all((x == 1).all() for x in reused)
+    old = set_memory_cache(0)
+    try:
+        assert all((x == 1).all() for x in read_files(a_paths))
+    finally:
+        assert set_memory_cache(old) == 0
+    with pytest.raises(ValueError, match="nbytes"):
+        set_memory_cache(-1)
+    with pytest.raises(TypeError, match="nbytes"):
+        set_memory_cache(1.5)  # type: ignore[arg-type]
+
+
+def test_read_files_shrunk_file_comes_back_shorter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that shrank after it was sized: the read that finds the end stops it there."""
+    path = tmp_path / "f"
+    path.write_bytes(b"0123456789" * 1000)
+    real = helpers._statx_fds
+
+    def larger(fds: Any, mask: int) -> Any:
+        records, res = real(fds, mask)
+        records["stx_size"] += 5000  # as if the file had been 5000 bytes longer
+        return records, res
+
+    monkeypatch.setattr(helpers, "_statx_fds", larger)
+    got = read_files([path, path], chunk_size=4096, as_bytes=True)
+    assert got == [path.read_bytes()] * 2
+
+
+# --------------------------------------------------------------------------------------------
+# read_ranges: properties, out=, bad input
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    ranges=st.lists(st.tuples(st.integers(0, 25_000), st.integers(0, 9000)), max_size=60),
+    chunk=st.sampled_from([512, 4096, 1 << 20]),
+    depth=st.sampled_from([1, 4, None]),
+)
+def test_read_ranges_matches_pread(
+    tmp_path: Path, ranges: list[tuple[int, int]], chunk: int, depth: int | None
+) -> None:
+    path = tmp_path / "data"
+    if not path.exists():
+        path.write_bytes(random.Random(1).randbytes(20_000))
+    data = path.read_bytes()
+    offsets = [o for o, _ in ranges]
+    lengths = [n for _, n in ranges]
+    got = read_ranges(path, offsets, lengths, chunk_size=chunk, queue_depth=depth, as_bytes=True)
+    assert got == [data[o : o + n] for o, n in ranges]
+
+
+def test_read_ranges_into_out(tmp_path: Path) -> None:
+    data = os.urandom(100_000)
+    path = tmp_path / "data"
+    path.write_bytes(data)
+    out = np.zeros(3 * 4096 + 10, dtype=np.uint8)
+    got = read_ranges(path, [0, 50_000, 99_000], 4096, out=out)
+    assert [g.tobytes() for g in got] == [data[:4096], data[50_000:54_096], data[99_000:]]
+    assert got[1].ctypes.data == out.ctypes.data + 4096  # views into out, packed
+    assert out[: 2 * 4096 + 1000].tobytes() == data[:4096] + data[50_000:54_096] + data[99_000:]
+    words = np.zeros(2048, dtype=np.uint32)  # any writable buffer
+    read_ranges(path, [8], [8192], out=words)
+    assert words.tobytes() == data[8:8200]
+    with pytest.raises(ValueError, match="out holds 8"):
+        read_ranges(path, [0, 1], 5, out=bytearray(8))
+    with pytest.raises(ValueError, match="out must be writable"):
+        read_ranges(path, [0], 5, out=bytes(10))
+    with pytest.raises(TypeError, match="out must be a writable buffer"):
+        read_ranges(path, [0], 5, out=12)  # type: ignore[call-overload]
+
+
+def test_read_ranges_bad_input(tmp_path: Path, no_fd_leak: None) -> None:
+    path = tmp_path / "data"
+    path.write_bytes(b"x" * 100)
+    with pytest.raises(TypeError, match="offsets must hold integers"):
+        read_ranges(path, [0.5], [1])
+    with pytest.raises(TypeError, match="lengths must hold integers"):
+        read_ranges(path, [0], ["a"])
+    with pytest.raises(ValueError, match="offsets must be one-dimensional"):
+        read_ranges(path, [[0]], [1])
+    with pytest.raises(ValueError, match="one length"):
+        read_ranges(path, [0, 1, 2], [1, 2])
+    with pytest.raises(ValueError, match="lengths must be >= 0"):
+        read_ranges(path, [0], [-1])
+    with pytest.raises(ValueError, match="offsets"):
+        read_ranges(path, np.array([2**63], dtype=np.uint64), [1])
+    with pytest.raises(ValueError, match="chunk_size"):
+        read_ranges(path, [0], [1], chunk_size=0)
+    with pytest.raises(IsADirectoryError) as directory:
+        read_ranges(tmp_path, [0], [1])
+    assert directory.value.filename == str(tmp_path)
+    assert read_ranges(path, [], 5) == []
+
+
+# --------------------------------------------------------------------------------------------
+# write_files: gathered and large buffers, bad input
+
+
+def test_write_files_small_and_large(tmp_path: Path) -> None:
+    rng = np.random.default_rng(9)
+    sizes = [0, 10, 65_535, 65_536, 200_001, 3, 70_000]
+    contents = {tmp_path / f"w{i}": rng.bytes(n) for i, n in enumerate(sizes)}
+    progress = ProgressLog()
+    write_files(contents, chunk_size=4096, queue_depth=5, max_open=3, progress=progress)
+    for path, data in contents.items():
+        assert path.read_bytes() == data
+    assert progress.calls[-1] == (sum(sizes), sum(sizes))
+
+
+def test_write_files_bad_input(tmp_path: Path, no_fd_leak: None) -> None:
+    with pytest.raises(TypeError, match=r"files\[1\] must be a \(path, buffer\) pair"):
+        write_files([(tmp_path / "a", b"1"), b"xyz"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"files\[0\]: the data"):
+        write_files({tmp_path / "a": 5})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match=r"files\[0\]: the path"):
+        write_files([(3, b"x")])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match="mode"):
+        write_files({tmp_path / "a": b"x"}, mode=-1)
+    with pytest.raises(ValueError, match=r"files\[4\]"):
+        write_files([(tmp_path / f"ok{i}", b"x") for i in range(4)] + [("n\0ul", b"x")])
+    with pytest.raises(IsADirectoryError) as directory:
+        write_files({tmp_path / "b": b"x", tmp_path: b"y"}, max_open=1)
+    assert directory.value.filename == str(tmp_path)
+    assert (tmp_path / "b").read_bytes() == b"x"
+
+
+def test_helpers_progress_that_raises(files: dict[Path, bytes], no_fd_leak: None) -> None:
+    """An exception from the progress callback comes out of the helper once what is in
+    flight has been reaped; the files are closed and the next call works."""
+
+    def boom(done: int, total: int) -> None:
+        raise KeyError("stop")
+
+    with pytest.raises(KeyError, match="stop"):
+        read_files(list(files), chunk_size=4096, progress=boom)
+    with pytest.raises(KeyError, match="stop"):
+        read_ranges(next(reversed(files)), [0, 10], 100, progress=boom)
+    with pytest.raises(KeyError, match="stop"):
+        write_files({p.with_suffix(".out"): d for p, d in files.items()}, progress=boom)
+    assert read_files(list(files), as_bytes=True) == list(files.values())

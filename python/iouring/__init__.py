@@ -98,6 +98,7 @@ __all__ = [
     "SQE_DTYPE",
     "SQE_SIZE",
     "STATX_DTYPE",
+    "STAT_DTYPE",
     "AcceptFlags",
     "AtFlags",
     "BufferArena",
@@ -143,6 +144,9 @@ __all__ = [
     "get_include",
     "read_files",
     "read_ranges",
+    "run_batches",
+    "set_memory_cache",
+    "stat_files",
     "write_files",
 ]
 
@@ -185,7 +189,16 @@ class IoUring(_core.IoUring):
 
 # High-level helpers (iouring.helpers); they build on IoUring, so they come after it. The
 # asyncio adapter stays a submodule (iouring.aio) so that importing iouring never imports asyncio.
-from iouring.helpers import copy_file, read_files, read_ranges, write_files  # noqa: E402
+from iouring.helpers import (  # noqa: E402
+    STAT_DTYPE,
+    copy_file,
+    read_files,
+    read_ranges,
+    run_batches,
+    set_memory_cache,
+    stat_files,
+    write_files,
+)
 
 
 def __dir__() -> list[str]:

@@ -468,6 +468,18 @@ class BufferRing:
 
 def parse_cmsgs(data: _Buffer) -> list[tuple[int, int, bytes]]: ...
 
+# --- helpers support (register_helpers.cpp) ---
+def statx_fds(
+    fds: npt.ArrayLike, out: _Buffer, mask: int = 0x7FF, flags: int = 0
+) -> npt.NDArray[np.int32]: ...
+def statx_paths(
+    dir_fds: npt.ArrayLike,
+    paths: Sequence[_StrOrBytesPath],
+    flags: npt.ArrayLike,
+    mask: int,
+    out: _Buffer,
+) -> npt.NDArray[np.int32]: ...
+
 @final
 class Cqe:
     """One completion: the kernel's ``io_uring_cqe`` copied out of the ring (immutable)."""
