@@ -33,4 +33,5 @@ PYBIND11_MODULE(_core, m) {
     register_batch(ring);
     register_sqe_array(m, ring);
     register_registration(ring);
+    register_aio(m);
 }

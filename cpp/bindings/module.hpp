@@ -62,5 +62,6 @@ void register_fs_ops(RingClass& ring, SqeClass& sqe);
 void register_control_ops(RingClass& ring, SqeClass& sqe);
 void register_net_ops(RingClass& ring, SqeClass& sqe);
 void register_buffer_ops(py::module_& m, RingClass& ring, SqeClass& sqe);
+void register_aio(py::module_& m);
 
 }  // namespace iouring::bindings

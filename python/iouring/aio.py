@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import os
 import socket
 import weakref
@@ -76,6 +77,12 @@ from iouring._core import (
     StatxMask,
     SubmissionQueueFull,
 )
+from iouring._loop import BATCH_BIT as _BATCH_BIT
+from iouring._loop import COUNTER_LIMIT as _COUNTER_LIMIT
+from iouring._loop import SLOT_SHIFT as _SLOT_SHIFT
+from iouring._loop import IoUringEventLoop, _Pump, new_event_loop, pump_of, run
+
+_get_running_loop = asyncio.get_running_loop
 
 if TYPE_CHECKING:
     # Stub-only aliases: any bytes-like object (NumPy arrays included), an int or an object
@@ -84,14 +91,19 @@ if TYPE_CHECKING:
 
     from iouring._core import _Buffer, _FileDescriptor, _StrOrBytesPath
 
-__all__ = ["AsyncRing", "MultishotOperation", "raise_for_errors"]
+__all__ = [
+    "AsyncRing",
+    "IoUringEventLoop",
+    "MultishotOperation",
+    "new_event_loop",
+    "raise_for_errors",
+    "run",
+]
 
-# user_data layout. Single operations count up from 1 below BATCH_BIT. Batch operations carry
-# BATCH_BIT | batch_id << 32 | index, so a whole array of completions is split by batch with
-# vectorised NumPy instead of one dictionary lookup per completion.
-_BATCH_BIT: Final = 1 << 63
-_SINGLE_MASK: Final = _BATCH_BIT - 1
-_BATCH_ID_MASK: Final = (1 << 31) - 1
+# user_data layout (see _loop.py): single operations carry the adapter's slot in bits 55..62
+# and count up below; batch operations carry BATCH_BIT | batch_id << 32 | index, so a whole
+# array of completions is split by batch with vectorised NumPy instead of one dictionary
+# lookup per completion.
 _BATCH_MAX: Final = 1 << 32
 _MORE: Final = int(CqeFlags.MORE)
 _BUFFER: Final = int(CqeFlags.BUFFER)
@@ -207,9 +219,16 @@ class _ZeroCopySend:
 class _Batch:
     """A batch in flight: completions collected by index until the last one arrives."""
 
-    __slots__ = ("base", "count", "done", "future", "remaining", "result")
+    __slots__ = ("base", "count", "done", "future", "owner", "remaining", "result")
 
-    def __init__(self, base: int, count: int, future: asyncio.Future[npt.NDArray[np.void]]):
+    def __init__(
+        self,
+        owner: AsyncRing,
+        base: int,
+        count: int,
+        future: asyncio.Future[npt.NDArray[np.void]],
+    ) -> None:
+        self.owner = owner
         self.base = base
         self.count = count
         self.result = np.zeros(count, dtype=CQE_DTYPE)
@@ -289,7 +308,7 @@ class MultishotOperation:
         while not self._queue:
             if self._finished:
                 raise StopAsyncIteration
-            self._waiter = self._aring.loop.create_future()
+            self._waiter = self._aring._new_future()
             try:
                 await self._waiter
             finally:
@@ -311,7 +330,7 @@ class MultishotOperation:
         accept), their provided buffers handed back to the buffer ring."""
         self.cancel()
         while not self._finished and not self._aring.closed:
-            self._waiter = self._aring.loop.create_future()
+            self._waiter = self._aring._new_future()
             try:
                 await self._waiter
             finally:
@@ -350,12 +369,15 @@ _Handler = (
 class AsyncRing:
     """An io_uring driven by an asyncio event loop: awaitable operations and batch awaits.
 
-    ``AsyncRing(entries=256, *, ring=None, **ring_options)`` must be created inside a running
-    event loop (in a coroutine). Without ``ring`` it creates ``IoUring(entries,
-    **ring_options)`` and owns it: closing the adapter closes the ring. With ``ring`` it
-    drives that ring (which must be idle and have no eventfd registered) and leaves it open on
-    close. Use it as an async context manager or call ``close()``/``aclose()``; under
-    ``asyncio.run`` it is also closed when the loop shuts down.
+    ``AsyncRing(entries=None, *, ring=None, **ring_options)`` must be created inside a running
+    event loop (in a coroutine). On an :class:`IoUringEventLoop` with no arguments it uses the
+    loop's own ring: its operations are submitted and completed by the loop's wait, with no
+    eventfd and no extra system call. Otherwise (another loop, ``entries`` or ring options
+    given) it creates ``IoUring(entries or 256, **ring_options)`` and owns it: closing the
+    adapter closes the ring. With ``ring`` it drives that ring (which must be idle and have no
+    eventfd registered) and leaves it open on close. Use it as an async context manager or
+    call ``close()``/``aclose()``; under ``asyncio.run`` it is also closed when the loop shuts
+    down.
 
     Every awaitable operation returns ``Cqe.res`` or raises the matching ``OSError``; batch
     awaits return ``CQE_DTYPE`` arrays. Raises ``RuntimeError`` outside a running loop,
@@ -364,56 +386,76 @@ class AsyncRing:
 
     def __init__(
         self,
-        entries: int = 256,
+        entries: int | None = None,
         *,
         ring: iouring.IoUring | None = None,
         **ring_options: Any,
     ) -> None:
         self._loop = asyncio.get_running_loop()
-        if ring is None:
-            ring = iouring.IoUring(entries, **ring_options)
-            self._owns_ring = True
-        else:
-            if ring_options:
-                raise TypeError("ring options cannot be combined with ring=")
-            if ring.closed:
-                raise ValueError("ring: the ring is closed")
-            if ring.in_flight or ring.sq_ready() or ring.cq_ready():
-                raise ValueError("ring: the ring must be idle (nothing prepared or in flight)")
+        loop_pump = pump_of(self._loop)
+        self._efd: int | None = None
+        if ring is None and entries is None and not ring_options and loop_pump is not None:
+            # The loop's ring: its wait submits and completes our operations.
+            pump = loop_pump
+            ring = pump.ring
             self._owns_ring = False
-        if ring.flags & SetupFlags.IOPOLL:
-            if self._owns_ring:
-                ring.close()
-            raise ValueError(
-                "ring: IOPOLL rings complete only when polled, which an event loop cannot wait for"
-            )
+            self._shared = True
+        else:
+            if ring is None:
+                ring = iouring.IoUring(256 if entries is None else entries, **ring_options)
+                self._owns_ring = True
+            else:
+                if ring_options or entries is not None:
+                    raise TypeError("entries and ring options cannot be combined with ring=")
+                if ring.closed:
+                    raise ValueError("ring: the ring is closed")
+                if ring.in_flight or ring.sq_ready() or ring.cq_ready():
+                    raise ValueError("ring: the ring must be idle (nothing prepared or in flight)")
+                self._owns_ring = False
+            if ring.flags & SetupFlags.IOPOLL:
+                if self._owns_ring:
+                    ring.close()
+                raise ValueError(
+                    "ring: IOPOLL rings complete only when polled, which an event loop cannot "
+                    "wait for"
+                )
+            pump = _Pump(ring)
+            self._shared = False
         self._ring = ring
+        self._pump = pump
         self._closed = False
-        self._ops: dict[int, _Handler] = {}
-        self._batches: dict[int, _Batch] = {}
-        self._batch_ops = 0  # operations of batches whose completion has not arrived yet
-        self._next_user_data = 1
-        self._next_batch = 0
+        self._slot, self._ops = pump.attach(self)
+        self._ud_first = self._slot << _SLOT_SHIFT
+        self._next_user_data = self._ud_first | pump.counters[self._slot]
+        self._ud_end = self._ud_first + _COUNTER_LIMIT
+        self._fd_ops: set[int] = set()  # operations whose result is a new fd
+        self._batch_ops = 0  # operations of our batches whose completion has not arrived yet
         self._flush_scheduled = False
-        self._room_waiters: list[asyncio.Future[None]] = []  # batches waiting for CQ room
         self._idle_waiters: list[asyncio.Future[None]] = []  # aclose() waiting for in_flight 0
-        self._cqes = np.empty(max(ring.cq_entries, 64), dtype=CQE_DTYPE)
         self._sqpoll = bool(ring.flags & SetupFlags.SQPOLL)
-        # DEFER_TASKRUN rings post completions only when we enter with GETEVENTS, and signal
-        # the eventfd when the work is queued: a drain must enter until nothing more comes.
-        self._defer = bool(ring.flags & SetupFlags.DEFER_TASKRUN)
         self._cancel_op: Callable[..., Sqe] | None = getattr(
             ring, "async_cancel", getattr(ring, "cancel", None)
         )
-        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        try:
-            ring.register_eventfd(self._efd)
-            self._loop.add_reader(self._efd, self._on_eventfd)
-        except BaseException:
-            os.close(self._efd)
-            if self._owns_ring:
-                ring.close()
-            raise
+        # asyncio.Future(loop=...) directly: loop.create_future() is one more Python call.
+        loop_type = type(self._loop)
+        if getattr(loop_type, "create_future", None) is asyncio.BaseEventLoop.create_future:
+            self._new_future: Callable[[], asyncio.Future[Any]] = functools.partial(
+                asyncio.Future, loop=self._loop
+            )
+        else:
+            self._new_future = self._loop.create_future
+        if not self._shared:
+            efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            try:
+                ring.register_eventfd(efd)
+                self._loop.add_reader(efd, self._on_eventfd)
+            except BaseException:
+                os.close(efd)
+                pump.detach(self._slot)
+                if self._owns_ring:
+                    ring.close()
+                raise
+            self._efd = efd
         # Closed by loop.shutdown_asyncgens() (asyncio.run) if nobody closes us first.
         self._closer: AsyncGenerator[None, None] | None = _close_with_loop(weakref.ref(self))
         with contextlib.suppress(StopIteration):
@@ -424,7 +466,7 @@ class AsyncRing:
     @property
     def ring(self) -> iouring.IoUring:
         """The underlying :class:`iouring.IoUring` (for registration and inspection; do not
-        reap its completions yourself)."""
+        reap its completions yourself). On an :class:`IoUringEventLoop` it is the loop's."""
         return self._ring
 
     @property
@@ -436,6 +478,12 @@ class AsyncRing:
     def closed(self) -> bool:
         """True after ``close()``."""
         return self._closed
+
+    @property
+    def uses_loop_ring(self) -> bool:
+        """True when the adapter runs on the ring of its :class:`IoUringEventLoop` (no
+        eventfd; the loop's wait completes its operations)."""
+        return self._shared
 
     @property
     def in_flight(self) -> int:
@@ -466,13 +514,19 @@ class AsyncRing:
         await self.aclose()
 
     def close(self) -> None:
-        """Stops watching the ring and closes it if the adapter created it.
+        """Stops using the ring and closes it if the adapter created it.
 
         Operations still waited for fail with ``OSError(ECANCELED)``. An owned ring cancels
         what is in flight and keeps its buffers alive until the kernel has finished with them
-        (``IoUring.close``). A ring passed in stays open with its pins: prefer ``aclose()``,
-        which waits for the operations to end. Closing twice is fine.
+        (``IoUring.close``). On the loop's ring, the adapter's operations are cancelled in the
+        kernel and their late completions discarded (a late fd is closed). A ring passed in
+        stays open with its pins: prefer ``aclose()``, which waits for the operations to end.
+        Closing twice is fine.
         """
+        self._shutdown(None)
+
+    def _loop_closing(self) -> None:
+        """The IoUringEventLoop closes (and its ring with it)."""
         self._shutdown(None)
 
     def _shutdown(self, cause: BaseException | None) -> None:
@@ -481,34 +535,57 @@ class AsyncRing:
         if self._closed:
             return
         self._closed = True
-        self._loop.remove_reader(self._efd)
-        if not self._ring.closed:
-            with contextlib.suppress(OSError):
-                self._ring.unregister_eventfd()
-        os.close(self._efd)
+        pump = self._pump
+        if self._efd is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._efd)
+            if not self._ring.closed:
+                with contextlib.suppress(OSError):
+                    self._ring.unregister_eventfd()
+            os.close(self._efd)
+            self._efd = None
 
         def error() -> BaseException:
             if cause is not None:
                 return cause
             return OSError(errno.ECANCELED, "the AsyncRing was closed")
 
-        for handler in self._ops.values():
+        ops = self._ops
+        for user_data, handler in list(ops.items()):
             if isinstance(handler, asyncio.Future):
                 if not handler.done():
-                    handler.set_exception(error())
+                    with contextlib.suppress(RuntimeError):  # a closed loop
+                        handler.set_exception(error())
             elif isinstance(handler, (_CqeWaiter, _ZeroCopySend)):
                 if not handler.future.done():
-                    handler.future.set_exception(error())
+                    with contextlib.suppress(RuntimeError):
+                        handler.future.set_exception(error())
             elif isinstance(handler, MultishotOperation):
                 handler.complete(-errno.ECANCELED, 0)
-        for batch in self._batches.values():
-            if not batch.future.done():
-                batch.future.set_exception(error())
-        self._ops.clear()
-        self._batches.clear()
+            # Late completions on a ring that stays open are discarded (late fds closed).
+            ops[user_data] = _CLOSE_FD if user_data in self._fd_ops else _DISCARD
+        for batch_id, batch in list(pump.batches.items()):
+            if batch.owner is self:
+                del pump.batches[batch_id]
+                if not batch.future.done():
+                    with contextlib.suppress(RuntimeError):
+                        batch.future.set_exception(error())
+        self._fd_ops.clear()
         self._batch_ops = 0
-        self._wake_room()
+        pump.wake_room()
         self._wake_idle()
+        pump.watchers.discard(self)
+        if self._shared and not self._ring.closed and self._cancel_op is not None:
+            # The ring stays open: cancel what we left in the kernel, discarding the results.
+            with contextlib.suppress(Exception):
+                for user_data in list(ops):
+                    self._cancel_in_kernel(user_data, force=True)
+        pump.counters[self._slot] = self._next_user_data - self._ud_first
+        if self._shared:
+            pump.detach(self._slot)
+        else:
+            ops.clear()
+            pump.detach(self._slot)
         if self._owns_ring:
             self._ring.close()
         closer, self._closer = self._closer, None
@@ -524,11 +601,13 @@ class AsyncRing:
             return
         for user_data in list(self._ops):
             self._cancel_in_kernel(user_data)
-        for batch in list(self._batches.values()):
-            self._cancel_batch(batch)
+        for batch in list(self._pump.batches.values()):
+            if batch.owner is self:
+                self._cancel_batch(batch)
         if self.in_flight:
-            idle: asyncio.Future[None] = self._loop.create_future()
+            idle: asyncio.Future[None] = self._new_future()
             self._idle_waiters.append(idle)
+            self._pump.watchers.add(self)
             self._schedule_flush()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
@@ -541,8 +620,10 @@ class AsyncRing:
         # destructor closes an owned ring.
         if not getattr(self, "_closed", True):
             self._closed = True
-            with contextlib.suppress(OSError):
-                os.close(self._efd)
+            efd = getattr(self, "_efd", None)
+            if efd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(efd)
         closer = getattr(self, "_closer", None)
         if closer is not None:
             self._closer = None
@@ -582,7 +663,8 @@ class AsyncRing:
                 self._ring.enter(0, 0, int(EnterFlags.SQ_WAIT))
 
     def _schedule_flush(self) -> None:
-        if not self._flush_scheduled:
+        # On the loop's ring the loop's wait submits; otherwise one flush per iteration.
+        if not self._flush_scheduled and not self._shared:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
 
@@ -602,28 +684,32 @@ class AsyncRing:
         self._shutdown(exc)
 
     def _flush_now(self) -> None:
-        """Submits every prepared SQE, then drains the CQ (completions can be posted inline)."""
+        """Submits every prepared SQE, then dispatches the completions (they can be posted
+        inline, while the SQEs are submitted)."""
+        pump = self._pump
         try:
-            self._ring.submit()
+            pump.run(0.0)
         except (BlockingIOError, InterruptedError):
             # EAGAIN (kernel out of resources) / EINTR: completions first, then try again.
-            self._drain()
+            pump.run(-1.0)
             self._loop.call_soon(self._retry_flush)
             return
         except OSError as exc:
             if exc.errno != errno.EBUSY:
                 raise
-            self._drain()
+            pump.run(-1.0)
             self._loop.call_soon(self._retry_flush)
             return
-        # Completions posted inline signalled the eventfd: clear it before draining them here,
-        # which saves the loop a wakeup that would find nothing (anything posted after the
-        # clear signals again).
-        try:  # noqa: SIM105 (hot path: contextlib.suppress costs more than the read)
-            os.eventfd_read(self._efd)
-        except BlockingIOError:
-            pass
-        self._drain()
+        efd = self._efd
+        if efd is not None:
+            # Completions posted inline signalled the eventfd: clear it and look once more,
+            # which saves the loop a wakeup that would find nothing (anything posted after
+            # the clear signals again).
+            try:  # noqa: SIM105 (hot path: contextlib.suppress costs more than the read)
+                os.eventfd_read(efd)
+            except BlockingIOError:
+                pass
+            pump.run(-1.0)
 
     def _retry_flush(self) -> None:
         if not self._closed and self._ring.sq_ready():
@@ -631,7 +717,9 @@ class AsyncRing:
 
     def _next_ud(self) -> int:
         user_data = self._next_user_data
-        self._next_user_data = (user_data + 1) & _SINGLE_MASK or 1
+        self._next_user_data = user_data + 1
+        if self._next_user_data >= self._ud_end:
+            self._next_user_data = self._ud_first | 1
         return user_data
 
     def _start(
@@ -641,10 +729,12 @@ class AsyncRing:
         kwargs: Mapping[str, Any] | None = None,
     ) -> tuple[int, asyncio.Future[int]]:
         """Prepares one operation and registers the future its completion resolves."""
-        if self._closed or asyncio.get_running_loop() is not self._loop:
+        if self._closed or _get_running_loop() is not self._loop:
             self._check_open()
         user_data = self._next_user_data  # (inlined _next_ud: this is the hot path)
-        self._next_user_data = (user_data + 1) & _SINGLE_MASK or 1
+        self._next_user_data = user_data + 1
+        if user_data + 1 >= self._ud_end:
+            self._next_user_data = self._ud_first | 1
         try:
             if kwargs:
                 method(user_data, *args, **kwargs)
@@ -652,9 +742,9 @@ class AsyncRing:
                 method(user_data, *args)
         except SubmissionQueueFull:
             self._prepare(method, user_data, args, kwargs)
-        future: asyncio.Future[int] = self._loop.create_future()
+        future: asyncio.Future[int] = self._new_future()
         self._ops[user_data] = future
-        if not self._flush_scheduled:
+        if not self._flush_scheduled and not self._shared:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
         return user_data, future
@@ -674,6 +764,7 @@ class AsyncRing:
     async def _run_fd(self, method: Callable[..., Sqe], *args: Any) -> int:
         """Like _run for operations whose result is a new fd: a late fd is closed."""
         user_data, future = self._start(method, args)
+        self._fd_ops.add(user_data)
         try:
             res = await future
         except asyncio.CancelledError:
@@ -681,6 +772,8 @@ class AsyncRing:
                 _CLOSE_FD.complete(future.result(), 0)
             self._abandon(user_data, _CLOSE_FD)
             raise
+        finally:
+            self._fd_ops.discard(user_data)
         if res < 0:
             raise _error(res)
         return res
@@ -691,11 +784,11 @@ class AsyncRing:
             self._ops[user_data] = handler
             self._cancel_in_kernel(user_data)
 
-    def _cancel_in_kernel(self, target: int) -> None:
+    def _cancel_in_kernel(self, target: int, *, force: bool = False) -> None:
         """Prepares an ASYNC_CANCEL of the operation carrying ``target`` (if the ring has the
         operation); its own completion is discarded."""
         cancel = self._cancel_op
-        if cancel is None or self._closed:
+        if cancel is None or (self._closed and not force):
             return
         user_data = self._next_ud()
         self._prepare(cancel, user_data, (target,))
@@ -706,98 +799,30 @@ class AsyncRing:
 
     def _on_eventfd(self) -> None:
         # Clear the eventfd before draining: a completion posted after the drain signals again.
+        efd = self._efd
+        if efd is None or self._closed:
+            return
         try:  # noqa: SIM105 (hot path: contextlib.suppress costs more than the read)
-            os.eventfd_read(self._efd)
+            os.eventfd_read(efd)
         except BlockingIOError:
             pass
-        if not self._closed:
-            try:
-                self._drain()
-            except Exception as exc:  # reported, and every waiter gets it
-                self._broken(exc)
+        try:
+            self._pump.run(-1.0)
+        except Exception as exc:  # reported, and every waiter gets it
+            self._broken(exc)
 
-    def _drain(self) -> None:
-        """Copies every ready completion and dispatches it to its waiter."""
-        ring = self._ring
-        out = self._cqes
-        size = len(out)
-        while True:
-            cqes = ring.copy_cqes(out)
-            n = len(cqes)
-            if n == 0:
-                return
-            self._dispatch(cqes)
-            if n < size and not self._defer and not ring.cq_ring_needs_flush():
-                return
-
-    def _dispatch(self, cqes: npt.NDArray[np.void]) -> None:
-        if self._batches:
-            user_data = cqes["user_data"]
-            in_batch = user_data >= np.uint64(_BATCH_BIT)
-            if in_batch.any():
-                self._dispatch_batches(cqes[in_batch])
-                if in_batch.all():
-                    return
-                cqes = cqes[~in_batch]
-        ops = self._ops
-        pop = ops.pop
-        future_type = asyncio.Future
-        for user_data, res, flags in cqes.tolist():
-            if flags & _MORE:  # not the operation's last completion: the handler stays
-                more = ops.get(user_data)
-                if more is not None and not isinstance(more, future_type):
-                    more.more(res, flags)
-                continue
-            handler = pop(user_data, None)
-            if handler is None:
-                continue
-            if isinstance(handler, future_type):
-                if not handler.done():
-                    handler.set_result(res)
-            else:
-                handler.complete(res, flags)
-        if self._idle_waiters and not ops and not self._batch_ops:
+    def _check_idle(self) -> None:
+        """Called by the pump while aclose() waits: wakes it once nothing is in flight."""
+        if not self._ops and not self._batch_ops:
+            self._pump.watchers.discard(self)
             self._wake_idle()
-
-    def _dispatch_batches(self, cqes: npt.NDArray[np.void]) -> None:
-        user_data = cqes["user_data"]
-        ids = (user_data >> np.uint64(32)) & np.uint64(_BATCH_ID_MASK)
-        first = ids[0]
-        groups = [first] if (ids == first).all() else np.unique(ids)
-        for batch_id in groups:
-            batch = self._batches.get(int(batch_id))
-            if batch is None:
-                continue
-            sel = cqes if len(groups) == 1 else cqes[ids == batch_id]
-            index = (sel["user_data"] & np.uint64(0xFFFF_FFFF)).astype(np.intp)
-            batch.result[index] = sel
-            batch.done[index] = True
-            batch.remaining -= len(sel)
-            self._batch_ops -= len(sel)
-            if batch.remaining <= 0:
-                self._finish_batch(int(batch_id), batch)
-        self._wake_room()
-        if self._idle_waiters and not self._ops and not self._batch_ops:
-            self._wake_idle()
-
-    def _finish_batch(self, batch_id: int, batch: _Batch) -> None:
-        """Resolves a batch whose last completion has arrived."""
-        del self._batches[batch_id]
-        batch.result["user_data"] = np.arange(batch.count, dtype=np.uint64)
-        if not batch.future.done():
-            batch.future.set_result(batch.result)
 
     def _wake_idle(self) -> None:
         waiters, self._idle_waiters = self._idle_waiters, []
         for waiter in waiters:
             if not waiter.done():
-                waiter.set_result(None)
-
-    def _wake_room(self) -> None:
-        waiters, self._room_waiters = self._room_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+                with contextlib.suppress(RuntimeError):
+                    waiter.set_result(None)
 
     # --- generic operations ----------------------------------------------------------------
 
@@ -816,7 +841,7 @@ class AsyncRing:
         self._check_open()
         user_data = self._next_ud()
         self._prepare(method, user_data, args, kwargs)
-        future: asyncio.Future[Cqe] = self._loop.create_future()
+        future: asyncio.Future[Cqe] = self._new_future()
         self._ops[user_data] = _CqeWaiter(future, user_data)
         self._schedule_flush()
         try:
@@ -1085,7 +1110,7 @@ class AsyncRing:
         self._check_open()
         user_data = self._next_ud()
         self._prepare(self._ring.send_zc, user_data, (fd, data, flags))
-        future: asyncio.Future[int] = self._loop.create_future()
+        future: asyncio.Future[int] = self._new_future()
         self._ops[user_data] = _ZeroCopySend(future)
         self._schedule_flush()
         try:
@@ -1195,24 +1220,22 @@ class AsyncRing:
                         f"{name} must be an int or a one-dimensional array of {count} values"
                     )
                 cols[name] = array
-        batch_id = self._next_batch
-        while batch_id in self._batches:
-            batch_id = (batch_id + 1) & _BATCH_ID_MASK
-        self._next_batch = (batch_id + 1) & _BATCH_ID_MASK
+        pump = self._pump
+        batch_id = pump.new_batch_id()
         base = _BATCH_BIT | batch_id << 32
         user_data = np.arange(base, base + count, dtype=np.uint64)
-        future: asyncio.Future[npt.NDArray[np.void]] = self._loop.create_future()
-        batch = _Batch(base, count, future)
-        self._batches[batch_id] = batch
+        future: asyncio.Future[npt.NDArray[np.void]] = self._new_future()
+        batch = _Batch(self, base, count, future)
+        pump.batches[batch_id] = batch
         prepared = 0
         try:
             while prepared < count:
                 # Keep at most cq_entries batch operations in flight: no CQ overflow.
-                room = self._ring.cq_entries - self._batch_ops
+                room = self._ring.cq_entries - pump.batch_ops
                 space = self._ring.sq_space_left()
                 if room <= 0:
-                    waiter: asyncio.Future[None] = self._loop.create_future()
-                    self._room_waiters.append(waiter)
+                    waiter: asyncio.Future[None] = self._new_future()
+                    pump.room_waiters.append(waiter)
                     self._schedule_flush()
                     await waiter
                     self._check_open()
@@ -1229,6 +1252,7 @@ class AsyncRing:
                 n = method(user_data[chunk], count=k, **args, **fixed)
                 prepared += n
                 self._batch_ops += n
+                pump.batch_ops += n
                 self._schedule_flush()
         except BaseException as exc:
             # Earlier chunks are in flight: they must complete (their pins are the ring's)
@@ -1237,10 +1261,10 @@ class AsyncRing:
             batch.remaining -= unprepared
             batch.done[prepared:] = True
             if prepared == 0:
-                self._batches.pop(batch_id, None)
+                pump.batches.pop(batch_id, None)
                 raise
-            if batch.remaining <= 0 and batch_id in self._batches:
-                self._finish_batch(batch_id, batch)
+            if batch.remaining <= 0 and batch_id in pump.batches:
+                pump.finish_batch(batch_id, batch)
             if isinstance(exc, asyncio.CancelledError):
                 self._cancel_batch(batch)
             else:
@@ -1249,7 +1273,7 @@ class AsyncRing:
         try:
             return await future
         except asyncio.CancelledError:
-            if batch_id in self._batches:
+            if batch_id in pump.batches:
                 self._cancel_batch(batch)
             raise
 

@@ -1,0 +1,285 @@
+"""An asyncio event loop whose wait is an io_uring (see :mod:`iouring.aio`).
+
+The pieces:
+
+- :class:`_Pump` drives one ring for asyncio: it submits what is prepared, waits, and resolves
+  the futures of the completions (``iouring._core.aio_dispatch``, in C++). Every
+  :class:`iouring.aio.AsyncRing` using the ring owns one of its 255 handler tables (the
+  "slot" in bits 55..62 of its operations' ``user_data``); batches (bit 63) are routed here.
+- :class:`_RingSelector` is an ``EpollSelector`` whose ``select(timeout)`` is the pump: the
+  epoll fd is watched by a multishot ``POLL_ADD`` on the ring, so one ``io_uring_enter``
+  submits the operations of the iteration, waits for ring completions and for ordinary fds
+  (sockets of asyncio streams, the loop's self-pipe), and resolves the futures of the
+  completions in the same iteration.
+- :class:`IoUringEventLoop` is asyncio's own selector event loop on that selector, so
+  ordinary asyncio code (streams, ``loop.sock_*``, ``call_later``, signal handlers,
+  subprocesses, executors) runs on it unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import selectors
+import select
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+import iouring
+from iouring._core import CQE_DTYPE, CqeFlags, SetupFlags, aio_dispatch
+
+if TYPE_CHECKING:
+    from iouring.aio import AsyncRing, _Batch
+
+__all__ = ["IoUringEventLoop", "new_event_loop", "run"]
+
+_T = TypeVar("_T")
+
+# user_data layout shared with aio.py (and register_aio.cpp): single operations carry their
+# adapter's slot in bits 55..62 and a counter below; batches carry bit 63, a batch id in bits
+# 32..62 and the operation's index below.
+SLOT_SHIFT: Final = 55
+SLOTS: Final = 256
+LOOP_SLOT: Final = SLOTS - 1  # the loop's own operations (the epoll poll)
+COUNTER_LIMIT: Final = 1 << SLOT_SHIFT
+BATCH_BIT: Final = 1 << 63
+BATCH_ID_MASK: Final = (1 << 31) - 1
+_MORE: Final = int(CqeFlags.MORE)
+_EPOLL_USER_DATA: Final = LOOP_SLOT << SLOT_SHIFT | 1
+_EPOLL_CANCEL: Final = LOOP_SLOT << SLOT_SHIFT | 2
+_POLLIN: Final = select.POLLIN
+
+
+class _Pump:
+    """Submission, wait and completion dispatch of one ring for asyncio."""
+
+    __slots__ = (
+        "_batch_out",
+        "batch_ops",
+        "batches",
+        "counters",
+        "next_batch",
+        "owners",
+        "ring",
+        "room_waiters",
+        "tables",
+        "watchers",
+    )
+
+    def __init__(self, ring: iouring.IoUring) -> None:
+        self.ring = ring
+        self.tables: list[dict[int, Any] | None] = [None] * SLOTS
+        self.owners: list[AsyncRing | None] = [None] * SLOTS
+        self.counters = [1] * SLOTS  # next counter per slot: never reused, so no stale match
+        self.batches: dict[int, _Batch] = {}
+        self.next_batch = 0
+        self.batch_ops = 0  # batch operations in flight (CQ room accounting)
+        self.room_waiters: list[asyncio.Future[None]] = []
+        self.watchers: set[AsyncRing] = set()  # adapters waiting until they are idle
+        self._batch_out = np.empty(max(ring.cq_entries, 64), dtype=CQE_DTYPE)
+
+    # --- slots ---------------------------------------------------------------------------
+
+    def attach(self, aring: AsyncRing) -> tuple[int, dict[int, Any]]:
+        """A free slot for ``aring`` and its handler table. A slot whose previous owner left
+        operations behind (being cancelled) is taken only once they have completed."""
+        for slot in range(SLOTS - 1):
+            table = self.tables[slot]
+            if self.owners[slot] is None and not table:
+                table = {}
+                self.tables[slot] = table
+                self.owners[slot] = aring
+                return slot, table
+        raise RuntimeError(f"too many AsyncRing adapters on one ring (at most {SLOTS - 1})")
+
+    def detach(self, slot: int) -> None:
+        """The adapter in ``slot`` closed; its leftover handlers (cancelled operations) stay
+        until their completions arrive."""
+        self.owners[slot] = None
+        if not self.tables[slot]:
+            self.tables[slot] = None
+
+    # --- the pump --------------------------------------------------------------------------
+
+    def run(self, timeout: float | None = 0.0) -> None:
+        """Submits the prepared SQEs, waits at most ``timeout`` seconds (None: until a
+        completion; 0: not at all; negative: no submit either) and dispatches every ready
+        completion."""
+        out = self._batch_out
+        n = aio_dispatch(self.ring, self.tables, asyncio.Future, out, timeout)
+        while n:
+            self._dispatch_batches(out[:n].copy())
+            if n < len(out):
+                break
+            n = aio_dispatch(self.ring, self.tables, asyncio.Future, out, -1.0)
+        if self.watchers:
+            for aring in list(self.watchers):
+                aring._check_idle()
+
+    def new_batch_id(self) -> int:
+        batch_id = self.next_batch
+        while batch_id in self.batches:
+            batch_id = (batch_id + 1) & BATCH_ID_MASK
+        self.next_batch = (batch_id + 1) & BATCH_ID_MASK
+        return batch_id
+
+    def _dispatch_batches(self, cqes: npt.NDArray[np.void]) -> None:
+        user_data = cqes["user_data"]
+        ids = (user_data >> np.uint64(32)) & np.uint64(BATCH_ID_MASK)
+        first = ids[0]
+        groups = [first] if (ids == first).all() else np.unique(ids)
+        for batch_id in groups:
+            sel = cqes if len(groups) == 1 else cqes[ids == batch_id]
+            self.batch_ops -= len(sel)
+            batch = self.batches.get(int(batch_id))
+            if batch is None:
+                continue
+            index = (sel["user_data"] & np.uint64(0xFFFF_FFFF)).astype(np.intp)
+            batch.result[index] = sel
+            batch.done[index] = True
+            batch.remaining -= len(sel)
+            batch.owner._batch_ops -= len(sel)
+            if batch.remaining <= 0:
+                self.finish_batch(int(batch_id), batch)
+        self.batch_ops = max(self.batch_ops, 0)
+        self.wake_room()
+
+    def finish_batch(self, batch_id: int, batch: _Batch) -> None:
+        """Resolves a batch whose last completion has arrived."""
+        del self.batches[batch_id]
+        batch.result["user_data"] = np.arange(batch.count, dtype=np.uint64)
+        if not batch.future.done():
+            batch.future.set_result(batch.result)
+
+    def wake_room(self) -> None:
+        waiters, self.room_waiters = self.room_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+class _RingSelector(selectors.EpollSelector):
+    """An epoll selector whose wait is the ring: see the module docstring."""
+
+    def __init__(self, pump: _Pump) -> None:
+        super().__init__()
+        self._pump = pump
+        self._table: dict[int, Any] = {}
+        pump.tables[LOOP_SLOT] = self._table
+        self._armed = False
+        # Level-triggered fds stay ready without waking the epoll again: while the last
+        # epoll_wait found events, the next select asks epoll again before sleeping.
+        self._epoll_ready = True
+        self._closed = False
+
+    # Handler of the multishot poll on the epoll fd (called by aio_dispatch).
+    def more(self, res: int, flags: int) -> None:
+        self._epoll_ready = True
+
+    def complete(self, res: int, flags: int) -> None:
+        # The poll ended (an error, or the kernel dropped it): ask epoll, and re-arm.
+        self._armed = False
+        self._epoll_ready = True
+
+    def _arm(self) -> None:
+        ring = self._pump.ring
+        ring.poll_multishot(_EPOLL_USER_DATA, self._selector.fileno(), _POLLIN)
+        self._table[_EPOLL_USER_DATA] = self
+        self._armed = True
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        ready: list[tuple[selectors.SelectorKey, int]] = []
+        if self._epoll_ready:
+            ready = super().select(0)
+            self._epoll_ready = bool(ready)
+            if ready:
+                timeout = 0
+        if not self._armed:
+            self._arm()
+        self._pump.run(timeout)
+        if not ready and self._epoll_ready:
+            ready = super().select(0)
+            self._epoll_ready = bool(ready)
+        return ready
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            ring = self._pump.ring
+            if not ring.closed:
+                # Cancels and drains what is in flight (the epoll poll included), keeping
+                # buffers alive until the kernel is done with them.
+                ring.close()
+        super().close()
+
+
+class IoUringEventLoop(asyncio.SelectorEventLoop):
+    """An asyncio event loop that waits in io_uring (see :mod:`iouring.aio`).
+
+    ``IoUringEventLoop(entries=256, **ring_options)`` creates an ``IoUring(entries,
+    **ring_options)`` that the loop owns and closes with itself. Everything asyncio offers
+    works as on the default loop; :class:`iouring.aio.AsyncRing` created on it uses this ring
+    (``loop.ring``), and its operations are submitted, waited for and completed by the loop's
+    own wait. Raises what ``IoUring`` raises for bad options, ``ValueError`` for an IOPOLL or
+    SQPOLL ring (an event loop cannot wait on those).
+    """
+
+    def __init__(self, entries: int = 256, **ring_options: Any) -> None:
+        ring = iouring.IoUring(entries, **ring_options)
+        try:
+            if ring.flags & (SetupFlags.IOPOLL | SetupFlags.SQPOLL):
+                raise ValueError("ring_options: an IoUringEventLoop ring cannot use IOPOLL or SQPOLL")
+            self._iouring_pump = _Pump(ring)
+            selector = _RingSelector(self._iouring_pump)
+        except BaseException:
+            ring.close()
+            raise
+        super().__init__(selector)
+
+    @property
+    def ring(self) -> iouring.IoUring:
+        """The loop's :class:`iouring.IoUring` (closed with the loop)."""
+        return self._iouring_pump.ring
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} running={self.is_running()} "
+            f"closed={self.is_closed()} ring={self._iouring_pump.ring!r}>"
+        )
+
+    def close(self) -> None:
+        """Closes the loop and its ring (operations still in flight are cancelled and
+        drained by the ring). Raises RuntimeError while the loop runs."""
+        if self.is_running():
+            raise RuntimeError("Cannot close a running event loop")
+        if self.is_closed():
+            return
+        pump = self._iouring_pump
+        for aring in pump.owners:
+            if aring is not None:
+                with contextlib.suppress(Exception):
+                    aring._loop_closing()
+        super().close()
+
+
+def pump_of(loop: asyncio.AbstractEventLoop) -> _Pump | None:
+    """The pump of an :class:`IoUringEventLoop`, None for any other loop."""
+    return getattr(loop, "_iouring_pump", None) if isinstance(loop, IoUringEventLoop) else None
+
+
+def new_event_loop(entries: int = 256, **ring_options: Any) -> IoUringEventLoop:
+    """A new :class:`IoUringEventLoop`: the ``loop_factory`` of ``asyncio.run`` (3.12+) and
+    ``asyncio.Runner``. ``entries`` and ``ring_options`` are those of ``IoUring``."""
+    return IoUringEventLoop(entries, **ring_options)
+
+
+def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = None, entries: int = 256) -> _T:
+    """``asyncio.run(main)`` on a new :class:`IoUringEventLoop` (works on Python 3.11, whose
+    ``asyncio.run`` has no ``loop_factory``). Raises what ``asyncio.run`` raises."""
+    factory: Callable[[], asyncio.AbstractEventLoop] = lambda: IoUringEventLoop(entries)  # noqa: E731
+    with asyncio.Runner(debug=debug, loop_factory=factory) as runner:
+        return runner.run(main)
+
