@@ -161,27 +161,15 @@ struct BatchOut {
 // Submits what is prepared and, unless `wait` is false, waits for one completion (until
 // `deadline` when it has one). Completions already ready, or held back in the kernel, end the
 // wait before it starts.
+//
+// The submit runs first with the GIL held and no wait: most completions of an event loop's
+// iteration are posted inline while their SQEs are submitted (NOPs, sends, reads of cached
+// files, recvs with data queued), and then no GIL release is needed at all. Releasing the GIL
+// for one enter that submits and waits costs more than the second enter saves.
 void submit_and_wait(Ring& r, bool wait, const Deadline& deadline) {
     IoUring& core = r.core();
-    bool sqpoll = (core.flags() & setup::SQPOLL) != 0;
-    std::uint32_t pending = core.sq_ready();  // prepared, flushed or not, and not yet taken
-    if (wait && core.cq_ready() == 0 && !core.cq_ring_needs_flush()) {
-        if (pending != 0 && !sqpoll && !deadline) {
-            // One enter submits and waits: the common case of an event loop going idle.
-            std::uint32_t to_submit = r.flush();
-            try {
-                r.enter(to_submit, 1, enter::GETEVENTS);
-                return;
-            } catch (const ErrnoError& e) {
-                if (e.err != EAGAIN && e.err != EBUSY) throw;
-                // Nothing was submitted: let submit_nowait() bring overflowed CQEs in.
-            }
-        }
-        if (pending != 0) r.submit_nowait(false);
-        if (core.cq_ready() == 0) r.wait_ready(1, deadline);
-        return;
-    }
-    if (pending != 0) r.submit_nowait(false);
+    if (core.sq_ready() != 0) r.submit_nowait(false);
+    if (wait && core.cq_ready() == 0 && !core.cq_ring_needs_flush()) r.wait_ready(1, deadline);
 }
 
 PyObject* aio_dispatch(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargs) noexcept {

@@ -51,13 +51,14 @@ _MORE: Final = int(CqeFlags.MORE)
 _EPOLL_USER_DATA: Final = LOOP_SLOT << SLOT_SHIFT | 1
 _EPOLL_CANCEL: Final = LOOP_SLOT << SLOT_SHIFT | 2
 _POLLIN: Final = select.POLLIN
+_Future: Final = asyncio.Future
 
 
 class _Pump:
     """Submission, wait and completion dispatch of one ring for asyncio."""
 
     __slots__ = (
-        "_batch_out",
+        "batch_out",
         "batch_ops",
         "batches",
         "counters",
@@ -79,7 +80,7 @@ class _Pump:
         self.batch_ops = 0  # batch operations in flight (CQ room accounting)
         self.room_waiters: list[asyncio.Future[None]] = []
         self.watchers: set[AsyncRing] = set()  # adapters waiting until they are idle
-        self._batch_out = np.empty(max(ring.cq_entries, 64), dtype=CQE_DTYPE)
+        self.batch_out = np.empty(max(ring.cq_entries, 64), dtype=CQE_DTYPE)
 
     # --- slots ---------------------------------------------------------------------------
 
@@ -104,12 +105,13 @@ class _Pump:
 
     # --- the pump --------------------------------------------------------------------------
 
-    def run(self, timeout: float | None = 0.0) -> None:
+    def run(self, timeout: float | None = 0.0, *, pending: int = 0) -> None:
         """Submits the prepared SQEs, waits at most ``timeout`` seconds (None: until a
         completion; 0: not at all; negative: no submit either) and dispatches every ready
-        completion."""
-        out = self._batch_out
-        n = aio_dispatch(self.ring, self.tables, asyncio.Future, out, timeout)
+        completion. ``pending``: the count of batch completions the caller's own
+        aio_dispatch() call left in batch_out."""
+        out = self.batch_out
+        n = pending or aio_dispatch(self.ring, self.tables, _Future, out, timeout)
         while n:
             self._dispatch_batches(out[:n].copy())
             if n < len(out):
@@ -199,7 +201,11 @@ class _RingSelector(selectors.EpollSelector):
                 timeout = 0
         if not self._armed:
             self._arm()
-        self._pump.run(timeout)
+        pump = self._pump
+        # pump.run(timeout), inlined: this is once per loop iteration.
+        n = aio_dispatch(pump.ring, pump.tables, _Future, pump.batch_out, timeout)
+        if n or pump.watchers:
+            pump.run(-1.0, pending=n)
         if not ready and self._epoll_ready:
             ready = super().select(0)
             self._epoll_ready = bool(ready)
