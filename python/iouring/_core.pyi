@@ -467,6 +467,14 @@ class BufferRing:
     def __exit__(self, *exc: object) -> None: ...
 
 def parse_cmsgs(data: _Buffer) -> list[tuple[int, int, bytes]]: ...
+def aio_dispatch(
+    ring: IoUring,
+    tables: list[dict[int, Any] | None],
+    future_type: type,
+    batch_out: npt.NDArray[np.void],
+    timeout: float | None = 0.0,
+    /,
+) -> int: ...
 
 @final
 class Cqe:

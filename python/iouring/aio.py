@@ -56,7 +56,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self, cast
+from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -76,6 +76,7 @@ from iouring._core import (
     Sqe,
     Statx,
     StatxMask,
+    Op,
     SubmissionQueueFull,
 )
 from iouring._loop import BATCH_BIT as _BATCH_BIT
@@ -83,6 +84,7 @@ from iouring._loop import COUNTER_LIMIT as _COUNTER_LIMIT
 from iouring._loop import SLOT_SHIFT as _SLOT_SHIFT
 from iouring._loop import IoUringEventLoop, _Pump, new_event_loop, pump_of, run
 
+_T = TypeVar("_T")
 _get_running_loop = asyncio.get_running_loop
 _get_ident = threading.get_ident
 
@@ -116,8 +118,44 @@ _AF_INET: Final = socket.AF_INET
 _SOCK_STREAM: Final = socket.SOCK_STREAM
 _SOCK_CLOEXEC: Final = socket.SOCK_CLOEXEC
 _SHUT_RDWR: Final = socket.SHUT_RDWR
+_AF_INET6: Final = socket.AF_INET6
+_AI_PASSIVE: Final = socket.AI_PASSIVE
+_AT_EMPTY_PATH: Final = int(AtFlags.EMPTY_PATH)
+_STATX_SIZE: Final = int(StatxMask.SIZE)
 _WEXITED: Final = getattr(os, "WEXITED", 4)
 _AT_REMOVEDIR: Final = int(AtFlags.REMOVEDIR)
+
+
+def _is_numeric_host(host: str) -> bool:
+    """True for a numeric IPv4/IPv6 address (no name resolution needed)."""
+    for family in (_AF_INET, _AF_INET6):
+        try:
+            socket.inet_pton(family, host.split("%", 1)[0])
+        except OSError:
+            continue
+        return True
+    return False
+
+
+def _socket_family(fd: Any) -> int:
+    """The address family of a socket object or socket fd."""
+    family = getattr(fd, "family", None)
+    if isinstance(family, int):
+        return family
+    return _with_socket(fd, lambda s: int(s.family))
+
+
+def _with_socket(fd: Any, call: Callable[[socket.socket], _T]) -> _T:
+    """``call(sock)`` on a socket object, or on a temporary one for a socket fd (detached
+    afterwards: the fd stays the caller's)."""
+    if isinstance(fd, socket.socket):
+        return call(fd)
+    number = fd if isinstance(fd, int) else fd.fileno()
+    sock = socket.socket(fileno=number)
+    try:
+        return call(sock)
+    finally:
+        sock.detach()
 
 
 def _error(res: int) -> OSError:
@@ -431,6 +469,7 @@ class AsyncRing:
         self._next_user_data = self._ud_first | pump.counters[self._slot]
         self._ud_end = self._ud_first + _COUNTER_LIMIT
         self._fd_ops: set[int] = set()  # operations whose result is a new fd
+        self._supported_ops: frozenset[int] | None = None  # the kernel's probe, when asked
         self._batch_ops = 0  # operations of our batches whose completion has not arrived yet
         self._flush_scheduled = False
         self._idle_waiters: list[asyncio.Future[None]] = []  # aclose() waiting for in_flight 0
@@ -1130,9 +1169,24 @@ class AsyncRing:
         return self.multishot(self._ring.multishot_accept, fd, None, flags, closes_fds=True)
 
     async def connect(self, fd: _FileDescriptor, address: Any) -> None:
-        """Connects ``fd`` to ``address`` (a ``(host, port)`` tuple with a numeric host, an
-        AF_UNIX path, or a :class:`iouring.SockAddr`). Raises OSError
-        (``ConnectionRefusedError``...)."""
+        """Connects ``fd`` to ``address``: a ``(host, port)`` tuple (a host name is resolved
+        with ``loop.getaddrinfo`` for the socket's family and each address tried in turn), an
+        AF_UNIX path, or a :class:`iouring.SockAddr`. Raises OSError
+        (``ConnectionRefusedError``...), ``socket.gaierror`` for an unknown host name."""
+        if isinstance(address, tuple) and address and isinstance(address[0], str):
+            if not _is_numeric_host(address[0]):
+                self._check_open()
+                infos = await self._resolve(fd, address, passive=False)
+                error: OSError | None = None
+                for _, sockaddr in infos:
+                    try:
+                        await self._run(self._ring.connect, fd, sockaddr)
+                    except OSError as exc:
+                        error = exc
+                        continue
+                    return
+                assert error is not None
+                raise error
         await self._run(self._ring.connect, fd, address)
 
     async def send(self, fd: _FileDescriptor, data: _Buffer, flags: int = 0) -> int:
@@ -1236,6 +1290,197 @@ class AsyncRing:
         """shutdown(2) of a socket (``socket.SHUT_RD``/``SHUT_WR``/``SHUT_RDWR``). Raises
         OSError."""
         await self._run(self._ring.shutdown, fd, how)
+
+    # --- addresses, servers and connections ----------------------------------------------
+
+    async def _resolve(
+        self, fd: _FileDescriptor | None, address: Any, *, passive: bool, family: int = 0
+    ) -> list[tuple[int, Any]]:
+        """``[(family, sockaddr), ...]`` for ``address``: a ``(host, port)`` tuple whose host
+        is a name (or ``""``) goes through ``loop.getaddrinfo``; anything else (a numeric
+        host, an AF_UNIX path, a SockAddr) is passed on as it is."""
+        if fd is not None and not family:
+            family = _socket_family(fd)
+        if not isinstance(address, tuple) or len(address) < 2:
+            return [(family, address)]
+        host, port = address[0], address[1]
+        if not isinstance(host, str) or not isinstance(port, int):
+            raise TypeError("address must be a (host: str, port: int) tuple")
+        if host and _is_numeric_host(host):
+            return [(family, address)]
+        if family not in (0, _AF_INET, _AF_INET6):
+            raise ValueError(f"address: a host name needs an AF_INET or AF_INET6 socket")
+        infos = await self._loop.getaddrinfo(
+            host or None,
+            port,
+            family=family,
+            type=_SOCK_STREAM,
+            flags=_AI_PASSIVE if passive else 0,
+        )
+        if not infos:
+            raise OSError(errno.EADDRNOTAVAIL, f"getaddrinfo found no address for {host!r}")
+        return [(info[0], info[4]) for info in infos]
+
+    async def bind(self, fd: _FileDescriptor, address: Any) -> None:
+        """Binds the socket ``fd`` to ``address``: ``(host, port)`` (a host name or ``""``
+        resolves with ``loop.getaddrinfo``, and the first address is used), an AF_UNIX path,
+        or a :class:`iouring.SockAddr`. Uses IORING_OP_BIND where the kernel has it (6.11+),
+        ``bind(2)`` otherwise (it never blocks). Raises OSError (``OSError(EADDRINUSE)``...),
+        ``socket.gaierror`` for an unknown host name."""
+        self._check_open()
+        (_, sockaddr), *_ = await self._resolve(fd, address, passive=True)
+        if self._has_op(Op.BIND):
+            await self._run(self._ring.bind, fd, sockaddr)
+        else:
+            _with_socket(fd, lambda s: s.bind(sockaddr))
+
+    async def listen(self, fd: _FileDescriptor, backlog: int = 128) -> None:
+        """Marks the bound socket ``fd`` as listening (IORING_OP_LISTEN on 6.11+, ``listen(2)``
+        otherwise). Raises OSError."""
+        self._check_open()
+        if self._has_op(Op.LISTEN):
+            await self._run(self._ring.listen, fd, backlog)
+        else:
+            _with_socket(fd, lambda s: s.listen(backlog))
+
+    def _has_op(self, op: int) -> bool:
+        supported = self._supported_ops
+        if supported is None:
+            try:
+                supported = self._supported_ops = frozenset(self._ring.probe_ops())
+            except OSError:
+                supported = self._supported_ops = frozenset()
+        return op in supported
+
+    async def create_server(
+        self,
+        host: str | None,
+        port: int,
+        *,
+        family: int = 0,
+        backlog: int = 128,
+        reuse_address: bool = True,
+    ) -> socket.socket:
+        """A listening TCP socket (a ``socket.socket``) on ``host`` (a name, a numeric
+        address, or None/``""`` for every interface) and ``port`` (0: any free port; read it
+        with ``sock.getsockname()``). Raises OSError, ``socket.gaierror``."""
+        self._check_open()
+        infos = await self._resolve(None, (host or "", port), passive=True, family=family)
+        error: OSError | None = None
+        for fam, sockaddr in infos:
+            sock = socket.socket(fam, _SOCK_STREAM | _SOCK_CLOEXEC)
+            try:
+                if reuse_address:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                await self.bind(sock, sockaddr)
+                await self.listen(sock, backlog)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        assert error is not None
+        raise error
+
+    async def open_connection(self, host: str, port: int, *, family: int = 0) -> socket.socket:
+        """A TCP ``socket.socket`` connected to ``host`` (a name resolved with
+        ``loop.getaddrinfo``, or a numeric address) and ``port``; each resolved address is
+        tried in turn. Raises the OSError of the last attempt (``ConnectionRefusedError``...),
+        ``socket.gaierror``."""
+        self._check_open()
+        infos = await self._resolve(None, (host, port), passive=False, family=family)
+        error: OSError | None = None
+        for fam, sockaddr in infos:
+            sock = socket.socket(fam, _SOCK_STREAM | _SOCK_CLOEXEC)
+            try:
+                await self._run(self._ring.connect, sock, sockaddr)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        assert error is not None
+        raise error
+
+    async def accept_socket(
+        self, fd: _FileDescriptor, flags: int = _SOCK_CLOEXEC
+    ) -> tuple[socket.socket, Any]:
+        """Like :meth:`accept` but returns ``(socket.socket, address)``, as
+        ``socket.accept()`` does. Raises OSError."""
+        conn, address = await self.accept(fd, flags)
+        return socket.socket(fileno=conn), address
+
+    # --- whole files -----------------------------------------------------------------------
+
+    async def read_file(self, path: _StrOrBytesPath) -> bytes:
+        """The whole content of the file ``path``, read through the ring (open, statx, reads,
+        close) without blocking the loop. Raises the OSError of the failing step with
+        ``filename`` set (``FileNotFoundError``, ``IsADirectoryError``...)."""
+        fd = await self.open(path)
+        try:
+            info = await self.statx("", dir_fd=fd, flags=_AT_EMPTY_PATH, mask=_STATX_SIZE)
+            size = info.st_size
+            # One byte more than the size: a read that fills it means the file grew.
+            buffer = bytearray(max(size, 0) + 1)
+            view = memoryview(buffer)
+            got = 0
+            while True:
+                if got == len(buffer):
+                    buffer.extend(bytes(max(len(buffer), 65536)))
+                    view.release()
+                    view = memoryview(buffer)
+                n = await self.read(fd, view[got:], got)
+                if n == 0:
+                    break
+                got += n
+            view.release()
+            del buffer[got:]
+            return bytes(buffer)
+        except OSError as exc:
+            exc.filename = os.fsdecode(path)
+            raise
+        finally:
+            await self._close_quietly(fd)
+
+    async def write_file(
+        self, path: _StrOrBytesPath, data: _Buffer, *, mode: int = 0o666, append: bool = False
+    ) -> int:
+        """Writes ``data`` to the file ``path`` (created with ``mode``, truncated unless
+        ``append``) through the ring without blocking the loop; returns the byte count.
+        Raises the OSError of the failing step with ``filename`` set, ``TypeError`` when
+        ``data`` is not bytes-like."""
+        view = memoryview(cast("Buffer", data)).cast("B")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else os.O_TRUNC)
+        fd = await self.open(path, flags, mode)
+        try:
+            done = 0
+            while done < len(view):
+                n = await self.write(fd, view[done:], -1 if append else done)
+                if n == 0:
+                    raise OSError(errno.EIO, "write wrote nothing")
+                done += n
+            return done
+        except OSError as exc:
+            exc.filename = os.fsdecode(path)
+            raise
+        finally:
+            await self._close_quietly(fd)
+
+    async def _close_quietly(self, fd: int) -> None:
+        """Closes ``fd`` through the ring; synchronously when the task is being cancelled
+        or the adapter closed, so the descriptor never leaks."""
+        try:
+            await self.close_fd(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
 
     # --- batch awaits ----------------------------------------------------------------------
 
