@@ -234,6 +234,7 @@ class IoUringEventLoop(asyncio.SelectorEventLoop):
     """
 
     def __init__(self, entries: int = 256, **ring_options: Any) -> None:
+        self._closed = True  # until set up: BaseEventLoop.__del__ looks at it
         ring = iouring.IoUring(entries, **ring_options)
         try:
             if ring.flags & (SetupFlags.IOPOLL | SetupFlags.SQPOLL):

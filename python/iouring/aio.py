@@ -126,15 +126,15 @@ _WEXITED: Final = getattr(os, "WEXITED", 4)
 _AT_REMOVEDIR: Final = int(AtFlags.REMOVEDIR)
 
 
-def _is_numeric_host(host: str) -> bool:
-    """True for a numeric IPv4/IPv6 address (no name resolution needed)."""
+def _numeric_family(host: str) -> int:
+    """AF_INET or AF_INET6 for a numeric address (no name resolution needed), else 0."""
     for family in (_AF_INET, _AF_INET6):
         try:
             socket.inet_pton(family, host.split("%", 1)[0])
         except OSError:
             continue
-        return True
-    return False
+        return family
+    return 0
 
 
 def _socket_family(fd: Any) -> int:
@@ -1174,7 +1174,7 @@ class AsyncRing:
         AF_UNIX path, or a :class:`iouring.SockAddr`. Raises OSError
         (``ConnectionRefusedError``...), ``socket.gaierror`` for an unknown host name."""
         if isinstance(address, tuple) and address and isinstance(address[0], str):
-            if not _is_numeric_host(address[0]):
+            if not _numeric_family(address[0]):
                 self._check_open()
                 infos = await self._resolve(fd, address, passive=False)
                 error: OSError | None = None
@@ -1306,10 +1306,11 @@ class AsyncRing:
         host, port = address[0], address[1]
         if not isinstance(host, str) or not isinstance(port, int):
             raise TypeError("address must be a (host: str, port: int) tuple")
-        if host and _is_numeric_host(host):
-            return [(family, address)]
+        numeric = _numeric_family(host) if host else 0
+        if numeric:
+            return [(family or numeric, address)]
         if family not in (0, _AF_INET, _AF_INET6):
-            raise ValueError(f"address: a host name needs an AF_INET or AF_INET6 socket")
+            raise ValueError("address: a host name needs an AF_INET or AF_INET6 socket")
         infos = await self._loop.getaddrinfo(
             host or None,
             port,
