@@ -87,11 +87,14 @@ def test_loop_call_soon_threadsafe_wakes_the_wait() -> None:
     async def main() -> str:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[str] = loop.create_future()
+
         # The loop sleeps in io_uring_enter with nothing else to do: only the self-pipe,
         # watched through the ring's poll of the epoll fd, can wake it.
-        thread = threading.Thread(
-            target=lambda: (time.sleep(0.05), loop.call_soon_threadsafe(future.set_result, "hi"))
-        )
+        def later() -> None:
+            time.sleep(0.05)
+            loop.call_soon_threadsafe(future.set_result, "hi")
+
+        thread = threading.Thread(target=later)
         thread.start()
         try:
             return await future
@@ -268,7 +271,7 @@ def test_loop_two_adapters_closing_one_leaves_the_other() -> None:
             pending = asyncio.create_task(first.recv(right, bytearray(10)))
             await asyncio.sleep(0.01)
             first.close()
-            with pytest.raises(OSError) as info:
+            with pytest.raises(OSError, match="AsyncRing was closed") as info:
                 await pending
             assert info.value.errno == errno.ECANCELED
             assert await second.nop() == 0
@@ -311,10 +314,9 @@ def test_loop_close_with_operations_in_flight() -> None:
 
     async def main() -> None:
         aring = AsyncRing()
-        for buf in buffers:
-            asyncio.create_task(aring.recv(right, buf))
+        tasks = [asyncio.create_task(aring.recv(right, buf)) for buf in buffers]
         await asyncio.sleep(0.01)
-        assert aring.in_flight == len(buffers)
+        assert aring.in_flight == len(buffers) == len(tasks)
         started.set()
 
     loop = new_event_loop()
@@ -423,9 +425,8 @@ def test_loop_bad_input() -> None:
                 await aring.write_file(tmp / "y", 42)  # type: ignore[arg-type]
             with pytest.raises(socket.gaierror):
                 await aring.open_connection("no-such-host.invalid", 80)
-            with socket.socket() as sock:
-                with pytest.raises(TypeError, match="address"):
-                    await aring.connect(sock, ("localhost", "80"))
+            with socket.socket() as sock, pytest.raises(TypeError, match="address"):
+                await aring.connect(sock, ("localhost", "80"))
             with pytest.raises(OverflowError):
                 await aring.create_server("127.0.0.1", 1 << 20)
             with socket.create_server(("127.0.0.1", 0)) as s:
@@ -450,7 +451,7 @@ def test_aio_dispatch_bad_input() -> None:
         with pytest.raises(TypeError, match="future_type"):
             aio_dispatch(ring, [None], 1, out)  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="batch_out"):
-            aio_dispatch(ring, [None], asyncio.Future, b"ro")
+            aio_dispatch(ring, [None], asyncio.Future, b"ro")  # type: ignore[arg-type]
         with pytest.raises(ValueError, match="batch_out"):
             aio_dispatch(ring, [None], asyncio.Future, np.empty(0, dtype=CQE_DTYPE))
         with pytest.raises(TypeError, match="timeout"):

@@ -79,8 +79,7 @@ void call_handler(PyObject* handler, PyObject* name, std::int32_t res, std::uint
 // task was cancelled in the same iteration, is skipped); other handlers get more() or
 // complete(). Unknown user_data (an operation abandoned by a closed adapter) is ignored: its
 // pins were released when it was consumed.
-void dispatch_one(PyObject* tables, PyTypeObject* future_type, const Cqe& cqe,
-                  FirstError& error) {
+void dispatch_one(PyObject* tables, PyTypeObject* future_type, const Cqe& cqe, FirstError& error) {
     auto slot = static_cast<Py_ssize_t>((cqe.user_data >> slot_shift) & slot_mask);
     if (slot >= PyList_GET_SIZE(tables)) return;
     PyObject* table = PyList_GET_ITEM(tables, slot);
@@ -115,11 +114,11 @@ void dispatch_one(PyObject* tables, PyTypeObject* future_type, const Cqe& cqe,
     if (is_future) {
         PyObject* res = PyLong_FromLong(cqe.res);
         PyObject* args[2] = {handler, res};
-        PyObject* out =
-            res == nullptr
-                ? nullptr
-                : PyObject_VectorcallMethod(str_set_result, args,
-                                            2 | PY_VECTORCALL_ARGUMENTS_OFFSET, nullptr);
+        PyObject* out = res == nullptr
+                            ? nullptr
+                            : PyObject_VectorcallMethod(str_set_result, args,
+                                                        2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                                        nullptr);
         Py_XDECREF(res);
         if (out == nullptr) {
             // InvalidStateError: the future was cancelled or resolved already; nobody waits.
@@ -248,8 +247,8 @@ PyObject* aio_dispatch(PyObject* /*module*/, PyObject* const* args, Py_ssize_t n
 }
 
 PyMethodDef aio_methods[] = {
-    {"aio_dispatch",
-     reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&aio_dispatch)), METH_FASTCALL,
+    {"aio_dispatch", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&aio_dispatch)),
+     METH_FASTCALL,
      "aio_dispatch(ring, tables, future_type, batch_out, timeout=0.0, /)\n--\n\n"
      "The completion pump of iouring.aio: submits the prepared SQEs of ring, waits for a "
      "completion unless timeout is 0 (None: without a limit; seconds: at most that long, "

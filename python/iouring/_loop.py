@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import selectors
 import select
+import selectors
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -58,8 +58,8 @@ class _Pump:
     """Submission, wait and completion dispatch of one ring for asyncio."""
 
     __slots__ = (
-        "batch_out",
         "batch_ops",
+        "batch_out",
         "batches",
         "counters",
         "next_batch",
@@ -188,7 +188,7 @@ class _RingSelector(selectors.EpollSelector):
 
     def _arm(self) -> None:
         ring = self._pump.ring
-        ring.poll_multishot(_EPOLL_USER_DATA, self._selector.fileno(), _POLLIN)
+        ring.poll_multishot(_EPOLL_USER_DATA, self.fileno(), _POLLIN)
         self._table[_EPOLL_USER_DATA] = self
         self._armed = True
 
@@ -238,7 +238,9 @@ class IoUringEventLoop(asyncio.SelectorEventLoop):
         ring = iouring.IoUring(entries, **ring_options)
         try:
             if ring.flags & (SetupFlags.IOPOLL | SetupFlags.SQPOLL):
-                raise ValueError("ring_options: an IoUringEventLoop ring cannot use IOPOLL or SQPOLL")
+                raise ValueError(
+                    "ring_options: an IoUringEventLoop ring cannot use IOPOLL or SQPOLL"
+                )
             self._iouring_pump = _Pump(ring)
             selector = _RingSelector(self._iouring_pump)
         except BaseException:
@@ -289,4 +291,3 @@ def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = None, entries: in
     factory: Callable[[], asyncio.AbstractEventLoop] = lambda: IoUringEventLoop(entries)  # noqa: E731
     with asyncio.Runner(debug=debug, loop_factory=factory) as runner:
         return runner.run(main)
-

@@ -20,6 +20,7 @@ Cases:
 from __future__ import annotations
 
 import asyncio
+import functools
 import socket
 import statistics
 import sys
@@ -233,10 +234,7 @@ def main(argv: list[str]) -> None:
         print(f"await {name:10s} {median * 1e6:7.2f} us  {median / tick:5.2f}x tick")
     for size in (4096, 65536):
         kinds = ["iouring", "sock", "streams"] + (["uvloop"] if has_uvloop() else [])
-        res = compare(
-            {k: (lambda k=k: echo(k, size, total)) for k in kinds},  # type: ignore[misc]
-            rounds,
-        )
+        res = compare({k: functools.partial(echo, k, size, total) for k in kinds}, rounds)
         base = res["iouring"][0]
         for name, (median, _) in res.items():
             print(

@@ -56,7 +56,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -70,13 +70,13 @@ from iouring._core import (
     CqeFlags,
     EnterFlags,
     Msghdr,
+    Op,
     SetupFlags,
     Siginfo,
     SockAddr,
     Sqe,
     Statx,
     StatxMask,
-    Op,
     SubmissionQueueFull,
 )
 from iouring._loop import BATCH_BIT as _BATCH_BIT
@@ -119,6 +119,7 @@ _SOCK_STREAM: Final = socket.SOCK_STREAM
 _SOCK_CLOEXEC: Final = socket.SOCK_CLOEXEC
 _SHUT_RDWR: Final = socket.SHUT_RDWR
 _AF_INET6: Final = socket.AF_INET6
+_Socket: TypeAlias = socket.socket
 _AI_PASSIVE: Final = socket.AI_PASSIVE
 _AT_EMPTY_PATH: Final = int(AtFlags.EMPTY_PATH)
 _STATX_SIZE: Final = int(StatxMask.SIZE)
@@ -1173,20 +1174,24 @@ class AsyncRing:
         with ``loop.getaddrinfo`` for the socket's family and each address tried in turn), an
         AF_UNIX path, or a :class:`iouring.SockAddr`. Raises OSError
         (``ConnectionRefusedError``...), ``socket.gaierror`` for an unknown host name."""
-        if isinstance(address, tuple) and address and isinstance(address[0], str):
-            if not _numeric_family(address[0]):
-                self._check_open()
-                infos = await self._resolve(fd, address, passive=False)
-                error: OSError | None = None
-                for _, sockaddr in infos:
-                    try:
-                        await self._run(self._ring.connect, fd, sockaddr)
-                    except OSError as exc:
-                        error = exc
-                        continue
-                    return
-                assert error is not None
-                raise error
+        if (
+            isinstance(address, tuple)
+            and address
+            and isinstance(address[0], str)
+            and not _numeric_family(address[0])
+        ):
+            self._check_open()
+            infos = await self._resolve(fd, address, passive=False)
+            error: OSError | None = None
+            for _, sockaddr in infos:
+                try:
+                    await self._run(self._ring.connect, fd, sockaddr)
+                except OSError as exc:
+                    error = exc
+                    continue
+                return
+            assert error is not None
+            raise error
         await self._run(self._ring.connect, fd, address)
 
     async def send(self, fd: _FileDescriptor, data: _Buffer, flags: int = 0) -> int:
@@ -1361,7 +1366,7 @@ class AsyncRing:
         family: int = 0,
         backlog: int = 128,
         reuse_address: bool = True,
-    ) -> socket.socket:
+    ) -> _Socket:
         """A listening TCP socket (a ``socket.socket``) on ``host`` (a name, a numeric
         address, or None/``""`` for every interface) and ``port`` (0: any free port; read it
         with ``sock.getsockname()``). Raises OSError, ``socket.gaierror``."""
@@ -1386,7 +1391,7 @@ class AsyncRing:
         assert error is not None
         raise error
 
-    async def open_connection(self, host: str, port: int, *, family: int = 0) -> socket.socket:
+    async def open_connection(self, host: str, port: int, *, family: int = 0) -> _Socket:
         """A TCP ``socket.socket`` connected to ``host`` (a name resolved with
         ``loop.getaddrinfo``, or a numeric address) and ``port``; each resolved address is
         tried in turn. Raises the OSError of the last attempt (``ConnectionRefusedError``...),
@@ -1411,7 +1416,7 @@ class AsyncRing:
 
     async def accept_socket(
         self, fd: _FileDescriptor, flags: int = _SOCK_CLOEXEC
-    ) -> tuple[socket.socket, Any]:
+    ) -> tuple[_Socket, Any]:
         """Like :meth:`accept` but returns ``(socket.socket, address)``, as
         ``socket.accept()`` does. Raises OSError."""
         conn, address = await self.accept(fd, flags)
