@@ -1,17 +1,25 @@
-"""asyncio on io_uring: awaitable operations and batch awaits on one ring per event loop.
+"""asyncio on io_uring: an event loop whose wait is the ring, awaitable operations and batch
+awaits.
 
-:class:`AsyncRing` wraps an :class:`iouring.IoUring` for an asyncio event loop::
+:class:`IoUringEventLoop` (``iouring.aio.run(main())``, or ``loop_factory=new_event_loop`` for
+``asyncio.run``/``asyncio.Runner``) is asyncio's selector event loop waiting in
+``io_uring_enter``: the iteration's operations are submitted and waited for in one call, the
+ordinary fds of asyncio (streams, the self-pipe) are watched through a multishot poll of the
+epoll fd on the same ring, and completions resolve their futures in the same iteration.
+
+:class:`AsyncRing` gives the awaitable operations::
 
     async def main() -> None:
-        async with AsyncRing() as ring:
+        async with AsyncRing() as ring:          # on an IoUringEventLoop: the loop's ring
+            data = await ring.read_file("data.bin")
             fd = await ring.open("data.bin")
             buf = bytearray(4096)
             n = await ring.read(fd, buf, 0)
             await ring.close_fd(fd)
 
-    asyncio.run(main())
+    iouring.aio.run(main())                      # or asyncio.run(main()): see below
 
-How it works:
+On another event loop (``asyncio.run(main())``), the adapter brings a ring of its own:
 
 - A plain eventfd is registered with the ring (``register_eventfd``; not ``EVENTFD_ASYNC``,
   which is not signalled for completions posted inline during submit) and the loop watches it
@@ -23,6 +31,9 @@ How it works:
   ``io_uring_enter``. After every submit the completion queue is drained, since completions
   can be posted inline. A full submission queue is submitted on the spot and the preparation
   retried.
+
+On both:
+
 - Each awaitable returns the operation's result (``Cqe.res``) or raises the ``OSError``
   subclass matching ``-res`` (``FileNotFoundError``, ``ConnectionResetError``, ...).
 - Cancelling the awaiting task (``task.cancel()``, ``asyncio.timeout``, ``wait_for``) cancels
