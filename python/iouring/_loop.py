@@ -169,6 +169,9 @@ class _RingSelector(selectors.EpollSelector):
     def __init__(self, pump: _Pump) -> None:
         super().__init__()
         self._pump = pump
+        self._ring = pump.ring
+        self._tables = pump.tables
+        self._batch_out = pump.batch_out
         self._table: dict[int, Any] = {}
         pump.tables[LOOP_SLOT] = self._table
         self._armed = False
@@ -201,11 +204,10 @@ class _RingSelector(selectors.EpollSelector):
                 timeout = 0
         if not self._armed:
             self._arm()
-        pump = self._pump
         # pump.run(timeout), inlined: this is once per loop iteration.
-        n = aio_dispatch(pump.ring, pump.tables, _Future, pump.batch_out, timeout)
-        if n or pump.watchers:
-            pump.run(-1.0, pending=n)
+        n = aio_dispatch(self._ring, self._tables, _Future, self._batch_out, timeout)
+        if n or self._pump.watchers:
+            self._pump.run(-1.0, pending=n)
         if not ready and self._epoll_ready:
             ready = super().select(0)
             self._epoll_ready = bool(ready)
@@ -241,6 +243,9 @@ class IoUringEventLoop(asyncio.SelectorEventLoop):
                 raise ValueError(
                     "ring_options: an IoUringEventLoop ring cannot use IOPOLL or SQPOLL"
                 )
+            # Enters from this thread skip the fd lookup (other threads use the fd as usual).
+            with contextlib.suppress(OSError):
+                ring.register_ring_fd()
             self._iouring_pump = _Pump(ring)
             selector = _RingSelector(self._iouring_pump)
         except BaseException:

@@ -483,7 +483,8 @@ class AsyncRing:
         self._fd_ops: set[int] = set()  # operations whose result is a new fd
         self._supported_ops: frozenset[int] | None = None  # the kernel's probe, when asked
         self._batch_ops = 0  # operations of our batches whose completion has not arrived yet
-        self._flush_scheduled = False
+        # Always "scheduled" on the loop's ring: the loop's own wait submits.
+        self._flush_scheduled = self._shared
         self._idle_waiters: list[asyncio.Future[None]] = []  # aclose() waiting for in_flight 0
         self._sqpoll = bool(ring.flags & SetupFlags.SQPOLL)
         self._cancel_op: Callable[..., Sqe] | None = getattr(
@@ -718,7 +719,7 @@ class AsyncRing:
 
     def _schedule_flush(self) -> None:
         # On the loop's ring the loop's wait submits; otherwise one flush per iteration.
-        if not self._flush_scheduled and not self._shared:
+        if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
 
@@ -804,7 +805,7 @@ class AsyncRing:
             self._prepare(method, user_data, args, kwargs)
         future: asyncio.Future[int] = self._new_future()
         self._ops[user_data] = future
-        if not self._flush_scheduled and not self._shared:
+        if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
         return user_data, future
