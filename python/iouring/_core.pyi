@@ -475,6 +475,7 @@ def aio_dispatch(
     timeout: float | None = 0.0,
     /,
 ) -> int: ...
+def aio_has_work(ring: IoUring, ignore: int, /) -> bool: ...
 
 @final
 class Cqe:

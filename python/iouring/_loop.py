@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 import iouring
-from iouring._core import CQE_DTYPE, CqeFlags, SetupFlags, aio_dispatch
+from iouring._core import CQE_DTYPE, CqeFlags, SetupFlags, aio_dispatch, aio_has_work
 
 if TYPE_CHECKING:
     from iouring.aio import AsyncRing, _Batch
@@ -174,44 +174,39 @@ class _RingSelector(selectors.EpollSelector):
         self._batch_out = pump.batch_out
         self._table: dict[int, Any] = {}
         pump.tables[LOOP_SLOT] = self._table
-        self._armed = False
-        # Level-triggered fds stay ready without waking the epoll again: while the last
-        # epoll_wait found events, the next select asks epoll again before sleeping.
-        self._epoll_ready = True
+        self._armed = False  # a POLL_ADD of the epoll fd is on the ring
+        self._fired = False  # it completed: epoll has events
         self._closed = False
 
-    # Handler of the multishot poll on the epoll fd (called by aio_dispatch).
-    def more(self, res: int, flags: int) -> None:
-        self._epoll_ready = True
-
+    # Handler of the poll on the epoll fd (called by aio_dispatch).
     def complete(self, res: int, flags: int) -> None:
-        # The poll ended (an error, or the kernel dropped it): ask epoll, and re-arm.
         self._armed = False
-        self._epoll_ready = True
+        self._fired = True
 
-    def _arm(self) -> None:
-        ring = self._pump.ring
-        ring.poll_multishot(_EPOLL_USER_DATA, self.fileno(), _POLLIN)
-        self._table[_EPOLL_USER_DATA] = self
-        self._armed = True
+    def more(self, res: int, flags: int) -> None:
+        self._fired = True
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        ready: list[tuple[selectors.SelectorKey, int]] = []
-        if self._epoll_ready:
-            ready = super().select(0)
-            self._epoll_ready = bool(ready)
-            if ready:
-                timeout = 0
+        ring = self._ring
+        if not aio_has_work(ring, self._armed):
+            # No io_uring work in flight or prepared: wait in epoll, as the stock selector
+            # does.
+            return super().select(timeout)
         if not self._armed:
-            self._arm()
+            # One-shot, armed again before each wait that needs it: arming checks the epoll
+            # fd at once, so level-triggered fds still ready (which do not wake the epoll
+            # again) complete it inline, and nothing fires while epoll is asked directly.
+            ring.poll_add(_EPOLL_USER_DATA, self.fileno(), _POLLIN)
+            self._table[_EPOLL_USER_DATA] = self
+            self._armed = True
         # pump.run(timeout), inlined: this is once per loop iteration.
-        n = aio_dispatch(self._ring, self._tables, _Future, self._batch_out, timeout)
+        n = aio_dispatch(ring, self._tables, _Future, self._batch_out, timeout)
         if n or self._pump.watchers:
             self._pump.run(-1.0, pending=n)
-        if not ready and self._epoll_ready:
-            ready = super().select(0)
-            self._epoll_ready = bool(ready)
-        return ready
+        if self._fired:
+            self._fired = False
+            return super().select(0)
+        return []
 
     def close(self) -> None:
         if not self._closed:
