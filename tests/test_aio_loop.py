@@ -104,6 +104,45 @@ def test_loop_call_soon_threadsafe_wakes_the_wait() -> None:
     assert run(main()) == "hi"
 
 
+def test_loop_fd_events_while_ring_operations_wait() -> None:
+    """A ring operation in flight makes the loop wait in io_uring_enter: fd readiness must
+    still reach asyncio, new events (a thread waking the loop) and level-triggered ones (a
+    reader that consumes one byte per callback) alike."""
+
+    async def main() -> bytes:
+        loop = asyncio.get_running_loop()
+        async with AsyncRing() as aring:
+            idle_left, idle_right = socket.socketpair()
+            data_left, data_right = socket.socketpair()
+            with idle_left, idle_right, data_left, data_right:
+                pending = asyncio.create_task(aring.recv_bytes(idle_right, 10))
+                await asyncio.sleep(0.01)
+                assert aring.in_flight == 1
+                data_right.setblocking(False)
+                got = bytearray()
+                all_read: asyncio.Future[None] = loop.create_future()
+
+                def on_readable() -> None:
+                    got.extend(data_right.recv(1))  # leaves the rest: still readable
+                    if len(got) == 10:
+                        loop.remove_reader(data_right)
+                        all_read.set_result(None)
+
+                loop.add_reader(data_right, on_readable)
+                data_left.send(b"0123456789")
+                await all_read
+                woken: asyncio.Future[str] = loop.create_future()
+                threading.Timer(
+                    0.02, loop.call_soon_threadsafe, (woken.set_result, "woken")
+                ).start()
+                assert await woken == "woken"
+                idle_left.send(b"end")
+                assert await pending == b"end"
+                return bytes(got)
+
+    assert run(main()) == b"0123456789"
+
+
 def test_loop_run_in_executor() -> None:
     async def main() -> list[int]:
         loop = asyncio.get_running_loop()

@@ -6,11 +6,12 @@ The pieces:
   the futures of the completions (``iouring._core.aio_dispatch``, in C++). Every
   :class:`iouring.aio.AsyncRing` using the ring owns one of its 255 handler tables (the
   "slot" in bits 55..62 of its operations' ``user_data``); batches (bit 63) are routed here.
-- :class:`_RingSelector` is an ``EpollSelector`` whose ``select(timeout)`` is the pump: the
-  epoll fd is watched by a multishot ``POLL_ADD`` on the ring, so one ``io_uring_enter``
+- :class:`_RingSelector` is an ``EpollSelector`` whose ``select(timeout)`` is the pump: a
+  ``POLL_ADD`` of the epoll fd is armed on the ring before it waits, so one ``io_uring_enter``
   submits the operations of the iteration, waits for ring completions and for ordinary fds
   (sockets of asyncio streams, the loop's self-pipe), and resolves the futures of the
-  completions in the same iteration.
+  completions in the same iteration. With no io_uring work at all it is a plain
+  ``epoll_wait``.
 - :class:`IoUringEventLoop` is asyncio's own selector event loop on that selector, so
   ordinary asyncio code (streams, ``loop.sock_*``, ``call_later``, signal handlers,
   subprocesses, executors) runs on it unchanged.

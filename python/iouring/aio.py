@@ -4,8 +4,8 @@ awaits.
 :class:`IoUringEventLoop` (``iouring.aio.run(main())``, or ``loop_factory=new_event_loop`` for
 ``asyncio.run``/``asyncio.Runner``) is asyncio's selector event loop waiting in
 ``io_uring_enter``: the iteration's operations are submitted and waited for in one call, the
-ordinary fds of asyncio (streams, the self-pipe) are watched through a multishot poll of the
-epoll fd on the same ring, and completions resolve their futures in the same iteration.
+ordinary fds of asyncio (streams, the self-pipe) are watched through a poll of the epoll fd on
+the same ring, and completions resolve their futures in the same iteration.
 
 :class:`AsyncRing` gives the awaitable operations::
 
