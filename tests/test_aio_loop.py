@@ -278,6 +278,20 @@ def test_loop_many_tasks_mixed_with_ring_operations() -> None:
 # --- AsyncRing on the loop -----------------------------------------------------------------
 
 
+def test_loop_full_submission_queue_at_the_wait() -> None:
+    """Tasks filled the SQ of a 4-entry loop ring in one iteration: the loop's own poll of
+    the epoll fd must still find a slot (it submits theirs first)."""
+
+    async def main() -> list[int]:
+        async with AsyncRing() as aring:
+            first = await asyncio.gather(*(aring.nop() for _ in range(4)))
+            more = await asyncio.gather(*(aring.nop() for _ in range(13)))
+            return list(first) + list(more)
+
+    with asyncio.Runner(loop_factory=lambda: new_event_loop(4)) as runner:
+        assert runner.run(main()) == [0] * 17
+
+
 def test_loop_asyncring_uses_loop_ring_and_ops_complete(tmp_path: Path) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()

@@ -30,7 +30,13 @@ import numpy as np
 import numpy.typing as npt
 
 import iouring
-from iouring._core import CQE_DTYPE, CqeFlags, SetupFlags, aio_dispatch, aio_has_work
+from iouring._core import (
+    CQE_DTYPE,
+    SetupFlags,
+    SubmissionQueueFull,
+    aio_dispatch,
+    aio_has_work,
+)
 
 if TYPE_CHECKING:
     from iouring.aio import AsyncRing, _Batch
@@ -48,9 +54,7 @@ LOOP_SLOT: Final = SLOTS - 1  # the loop's own operations (the epoll poll)
 COUNTER_LIMIT: Final = 1 << SLOT_SHIFT
 BATCH_BIT: Final = 1 << 63
 BATCH_ID_MASK: Final = (1 << 31) - 1
-_MORE: Final = int(CqeFlags.MORE)
 _EPOLL_USER_DATA: Final = LOOP_SLOT << SLOT_SHIFT | 1
-_EPOLL_CANCEL: Final = LOOP_SLOT << SLOT_SHIFT | 2
 _POLLIN: Final = select.POLLIN
 _Future: Final = asyncio.Future
 
@@ -197,7 +201,14 @@ class _RingSelector(selectors.EpollSelector):
             # One-shot, armed again before each wait that needs it: arming checks the epoll
             # fd at once, so level-triggered fds still ready (which do not wake the epoll
             # again) complete it inline, and nothing fires while epoll is asked directly.
-            ring.poll_add(_EPOLL_USER_DATA, self.fileno(), _POLLIN)
+            try:
+                ring.poll_add(_EPOLL_USER_DATA, self.fileno(), _POLLIN)
+            except SubmissionQueueFull:
+                # Submit what the tasks prepared first; what that completed is ready to
+                # run, so this iteration must not sleep.
+                self._pump.run(0.0)
+                timeout = 0
+                ring.poll_add(_EPOLL_USER_DATA, self.fileno(), _POLLIN)
             self._table[_EPOLL_USER_DATA] = self
             self._armed = True
         # pump.run(timeout), inlined: this is once per loop iteration.
