@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import select
 import selectors
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import numpy as np
@@ -297,9 +297,20 @@ def new_event_loop(entries: int = 256, **ring_options: Any) -> IoUringEventLoop:
     return IoUringEventLoop(entries, **ring_options)
 
 
-def run(main: Coroutine[Any, Any, _T], *, debug: bool | None = None, entries: int = 256) -> _T:
-    """``asyncio.run(main)`` on a new :class:`IoUringEventLoop` (works on Python 3.11, whose
-    ``asyncio.run`` has no ``loop_factory``). Raises what ``asyncio.run`` raises."""
-    factory: Callable[[], asyncio.AbstractEventLoop] = lambda: IoUringEventLoop(entries)  # noqa: E731
+def run(
+    main: Coroutine[Any, Any, _T],
+    *,
+    debug: bool | None = None,
+    entries: int = 256,
+    **ring_options: Any,
+) -> _T:
+    """``asyncio.run(main)`` on a new :class:`IoUringEventLoop` (``entries`` and
+    ``ring_options`` as for ``IoUring``); works on Python 3.11, whose ``asyncio.run`` has no
+    ``loop_factory``. Raises what ``asyncio.run`` raises, and what ``IoUring`` raises for bad
+    options."""
+
+    def factory() -> asyncio.AbstractEventLoop:
+        return IoUringEventLoop(entries, **ring_options)
+
     with asyncio.Runner(debug=debug, loop_factory=factory) as runner:
         return runner.run(main)
