@@ -338,6 +338,18 @@ def test_loop_two_adapters_closing_one_leaves_the_other() -> None:
     run(main())
 
 
+def test_loop_adapters_dropped_without_close_free_their_slots() -> None:
+    async def main() -> None:
+        for _ in range(300):  # more than the 255 slots of the loop's ring
+            aring = AsyncRing()
+            assert await aring.nop() == 0
+            del aring  # no cycle: freed here, and its slot with it
+        async with AsyncRing() as last:
+            assert await last.nop() == 0
+
+    run(main())
+
+
 def test_loop_task_cancel_cancels_the_operation() -> None:
     async def main() -> None:
         async with AsyncRing() as aring:

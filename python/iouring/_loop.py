@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import select
 import selectors
+import weakref
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -78,7 +79,8 @@ class _Pump:
     def __init__(self, ring: iouring.IoUring) -> None:
         self.ring = ring
         self.tables: list[dict[int, Any] | None] = [None] * SLOTS
-        self.owners: list[AsyncRing | None] = [None] * SLOTS
+        # Weak: an adapter dropped without close() frees its slot once its operations ended.
+        self.owners: list[weakref.ref[AsyncRing] | None] = [None] * SLOTS
         self.counters = [1] * SLOTS  # next counter per slot: never reused, so no stale match
         self.batches: dict[int, _Batch] = {}
         self.next_batch = 0
@@ -94,10 +96,11 @@ class _Pump:
         operations behind (being cancelled) is taken only once they have completed."""
         for slot in range(SLOTS - 1):
             table = self.tables[slot]
-            if self.owners[slot] is None and not table:
+            owner = self.owners[slot]
+            if (owner is None or owner() is None) and not table:
                 table = {}
                 self.tables[slot] = table
-                self.owners[slot] = aring
+                self.owners[slot] = weakref.ref(aring)
                 return slot, table
         raise RuntimeError(f"too many AsyncRing adapters on one ring (at most {SLOTS - 1})")
 
@@ -279,7 +282,8 @@ class IoUringEventLoop(asyncio.SelectorEventLoop):
         if self.is_closed():
             return
         pump = self._iouring_pump
-        for aring in pump.owners:
+        for owner in pump.owners:
+            aring = owner() if owner is not None else None
             if aring is not None:
                 with contextlib.suppress(Exception):
                     aring._loop_closing()
