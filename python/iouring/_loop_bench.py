@@ -12,7 +12,7 @@ Cases:
   ``await aring.nop()`` on the default loop (the eventfd path, ``"nop_stock"``).
 - ``echo(kind, size)``: a TCP echo over loopback, one connection, one message of ``size``
   bytes at a time (the client sends it and waits for all of it to come back). ``"iouring"``:
-  ``AsyncRing.recv_into``/``sendall`` on the io_uring loop; ``"sock"``: ``loop.sock_recv_into``/
+  ``AsyncRing.recv``/``sendall`` on the io_uring loop; ``"sock"``: ``loop.sock_recv_into``/
   ``sock_sendall`` on the default loop; ``"streams"``: asyncio streams on the default loop;
   ``"uvloop"``: asyncio streams on uvloop.
 """
