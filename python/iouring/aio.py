@@ -1339,7 +1339,25 @@ class AsyncRing:
         view = memoryview(cast("Buffer", data)).cast("B")
         send = self._ring.send
         while view:
-            user_data, future = self._start(send, (fd, view, flags))
+            # _start inlined (the hot path of a stream protocol).
+            if self._closed or (
+                self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
+                if self._thread_checked
+                else _get_running_loop() is not self._loop
+            ):
+                self._check_open()
+            user_data = self._next_user_data
+            self._next_user_data = user_data + 1
+            if user_data + 1 >= self._ud_end:
+                self._next_user_data = self._ud_first | 1
+            try:
+                send(user_data, fd, view, flags)
+            except SubmissionQueueFull:
+                self._prepare(send, user_data, (fd, view, flags))
+            future: asyncio.Future[int] = self._new_future()
+            self._ops[user_data] = future
+            if not self._flush_scheduled:
+                self._schedule_flush()
             try:
                 n = await future
             except asyncio.CancelledError:
