@@ -303,6 +303,12 @@ def test_loop_asyncring_uses_loop_ring_and_ops_complete(tmp_path: Path) -> None:
             assert await aring.read_file(path) == data
             (tmp_path / "empty").write_bytes(b"")
             assert await aring.read_file(tmp_path / "empty") == b""
+            # statx says 0 bytes for procfs files: read_file reads until a read returns 0.
+            cmdline = Path("/proc/self/cmdline")
+            assert await aring.read_file(cmdline) == cmdline.read_bytes()
+            big = os.urandom(3 << 20)  # more than one read may return
+            await aring.write_file(path, big)
+            assert await aring.read_file(path) == big
             cqes = await aring.nop_batch(3000)  # more than the CQ holds at once
             assert cqes.dtype == CQE_DTYPE and len(cqes) == 3000 and not cqes["res"].any()
             left, right = socket.socketpair()

@@ -1580,14 +1580,16 @@ class AsyncRing:
             view = memoryview(buffer)
             got = 0
             while True:
-                if got == len(buffer):
-                    buffer.extend(bytes(max(len(buffer), 65536)))
+                if got == len(buffer):  # the file is larger than statx said: grow
                     view.release()
+                    buffer.extend(bytes(max(len(buffer), 65536)))
                     view = memoryview(buffer)
                 n = await self.read(fd, view[got:], got)
                 if n == 0:
                     break
                 got += n
+                if size > 0 and got >= size and got < len(buffer):
+                    break  # read to its size without filling the spare byte: the end (no 0 read)
             view.release()
             del buffer[got:]
             return bytes(buffer)
