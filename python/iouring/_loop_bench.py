@@ -14,7 +14,8 @@ Cases:
   bytes at a time (the client sends it and waits for all of it to come back). ``"iouring"``:
   ``AsyncRing.recv``/``sendall`` on the io_uring loop; ``"sock"``: ``loop.sock_recv_into``/
   ``sock_sendall`` on the default loop; ``"streams"``: asyncio streams on the default loop;
-  ``"uvloop"``: asyncio streams on uvloop.
+  ``"uvloop"``: asyncio streams on uvloop; ``"streams_ring"`` and ``"sock_ring"``: the
+  streams and ``loop.sock_*`` cases on the io_uring loop (ordinary asyncio code on it).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def has_uvloop() -> bool:
 
 
 def _run(coro: Coroutine[Any, Any, float], kind: str) -> float:
-    if kind in ("nop", "tick_ring", "iouring"):
+    if kind in ("nop", "tick_ring", "iouring", "streams_ring", "sock_ring"):
         return aio.run(coro)
     if kind == "uvloop":
         import uvloop
@@ -198,6 +199,8 @@ def echo(kind: str, size: int, total: int = 32 << 20) -> float:
         "sock": _echo_sock,
         "streams": _echo_streams,
         "uvloop": _echo_streams,
+        "streams_ring": _echo_streams,
+        "sock_ring": _echo_sock,
     }
     if kind not in cases:
         raise ValueError(f"kind: unknown echo case {kind!r}")
@@ -233,14 +236,21 @@ def main(argv: list[str]) -> None:
     for name, (median, _) in res.items():
         print(f"await {name:10s} {median * 1e6:7.2f} us  {median / tick:5.2f}x tick")
     for size in (4096, 65536):
-        kinds = ["iouring", "sock", "streams"] + (["uvloop"] if has_uvloop() else [])
+        kinds = ["iouring", "sock", "streams", "streams_ring", "sock_ring"]
+        kinds += ["uvloop"] if has_uvloop() else []
         res = compare({k: functools.partial(echo, k, size, total) for k in kinds}, rounds)
         base = res["iouring"][0]
         for name, (median, _) in res.items():
             print(
-                f"echo {size:6d} {name:8s} {median / 1e6:8.1f} MB/s  "
+                f"echo {size:6d} {name:12s} {median / 1e6:8.1f} MB/s  "
                 f"iouring/{name} {base / median:5.2f}x"
             )
+        ring_streams = res["streams_ring"][0] / res["streams"][0]
+        ring_sock = res["sock_ring"][0] / res["sock"][0]
+        print(
+            f"echo {size:6d} ordinary asyncio on the io_uring loop / on the default loop: "
+            f"streams {ring_streams:4.2f}x, loop.sock_* {ring_sock:4.2f}x"
+        )
 
 
 if __name__ == "__main__":
