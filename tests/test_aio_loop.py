@@ -548,6 +548,24 @@ def test_aio_dispatch_bad_input() -> None:
         with pytest.raises(RuntimeError, match="handler failed"):
             aio_dispatch(ring, [table], asyncio.Future, out, None)
         assert seen == [0] and not table and ring.in_flight == 0
+        # A cancelled future is skipped quietly; any other error of set_result surfaces.
+        loop = asyncio.new_event_loop()
+        try:
+
+            class Failing(asyncio.Future[int]):
+                def set_result(self, result: int) -> None:
+                    raise RuntimeError("set_result failed")
+
+            cancelled: asyncio.Future[int] = loop.create_future()
+            cancelled.cancel()
+            futures: dict[int, Any] = {3: cancelled, 4: Failing(loop=loop)}
+            ring.nop(3)
+            ring.nop(4)
+            with pytest.raises(RuntimeError, match="set_result failed"):
+                aio_dispatch(ring, [futures], asyncio.Future, out, None)
+            assert not futures and ring.in_flight == 0
+        finally:
+            loop.close()
         ring.close()
         with pytest.raises(ValueError, match="closed"):
             aio_dispatch(ring, [None], asyncio.Future, out)

@@ -29,6 +29,7 @@ constexpr std::uint32_t chunk_bytes = 64 * 32;  // CQEs copied per round (64 of 
 PyObject* str_set_result = nullptr;
 PyObject* str_more = nullptr;
 PyObject* str_complete = nullptr;
+PyObject* invalid_state_error = nullptr;  // asyncio.InvalidStateError
 
 // Keeps the first exception a handler raised; later ones are reported as unraisable, so that
 // one bad handler does not strand the completions after it.
@@ -121,8 +122,11 @@ void dispatch_one(PyObject* tables, PyTypeObject* future_type, const Cqe& cqe, F
                                                         nullptr);
         Py_XDECREF(res);
         if (out == nullptr) {
-            // InvalidStateError: the future was cancelled or resolved already; nobody waits.
-            PyErr_Clear();
+            if (PyErr_ExceptionMatches(invalid_state_error) != 0) {
+                PyErr_Clear();  // cancelled or resolved already: nobody waits for the result
+            } else {
+                error.take();
+            }
         } else {
             Py_DECREF(out);
         }
@@ -188,6 +192,12 @@ PyObject* aio_dispatch(PyObject* /*module*/, PyObject* const* args, Py_ssize_t n
             raise(PyExc_TypeError, "future_type must be a type, not " + type_name(args[2]));
         }
         auto* future_type = reinterpret_cast<PyTypeObject*>(args[2]);
+        if (invalid_state_error == nullptr) {
+            // Looked up on first use (importing iouring does not import asyncio), then kept for
+            // the life of the process, like the interned names.
+            py::object type = py::module_::import("asyncio").attr("InvalidStateError");
+            invalid_state_error = type.release().ptr();
+        }
         BatchOut batch_out(args[3]);
         bool wait = false;
         Deadline deadline;
@@ -300,6 +310,7 @@ void register_aio(py::module_& m) {
     if (str_set_result == nullptr || str_more == nullptr || str_complete == nullptr) {
         throw py::error_already_set();
     }
+
     if (PyModule_AddFunctions(m.ptr(), aio_methods) != 0) throw py::error_already_set();
 }
 
