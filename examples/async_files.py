@@ -3,14 +3,16 @@
     python examples/async_files.py [DIR] [--files N] [--size BYTES]
 
 1. N tasks each create a file, write it and close it (``await ring.open/write/close_fd``).
-2. N tasks each stat a file and read it back (``await ring.statx/read_bytes``).
+2. N tasks each stat a file and read it back (``await ring.statx/read_bytes``), then the
+   same with the whole-file helpers (``await ring.write_file/read_file``).
 3. The same reads as three batch awaits: ``openat_batch``, ``read_batch`` into one NumPy
    array, ``close_batch``; each resolves to a NumPy array of completions.
 4. ``asyncio.timeout`` around a read that never completes: the task is cancelled and so is
    the read in the kernel.
 
-All tasks share one ring; operations prepared in the same loop iteration are submitted
-together. Without DIR a temporary directory is used.
+It runs on ``iouring.aio.IoUringEventLoop`` (``iouring.aio.run``), whose wait is the ring:
+all tasks share the loop's ring, and operations prepared in the same loop iteration are
+submitted and waited for together. Without DIR a temporary directory is used.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+import iouring.aio
 from iouring.aio import AsyncRing, raise_for_errors
 
 
@@ -57,7 +60,7 @@ async def read_one(ring: AsyncRing, path: Path) -> bytes:
 async def run(directory: Path, count: int, size: int) -> None:
     paths = [directory / f"async_{i:06d}.txt" for i in range(count)]
     expected = [contents(i, size) for i in range(count)]
-    async with AsyncRing(256) as ring:
+    async with AsyncRing() as ring:  # the loop's ring
         start = time.perf_counter()
         await asyncio.gather(*(write_one(ring, p, d) for p, d in zip(paths, expected, strict=True)))
         print(f"wrote {count} files with {count} tasks in {time.perf_counter() - start:.3f} s")
@@ -66,6 +69,15 @@ async def run(directory: Path, count: int, size: int) -> None:
         got = await asyncio.gather(*(read_one(ring, p) for p in paths))
         assert got == expected, "a file read back differs"
         print(f"read {count} files with {count} tasks in {time.perf_counter() - start:.3f} s")
+
+        start = time.perf_counter()
+        copies = [p.with_suffix(".copy") for p in paths]
+        await asyncio.gather(*(ring.write_file(c, d) for c, d in zip(copies, got, strict=True)))
+        assert await asyncio.gather(*(ring.read_file(c) for c in copies)) == expected
+        for copy in copies:
+            copy.unlink()
+        elapsed = time.perf_counter() - start
+        print(f"wrote and read {count} copies with write_file/read_file in {elapsed:.3f} s")
 
         start = time.perf_counter()
         opened = await ring.openat_batch(paths)
@@ -104,10 +116,10 @@ def main(argv: list[str]) -> int:
     if args.files < 1 or args.size < 1:
         parser.error("--files and --size must be positive")
     if args.directory:
-        asyncio.run(run(Path(args.directory), args.files, args.size))
+        iouring.aio.run(run(Path(args.directory), args.files, args.size))
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            asyncio.run(run(Path(tmp), args.files, args.size))
+            iouring.aio.run(run(Path(tmp), args.files, args.size))
     return 0
 
 

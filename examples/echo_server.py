@@ -4,6 +4,11 @@ One multishot accept yields every new connection; each connection has one multis
 lands its data in a shared ring of provided buffers (``BufferRing``), and the data is sent
 back straight from that buffer before the buffer is handed back to the kernel.
 
+It runs on :class:`iouring.aio.IoUringEventLoop`, the asyncio loop whose wait is the ring: the
+operations of every connection are submitted, waited for and completed by the loop's own
+``io_uring_enter``, with no eventfd round trip (``--loop asyncio`` runs the same server on the
+default loop, where the adapter uses a ring of its own and an eventfd).
+
     python examples/echo_server.py --port 8007        # serve until Ctrl-C
     python examples/echo_server.py --port 0 --once    # print the port, serve one client
 
@@ -19,6 +24,7 @@ import errno
 import socket
 import sys
 
+import iouring.aio
 from iouring import BufferRing, Op
 from iouring.aio import AsyncRing
 
@@ -63,7 +69,7 @@ class EchoServer:
     ) -> EchoServer:
         """Listens on ``host:port`` (0: any free port) and starts accepting."""
         listener = socket.create_server((host, port), backlog=512, reuse_port=False)
-        aring = AsyncRing(256)
+        aring = AsyncRing()  # on an IoUringEventLoop: the loop's own ring
         ring_of_buffers = BufferRing(aring.ring, 1, buffers, buffer_size)
         server = cls(aring, listener, ring_of_buffers)
         server._acceptor = asyncio.create_task(server._accept_forever())
@@ -157,13 +163,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8007)
     parser.add_argument("--once", action="store_true", help="exit after the first client")
+    parser.add_argument(
+        "--loop",
+        choices=("iouring", "asyncio"),
+        default="iouring",
+        help="the event loop: iouring.aio.IoUringEventLoop (default) or asyncio's own",
+    )
     args = parser.parse_args(argv)
     missing = missing_operations()
     if missing:
         print(f"echo_server: unsupported here: {', '.join(missing)}", file=sys.stderr)
         return 1
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_run(args.host, args.port, args.once))
+        if args.loop == "iouring":
+            iouring.aio.run(_run(args.host, args.port, args.once))
+        else:
+            asyncio.run(_run(args.host, args.port, args.once))
     return 0
 
 

@@ -35,7 +35,11 @@ DelayedWrite = Callable[[int, bytes, float], "subprocess.Popen[bytes]"]
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Runs a coroutine on a fresh event loop (what every test here does)."""
+    """Runs a coroutine on a fresh event loop (what every test here does): the default
+    asyncio loop, or with IOURING_AIO_LOOP=1 an iouring.aio.IoUringEventLoop (whose
+    ``AsyncRing()`` uses the loop's ring; tests/test_aio_loop.py runs this file that way)."""
+    if os.environ.get("IOURING_AIO_LOOP") == "1":
+        return iouring.aio.run(coro)
     return asyncio.run(coro)
 
 

@@ -34,4 +34,5 @@ PYBIND11_MODULE(_core, m) {
     register_sqe_array(m, ring);
     register_registration(ring);
     register_helpers(m);
+    register_aio(m);
 }

@@ -63,5 +63,6 @@ void register_control_ops(RingClass& ring, SqeClass& sqe);
 void register_net_ops(RingClass& ring, SqeClass& sqe);
 void register_buffer_ops(py::module_& m, RingClass& ring, SqeClass& sqe);
 void register_helpers(py::module_& m);
+void register_aio(py::module_& m);
 
 }  // namespace iouring::bindings

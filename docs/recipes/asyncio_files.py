@@ -1,4 +1,7 @@
-"""asyncio: concurrent awaitable reads, a timeout that cancels an operation, a batch await."""
+"""asyncio on io_uring: whole-file helpers, a timeout that cancels an operation, a batch await.
+
+It runs on iouring.aio.IoUringEventLoop (``iouring.aio.run``), whose wait is the ring itself.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
+import iouring.aio
 from iouring.aio import AsyncRing, raise_for_errors
-
-
-async def read_file(aring: AsyncRing, path: Path) -> bytes:
-    fd = await aring.open(path)  # FileNotFoundError etc. are raised, with the file name
-    try:
-        size = os.fstat(fd).st_size
-        return await aring.read_bytes(fd, size, 0)
-    finally:
-        await aring.close_fd(fd)
 
 
 async def main(directory: Path) -> None:
     paths = sorted(directory.iterdir())
-    async with AsyncRing(64) as aring:
-        # Many tasks share one ring; their SQEs go to the kernel together.
-        contents = await asyncio.gather(*(read_file(aring, path) for path in paths))
+    async with AsyncRing() as aring:  # on an IoUringEventLoop: the loop's own ring
+        # Many tasks share one ring; their SQEs go to the kernel together. read_file opens,
+        # sizes, reads and closes through the ring (FileNotFoundError carries the file name).
+        contents = await asyncio.gather(*(aring.read_file(path) for path in paths))
         assert contents == [path.read_bytes() for path in paths]
+        await aring.write_file(directory / "copy.txt", contents[0])
 
         # Cancelling the awaiting task cancels the operation in the kernel; the buffer stays
         # pinned until the kernel says it is done with it.
@@ -57,4 +54,4 @@ async def main(directory: Path) -> None:
 with tempfile.TemporaryDirectory() as tmp:
     for i in range(20):
         (Path(tmp) / f"{i:02}.txt").write_bytes(bytes([65 + i]) * 1000)
-    asyncio.run(main(Path(tmp)))
+    iouring.aio.run(main(Path(tmp)))

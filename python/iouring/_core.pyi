@@ -467,6 +467,15 @@ class BufferRing:
     def __exit__(self, *exc: object) -> None: ...
 
 def parse_cmsgs(data: _Buffer) -> list[tuple[int, int, bytes]]: ...
+def aio_dispatch(
+    ring: IoUring,
+    tables: list[dict[int, Any] | None],
+    future_type: type,
+    batch_out: npt.NDArray[np.void],
+    timeout: float | None = 0.0,
+    /,
+) -> int: ...
+def aio_has_work(ring: IoUring, ignore: int, /) -> bool: ...
 
 # --- helpers support (register_helpers.cpp) ---
 def statx_fds(

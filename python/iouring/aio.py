@@ -1,17 +1,25 @@
-"""asyncio on io_uring: awaitable operations and batch awaits on one ring per event loop.
+"""asyncio on io_uring: an event loop whose wait is the ring, awaitable operations and batch
+awaits.
 
-:class:`AsyncRing` wraps an :class:`iouring.IoUring` for an asyncio event loop::
+:class:`IoUringEventLoop` (``iouring.aio.run(main())``, or ``loop_factory=new_event_loop`` for
+``asyncio.run``/``asyncio.Runner``) is asyncio's selector event loop waiting in
+``io_uring_enter``: the iteration's operations are submitted and waited for in one call, the
+ordinary fds of asyncio (streams, the self-pipe) are watched through a poll of the epoll fd on
+the same ring, and completions resolve their futures in the same iteration.
+
+:class:`AsyncRing` gives the awaitable operations::
 
     async def main() -> None:
-        async with AsyncRing() as ring:
+        async with AsyncRing() as ring:          # on an IoUringEventLoop: the loop's ring
+            data = await ring.read_file("data.bin")
             fd = await ring.open("data.bin")
             buf = bytearray(4096)
             n = await ring.read(fd, buf, 0)
             await ring.close_fd(fd)
 
-    asyncio.run(main())
+    iouring.aio.run(main())                      # or asyncio.run(main()): see below
 
-How it works:
+On another event loop (``asyncio.run(main())``), the adapter brings a ring of its own:
 
 - A plain eventfd is registered with the ring (``register_eventfd``; not ``EVENTFD_ASYNC``,
   which is not signalled for completions posted inline during submit) and the loop watches it
@@ -23,6 +31,9 @@ How it works:
   ``io_uring_enter``. After every submit the completion queue is drained, since completions
   can be posted inline. A full submission queue is submitted on the spot and the preparation
   retried.
+
+On both:
+
 - Each awaitable returns the operation's result (``Cqe.res``) or raises the ``OSError``
   subclass matching ``-res`` (``FileNotFoundError``, ``ConnectionResetError``, ...).
 - Cancelling the awaiting task (``task.cancel()``, ``asyncio.timeout``, ``wait_for``) cancels
@@ -48,13 +59,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import os
 import socket
+import threading
 import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, Self, cast
+from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -68,6 +81,7 @@ from iouring._core import (
     CqeFlags,
     EnterFlags,
     Msghdr,
+    Op,
     SetupFlags,
     Siginfo,
     SockAddr,
@@ -76,6 +90,14 @@ from iouring._core import (
     StatxMask,
     SubmissionQueueFull,
 )
+from iouring._loop import BATCH_BIT as _BATCH_BIT
+from iouring._loop import COUNTER_LIMIT as _COUNTER_LIMIT
+from iouring._loop import SLOT_SHIFT as _SLOT_SHIFT
+from iouring._loop import IoUringEventLoop, _Pump, new_event_loop, pump_of, run
+
+_T = TypeVar("_T")
+_get_running_loop = asyncio.get_running_loop
+_get_ident = threading.get_ident
 
 if TYPE_CHECKING:
     # Stub-only aliases: any bytes-like object (NumPy arrays included), an int or an object
@@ -84,14 +106,19 @@ if TYPE_CHECKING:
 
     from iouring._core import _Buffer, _FileDescriptor, _StrOrBytesPath
 
-__all__ = ["AsyncRing", "MultishotOperation", "raise_for_errors"]
+__all__ = [
+    "AsyncRing",
+    "IoUringEventLoop",
+    "MultishotOperation",
+    "new_event_loop",
+    "raise_for_errors",
+    "run",
+]
 
-# user_data layout. Single operations count up from 1 below BATCH_BIT. Batch operations carry
-# BATCH_BIT | batch_id << 32 | index, so a whole array of completions is split by batch with
-# vectorised NumPy instead of one dictionary lookup per completion.
-_BATCH_BIT: Final = 1 << 63
-_SINGLE_MASK: Final = _BATCH_BIT - 1
-_BATCH_ID_MASK: Final = (1 << 31) - 1
+# user_data layout (see _loop.py): single operations carry the adapter's slot in bits 55..62
+# and count up below; batch operations carry BATCH_BIT | batch_id << 32 | index, so a whole
+# array of completions is split by batch with vectorised NumPy instead of one dictionary
+# lookup per completion.
 _BATCH_MAX: Final = 1 << 32
 _MORE: Final = int(CqeFlags.MORE)
 _BUFFER: Final = int(CqeFlags.BUFFER)
@@ -102,8 +129,45 @@ _AF_INET: Final = socket.AF_INET
 _SOCK_STREAM: Final = socket.SOCK_STREAM
 _SOCK_CLOEXEC: Final = socket.SOCK_CLOEXEC
 _SHUT_RDWR: Final = socket.SHUT_RDWR
+_AF_INET6: Final = socket.AF_INET6
+_Socket: TypeAlias = socket.socket
+_AI_PASSIVE: Final = socket.AI_PASSIVE
+_AT_EMPTY_PATH: Final = int(AtFlags.EMPTY_PATH)
+_STATX_SIZE: Final = int(StatxMask.SIZE)
 _WEXITED: Final = getattr(os, "WEXITED", 4)
 _AT_REMOVEDIR: Final = int(AtFlags.REMOVEDIR)
+
+
+def _numeric_family(host: str) -> int:
+    """AF_INET or AF_INET6 for a numeric address (no name resolution needed), else 0."""
+    for family in (_AF_INET, _AF_INET6):
+        try:
+            socket.inet_pton(family, host.split("%", 1)[0])
+        except OSError:
+            continue
+        return family
+    return 0
+
+
+def _socket_family(fd: Any) -> int:
+    """The address family of a socket object or socket fd."""
+    family = getattr(fd, "family", None)
+    if isinstance(family, int):
+        return family
+    return _with_socket(fd, lambda s: int(s.family))
+
+
+def _with_socket(fd: Any, call: Callable[[socket.socket], _T]) -> _T:
+    """``call(sock)`` on a socket object, or on a temporary one for a socket fd (detached
+    afterwards: the fd stays the caller's)."""
+    if isinstance(fd, socket.socket):
+        return call(fd)
+    number = fd if isinstance(fd, int) else fd.fileno()
+    sock = socket.socket(fileno=number)
+    try:
+        return call(sock)
+    finally:
+        sock.detach()
 
 
 def _error(res: int) -> OSError:
@@ -207,9 +271,16 @@ class _ZeroCopySend:
 class _Batch:
     """A batch in flight: completions collected by index until the last one arrives."""
 
-    __slots__ = ("base", "count", "done", "future", "remaining", "result")
+    __slots__ = ("base", "count", "done", "future", "owner", "remaining", "result")
 
-    def __init__(self, base: int, count: int, future: asyncio.Future[npt.NDArray[np.void]]):
+    def __init__(
+        self,
+        owner: AsyncRing,
+        base: int,
+        count: int,
+        future: asyncio.Future[npt.NDArray[np.void]],
+    ) -> None:
+        self.owner = owner
         self.base = base
         self.count = count
         self.result = np.zeros(count, dtype=CQE_DTYPE)
@@ -289,7 +360,7 @@ class MultishotOperation:
         while not self._queue:
             if self._finished:
                 raise StopAsyncIteration
-            self._waiter = self._aring.loop.create_future()
+            self._waiter = self._aring._new_future()
             try:
                 await self._waiter
             finally:
@@ -311,7 +382,7 @@ class MultishotOperation:
         accept), their provided buffers handed back to the buffer ring."""
         self.cancel()
         while not self._finished and not self._aring.closed:
-            self._waiter = self._aring.loop.create_future()
+            self._waiter = self._aring._new_future()
             try:
                 await self._waiter
             finally:
@@ -350,70 +421,124 @@ _Handler = (
 class AsyncRing:
     """An io_uring driven by an asyncio event loop: awaitable operations and batch awaits.
 
-    ``AsyncRing(entries=256, *, ring=None, **ring_options)`` must be created inside a running
-    event loop (in a coroutine). Without ``ring`` it creates ``IoUring(entries,
-    **ring_options)`` and owns it: closing the adapter closes the ring. With ``ring`` it
-    drives that ring (which must be idle and have no eventfd registered) and leaves it open on
-    close. Use it as an async context manager or call ``close()``/``aclose()``; under
-    ``asyncio.run`` it is also closed when the loop shuts down.
+    ``AsyncRing(entries=None, *, ring=None, **ring_options)`` must be created inside a running
+    event loop (in a coroutine). On an :class:`IoUringEventLoop` with no arguments it uses the
+    loop's own ring: its operations are submitted and completed by the loop's wait, with no
+    eventfd and no extra system call. Otherwise (another loop, ``entries`` or ring options
+    given) it creates ``IoUring(entries or 256, **ring_options)`` and owns it: closing the
+    adapter closes the ring. With ``ring`` it drives that ring (which must be idle and have no
+    eventfd registered) and leaves it open on close. Use it as an async context manager or
+    call ``close()``/``aclose()``; under ``asyncio.run`` it is also closed when the loop shuts
+    down.
 
     Every awaitable operation returns ``Cqe.res`` or raises the matching ``OSError``; batch
     awaits return ``CQE_DTYPE`` arrays. Raises ``RuntimeError`` outside a running loop,
     ``ValueError`` for a closed or busy ring, and whatever ``IoUring`` raises for bad options.
     """
 
+    # Slots: the hot path reads a dozen attributes per operation, faster from slots than from
+    # an instance dict.
+    __slots__ = (
+        "__weakref__",
+        "_batch_ops",
+        "_cancel_op",
+        "_closed",
+        "_closer",
+        "_efd",
+        "_fd_ops",
+        "_flush_scheduled",
+        "_idle_waiters",
+        "_loop",
+        "_new_future",
+        "_next_user_data",
+        "_ops",
+        "_owns_ring",
+        "_pump",
+        "_ring",
+        "_shared",
+        "_slot",
+        "_sqpoll",
+        "_supported_ops",
+        "_thread_checked",
+        "_ud_end",
+        "_ud_first",
+    )
+
     def __init__(
         self,
-        entries: int = 256,
+        entries: int | None = None,
         *,
         ring: iouring.IoUring | None = None,
         **ring_options: Any,
     ) -> None:
         self._loop = asyncio.get_running_loop()
-        if ring is None:
-            ring = iouring.IoUring(entries, **ring_options)
-            self._owns_ring = True
-        else:
-            if ring_options:
-                raise TypeError("ring options cannot be combined with ring=")
-            if ring.closed:
-                raise ValueError("ring: the ring is closed")
-            if ring.in_flight or ring.sq_ready() or ring.cq_ready():
-                raise ValueError("ring: the ring must be idle (nothing prepared or in flight)")
+        loop_pump = pump_of(self._loop)
+        self._efd: int | None = None
+        if ring is None and entries is None and not ring_options and loop_pump is not None:
+            # The loop's ring: its wait submits and completes our operations.
+            pump = loop_pump
+            ring = pump.ring
             self._owns_ring = False
-        if ring.flags & SetupFlags.IOPOLL:
-            if self._owns_ring:
-                ring.close()
-            raise ValueError(
-                "ring: IOPOLL rings complete only when polled, which an event loop cannot wait for"
-            )
+            self._shared = True
+        else:
+            if ring is None:
+                ring = iouring.IoUring(256 if entries is None else entries, **ring_options)
+                self._owns_ring = True
+            else:
+                if ring_options or entries is not None:
+                    raise TypeError("entries and ring options cannot be combined with ring=")
+                if ring.closed:
+                    raise ValueError("ring: the ring is closed")
+                if ring.in_flight or ring.sq_ready() or ring.cq_ready():
+                    raise ValueError("ring: the ring must be idle (nothing prepared or in flight)")
+                self._owns_ring = False
+            if ring.flags & SetupFlags.IOPOLL:
+                if self._owns_ring:
+                    ring.close()
+                raise ValueError(
+                    "ring: IOPOLL rings complete only when polled, which an event loop cannot "
+                    "wait for"
+                )
+            pump = _Pump(ring)
+            self._shared = False
         self._ring = ring
+        self._pump = pump
         self._closed = False
-        self._ops: dict[int, _Handler] = {}
-        self._batches: dict[int, _Batch] = {}
-        self._batch_ops = 0  # operations of batches whose completion has not arrived yet
-        self._next_user_data = 1
-        self._next_batch = 0
-        self._flush_scheduled = False
-        self._room_waiters: list[asyncio.Future[None]] = []  # batches waiting for CQ room
+        self._slot, self._ops = pump.attach(self)
+        self._ud_first = self._slot << _SLOT_SHIFT
+        self._next_user_data = self._ud_first | pump.counters[self._slot]
+        self._ud_end = self._ud_first + _COUNTER_LIMIT
+        self._fd_ops: set[int] = set()  # operations whose result is a new fd
+        self._supported_ops: frozenset[int] | None = None  # the kernel's probe, when asked
+        self._batch_ops = 0  # operations of our batches whose completion has not arrived yet
+        # Always "scheduled" on the loop's ring: the loop's own wait submits.
+        self._flush_scheduled = self._shared
         self._idle_waiters: list[asyncio.Future[None]] = []  # aclose() waiting for in_flight 0
-        self._cqes = np.empty(max(ring.cq_entries, 64), dtype=CQE_DTYPE)
         self._sqpoll = bool(ring.flags & SetupFlags.SQPOLL)
-        # DEFER_TASKRUN rings post completions only when we enter with GETEVENTS, and signal
-        # the eventfd when the work is queued: a drain must enter until nothing more comes.
-        self._defer = bool(ring.flags & SetupFlags.DEFER_TASKRUN)
         self._cancel_op: Callable[..., Sqe] | None = getattr(
             ring, "async_cancel", getattr(ring, "cancel", None)
         )
-        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        try:
-            ring.register_eventfd(self._efd)
-            self._loop.add_reader(self._efd, self._on_eventfd)
-        except BaseException:
-            os.close(self._efd)
-            if self._owns_ring:
-                ring.close()
-            raise
+        self._thread_checked = isinstance(self._loop, asyncio.BaseEventLoop)
+        # asyncio.Future(loop=...) directly: loop.create_future() is one more Python call.
+        loop_type = type(self._loop)
+        if getattr(loop_type, "create_future", None) is asyncio.BaseEventLoop.create_future:
+            self._new_future: Callable[[], asyncio.Future[Any]] = functools.partial(
+                asyncio.Future, loop=self._loop
+            )
+        else:
+            self._new_future = self._loop.create_future
+        if not self._shared:
+            efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+            try:
+                ring.register_eventfd(efd)
+                self._loop.add_reader(efd, self._on_eventfd)
+            except BaseException:
+                os.close(efd)
+                pump.detach(self._slot)
+                if self._owns_ring:
+                    ring.close()
+                raise
+            self._efd = efd
         # Closed by loop.shutdown_asyncgens() (asyncio.run) if nobody closes us first.
         self._closer: AsyncGenerator[None, None] | None = _close_with_loop(weakref.ref(self))
         with contextlib.suppress(StopIteration):
@@ -424,7 +549,7 @@ class AsyncRing:
     @property
     def ring(self) -> iouring.IoUring:
         """The underlying :class:`iouring.IoUring` (for registration and inspection; do not
-        reap its completions yourself)."""
+        reap its completions yourself). On an :class:`IoUringEventLoop` it is the loop's."""
         return self._ring
 
     @property
@@ -436,6 +561,12 @@ class AsyncRing:
     def closed(self) -> bool:
         """True after ``close()``."""
         return self._closed
+
+    @property
+    def uses_loop_ring(self) -> bool:
+        """True when the adapter runs on the ring of its :class:`IoUringEventLoop` (no
+        eventfd; the loop's wait completes its operations)."""
+        return self._shared
 
     @property
     def in_flight(self) -> int:
@@ -466,13 +597,19 @@ class AsyncRing:
         await self.aclose()
 
     def close(self) -> None:
-        """Stops watching the ring and closes it if the adapter created it.
+        """Stops using the ring and closes it if the adapter created it.
 
         Operations still waited for fail with ``OSError(ECANCELED)``. An owned ring cancels
         what is in flight and keeps its buffers alive until the kernel has finished with them
-        (``IoUring.close``). A ring passed in stays open with its pins: prefer ``aclose()``,
-        which waits for the operations to end. Closing twice is fine.
+        (``IoUring.close``). On the loop's ring, the adapter's operations are cancelled in the
+        kernel and their late completions discarded (a late fd is closed). A ring passed in
+        stays open with its pins: prefer ``aclose()``, which waits for the operations to end.
+        Closing twice is fine.
         """
+        self._shutdown(None)
+
+    def _loop_closing(self) -> None:
+        """The IoUringEventLoop closes (and its ring with it)."""
         self._shutdown(None)
 
     def _shutdown(self, cause: BaseException | None) -> None:
@@ -481,34 +618,57 @@ class AsyncRing:
         if self._closed:
             return
         self._closed = True
-        self._loop.remove_reader(self._efd)
-        if not self._ring.closed:
-            with contextlib.suppress(OSError):
-                self._ring.unregister_eventfd()
-        os.close(self._efd)
+        pump = self._pump
+        if self._efd is not None:
+            with contextlib.suppress(Exception):
+                self._loop.remove_reader(self._efd)
+            if not self._ring.closed:
+                with contextlib.suppress(OSError):
+                    self._ring.unregister_eventfd()
+            os.close(self._efd)
+            self._efd = None
 
         def error() -> BaseException:
             if cause is not None:
                 return cause
             return OSError(errno.ECANCELED, "the AsyncRing was closed")
 
-        for handler in self._ops.values():
+        ops = self._ops
+        for user_data, handler in list(ops.items()):
             if isinstance(handler, asyncio.Future):
                 if not handler.done():
-                    handler.set_exception(error())
+                    with contextlib.suppress(RuntimeError):  # a closed loop
+                        handler.set_exception(error())
             elif isinstance(handler, (_CqeWaiter, _ZeroCopySend)):
                 if not handler.future.done():
-                    handler.future.set_exception(error())
+                    with contextlib.suppress(RuntimeError):
+                        handler.future.set_exception(error())
             elif isinstance(handler, MultishotOperation):
                 handler.complete(-errno.ECANCELED, 0)
-        for batch in self._batches.values():
-            if not batch.future.done():
-                batch.future.set_exception(error())
-        self._ops.clear()
-        self._batches.clear()
+            # Late completions on a ring that stays open are discarded (late fds closed).
+            ops[user_data] = _CLOSE_FD if user_data in self._fd_ops else _DISCARD
+        for batch_id, batch in list(pump.batches.items()):
+            if batch.owner is self:
+                del pump.batches[batch_id]
+                if not batch.future.done():
+                    with contextlib.suppress(RuntimeError):
+                        batch.future.set_exception(error())
+        self._fd_ops.clear()
         self._batch_ops = 0
-        self._wake_room()
+        pump.wake_room()
         self._wake_idle()
+        pump.watchers.discard(self)
+        if self._shared and not self._ring.closed and self._cancel_op is not None:
+            # The ring stays open: cancel what we left in the kernel, discarding the results.
+            with contextlib.suppress(Exception):
+                for user_data in list(ops):
+                    self._cancel_in_kernel(user_data, force=True)
+        pump.counters[self._slot] = self._next_user_data - self._ud_first
+        if self._shared:
+            pump.detach(self._slot)
+        else:
+            ops.clear()
+            pump.detach(self._slot)
         if self._owns_ring:
             self._ring.close()
         closer, self._closer = self._closer, None
@@ -524,11 +684,13 @@ class AsyncRing:
             return
         for user_data in list(self._ops):
             self._cancel_in_kernel(user_data)
-        for batch in list(self._batches.values()):
-            self._cancel_batch(batch)
+        for batch in list(self._pump.batches.values()):
+            if batch.owner is self:
+                self._cancel_batch(batch)
         if self.in_flight:
-            idle: asyncio.Future[None] = self._loop.create_future()
+            idle: asyncio.Future[None] = self._new_future()
             self._idle_waiters.append(idle)
+            self._pump.watchers.add(self)
             self._schedule_flush()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
@@ -541,8 +703,10 @@ class AsyncRing:
         # destructor closes an owned ring.
         if not getattr(self, "_closed", True):
             self._closed = True
-            with contextlib.suppress(OSError):
-                os.close(self._efd)
+            efd = getattr(self, "_efd", None)
+            if efd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(efd)
         closer = getattr(self, "_closer", None)
         if closer is not None:
             self._closer = None
@@ -582,6 +746,7 @@ class AsyncRing:
                 self._ring.enter(0, 0, int(EnterFlags.SQ_WAIT))
 
     def _schedule_flush(self) -> None:
+        # On the loop's ring the loop's wait submits; otherwise one flush per iteration.
         if not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self._flush)
@@ -602,28 +767,32 @@ class AsyncRing:
         self._shutdown(exc)
 
     def _flush_now(self) -> None:
-        """Submits every prepared SQE, then drains the CQ (completions can be posted inline)."""
+        """Submits every prepared SQE, then dispatches the completions (they can be posted
+        inline, while the SQEs are submitted)."""
+        pump = self._pump
         try:
-            self._ring.submit()
+            pump.run(0.0)
         except (BlockingIOError, InterruptedError):
             # EAGAIN (kernel out of resources) / EINTR: completions first, then try again.
-            self._drain()
+            pump.run(-1.0)
             self._loop.call_soon(self._retry_flush)
             return
         except OSError as exc:
             if exc.errno != errno.EBUSY:
                 raise
-            self._drain()
+            pump.run(-1.0)
             self._loop.call_soon(self._retry_flush)
             return
-        # Completions posted inline signalled the eventfd: clear it before draining them here,
-        # which saves the loop a wakeup that would find nothing (anything posted after the
-        # clear signals again).
-        try:  # noqa: SIM105 (hot path: contextlib.suppress costs more than the read)
-            os.eventfd_read(self._efd)
-        except BlockingIOError:
-            pass
-        self._drain()
+        efd = self._efd
+        if efd is not None:
+            # Completions posted inline signalled the eventfd: clear it and look once more,
+            # which saves the loop a wakeup that would find nothing (anything posted after
+            # the clear signals again).
+            try:  # noqa: SIM105 (hot path: contextlib.suppress costs more than the read)
+                os.eventfd_read(efd)
+            except BlockingIOError:
+                pass
+            pump.run(-1.0)
 
     def _retry_flush(self) -> None:
         if not self._closed and self._ring.sq_ready():
@@ -631,7 +800,9 @@ class AsyncRing:
 
     def _next_ud(self) -> int:
         user_data = self._next_user_data
-        self._next_user_data = (user_data + 1) & _SINGLE_MASK or 1
+        self._next_user_data = user_data + 1
+        if self._next_user_data >= self._ud_end:
+            self._next_user_data = self._ud_first | 1
         return user_data
 
     def _start(
@@ -641,10 +812,18 @@ class AsyncRing:
         kwargs: Mapping[str, Any] | None = None,
     ) -> tuple[int, asyncio.Future[int]]:
         """Prepares one operation and registers the future its completion resolves."""
-        if self._closed or asyncio.get_running_loop() is not self._loop:
+        # The loop's thread id is what get_running_loop() would tell, without its getpid()
+        # (a system call per operation): a loop that is not running has none.
+        if self._closed or (
+            self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
+            if self._thread_checked
+            else _get_running_loop() is not self._loop
+        ):
             self._check_open()
         user_data = self._next_user_data  # (inlined _next_ud: this is the hot path)
-        self._next_user_data = (user_data + 1) & _SINGLE_MASK or 1
+        self._next_user_data = user_data + 1
+        if user_data + 1 >= self._ud_end:
+            self._next_user_data = self._ud_first | 1
         try:
             if kwargs:
                 method(user_data, *args, **kwargs)
@@ -652,7 +831,7 @@ class AsyncRing:
                 method(user_data, *args)
         except SubmissionQueueFull:
             self._prepare(method, user_data, args, kwargs)
-        future: asyncio.Future[int] = self._loop.create_future()
+        future: asyncio.Future[int] = self._new_future()
         self._ops[user_data] = future
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -674,6 +853,7 @@ class AsyncRing:
     async def _run_fd(self, method: Callable[..., Sqe], *args: Any) -> int:
         """Like _run for operations whose result is a new fd: a late fd is closed."""
         user_data, future = self._start(method, args)
+        self._fd_ops.add(user_data)
         try:
             res = await future
         except asyncio.CancelledError:
@@ -681,6 +861,8 @@ class AsyncRing:
                 _CLOSE_FD.complete(future.result(), 0)
             self._abandon(user_data, _CLOSE_FD)
             raise
+        finally:
+            self._fd_ops.discard(user_data)
         if res < 0:
             raise _error(res)
         return res
@@ -691,11 +873,11 @@ class AsyncRing:
             self._ops[user_data] = handler
             self._cancel_in_kernel(user_data)
 
-    def _cancel_in_kernel(self, target: int) -> None:
+    def _cancel_in_kernel(self, target: int, *, force: bool = False) -> None:
         """Prepares an ASYNC_CANCEL of the operation carrying ``target`` (if the ring has the
         operation); its own completion is discarded."""
         cancel = self._cancel_op
-        if cancel is None or self._closed:
+        if cancel is None or (self._closed and not force):
             return
         user_data = self._next_ud()
         self._prepare(cancel, user_data, (target,))
@@ -706,98 +888,30 @@ class AsyncRing:
 
     def _on_eventfd(self) -> None:
         # Clear the eventfd before draining: a completion posted after the drain signals again.
+        efd = self._efd
+        if efd is None or self._closed:
+            return
         try:  # noqa: SIM105 (hot path: contextlib.suppress costs more than the read)
-            os.eventfd_read(self._efd)
+            os.eventfd_read(efd)
         except BlockingIOError:
             pass
-        if not self._closed:
-            try:
-                self._drain()
-            except Exception as exc:  # reported, and every waiter gets it
-                self._broken(exc)
+        try:
+            self._pump.run(-1.0)
+        except Exception as exc:  # reported, and every waiter gets it
+            self._broken(exc)
 
-    def _drain(self) -> None:
-        """Copies every ready completion and dispatches it to its waiter."""
-        ring = self._ring
-        out = self._cqes
-        size = len(out)
-        while True:
-            cqes = ring.copy_cqes(out)
-            n = len(cqes)
-            if n == 0:
-                return
-            self._dispatch(cqes)
-            if n < size and not self._defer and not ring.cq_ring_needs_flush():
-                return
-
-    def _dispatch(self, cqes: npt.NDArray[np.void]) -> None:
-        if self._batches:
-            user_data = cqes["user_data"]
-            in_batch = user_data >= np.uint64(_BATCH_BIT)
-            if in_batch.any():
-                self._dispatch_batches(cqes[in_batch])
-                if in_batch.all():
-                    return
-                cqes = cqes[~in_batch]
-        ops = self._ops
-        pop = ops.pop
-        future_type = asyncio.Future
-        for user_data, res, flags in cqes.tolist():
-            if flags & _MORE:  # not the operation's last completion: the handler stays
-                more = ops.get(user_data)
-                if more is not None and not isinstance(more, future_type):
-                    more.more(res, flags)
-                continue
-            handler = pop(user_data, None)
-            if handler is None:
-                continue
-            if isinstance(handler, future_type):
-                if not handler.done():
-                    handler.set_result(res)
-            else:
-                handler.complete(res, flags)
-        if self._idle_waiters and not ops and not self._batch_ops:
+    def _check_idle(self) -> None:
+        """Called by the pump while aclose() waits: wakes it once nothing is in flight."""
+        if not self._ops and not self._batch_ops:
+            self._pump.watchers.discard(self)
             self._wake_idle()
-
-    def _dispatch_batches(self, cqes: npt.NDArray[np.void]) -> None:
-        user_data = cqes["user_data"]
-        ids = (user_data >> np.uint64(32)) & np.uint64(_BATCH_ID_MASK)
-        first = ids[0]
-        groups = [first] if (ids == first).all() else np.unique(ids)
-        for batch_id in groups:
-            batch = self._batches.get(int(batch_id))
-            if batch is None:
-                continue
-            sel = cqes if len(groups) == 1 else cqes[ids == batch_id]
-            index = (sel["user_data"] & np.uint64(0xFFFF_FFFF)).astype(np.intp)
-            batch.result[index] = sel
-            batch.done[index] = True
-            batch.remaining -= len(sel)
-            self._batch_ops -= len(sel)
-            if batch.remaining <= 0:
-                self._finish_batch(int(batch_id), batch)
-        self._wake_room()
-        if self._idle_waiters and not self._ops and not self._batch_ops:
-            self._wake_idle()
-
-    def _finish_batch(self, batch_id: int, batch: _Batch) -> None:
-        """Resolves a batch whose last completion has arrived."""
-        del self._batches[batch_id]
-        batch.result["user_data"] = np.arange(batch.count, dtype=np.uint64)
-        if not batch.future.done():
-            batch.future.set_result(batch.result)
 
     def _wake_idle(self) -> None:
         waiters, self._idle_waiters = self._idle_waiters, []
         for waiter in waiters:
             if not waiter.done():
-                waiter.set_result(None)
-
-    def _wake_room(self) -> None:
-        waiters, self._room_waiters = self._room_waiters, []
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+                with contextlib.suppress(RuntimeError):
+                    waiter.set_result(None)
 
     # --- generic operations ----------------------------------------------------------------
 
@@ -816,7 +930,7 @@ class AsyncRing:
         self._check_open()
         user_data = self._next_ud()
         self._prepare(method, user_data, args, kwargs)
-        future: asyncio.Future[Cqe] = self._loop.create_future()
+        future: asyncio.Future[Cqe] = self._new_future()
         self._ops[user_data] = _CqeWaiter(future, user_data)
         self._schedule_flush()
         try:
@@ -856,7 +970,33 @@ class AsyncRing:
 
     async def nop(self) -> int:
         """A no-op: completes with 0. Useful to measure the adapter's own cost."""
-        return await self._run(self._ring.nop)
+        # _start and _run inlined: no nested call or coroutine per await (the hot path).
+        if self._closed or (
+            self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
+            if self._thread_checked
+            else _get_running_loop() is not self._loop
+        ):
+            self._check_open()
+        user_data = self._next_user_data
+        self._next_user_data = user_data + 1
+        if user_data + 1 >= self._ud_end:
+            self._next_user_data = self._ud_first | 1
+        try:
+            self._ring.nop(user_data)
+        except SubmissionQueueFull:
+            self._prepare(self._ring.nop, user_data, ())
+        future: asyncio.Future[int] = self._new_future()
+        self._ops[user_data] = future
+        if not self._flush_scheduled:
+            self._schedule_flush()
+        try:
+            res = await future
+        except asyncio.CancelledError:
+            self._abandon(user_data, _DISCARD)
+            raise
+        if res < 0:
+            raise _error(res)
+        return res
 
     async def read(self, fd: _FileDescriptor, buffer: _Buffer, offset: int = -1) -> int:
         """Reads into ``buffer`` (writable, pinned until the kernel is done) from ``fd`` at
@@ -864,7 +1004,33 @@ class AsyncRing:
 
         Raises the OSError of a failed read, ``TypeError`` for a read-only buffer.
         """
-        return await self._run(self._ring.read, fd, buffer, offset)
+        # _start and _run inlined: no nested call or coroutine per await (the hot path).
+        if self._closed or (
+            self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
+            if self._thread_checked
+            else _get_running_loop() is not self._loop
+        ):
+            self._check_open()
+        user_data = self._next_user_data
+        self._next_user_data = user_data + 1
+        if user_data + 1 >= self._ud_end:
+            self._next_user_data = self._ud_first | 1
+        try:
+            self._ring.read(user_data, fd, buffer, offset)
+        except SubmissionQueueFull:
+            self._prepare(self._ring.read, user_data, (fd, buffer, offset))
+        future: asyncio.Future[int] = self._new_future()
+        self._ops[user_data] = future
+        if not self._flush_scheduled:
+            self._schedule_flush()
+        try:
+            res = await future
+        except asyncio.CancelledError:
+            self._abandon(user_data, _DISCARD)
+            raise
+        if res < 0:
+            raise _error(res)
+        return res
 
     async def read_bytes(self, fd: _FileDescriptor, size: int, offset: int = -1) -> bytes:
         """Reads up to ``size`` bytes from ``fd`` at ``offset`` and returns them (shorter at
@@ -879,7 +1045,33 @@ class AsyncRing:
     async def write(self, fd: _FileDescriptor, data: _Buffer, offset: int = -1) -> int:
         """Writes ``data`` to ``fd`` at ``offset`` (-1: the current position); returns the
         byte count, which may be short. Raises the OSError of a failed write."""
-        return await self._run(self._ring.write, fd, data, offset)
+        # _start and _run inlined: no nested call or coroutine per await (the hot path).
+        if self._closed or (
+            self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
+            if self._thread_checked
+            else _get_running_loop() is not self._loop
+        ):
+            self._check_open()
+        user_data = self._next_user_data
+        self._next_user_data = user_data + 1
+        if user_data + 1 >= self._ud_end:
+            self._next_user_data = self._ud_first | 1
+        try:
+            self._ring.write(user_data, fd, data, offset)
+        except SubmissionQueueFull:
+            self._prepare(self._ring.write, user_data, (fd, data, offset))
+        future: asyncio.Future[int] = self._new_future()
+        self._ops[user_data] = future
+        if not self._flush_scheduled:
+            self._schedule_flush()
+        try:
+            res = await future
+        except asyncio.CancelledError:
+            self._abandon(user_data, _DISCARD)
+            raise
+        if res < 0:
+            raise _error(res)
+        return res
 
     async def readv(self, fd: _FileDescriptor, buffers: Sequence[_Buffer], offset: int = -1) -> int:
         """Vectored read into ``buffers``; returns the total byte count. Raises OSError."""
@@ -1069,14 +1261,59 @@ class AsyncRing:
         return self.multishot(self._ring.multishot_accept, fd, None, flags, closes_fds=True)
 
     async def connect(self, fd: _FileDescriptor, address: Any) -> None:
-        """Connects ``fd`` to ``address`` (a ``(host, port)`` tuple with a numeric host, an
-        AF_UNIX path, or a :class:`iouring.SockAddr`). Raises OSError
-        (``ConnectionRefusedError``...)."""
+        """Connects ``fd`` to ``address``: a ``(host, port)`` tuple (a host name is resolved
+        with ``loop.getaddrinfo`` for the socket's family and each address tried in turn), an
+        AF_UNIX path, or a :class:`iouring.SockAddr`. Raises OSError
+        (``ConnectionRefusedError``...), ``socket.gaierror`` for an unknown host name."""
+        if (
+            isinstance(address, tuple)
+            and address
+            and isinstance(address[0], str)
+            and not _numeric_family(address[0])
+        ):
+            self._check_open()
+            infos = await self._resolve(fd, address, passive=False)
+            error: OSError | None = None
+            for _, sockaddr in infos:
+                try:
+                    await self._run(self._ring.connect, fd, sockaddr)
+                except OSError as exc:
+                    error = exc
+                    continue
+                return
+            assert error is not None
+            raise error
         await self._run(self._ring.connect, fd, address)
 
     async def send(self, fd: _FileDescriptor, data: _Buffer, flags: int = 0) -> int:
         """Sends ``data``; returns the bytes sent (may be short). Raises OSError."""
-        return await self._run(self._ring.send, fd, data, flags)
+        # _start and _run inlined: no nested call or coroutine per await (the hot path).
+        if self._closed or (
+            self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
+            if self._thread_checked
+            else _get_running_loop() is not self._loop
+        ):
+            self._check_open()
+        user_data = self._next_user_data
+        self._next_user_data = user_data + 1
+        if user_data + 1 >= self._ud_end:
+            self._next_user_data = self._ud_first | 1
+        try:
+            self._ring.send(user_data, fd, data, flags)
+        except SubmissionQueueFull:
+            self._prepare(self._ring.send, user_data, (fd, data, flags))
+        future: asyncio.Future[int] = self._new_future()
+        self._ops[user_data] = future
+        if not self._flush_scheduled:
+            self._schedule_flush()
+        try:
+            res = await future
+        except asyncio.CancelledError:
+            self._abandon(user_data, _DISCARD)
+            raise
+        if res < 0:
+            raise _error(res)
+        return res
 
     async def send_zc(self, fd: _FileDescriptor, data: _Buffer, flags: int = 0) -> int:
         """A zero-copy send (Linux 6.0+): returns the bytes sent once the kernel no longer
@@ -1085,7 +1322,7 @@ class AsyncRing:
         self._check_open()
         user_data = self._next_ud()
         self._prepare(self._ring.send_zc, user_data, (fd, data, flags))
-        future: asyncio.Future[int] = self._loop.create_future()
+        future: asyncio.Future[int] = self._new_future()
         self._ops[user_data] = _ZeroCopySend(future)
         self._schedule_flush()
         try:
@@ -1100,8 +1337,34 @@ class AsyncRing:
     async def sendall(self, fd: _FileDescriptor, data: _Buffer, flags: int = 0) -> None:
         """Sends all of ``data``, repeating after short sends. Raises OSError."""
         view = memoryview(cast("Buffer", data)).cast("B")
+        send = self._ring.send
         while view:
-            n = await self._run(self._ring.send, fd, view, flags)
+            # _start inlined (the hot path of a stream protocol).
+            if self._closed or (
+                self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
+                if self._thread_checked
+                else _get_running_loop() is not self._loop
+            ):
+                self._check_open()
+            user_data = self._next_user_data
+            self._next_user_data = user_data + 1
+            if user_data + 1 >= self._ud_end:
+                self._next_user_data = self._ud_first | 1
+            try:
+                send(user_data, fd, view, flags)
+            except SubmissionQueueFull:
+                self._prepare(send, user_data, (fd, view, flags))
+            future: asyncio.Future[int] = self._new_future()
+            self._ops[user_data] = future
+            if not self._flush_scheduled:
+                self._schedule_flush()
+            try:
+                n = await future
+            except asyncio.CancelledError:
+                self._abandon(user_data, _DISCARD)
+                raise
+            if n < 0:
+                raise _error(n)
             view = view[n:]
 
     async def sendto(self, fd: _FileDescriptor, data: _Buffer, address: Any, flags: int = 0) -> int:
@@ -1111,7 +1374,33 @@ class AsyncRing:
     async def recv(self, fd: _FileDescriptor, buffer: _Buffer, flags: int = 0) -> int:
         """Receives into ``buffer`` (writable, pinned until the kernel is done); returns the
         byte count (0: the peer closed). Raises OSError."""
-        return await self._run(self._ring.recv, fd, buffer, flags)
+        # _start and _run inlined: no nested call or coroutine per await (the hot path).
+        if self._closed or (
+            self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
+            if self._thread_checked
+            else _get_running_loop() is not self._loop
+        ):
+            self._check_open()
+        user_data = self._next_user_data
+        self._next_user_data = user_data + 1
+        if user_data + 1 >= self._ud_end:
+            self._next_user_data = self._ud_first | 1
+        try:
+            self._ring.recv(user_data, fd, buffer, flags)
+        except SubmissionQueueFull:
+            self._prepare(self._ring.recv, user_data, (fd, buffer, flags))
+        future: asyncio.Future[int] = self._new_future()
+        self._ops[user_data] = future
+        if not self._flush_scheduled:
+            self._schedule_flush()
+        try:
+            res = await future
+        except asyncio.CancelledError:
+            self._abandon(user_data, _DISCARD)
+            raise
+        if res < 0:
+            raise _error(res)
+        return res
 
     async def recv_bytes(self, fd: _FileDescriptor, size: int, flags: int = 0) -> bytes:
         """Receives up to ``size`` bytes and returns them (``b""``: the peer closed). Raises
@@ -1149,6 +1438,200 @@ class AsyncRing:
         """shutdown(2) of a socket (``socket.SHUT_RD``/``SHUT_WR``/``SHUT_RDWR``). Raises
         OSError."""
         await self._run(self._ring.shutdown, fd, how)
+
+    # --- addresses, servers and connections ----------------------------------------------
+
+    async def _resolve(
+        self, fd: _FileDescriptor | None, address: Any, *, passive: bool, family: int = 0
+    ) -> list[tuple[int, Any]]:
+        """``[(family, sockaddr), ...]`` for ``address``: a ``(host, port)`` tuple whose host
+        is a name (or ``""``) goes through ``loop.getaddrinfo``; anything else (a numeric
+        host, an AF_UNIX path, a SockAddr) is passed on as it is."""
+        if fd is not None and not family:
+            family = _socket_family(fd)
+        if not isinstance(address, tuple) or len(address) < 2:
+            return [(family, address)]
+        host, port = address[0], address[1]
+        if not isinstance(host, str) or not isinstance(port, int):
+            raise TypeError("address must be a (host: str, port: int) tuple")
+        numeric = _numeric_family(host) if host else 0
+        if numeric:
+            return [(family or numeric, address)]
+        if family not in (0, _AF_INET, _AF_INET6):
+            raise ValueError("address: a host name needs an AF_INET or AF_INET6 socket")
+        infos = await self._loop.getaddrinfo(
+            host or None,
+            port,
+            family=family,
+            type=_SOCK_STREAM,
+            flags=_AI_PASSIVE if passive else 0,
+        )
+        if not infos:
+            raise OSError(errno.EADDRNOTAVAIL, f"getaddrinfo found no address for {host!r}")
+        return [(info[0], info[4]) for info in infos]
+
+    async def bind(self, fd: _FileDescriptor, address: Any) -> None:
+        """Binds the socket ``fd`` to ``address``: ``(host, port)`` (a host name or ``""``
+        resolves with ``loop.getaddrinfo``, and the first address is used), an AF_UNIX path,
+        or a :class:`iouring.SockAddr`. Uses IORING_OP_BIND where the kernel has it (6.11+),
+        ``bind(2)`` otherwise (it never blocks). Raises OSError (``OSError(EADDRINUSE)``...),
+        ``socket.gaierror`` for an unknown host name."""
+        self._check_open()
+        (_, sockaddr), *_ = await self._resolve(fd, address, passive=True)
+        if self._has_op(Op.BIND):
+            await self._run(self._ring.bind, fd, sockaddr)
+        else:
+            _with_socket(fd, lambda s: s.bind(sockaddr))
+
+    async def listen(self, fd: _FileDescriptor, backlog: int = 128) -> None:
+        """Marks the bound socket ``fd`` as listening (IORING_OP_LISTEN on 6.11+, ``listen(2)``
+        otherwise). Raises OSError."""
+        self._check_open()
+        if self._has_op(Op.LISTEN):
+            await self._run(self._ring.listen, fd, backlog)
+        else:
+            _with_socket(fd, lambda s: s.listen(backlog))
+
+    def _has_op(self, op: int) -> bool:
+        supported = self._supported_ops
+        if supported is None:
+            try:
+                supported = self._supported_ops = frozenset(self._ring.probe_ops())
+            except OSError:
+                supported = self._supported_ops = frozenset()
+        return op in supported
+
+    async def create_server(
+        self,
+        host: str | None,
+        port: int,
+        *,
+        family: int = 0,
+        backlog: int = 128,
+        reuse_address: bool = True,
+    ) -> _Socket:
+        """A listening TCP socket (a ``socket.socket``) on ``host`` (a name, a numeric
+        address, or None/``""`` for every interface) and ``port`` (0: any free port; read it
+        with ``sock.getsockname()``). Raises OSError, ``socket.gaierror``."""
+        self._check_open()
+        infos = await self._resolve(None, (host or "", port), passive=True, family=family)
+        error: OSError | None = None
+        for fam, sockaddr in infos:
+            sock = socket.socket(fam, _SOCK_STREAM | _SOCK_CLOEXEC)
+            try:
+                if reuse_address:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                await self.bind(sock, sockaddr)
+                await self.listen(sock, backlog)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        assert error is not None
+        raise error
+
+    async def open_connection(self, host: str, port: int, *, family: int = 0) -> _Socket:
+        """A TCP ``socket.socket`` connected to ``host`` (a name resolved with
+        ``loop.getaddrinfo``, or a numeric address) and ``port``; each resolved address is
+        tried in turn. Raises the OSError of the last attempt (``ConnectionRefusedError``...),
+        ``socket.gaierror``."""
+        self._check_open()
+        infos = await self._resolve(None, (host, port), passive=False, family=family)
+        error: OSError | None = None
+        for fam, sockaddr in infos:
+            sock = socket.socket(fam, _SOCK_STREAM | _SOCK_CLOEXEC)
+            try:
+                await self._run(self._ring.connect, sock, sockaddr)
+            except OSError as exc:
+                sock.close()
+                error = exc
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            return sock
+        assert error is not None
+        raise error
+
+    async def accept_socket(
+        self, fd: _FileDescriptor, flags: int = _SOCK_CLOEXEC
+    ) -> tuple[_Socket, Any]:
+        """Like :meth:`accept` but returns ``(socket.socket, address)``, as
+        ``socket.accept()`` does. Raises OSError."""
+        conn, address = await self.accept(fd, flags)
+        return socket.socket(fileno=conn), address
+
+    # --- whole files -----------------------------------------------------------------------
+
+    async def read_file(self, path: _StrOrBytesPath) -> bytes:
+        """The whole content of the file ``path``, read through the ring (open, statx, reads,
+        close) without blocking the loop. Raises the OSError of the failing step with
+        ``filename`` set (``FileNotFoundError``, ``IsADirectoryError``...)."""
+        fd = await self.open(path)
+        try:
+            info = await self.statx("", dir_fd=fd, flags=_AT_EMPTY_PATH, mask=_STATX_SIZE)
+            size = info.st_size
+            # One byte more than the size: a read that fills it means the file grew.
+            buffer = bytearray(max(size, 0) + 1)
+            view = memoryview(buffer)
+            got = 0
+            while True:
+                if got == len(buffer):  # the file is larger than statx said: grow
+                    view.release()
+                    buffer.extend(bytes(max(len(buffer), 65536)))
+                    view = memoryview(buffer)
+                n = await self.read(fd, view[got:], got)
+                if n == 0:
+                    break
+                got += n
+                if size > 0 and got >= size and got < len(buffer):
+                    break  # read to its size without filling the spare byte: the end (no 0 read)
+            view.release()
+            del buffer[got:]
+            return bytes(buffer)
+        except OSError as exc:
+            exc.filename = os.fsdecode(path)
+            raise
+        finally:
+            await self._close_quietly(fd)
+
+    async def write_file(
+        self, path: _StrOrBytesPath, data: _Buffer, *, mode: int = 0o666, append: bool = False
+    ) -> int:
+        """Writes ``data`` to the file ``path`` (created with ``mode``, truncated unless
+        ``append``) through the ring without blocking the loop; returns the byte count.
+        Raises the OSError of the failing step with ``filename`` set, ``TypeError`` when
+        ``data`` is not bytes-like."""
+        view = memoryview(cast("Buffer", data)).cast("B")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_APPEND if append else os.O_TRUNC)
+        fd = await self.open(path, flags, mode)
+        try:
+            done = 0
+            while done < len(view):
+                n = await self.write(fd, view[done:], -1 if append else done)
+                if n == 0:
+                    raise OSError(errno.EIO, "write wrote nothing")
+                done += n
+            return done
+        except OSError as exc:
+            exc.filename = os.fsdecode(path)
+            raise
+        finally:
+            await self._close_quietly(fd)
+
+    async def _close_quietly(self, fd: int) -> None:
+        """Closes ``fd`` through the ring; synchronously when the task is being cancelled
+        or the adapter closed, so the descriptor never leaks."""
+        try:
+            await self.close_fd(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            raise
 
     # --- batch awaits ----------------------------------------------------------------------
 
@@ -1195,24 +1678,22 @@ class AsyncRing:
                         f"{name} must be an int or a one-dimensional array of {count} values"
                     )
                 cols[name] = array
-        batch_id = self._next_batch
-        while batch_id in self._batches:
-            batch_id = (batch_id + 1) & _BATCH_ID_MASK
-        self._next_batch = (batch_id + 1) & _BATCH_ID_MASK
+        pump = self._pump
+        batch_id = pump.new_batch_id()
         base = _BATCH_BIT | batch_id << 32
         user_data = np.arange(base, base + count, dtype=np.uint64)
-        future: asyncio.Future[npt.NDArray[np.void]] = self._loop.create_future()
-        batch = _Batch(base, count, future)
-        self._batches[batch_id] = batch
+        future: asyncio.Future[npt.NDArray[np.void]] = self._new_future()
+        batch = _Batch(self, base, count, future)
+        pump.batches[batch_id] = batch
         prepared = 0
         try:
             while prepared < count:
                 # Keep at most cq_entries batch operations in flight: no CQ overflow.
-                room = self._ring.cq_entries - self._batch_ops
+                room = self._ring.cq_entries - pump.batch_ops
                 space = self._ring.sq_space_left()
                 if room <= 0:
-                    waiter: asyncio.Future[None] = self._loop.create_future()
-                    self._room_waiters.append(waiter)
+                    waiter: asyncio.Future[None] = self._new_future()
+                    pump.room_waiters.append(waiter)
                     self._schedule_flush()
                     await waiter
                     self._check_open()
@@ -1229,6 +1710,7 @@ class AsyncRing:
                 n = method(user_data[chunk], count=k, **args, **fixed)
                 prepared += n
                 self._batch_ops += n
+                pump.batch_ops += n
                 self._schedule_flush()
         except BaseException as exc:
             # Earlier chunks are in flight: they must complete (their pins are the ring's)
@@ -1237,10 +1719,10 @@ class AsyncRing:
             batch.remaining -= unprepared
             batch.done[prepared:] = True
             if prepared == 0:
-                self._batches.pop(batch_id, None)
+                pump.batches.pop(batch_id, None)
                 raise
-            if batch.remaining <= 0 and batch_id in self._batches:
-                self._finish_batch(batch_id, batch)
+            if batch.remaining <= 0 and batch_id in pump.batches:
+                pump.finish_batch(batch_id, batch)
             if isinstance(exc, asyncio.CancelledError):
                 self._cancel_batch(batch)
             else:
@@ -1249,7 +1731,7 @@ class AsyncRing:
         try:
             return await future
         except asyncio.CancelledError:
-            if batch_id in self._batches:
+            if batch_id in pump.batches:
                 self._cancel_batch(batch)
             raise
 
