@@ -234,7 +234,8 @@ def _await_contenders(cleanup: list[Callable[[], None]]) -> list[Contender]:
         runner = LoopRunner(factory)
 
         async def make() -> aio.AsyncRing:
-            return aio.AsyncRing(64)
+            # No arguments: on iouring's loop the adapter shares the loop's ring.
+            return aio.AsyncRing()
 
         aring: aio.AsyncRing = runner.run(make())
 
@@ -254,8 +255,8 @@ def _await_contenders(cleanup: list[Callable[[], None]]) -> list[Contender]:
 
     factory = iouring_loop_factory()
     if factory is not None:
-        ring_contender("nop,iouring-loop", factory)
-    ring_contender("nop,asyncio-loop", None)
+        ring_contender("AsyncRing,iouring-loop", factory)
+    ring_contender("AsyncRing,asyncio-loop", None)
 
     stock = LoopRunner()
     cleanup.append(stock.close)
@@ -287,119 +288,120 @@ async def _socket_pair() -> tuple[socket.socket, socket.socket]:
     return client, conn
 
 
-def _echo_contenders(size: int, cleanup: list[Callable[[], None]]) -> list[Contender]:
-    """One contender per API: a client task sends a message and reads the echo back, a server
-    task in the same loop echoes what it receives, ``n`` round trips."""
-    from iouring._bench import Contender
+class _Echo:
+    """One way of doing the echo: a client task sends a message and reads all of it back, a
+    server task in the same loop sends back whatever arrives, ``n`` round trips a run."""
 
-    perf_counter = time.perf_counter
-    message = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
-    contenders = []
+    def __init__(self, size: int, runner: LoopRunner) -> None:
+        self.size = size
+        self.runner = runner
+        self.message = np.random.default_rng(size).integers(0, 256, size, np.uint8).tobytes()
 
-    def add(name: str, is_path: bool, runner: LoopRunner, trips: Callable[[int], Any]) -> None:
-        def run(n: int) -> float:
-            return float(runner.run(trips(n)))
+    async def client_trip(self, view: memoryview) -> None:
+        raise NotImplementedError
 
-        contenders.append(Contender(name, run, is_path))
+    async def serve(self, total: int, view: memoryview) -> None:
+        raise NotImplementedError
 
-    def check(received: bytes | bytearray | memoryview, what: str) -> None:
-        if bytes(received) != message:
-            raise RuntimeError(f"{what} echoed wrong data")
+    def close(self) -> None:
+        raise NotImplementedError
 
-    # iouring: AsyncRing recv/sendall, on iouring's loop when there is one.
-    factory = iouring_loop_factory()
-    runner = LoopRunner(factory)
-    client, conn = runner.run(_socket_pair())
-
-    async def make() -> aio.AsyncRing:
-        return aio.AsyncRing(64)
-
-    aring: aio.AsyncRing = runner.run(make())
-
-    async def ring_recv_exactly(fd: socket.socket, view: memoryview) -> None:
-        got = 0
-        while got < size:
-            k = await aring.recv(fd, view[got:])
-            if k == 0:
-                raise ConnectionError("peer closed")
-            got += k
-
-    async def ring_trips(n: int) -> float:
-        cbuf, sbuf = bytearray(size), bytearray(size)
-        cview, sview = memoryview(cbuf), memoryview(sbuf)
-
-        async def server() -> None:
-            for _ in range(n):
-                await ring_recv_exactly(conn, sview)
-                await aring.sendall(conn, sview)
-
-        start = perf_counter()
-        task = asyncio.ensure_future(server())
+    async def trips(self, n: int) -> float:
+        reply, chunk = bytearray(self.size), bytearray(64 * KiB)
+        task = asyncio.ensure_future(self.serve(n * self.size, memoryview(chunk)))
+        start = time.perf_counter()
+        view = memoryview(reply)
         for _ in range(n):
-            await aring.sendall(client, message)
-            await ring_recv_exactly(client, cview)
+            await self.client_trip(view)
         await task
-        elapsed = perf_counter() - start
-        check(cbuf, "AsyncRing")
+        elapsed = time.perf_counter() - start
+        if bytes(reply) != self.message:
+            raise RuntimeError(f"{type(self).__name__} echoed wrong data")
         return elapsed
 
-    def close_ring() -> None:
-        runner.run(aring.aclose())
-        client.close()
-        conn.close()
-        runner.close()
+    def run(self, n: int) -> float:
+        return float(self.runner.run(self.trips(n)))
 
-    cleanup.append(close_ring)
-    add("recv/sendall" + (",iouring-loop" if factory else ""), True, runner, ring_trips)
 
-    # Stock asyncio: loop.sock_recv_into / sock_sendall.
-    sock_runner = LoopRunner()
-    sclient, sconn = sock_runner.run(_socket_pair())
+class _RingEcho(_Echo):
+    """AsyncRing.sendall / recv (on iouring's loop, the adapter shares the loop's ring)."""
 
-    async def sock_recv_exactly(
-        loop: asyncio.AbstractEventLoop, s: socket.socket, view: memoryview
-    ) -> None:
+    def __init__(self, size: int, runner: LoopRunner) -> None:
+        super().__init__(size, runner)
+        self.client, self.conn = runner.run(_socket_pair())
+
+        async def make() -> aio.AsyncRing:
+            return aio.AsyncRing()
+
+        self.aring: aio.AsyncRing = runner.run(make())
+
+    async def client_trip(self, view: memoryview) -> None:
+        aring, size = self.aring, self.size
+        await aring.sendall(self.client, self.message)
         got = 0
         while got < size:
-            k = await loop.sock_recv_into(s, view[got:])
+            k = await aring.recv(self.client, view[got:])
             if k == 0:
-                raise ConnectionError("peer closed")
+                raise ConnectionError("the server closed")
             got += k
 
-    async def sock_trips(n: int) -> float:
-        loop = asyncio.get_running_loop()
-        cbuf, sbuf = bytearray(size), bytearray(size)
-        cview, sview = memoryview(cbuf), memoryview(sbuf)
+    async def serve(self, total: int, view: memoryview) -> None:
+        aring, conn = self.aring, self.conn
+        while total > 0:
+            k = await aring.recv(conn, view)
+            if k == 0:
+                raise ConnectionError("the client closed")
+            await aring.sendall(conn, view[:k])
+            total -= k
 
-        async def server() -> None:
-            for _ in range(n):
-                await sock_recv_exactly(loop, sconn, sview)
-                await loop.sock_sendall(sconn, sview)
+    def close(self) -> None:
+        self.runner.run(self.aring.aclose())
+        self.client.close()
+        self.conn.close()
+        self.runner.close()
 
-        start = perf_counter()
-        task = asyncio.ensure_future(server())
-        for _ in range(n):
-            await loop.sock_sendall(sclient, message)
-            await sock_recv_exactly(loop, sclient, cview)
-        await task
-        elapsed = perf_counter() - start
-        check(cbuf, "loop.sock_*")
-        return elapsed
 
-    def close_sock() -> None:
-        sclient.close()
-        sconn.close()
-        sock_runner.close()
+class _SockEcho(_Echo):
+    """loop.sock_sendall / sock_recv_into."""
 
-    cleanup.append(close_sock)
-    add("sock_*", False, sock_runner, sock_trips)
+    def __init__(self, size: int, runner: LoopRunner) -> None:
+        super().__init__(size, runner)
+        self.client, self.conn = runner.run(_socket_pair())
 
-    # Streams, on the stock loop and on uvloop.
-    def streams(name: str, factory: Callable[[], asyncio.AbstractEventLoop] | None) -> None:
-        stream_runner = LoopRunner(factory)
+    async def client_trip(self, view: memoryview) -> None:
+        loop, size = self.runner.loop, self.size
+        await loop.sock_sendall(self.client, self.message)
+        got = 0
+        while got < size:
+            k = await loop.sock_recv_into(self.client, view[got:])
+            if k == 0:
+                raise ConnectionError("the server closed")
+            got += k
+
+    async def serve(self, total: int, view: memoryview) -> None:
+        loop, conn = self.runner.loop, self.conn
+        while total > 0:
+            k = await loop.sock_recv_into(conn, view)
+            if k == 0:
+                raise ConnectionError("the client closed")
+            await loop.sock_sendall(conn, view[:k])
+            total -= k
+
+    def close(self) -> None:
+        self.client.close()
+        self.conn.close()
+        self.runner.close()
+
+
+class _StreamsEcho(_Echo):
+    """asyncio streams: write + drain, readexactly on the client, read on the server."""
+
+    def __init__(self, size: int, runner: LoopRunner) -> None:
+        super().__init__(size, runner)
 
         async def connect() -> tuple[Any, ...]:
-            accepted: asyncio.Future[tuple[Any, Any]] = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            accepted: asyncio.Future[tuple[Any, Any]] = loop.create_future()
 
             def on_client(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
                 accepted.set_result((r, w))
@@ -412,44 +414,55 @@ def _echo_contenders(size: int, cleanup: list[Callable[[], None]]) -> list[Conte
                 w.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             return server, reader, writer, sreader, swriter
 
-        server, reader, writer, sreader, swriter = stream_runner.run(connect())
+        self.server, self.reader, self.writer, self.sreader, self.swriter = runner.run(connect())
 
-        async def trips(n: int) -> float:
-            async def echo() -> None:
-                for _ in range(n):
-                    swriter.write(await sreader.readexactly(size))
-                    await swriter.drain()
+    async def client_trip(self, view: memoryview) -> None:
+        self.writer.write(self.message)
+        await self.writer.drain()
+        view[:] = await self.reader.readexactly(self.size)
 
-            start = perf_counter()
-            task = asyncio.ensure_future(echo())
-            data = b""
-            for _ in range(n):
-                writer.write(message)
-                await writer.drain()
-                data = await reader.readexactly(size)
-            await task
-            elapsed = perf_counter() - start
-            check(data, name)
-            return elapsed
+    async def serve(self, total: int, view: memoryview) -> None:
+        reader, writer = self.sreader, self.swriter
+        while total > 0:
+            data = await reader.read(len(view))
+            if not data:
+                raise ConnectionError("the client closed")
+            writer.write(data)
+            await writer.drain()
+            total -= len(data)
 
+    def close(self) -> None:
         async def close() -> None:
-            for w in (writer, swriter):
+            for w in (self.writer, self.swriter):
                 w.close()
-            server.close()
+            self.server.close()
             with contextlib.suppress(Exception):
-                await server.wait_closed()
+                await self.server.wait_closed()
 
-        def finish() -> None:
-            stream_runner.run(close())
-            stream_runner.close()
+        self.runner.run(close())
+        self.runner.close()
 
-        cleanup.append(finish)
-        add(name, False, stream_runner, trips)
 
-    streams("streams", None)
+def _echo_contenders(size: int, cleanup: list[Callable[[], None]]) -> list[Contender]:
+    """AsyncRing (and stock streams) on iouring's loop against loop.sock_*, streams and uvloop
+    streams on their own loops."""
+    from iouring._bench import Contender
+
+    ring_loop = iouring_loop_factory()
     uv = uvloop_factory()
+    ways: list[tuple[str, bool, type[_Echo], Callable[[], asyncio.AbstractEventLoop] | None]] = [
+        ("AsyncRing" + (",iouring-loop" if ring_loop else ""), True, _RingEcho, ring_loop),
+    ]
+    if ring_loop is not None:  # ordinary asyncio code, unchanged, on iouring's loop
+        ways.append(("streams,iouring-loop", True, _StreamsEcho, ring_loop))
+    ways += [("sock_*", False, _SockEcho, None), ("streams", False, _StreamsEcho, None)]
     if uv is not None:
-        streams("uvloop", uv)
+        ways.append(("uvloop", False, _StreamsEcho, uv))
+    contenders = []
+    for name, is_path, kind, factory in ways:
+        echo = kind(size, LoopRunner(factory))
+        cleanup.append(echo.close)
+        contenders.append(Contender(name, echo.run, is_path))
     return contenders
 
 
