@@ -1084,3 +1084,58 @@ def test_ring_closed_while_converting_arguments_raises(
     with pytest.raises(ValueError, match="closed ring"):
         call(ring, _ClosesRing(ring, 1))
     assert ring.closed
+
+
+# --- issue 11: holes an adversarial review found ------------------------------------------------
+
+
+def _renamed_poll_releases_read_pin(ring: IoUring, pipe: tuple[int, int], rename: Any) -> None:
+    """A poll on an idle pipe renamed (by `rename`) to the user_data of a pinned read in flight:
+    the poll's completion must not release the read's buffer."""
+    r, w = pipe
+    buf = bytearray(4)
+    ring.read(0xB, r, buf, -1)
+    ring.poll_add(0xA, r, select.POLLPRI)  # never ready on a pipe
+    ring.submit()
+    try:
+        rename()
+    finally:
+        ring.submit()
+    # Whatever the kernel did with the update, the poll (under 0xA or 0xB) is removed now.
+    ring.poll_remove(0xC1, 0xA)
+    ring.poll_remove(0xC2, 0xB)
+    ring.submit()
+    for _ in range(3):
+        ring.copy_cqes(wait_nr=0)
+        time.sleep(0.01)
+    assert not resizable(buf), "the read's buffer was released while the read is in flight"
+    os.write(w, b"data")
+    wait_until(lambda: (ring.copy_cqes(), ring.in_flight)[1] == 0)
+    assert buf == b"data" and resizable(buf)
+
+
+def test_rename_user_data_by_sqe_off_refused(ring: IoUring, pipe: tuple[int, int]) -> None:
+    flags = int(iouring.PollFlags.UPDATE_USER_DATA)
+
+    def rename() -> None:
+        sqe = ring.poll_update(0xD, 0xA, 0xA, 0, flags)
+        with pytest.raises(ValueError, match="off"):
+            sqe.off = 0xB
+        assert sqe.off == 0xA
+
+    _renamed_poll_releases_read_pin(ring, pipe, rename)
+
+
+def test_rename_user_data_by_push_sqes_refused(ring: IoUring, pipe: tuple[int, int]) -> None:
+    sqes = np.zeros(1, iouring.SQE_DTYPE)
+    sqes[0]["opcode"] = int(iouring.Op.POLL_REMOVE)
+    sqes[0]["user_data"] = 0xD
+    sqes[0]["addr"] = 0xA
+    sqes[0]["off"] = 0xB
+    sqes[0]["len"] = int(iouring.PollFlags.UPDATE_USER_DATA)
+
+    def rename() -> None:
+        with pytest.raises(ValueError, match=r"sqes\[0\].*user_data"):
+            ring.push_sqes(sqes)
+
+    _renamed_poll_releases_read_pin(ring, pipe, rename)

@@ -23,6 +23,7 @@
 
 #include "convert.hpp"
 #include "module.hpp"
+#include "ops.hpp"
 #include "pins.hpp"
 
 namespace iouring::bindings {
@@ -219,6 +220,7 @@ std::uint32_t push_sqes(Ring& ring, py::handle sqes_arg, py::handle buffer_arg) 
                    "method with provided buffers");
         }
         check_unused(i, s, fields_of(s, rule));
+        if (renames_user_data(s)) refuse(i, kRenameRefused);
         auto op = static_cast<Op>(s.opcode);
         if (op == Op::FSYNC && (s.op_flags & ~kFsyncDatasync) != 0) {
             refuse(i, "rw_flags of Op.FSYNC: only FsyncFlags.DATASYNC is defined");
@@ -292,7 +294,9 @@ void register_sqe_array(py::module_& m, RingClass& ring) {
              "WRITE, SEND and RECV must lie inside `buffer`, which is pinned for those "
              "operations (writable when the kernel writes into it); addr/len of READ_FIXED and "
              "WRITE_FIXED must lie inside registered buffer buf_index; fields an opcode does not "
-             "use must be 0; CQE_SKIP_SUCCESS and BUFFER_SELECT are refused.\n\n"
+             "use must be 0; CQE_SKIP_SUCCESS and BUFFER_SELECT are refused, and so is a "
+             "POLL_REMOVE with PollFlags.UPDATE_USER_DATA whose off (new user_data) differs "
+             "from its addr (old user_data).\n\n"
              "Accepted opcodes: NOP, READ, WRITE, READ_FIXED, WRITE_FIXED, FSYNC, CLOSE, "
              "FADVISE, FALLOCATE, SYNC_FILE_RANGE, FTRUNCATE, SHUTDOWN, SPLICE, TEE, POLL_ADD, "
              "POLL_REMOVE, ASYNC_CANCEL, SOCKET, LISTEN, SEND, RECV.\n\n"
