@@ -173,7 +173,10 @@ std::uint32_t push_sqes(Ring& ring, py::handle sqes_arg, py::handle buffer_arg) 
               "sqes must have dtype SQE_DTYPE, not " + py::str(array.dtype()).cast<std::string>());
     }
     if (array.ndim() != 1) raise(PyExc_ValueError, "sqes must be a one-dimensional array");
-    auto n = static_cast<std::size_t>(array.shape(0));
+    // Only the SQEs that can fit are looked at: a huge array (np.broadcast_to makes one out of
+    // a single row) must not make the ring copy more than its SQ holds.
+    auto n = std::min<std::size_t>(static_cast<std::size_t>(array.shape(0)),
+                                   ring.core().sq().entries());
 
     // A private copy, validated and then written to the ring: nothing can change it between
     // the check and the kernel (one allocation per call, none per SQE).
@@ -286,8 +289,8 @@ void register_sqe_array(py::module_& m, RingClass& ring) {
     ring.def("push_sqes", &push_sqes, py::arg("sqes"), py::arg("buffer") = py::none(),
              "Copies SQEs built with NumPy (a 1-D array of SQE_DTYPE, the kernel's 64-byte "
              "io_uring_sqe) into the SQ in one call and returns how many fit (SubmissionQueueFull "
-             "when none does).\n\n"
-             "Every SQE is validated first, as the prep methods validate, and a refused SQE "
+             "when none does); rows beyond the SQ's size are not looked at.\n\n"
+             "Every SQE that can fit is validated first, as the prep methods validate, and a refused SQE "
              "leaves the ring unchanged (ValueError/TypeError naming sqes[i]): opcodes whose "
              "pointers push_sqes cannot check are refused (readv/writev, openat, statx, "
              "timeouts, msghdrs... use their ring methods or batch methods); addr/len of READ, "
