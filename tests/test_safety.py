@@ -1139,3 +1139,54 @@ def test_rename_user_data_by_push_sqes_refused(ring: IoUring, pipe: tuple[int, i
             ring.push_sqes(sqes)
 
     _renamed_poll_releases_read_pin(ring, pipe, rename)
+
+
+def test_copy_cqes_accounts_from_the_ring_not_from_out(
+    make_default_ring: Callable[..., IoUring], pipe: tuple[int, int]
+) -> None:
+    """Class 7: `out` is memory that someone else writes while copy_cqes runs (here a child
+    process, through a shared mapping, forging a final CQE of a pinned read). The accounting
+    must follow the CQEs read from the ring: the read stays pinned, every NOP is counted."""
+    import mmap
+
+    ring = make_default_ring(64)
+    r, w = pipe
+    buf = bytearray(4)
+    ring.read(0xB, r, buf, -1)
+    ring.submit()
+    shared = mmap.mmap(-1, 64 * 16)
+    out = np.frombuffer(shared, dtype=iouring.CQE_DTYPE)
+    forged = np.zeros(1, iouring.CQE_DTYPE)
+    forged["user_data"] = 0xB
+    forged_bytes = forged.tobytes()
+    # The child overwrites out[63], the entry that copy_cqes accounts for last (so the longest
+    # after copying it), as fast as it can for a while.
+    pid = os.fork()
+    if pid == 0:
+        try:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                for _ in range(1000):
+                    shared[63 * 16 : 64 * 16] = forged_bytes
+        finally:
+            os._exit(0)
+    try:
+        deadline = time.monotonic() + 2
+        rounds = 0
+        while time.monotonic() < deadline:
+            ring.nop_batch(np.full(64, 0xA, np.uint64))
+            ring.submit_and_wait(64)
+            ring.copy_cqes(out)
+            rounds += 1
+            if ring.in_flight != 1 or resizable(buf):
+                break
+        assert ring.in_flight == 1, f"accounting drifted after {rounds} rounds"
+        assert not resizable(buf), f"the read's buffer was released after {rounds} rounds"
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    os.write(w, b"done")
+    wait_until(lambda: (ring.copy_cqes(), ring.in_flight)[1] == 0)
+    assert buf == b"done"
+    del out
+    shared.close()

@@ -335,8 +335,11 @@ std::uint32_t Ring::copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_n
     }
     check_usable();  // a signal handler run while waiting may have closed the ring
     std::uint32_t n = cq.peek_batch(out, max);
-    PinList released;  // ring-sized entries: settle() walks them with the ring's CQE size
-    settle(out, n, released);
+    // Accounted from the ring's entries, not from `out`: the caller's memory may change under
+    // us (another thread, a process sharing the mapping, the kernel writing into a buffer that
+    // `out` views), and a forged final CQE there would release another operation's pins.
+    PinList released;
+    settle_ready(n, released);
     cq.advance(n);
     return n;
 }
@@ -344,16 +347,15 @@ std::uint32_t Ring::copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_n
 void Ring::cq_advance(std::uint32_t count) {
     CompletionQueue& cq = core_.cq();
     PinList released;
-    for (std::uint32_t i = 0; i < count; ++i) settle(&cq.at(i), 1, released);
+    settle_ready(count, released);
     cq.advance(count);
 }
 
-void Ring::settle(const void* cqes, std::uint32_t count, PinList& released) {
-    const std::size_t stride = core_.cq().cqe_size();  // 32 on CQE32 rings
-    const auto* entry = static_cast<const std::byte*>(cqes);
-    for (std::uint32_t i = 0; i < count; ++i, entry += stride) {
-        Cqe cqe;
-        std::memcpy(&cqe, entry, sizeof(cqe));
+void Ring::settle_ready(std::uint32_t count, PinList& released) {
+    const CompletionQueue& cq = core_.cq();
+    for (std::uint32_t i = 0; i < count; ++i) {
+        // at() steps by the ring's CQE size (32 on CQE32 rings) and wraps at the ring's end.
+        const Cqe& cqe = cq.at(i);
         // A CQE flagged MORE is not the operation's last: its memory stays pinned.
         if ((cqe.flags & cqe_flags::MORE) == 0) inflight_.complete(cqe.user_data, released);
     }
@@ -482,7 +484,7 @@ bool Ring::drain_for_close(PinList& released) {
             kCloseWaitSliceNs, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
         bool ok = wait_for_close(sq.ready(), slice);
         std::uint32_t ready = core_.cq().ready();
-        for (std::uint32_t i = 0; i < ready; ++i) settle(&core_.cq().at(i), 1, released);
+        settle_ready(ready, released);
         core_.cq().advance(ready);
         if (!ok) break;
     }

@@ -162,10 +162,10 @@ private:
     [[nodiscard]] bool must_drain() const {
         return inflight_.pin_count() != 0 || (!lifetime_pins_.empty() && !inflight_.empty());
     }
-    // Accounts for consumed CQEs: final completions move the pins they release to `released`.
-    // Every path that consumes CQEs goes through here.
-    // `cqes` are `count` entries of the ring's CQE size.
-    void settle(const void* cqes, std::uint32_t count, PinList& released);
+    // Accounts for the first `count` ready CQEs, read from the ring itself (never from a copy
+    // that Python can reach), before they are consumed: final completions move the pins they
+    // release to `released`. Every path that consumes CQEs goes through here.
+    void settle_ready(std::uint32_t count, PinList& released);
     // SQPOLL only: when the SQ is full of SQEs already published to the kernel thread, waits
     // (IORING_ENTER_SQ_WAIT, GIL released) until it takes some; true if a slot is free now.
     bool wait_for_sq_space();
