@@ -1190,3 +1190,52 @@ def test_copy_cqes_accounts_from_the_ring_not_from_out(
     assert buf == b"done"
     del out
     shared.close()
+
+
+@pytest.mark.parametrize("bad", ["empty", "file_mmap"])
+def test_register_buffers_update_partial_keeps_what_the_kernel_holds(
+    make_default_ring: Callable[..., IoUring], tmp_path: pathlib.Path, bad: str
+) -> None:
+    """Class 4: the kernel applies an update up to the first buffer it refuses. The ring must
+    keep exporting the buffers the kernel still holds, and say which buffer was refused."""
+    import mmap
+
+    ring = make_default_ring(8)
+    old = [bytearray(4096), bytearray(4096)]
+    ring.register_buffers(old)
+    new0 = bytearray(4096)
+    if bad == "empty":
+        refused: Any = bytearray()
+    else:
+        path = tmp_path / "backing"
+        path.write_bytes(b"\0" * 4096)
+        fd = os.open(path, os.O_RDWR)
+        refused = mmap.mmap(fd, 4096)
+        os.close(fd)
+    with pytest.raises(OSError, match=r"buffers\[1\]") as info:
+        ring.register_buffers_update(0, [new0, refused])
+    assert info.value.errno is not None
+    assert resizable(old[0]), "slot 0 was replaced: its old buffer is free"
+    assert not resizable(old[1]), "the kernel still holds slot 1's old buffer"
+    assert not resizable(new0)
+    if bad == "empty":
+        assert resizable(refused)
+    else:
+        refused.close()  # not exported: closing works
+    # Slot 0 reads into new0 and slot 1 into old[1], as the kernel has them.
+    r, w = os.pipe()
+    try:
+        os.write(w, b"abcdwxyz")
+        ring.read_fixed(1, r, memoryview(new0)[:4], -1, 0)
+        ring.read_fixed(2, r, memoryview(old[1])[:4], -1, 1)
+        ring.submit_and_wait(2)
+        assert sorted((c.user_data, c.res) for c in (ring.copy_cqe(), ring.copy_cqe())) == [
+            (1, 4),
+            (2, 4),
+        ]
+        assert new0[:4] == b"abcd" and old[1][:4] == b"wxyz"
+    finally:
+        os.close(r)
+        os.close(w)
+    ring.unregister_buffers()
+    assert resizable(old[1]) and resizable(new0)
