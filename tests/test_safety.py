@@ -1239,3 +1239,28 @@ def test_register_buffers_update_partial_keeps_what_the_kernel_holds(
         os.close(w)
     ring.unregister_buffers()
     assert resizable(old[1]) and resizable(new0)
+
+
+@pytest.mark.parametrize("enable", [False, True])
+def test_close_disabled_ring_releases_pins(pipe: tuple[int, int], enable: bool) -> None:
+    """Class 5: a ring set up with R_DISABLED and closed without enabling (its SQEs flushed,
+    never started: submit() fails with EBADFD) releases every pin, with no ResourceWarning."""
+    r, w = pipe
+    ring = IoUring(8, flags=SetupFlags.R_DISABLED)
+    registered = bytearray(4096)
+    ring.register_buffers([registered])
+    target = bytearray(4)
+    ring.read(1, r, target, -1)
+    with pytest.raises(OSError) as info:
+        ring.submit()
+    assert info.value.errno == 77  # EBADFD
+    assert ring.in_flight == 1
+    if enable:
+        ring.enable_rings()
+        ring.submit()
+        os.write(w, b"data")
+        assert ring.copy_cqe(timeout=5) == Cqe(1, 4, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ring.close()
+    assert resizable(registered) and resizable(target)

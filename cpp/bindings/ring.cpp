@@ -53,6 +53,7 @@ Ring::Ring(unsigned entries, const SetupOptions& options)
       inflight_(std::size_t{entries} * 2) {
     int err = core_.init(entries, options);
     if (err < 0) throw_errno(err, "io_uring_setup");
+    disabled_ = (options.flags & setup::R_DISABLED) != 0;
     slot_pins_.resize(core_.sq().entries());
 }
 
@@ -409,6 +410,13 @@ void Ring::unregister_buffers() {
     retire_registered_buffers();
 }
 
+void Ring::enable_rings() {
+    check_usable();
+    int ret = core_.enable_rings();
+    if (ret < 0) throw_errno(ret, "enable_rings");
+    disabled_ = false;
+}
+
 void Ring::close() { close_impl(true); }
 
 bool Ring::wait_for_close(unsigned to_submit, long long timeout_ns) {
@@ -519,7 +527,9 @@ void Ring::close_impl(bool from_close) {
                   "cannot close the ring: another thread is blocked waiting on it and could "
                   "not be woken (a SINGLE_ISSUER ring can only be woken by its own thread)");
         }
-        if (must_drain()) drained = drain_for_close(released);
+        // A ring still disabled never started an operation (io_uring_enter refuses with
+        // EBADFD): what it counts as in flight never reached the kernel, and its pins can go.
+        if (must_drain() && !disabled_) drained = drain_for_close(released);
         core_.close();
     }
     closed_ = true;

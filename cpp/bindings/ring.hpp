@@ -123,6 +123,9 @@ public:
         lifetime_pins_.push_back(std::move(pin));
     }
 
+    // IORING_REGISTER_ENABLE_RINGS for a ring set up with SetupFlags.R_DISABLED. Raises OSError.
+    void enable_rings();
+
     // Resizes the SQ and CQ (IORING_REGISTER_RESIZE_RINGS; cq_entries 0: twice sq_entries).
     // Raises ValueError while SQEs are prepared and not yet submitted, OSError from the kernel.
     void resize(unsigned sq_entries, unsigned cq_entries);
@@ -184,6 +187,9 @@ private:
     // Set while close() drains (with the GIL released): other threads then see a closed ring,
     // so none can start a blocking wait on a ring that is about to be unmapped.
     bool closing_ = false;
+    // Set up with R_DISABLED and not enabled since: the kernel has not started (and cannot
+    // start) any operation, so close() has nothing to drain.
+    bool disabled_ = false;
     std::uint64_t fork_generation_;
     std::uint64_t handed_out_ = 0;  // SQEs handed out by acquire_slot, ever
     std::uint64_t flushed_ = 0;     // SQEs published to the kernel, ever
