@@ -260,13 +260,24 @@ void def_fast_methods(RingClass& cls) {
 
 }  // namespace
 
+// Whether `object` may be reachable through a weak reference, which the refcount does not show
+// (a weakref.ref, WeakValueDictionary, WeakSet, finalize). Types whose weak reference list is
+// not at a known offset (managed by the interpreter) count as referenced.
+static bool may_be_weakly_referenced(PyObject* object) {
+    Py_ssize_t offset = Py_TYPE(object)->tp_weaklistoffset;
+    if (offset == 0) return false;  // the type has no weak references at all
+    if (offset < 0) return true;
+    return *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(object) + offset) != nullptr;
+}
+
 py::object sqe_handle(Ring& ring, std::uint64_t position) {
     Ring::HandleCache& cache = ring.handle_cache();
 #ifndef Py_GIL_DISABLED
     // Only the ring references the last handle it returned: nobody can observe it any more, so
     // it may become the new handle (a handle the caller still holds is never touched: it stays
-    // on its old, now stale or still pending, slot).
-    if (cache.handle != nullptr && Py_REFCNT(cache.object.ptr()) == 1) {
+    // on its old, now stale or still pending, slot). Nobody: not even through a weak reference.
+    if (cache.handle != nullptr && Py_REFCNT(cache.object.ptr()) == 1 &&
+        !may_be_weakly_referenced(cache.object.ptr())) {
         static_cast<SqeHandle*>(cache.handle)->position = position;
         return cache.object;
     }
