@@ -1264,3 +1264,75 @@ def test_close_disabled_ring_releases_pins(pipe: tuple[int, int], enable: bool) 
         warnings.simplefilter("error")
         ring.close()
     assert resizable(registered) and resizable(target)
+
+
+def test_weakly_referenced_sqe_handle_is_not_recycled(ring: IoUring) -> None:
+    """Class 8: the handle-reuse fast path recycles the last Sqe object when only the ring holds
+    it; a weak reference does not show in the refcount but must still see its own SQE."""
+    first = ring.nop(0x1111)
+    ref = weakref.ref(first)
+    del first
+    second = ring.nop(0x2222)
+    assert ref() is not second
+    held = ref()
+    assert held is None or held.user_data == 0x1111
+    assert second.user_data == 0x2222
+    del held, second
+    ring.submit()
+    wait_until(lambda: (ring.copy_cqes(), ring.in_flight)[1] == 0)
+
+
+_RESIZE_REMAP_FAILS = r"""
+import os, resource, sys
+import iouring
+from iouring import IoUring, SetupFlags
+
+ring = IoUring(8, flags=SetupFlags.SINGLE_ISSUER | SetupFlags.DEFER_TASKRUN | SetupFlags.NO_SQARRAY)
+ring.nop(1)
+ring.submit_and_wait(1)
+assert ring.copy_cqe().user_data == 1
+with open("/proc/self/statm") as statm:
+    size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+# The kernel allocates the new rings (not charged to the address space); mapping them fails.
+resource.setrlimit(resource.RLIMIT_AS, (size + (1 << 18), hard))
+try:
+    ring.resize(sq_entries=32768)
+except OSError as e:
+    error = e
+else:
+    error = None
+resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+if error is None:
+    print("SKIP the resize mapped its rings under the limit")
+    sys.exit(0)
+assert "close" in str(error), error
+for use in (lambda: ring.nop(2), ring.submit, lambda: ring.copy_cqes(), ring.sq_space_left):
+    try:
+        use()
+    except RuntimeError as e:
+        assert "resize" in str(e), e
+    else:
+        print("FAIL a broken ring accepted", use)
+        sys.exit(1)
+ring.close()
+print("OK")
+"""
+
+
+def test_resize_whose_remap_fails_breaks_the_ring(tmp_path: pathlib.Path) -> None:
+    """Class 9: the kernel resized the rings but mapping the new ones failed (ENOMEM under
+    RLIMIT_AS, in a child process): the ring must refuse every later use, not silently keep
+    the old rings that the kernel no longer reads."""
+    import subprocess
+
+    script = tmp_path / "remap.py"
+    script.write_text(_RESIZE_REMAP_FAILS)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(script)], capture_output=True, text=True, env=env, timeout=60
+    )
+    out = proc.stdout + proc.stderr
+    if out.startswith("SKIP"):
+        pytest.skip(out)
+    assert proc.returncode == 0 and out.strip().endswith("OK"), out

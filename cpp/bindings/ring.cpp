@@ -68,6 +68,13 @@ Ring::~Ring() {
     }
 }
 
+void Ring::raise_unusable() const {
+    if (closed_ || closing_) raise(PyExc_ValueError, "I/O operation on closed ring");
+    raise(PyExc_RuntimeError,
+          "this ring is broken: resize() could not map the rings the kernel resized it to, so "
+          "nothing submitted through it would be seen; close() it");
+}
+
 std::uint64_t Ring::acquire_slot() {
     check_usable();
     Sqe* sqe = core_.sq().get_sqe_raw();
@@ -389,6 +396,12 @@ void Ring::resize(unsigned sq_entries, unsigned cq_entries) {
     if (ret == -EOVERFLOW) {
         throw_errno(ret, "resize (the new rings cannot hold the completions not yet reaped)");
     }
+    if (ret < 0 && core_.broken()) {
+        broken_ = true;
+        throw_errno(ret,
+                    "resize (the kernel resized the rings, but mapping the new ones failed: "
+                    "this ring can no longer be used; close it)");
+    }
     if (ret < 0) throw_errno(ret, "resize (IORING_REGISTER_RESIZE_RINGS, Linux 6.13+)");
     // Every slot is empty (checked above); positions stay absolute, only the mask changed.
     slot_pins_.clear();
@@ -529,7 +542,11 @@ void Ring::close_impl(bool from_close) {
         }
         // A ring still disabled never started an operation (io_uring_enter refuses with
         // EBADFD): what it counts as in flight never reached the kernel, and its pins can go.
-        if (must_drain() && !disabled_) drained = drain_for_close(released);
+        if (broken_) {
+            drained = !must_drain();  // keeps what is in flight: its completions are unseen
+        } else if (must_drain() && !disabled_) {
+            drained = drain_for_close(released);
+        }
         core_.close();
     }
     closed_ = true;

@@ -50,9 +50,10 @@ public:
     Ring(const Ring&) = delete;
     Ring& operator=(const Ring&) = delete;
 
-    // Raises ValueError on a closed ring and RingForkedError in a forked child.
+    // Raises ValueError on a closed ring, RingForkedError in a forked child and RuntimeError on
+    // a ring that a failed resize() broke.
     void check_usable() const {
-        if (closed_ || closing_) raise(PyExc_ValueError, "I/O operation on closed ring");
+        if (closed_ || closing_ || broken_) raise_unusable();
         if (fork_generation_ != fork_generation.load(std::memory_order_relaxed)) {
             throw RingForkedError(
                 "this ring belongs to the parent process; a forked child must create its own");
@@ -65,7 +66,7 @@ public:
     // The SQE at an absolute position, if it has not been flushed yet.
     Sqe& sqe_at(std::uint64_t position);
     [[nodiscard]] bool is_stale(std::uint64_t position) const {
-        return closed_ || closing_ || position < flushed_ || position >= handed_out_;
+        return closed_ || closing_ || broken_ || position < flushed_ || position >= handed_out_;
     }
     // Writes a prepared operation into the slot at `position`, replacing its pins.
     void prepare(std::uint64_t position, Prepared&& op);
@@ -157,6 +158,7 @@ public:
     }
 
 private:
+    [[noreturn]] void raise_unusable() const;
     // enter(2) with the GIL released; EINTR runs the signal handlers (raising their exception)
     // and retries.
     // With a deadline the wait uses IORING_ENTER_EXT_ARG and returns -ETIME when it passes.
@@ -190,6 +192,9 @@ private:
     // Set up with R_DISABLED and not enabled since: the kernel has not started (and cannot
     // start) any operation, so close() has nothing to drain.
     bool disabled_ = false;
+    // The kernel resized the rings but they could not be mapped (see IoUring::resize): every
+    // use raises, and close() cannot drain (the completions land where we cannot see them).
+    bool broken_ = false;
     std::uint64_t fork_generation_;
     std::uint64_t handed_out_ = 0;  // SQEs handed out by acquire_slot, ever
     std::uint64_t flushed_ = 0;     // SQEs published to the kernel, ever

@@ -109,7 +109,10 @@ public:
     // positions; this then maps the new rings. Refused with -EBUSY while SQEs are prepared but
     // not flushed (the kernel copies published SQEs only). The kernel answers -EOVERFLOW when
     // the new rings cannot hold what is pending. If mapping the new rings fails after the
-    // kernel resized them (-ENOMEM), the ring is unusable and must be closed. -EOPNOTSUPP: the
+    // kernel resized them (-ENOMEM under RLIMIT_AS, say), the kernel reads and writes rings
+    // that this object cannot reach while sq() and cq() still show the old ones: anything
+    // prepared would silently never be submitted. The ring is then broken() for good; callers
+    // must refuse every further use and only close() it. -EOPNOTSUPP: the
     // ring has an SQ index array whose new place cannot be known (see below); rings set up with
     // NO_SQARRAY have none.
     int resize(unsigned sq_entries, unsigned cq_entries = 0) noexcept {
@@ -133,7 +136,10 @@ public:
         Mapping ring_map;
         Mapping sqe_map;
         int err = map_rings(p, ring_map, sqe_map);
-        if (err != 0) return err;
+        if (err != 0) {
+            broken_ = true;
+            return err;
+        }
         // The old mappings are dropped only now: the kernel keeps their pages until unmapped,
         // and it no longer reads or writes them.
         attach(p, std::move(ring_map), std::move(sqe_map));
@@ -173,6 +179,8 @@ public:
     }
 
     [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+    // A resize() whose new rings could not be mapped left this ring unusable (see resize).
+    [[nodiscard]] bool broken() const noexcept { return broken_; }
     [[nodiscard]] int fd() const noexcept { return fd_; }
     [[nodiscard]] std::uint32_t flags() const noexcept { return flags_; }
     [[nodiscard]] std::uint32_t features() const noexcept { return features_; }
@@ -392,6 +400,7 @@ private:
     std::uint32_t flags_ = 0;
     std::uint32_t features_ = 0;
     bool sq_array_offset_known_ = false;  // sq_array_offset_of() matched io_uring_setup's
+    bool broken_ = false;                 // see resize()
     Mapping ring_map_;
     Mapping sqe_map_;
     SubmissionQueue sq_;
