@@ -1336,3 +1336,33 @@ def test_resize_whose_remap_fails_breaks_the_ring(tmp_path: pathlib.Path) -> Non
     if out.startswith("SKIP"):
         pytest.skip(out)
     assert proc.returncode == 0 and out.strip().endswith("OK"), out
+
+
+def test_wait_with_nothing_in_flight_raises(ring: IoUring) -> None:
+    """Class 13: a wait for completions when nothing is in flight (and nothing was submitted)
+    would never end: it raises at once. A timeout still allows waiting (msg_ring, threads)."""
+    out = np.zeros(4, iouring.CQE_DTYPE)
+    calls: dict[str, Callable[[], object]] = {
+        "copy_cqes": lambda: ring.copy_cqes(wait_nr=1),
+        "copy_cqes(out)": lambda: ring.copy_cqes(out, wait_nr=2),
+        "copy_cqe": ring.copy_cqe,
+        "submit_and_wait": lambda: ring.submit_and_wait(1),
+        "submit_and_copy_cqes": lambda: ring.submit_and_copy_cqes(out, 1),
+    }
+    previous = signal.signal(signal.SIGALRM, _raise_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 3)
+        for name, call in calls.items():
+            with pytest.raises(ValueError, match="nothing is in flight"):
+                call()
+        ring.nop(0x13)  # prepared, not submitted: copy_cqes does not submit it
+        with pytest.raises(ValueError, match=r"submit\(\)"):
+            ring.copy_cqes(wait_nr=1)
+        assert ring.submit_and_wait(1) == 1
+        assert ring.copy_cqe() == Cqe(0x13, 0, 0)
+        assert len(ring.copy_cqes(wait_nr=1, timeout=0.01)) == 0
+        with pytest.raises(TimeoutError):
+            ring.copy_cqe(timeout=0.01)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -244,11 +244,14 @@ void def_fast_methods(RingClass& cls) {
          "for completions that are not ready yet (Ctrl-C then raises KeyboardInterrupt). "
          "Returns the number submitted. With timeout (seconds, or a timedelta) raises "
          "TimeoutError when it expires first; the SQEs were submitted all the same. Raises "
-         "ValueError when wait_nr exceeds cq_entries, and OSError from io_uring_enter."},
+         "ValueError when wait_nr exceeds cq_entries or when, without a timeout, it would wait "
+         "with nothing in flight (forever), and OSError from io_uring_enter."},
         {"copy_cqe", as_cfunction(&copy_cqe_method), METH_FASTCALL | METH_KEYWORDS,
          "copy_cqe($self, *, timeout=None)\n--\n\n"
          "Waits for one completion (at most timeout seconds: TimeoutError) and consumes "
-         "it; returns a Cqe. Raises OSError from io_uring_enter and what a signal handler "
+         "it; returns a Cqe. Raises ValueError when none is ready, nothing is in flight and "
+         "no timeout is given (the wait would never end), OSError from io_uring_enter and "
+         "what a signal handler "
          "raises while it waits (KeyboardInterrupt)."},
     };
     for (PyMethodDef& def : methods) {
@@ -567,7 +570,9 @@ RingClass register_ring(py::module_& m) {
            "without `out`, into a new array of all that are ready, consuming them with one "
            "head update. Waits first until at least wait_nr are ready (with timeout: at most "
            "that long, then copies what is ready). Returns the filled part (a view of out). "
-           "Raises TypeError/ValueError naming out or wait_nr, OSError from io_uring_enter, "
+           "Raises TypeError/ValueError naming out or wait_nr, ValueError when it would wait "
+           "(wait_nr above the completions ready, no timeout) with nothing in flight, which "
+           "would never end, OSError from io_uring_enter, "
            "and what a signal handler raises while it waits (KeyboardInterrupt).")
         .def(
             "submit_and_copy_cqes",
@@ -599,7 +604,8 @@ RingClass register_ring(py::module_& m) {
             "less than wait_nr; the SQEs were submitted all the same.\n\n"
             "Raises TypeError when out is not a numpy array of CQE_DTYPE (CQE32_DTYPE on CQE32 "
             "rings), ValueError when it is not one-dimensional and C-contiguous, is read-only, "
-            "or wait_nr exceeds cq_entries (all before anything is submitted), ValueError on a "
+            "or wait_nr exceeds cq_entries (all before anything is submitted), ValueError when, "
+            "without a timeout, it would wait with nothing in flight (forever), ValueError on a "
             "closed ring, and OSError when io_uring_enter fails.")
         .def(
             "peek_cqe",

@@ -313,6 +313,21 @@ void Ring::flush_held_back() {
 bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
     check_usable();  // see submit_nowait
     CompletionQueue& cq = core_.cq();
+    // With nothing in flight no completion of ours can come (overflowed CQEs belong to
+    // operations still counted in flight), so a wait without a deadline would never end.
+    // Completions that another ring (msg_ring) or a later submission from another thread
+    // would post need a timeout.
+    if (!deadline && cq.ready() < wait_nr && inflight_.empty()) {
+        std::string why = handed_out_ != flushed_
+                              ? std::to_string(handed_out_ - flushed_) +
+                                    " SQEs are prepared but not submitted: submit() them first "
+                                    "(or use submit_and_wait)"
+                              : "submit() operations first";
+        raise(PyExc_ValueError, "wait_nr=" + std::to_string(wait_nr) +
+                                    ": nothing is in flight, so the wait would never end; " + why +
+                                    ", or pass a timeout to wait for completions that another "
+                                    "ring (msg_ring) or thread will post");
+    }
     while (cq.ready() < wait_nr) {
         // A signal may have ended an earlier wait (the kernel then reports the SQEs it
         // submitted, not EINTR): run its handler before sleeping again.

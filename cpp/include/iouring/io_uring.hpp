@@ -284,10 +284,24 @@ public:
     // ready and the kernel holds some back, or `wait_nr` > 0, enters with GETEVENTS first.
     // Returns the count copied or -errno. `out` holds max * cq().cqe_size() bytes (an array of
     // Cqe, or of 32-byte entries on CQE32 rings).
+    //
+    // A wait (wait_nr > 0) first submits the SQEs prepared and not yet submitted, in the same
+    // io_uring_enter: otherwise a wait for their completions would never end. It still blocks
+    // forever when fewer than wait_nr completions can come: nothing in flight, and no other
+    // ring (msg_ring) or thread that will post one. This core does not count operations in
+    // flight (the Python binding does, and raises instead of waiting); a caller that cannot
+    // rule that case out must count them itself, or wait with a timeout (enter() with
+    // IORING_ENTER_EXT_ARG).
     int copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_nr) noexcept {
         if (cq_.ready() < std::max<std::uint32_t>(wait_nr, 1) &&
             (wait_nr > 0 || cq_ring_needs_enter())) {
-            int ret = enter(0, wait_nr, enter::GETEVENTS);
+            std::uint32_t flags = enter::GETEVENTS;
+            unsigned to_submit = 0;
+            if (wait_nr > 0) {
+                to_submit = flush_sq();
+                if (to_submit != 0) (void)sq_ring_needs_enter(flags);  // SQPOLL: SQ_WAKEUP
+            }
+            int ret = enter(to_submit, wait_nr, flags);
             if (ret < 0) return ret;
         }
         std::uint32_t n = cq_.peek_batch(out, max);
