@@ -753,3 +753,27 @@ def test_buffer_ring_methods_refuse_non_cqes(method: str, kind: str) -> None:
         record["res"] = 3
         assert bytes(br.get(record)) == bytes(3)
         assert bytes(br.get(np.array(record))) == bytes(3)  # a 0-d array of CQE_DTYPE too
+
+
+# --- issue 11, class 12: SetupFlags.CLAMP -------------------------------------------------------
+
+
+def test_clamp_lets_the_kernel_clamp_entries() -> None:
+    clamp = iouring.SetupFlags.CLAMP
+    with IoUring(65536, flags=clamp) as ring:
+        assert (ring.sq_entries, ring.cq_entries) == (32768, 65536)
+    with IoUring(8, flags=clamp, cq_entries=1 << 20) as ring:
+        assert (ring.sq_entries, ring.cq_entries) == (8, 65536)
+    with IoUring(1 << 31, flags=clamp, cq_entries=40000) as ring:
+        assert (ring.sq_entries, ring.cq_entries) == (32768, 65536)
+    # Without CLAMP the limits stay, and CLAMP does not excuse a bad value.
+    with pytest.raises(ValueError, match="entries"):
+        IoUring(65536)
+    with pytest.raises(ValueError, match="cq_entries"):
+        IoUring(8, cq_entries=1 << 20)
+    with pytest.raises(iouring.EntriesNotPowerOfTwo):
+        IoUring(65535, flags=clamp)
+    with pytest.raises(ValueError, match="cq_entries"):
+        IoUring(64, flags=clamp, cq_entries=8)
+    with pytest.raises(OverflowError):
+        IoUring(1 << 32, flags=clamp)

@@ -30,9 +30,27 @@ constexpr RefusedFlag kRefusedFlags[] = {
     {setup::SQ_REWIND, "SetupFlags.SQ_REWIND is not supported"},
 };
 
-unsigned checked_entries(py::handle value) {
+// With SetupFlags.CLAMP the kernel clamps entries to 32768 and cq_entries to 65536 instead of
+// refusing larger values, so they may be as large as the u32 the kernel takes.
+constexpr std::int64_t kMaxClampedEntries = std::int64_t{1} << 31;  // largest u32 power of two
+
+bool clamps(py::handle flags) { return (to_u32(flags, "flags") & setup::CLAMP) != 0; }
+
+unsigned checked_entries(py::handle value, py::handle flags) {
     std::int64_t entries = to_i64(value, "entries", INT64_MIN, INT64_MAX);
     if (entries == 0) throw EntriesZero("entries must not be zero");
+    if (entries > kMaxEntries && entries <= 0xffffffffll && clamps(flags)) {
+        if (!is_power_of_two(static_cast<unsigned>(entries))) {
+            throw EntriesNotPowerOfTwo("entries must be a power of two, got " +
+                                       std::to_string(entries));
+        }
+        return static_cast<unsigned>(entries);
+    }
+    if (entries > kMaxEntries && clamps(flags)) {
+        raise(PyExc_OverflowError, "entries must be a power of two in 1.." +
+                                       std::to_string(kMaxClampedEntries) +
+                                       " with SetupFlags.CLAMP, got " + std::to_string(entries));
+    }
     if (entries < 0 || entries > kMaxEntries) {
         raise(PyExc_ValueError, "entries must be a power of two in 1.." +
                                     std::to_string(kMaxEntries) + ", got " +
@@ -64,7 +82,10 @@ SetupOptions checked_options(unsigned entries, py::handle flags, py::handle sq_t
     }
     if (!cq_entries.is_none()) {
         o.cq_entries = to_u32(cq_entries, "cq_entries");
-        if (o.cq_entries < entries || o.cq_entries > 2 * kMaxEntries) {
+        const bool clamp = (o.flags & setup::CLAMP) != 0;
+        // The kernel compares with the (clamped) SQ size; with CLAMP it clamps cq_entries too.
+        const unsigned sq = clamp ? std::min(entries, kMaxEntries) : entries;
+        if (o.cq_entries < sq || (!clamp && o.cq_entries > 2 * kMaxEntries)) {
             raise(PyExc_ValueError, "cq_entries must be in entries.." +
                                         std::to_string(2 * kMaxEntries) + ", got " +
                                         std::to_string(o.cq_entries));
@@ -303,7 +324,7 @@ RingClass register_ring(py::module_& m) {
     ring_type() = reinterpret_cast<PyTypeObject*>(cls.ptr());
     cls.def(py::init([](py::handle entries, py::handle flags, py::handle sq_thread_idle,
                         py::handle sq_thread_cpu, py::handle cq_entries, py::handle wq_fd) {
-                unsigned n = checked_entries(entries);
+                unsigned n = checked_entries(entries, flags);
                 SetupOptions options = checked_options(n, flags, sq_thread_idle, sq_thread_cpu,
                                                        cq_entries, wq_fd);
                 auto ring = std::make_shared<Ring>(n, options);

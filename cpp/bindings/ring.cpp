@@ -50,7 +50,7 @@ void clear_sqe_tail(const SubmissionQueue& sq, Sqe& sqe) {
 
 Ring::Ring(unsigned entries, const SetupOptions& options)
     : fork_generation_(fork_generation.load(std::memory_order_relaxed)),
-      inflight_(std::size_t{entries} * 2) {
+      inflight_(std::size_t{std::min(entries, kMaxEntries)} * 2) {  // CLAMP: at most 32768
     int err = core_.init(entries, options);
     if (err < 0) throw_errno(err, "io_uring_setup");
     disabled_ = (options.flags & setup::R_DISABLED) != 0;

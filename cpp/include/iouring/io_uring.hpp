@@ -68,12 +68,14 @@ public:
     }
     ~IoUring() { close(); }
 
-    // Creates the ring. entries must be a power of two in 1..32768; flags outside
+    // Creates the ring. entries must be a power of two in 1..32768 (any power of two with
+    // SetupFlags.CLAMP, which makes the kernel clamp entries and cq_entries); flags outside
     // kSupportedSetupFlags are refused with -EINVAL before the kernel sees them, as are kernels
     // without IORING_FEAT_SINGLE_MMAP (< 5.4, -ENOSYS). Returns 0 or -errno.
     int init(unsigned entries, const SetupOptions& options = {}) noexcept {
         close();
-        if (!is_power_of_two(entries) || entries > kMaxEntries) return -EINVAL;
+        if (!is_power_of_two(entries)) return -EINVAL;
+        if (entries > kMaxEntries && (options.flags & setup::CLAMP) == 0) return -EINVAL;
         if ((options.flags & ~kSupportedSetupFlags) != 0) return -EINVAL;
         Params p{};
         p.flags = options.flags;
