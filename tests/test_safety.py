@@ -1366,3 +1366,30 @@ def test_wait_with_nothing_in_flight_raises(ring: IoUring) -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("behind", ["nop", "read"])
+def test_close_behind_a_drain_cancels_what_is_ahead(
+    make_ring: Callable[..., IoUring], make_pipe: Callable[[], tuple[int, int]], behind: str
+) -> None:
+    """Class 6: an IO_DRAIN operation waits for everything queued before it, and the kernel
+    defers every later SQE (close's own cancel too) behind it. close() must still cancel the
+    operations ahead of the drain, within its bound, and release every pin."""
+    ring = make_ring(8)
+    (r1, _w1), (r2, _w2) = make_pipe(), make_pipe()
+    ahead = WeakBytearray(8)
+    ring.read(0xA, r1, ahead, -1)  # never completes: nothing is written to the pipe
+    ring.submit()
+    drained = WeakBytearray(8)
+    if behind == "nop":
+        ring.nop(0xD).flags = SqeFlags.IO_DRAIN
+    else:
+        ring.read(0xD, r2, drained, -1).flags = SqeFlags.IO_DRAIN
+    ring.submit()
+    refs = [weakref.ref(ahead), weakref.ref(drained)]
+    del ahead, drained
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ring.close()
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None]

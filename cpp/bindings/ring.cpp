@@ -506,6 +506,17 @@ bool Ring::wake_waiters(std::chrono::steady_clock::time_point deadline) {
     return true;
 }
 
+void Ring::sync_cancel_all(long long timeout_ns) {
+    SyncCancelReg reg{};
+    reg.fd = -1;
+    reg.flags = cancel::ANY | cancel::ALL;
+    reg.timeout = KernelTimespec{0, timeout_ns};
+    py::gil_scoped_release nogil;
+    // ENOENT (nothing left to cancel), EINVAL (before Linux 6.0), ETIME and EEXIST (another
+    // thread's SINGLE_ISSUER ring) leave the cancel SQE and the drain's bound to do the work.
+    (void)core_.register_op(RegisterOp::REGISTER_SYNC_CANCEL, &reg, 1);
+}
+
 bool Ring::drain_for_close(PinList& released) {
     SubmissionQueue& sq = core_.sq();
     auto deadline = std::chrono::steady_clock::now() + kCloseDrainTimeout;
@@ -513,7 +524,14 @@ bool Ring::drain_for_close(PinList& released) {
     if (cancel == nullptr) return false;
     prep_cancel(*cancel, 0, 0, cancel::ANY | cancel::ALL);
     flush();
+    // Once an IO_DRAIN operation is queued, the kernel holds every later SQE (the cancel above
+    // too) until everything before the drain completed: what is ahead of it is cancelled
+    // through io_uring_register, which no drain holds back, and again on every round, for what
+    // a drain lets through afterwards.
+    bool first = true;
     while (must_drain()) {
+        if (!first) sync_cancel_all(kCloseWaitSliceNs / 5);
+        first = false;
         auto left = deadline - std::chrono::steady_clock::now();
         if (left <= decltype(left)::zero()) return false;
         long long slice = std::min<long long>(

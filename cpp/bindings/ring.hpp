@@ -182,6 +182,8 @@ private:
     // and waits until they have left; false if they could not be woken before `deadline`.
     bool wake_waiters(std::chrono::steady_clock::time_point deadline);
     bool drain_for_close(PinList& released);
+    // close(): IORING_REGISTER_SYNC_CANCEL of everything, bounded by `timeout_ns`.
+    void sync_cancel_all(long long timeout_ns);
     void close_impl(bool raise_warning);
 
     IoUring core_;
