@@ -17,7 +17,7 @@ import os
 import pathlib
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -1199,6 +1199,11 @@ class _Mutates:
         return self.value
 
 
+def _count(value: int, change: Callable[[], None]) -> int:
+    """A count argument that runs `change` when converted (typed as the int it stands for)."""
+    return cast(int, _Mutates(value, change))
+
+
 def test_batch_flags_changed_by_a_conversion_are_checked(ring: IoUring) -> None:
     """Class 1: sqe_flags converted, then set to CQE_SKIP_SUCCESS by Python code that the call
     runs later (count's __index__): the value used is the value checked, so it is refused."""
@@ -1209,9 +1214,9 @@ def test_batch_flags_changed_by_a_conversion_are_checked(ring: IoUring) -> None:
 
     ud = np.array([0xAA1, 0xAA2], np.uint64)
     with pytest.raises(ValueError, match="CQE_SKIP_SUCCESS"):
-        ring.nop_batch(ud, count=_Mutates(2, change), sqe_flags=flags)
+        ring.nop_batch(ud, count=_count(2, change), sqe_flags=flags)
     flags[:] = 0
-    assert ring.nop_batch(ud, count=_Mutates(2, lambda: None), sqe_flags=flags) == 2
+    assert ring.nop_batch(ud, count=_count(2, lambda: None), sqe_flags=flags) == 2
     ring.submit()
     cqes = ring.copy_cqes(wait_nr=2, timeout=5)
     assert [int(c["user_data"]) for c in cqes] == [0xAA1, 0xAA2]
@@ -1228,7 +1233,7 @@ def test_batch_fsync_flags_changed_by_a_conversion_are_checked(
         ff[:] = 0x80  # not an fsync flag
 
     with pytest.raises(ValueError, match="DATASYNC"):
-        ring.fsync_batch(np.array([1, 2], np.uint64), f.fd, ff, count=_Mutates(2, change))
+        ring.fsync_batch(np.array([1, 2], np.uint64), f.fd, ff, count=_count(2, change))
     assert ring.in_flight == 0
 
 
@@ -1260,7 +1265,7 @@ def test_batch_empty_flag_arrays_are_not_read(ring: IoUring, tmp_file: Callable[
     bad_fsync = np.full(4, 0x80, np.uint32)
     assert ring.fsync_batch(none, tmp_file().fd, bad_fsync[:0]) == 0
     assert ring.fsync_batch(none, tmp_file().fd, 0, sqe_flags=skip[2:2]) == 0
-    with pytest.raises(ValueError, match="differs|differ"):
+    with pytest.raises(ValueError, match="differ"):
         ring.nop_batch(5, count=3, sqe_flags=skip[:0])
     with pytest.raises(ValueError, match="differ"):
         ring.nop_batch(np.arange(3, dtype=np.uint64), sqe_flags=skip[:0])

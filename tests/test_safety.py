@@ -1251,7 +1251,7 @@ def test_close_disabled_ring_releases_pins(pipe: tuple[int, int], enable: bool) 
     ring.register_buffers([registered])
     target = bytearray(4)
     ring.read(1, r, target, -1)
-    with pytest.raises(OSError) as info:
+    with pytest.raises(OSError, match="bad state") as info:
         ring.submit()
     assert info.value.errno == 77  # EBADFD
     assert ring.in_flight == 1
@@ -1330,7 +1330,11 @@ def test_resize_whose_remap_fails_breaks_the_ring(tmp_path: pathlib.Path) -> Non
     script.write_text(_RESIZE_REMAP_FAILS)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     proc = subprocess.run(
-        [sys.executable, "-W", "error", str(script)], capture_output=True, text=True, env=env, timeout=60
+        [sys.executable, "-W", "error", str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     out = proc.stdout + proc.stderr
     if out.startswith("SKIP"):
@@ -1352,7 +1356,7 @@ def test_wait_with_nothing_in_flight_raises(ring: IoUring) -> None:
     previous = signal.signal(signal.SIGALRM, _raise_alarm)
     try:
         signal.setitimer(signal.ITIMER_REAL, 3)
-        for name, call in calls.items():
+        for call in calls.values():
             with pytest.raises(ValueError, match="nothing is in flight"):
                 call()
         ring.nop(0x13)  # prepared, not submitted: copy_cqes does not submit it

@@ -307,7 +307,8 @@ private:
         return dtype.equal(cqe_dtype(sizeof(Cqe))) || dtype.equal(cqe_dtype(sizeof(Cqe32)));
     }
     static py::handle numpy_void_type() {
-        static PyObject* type = py::object(py::module_::import("numpy").attr("void")).release().ptr();
+        static PyObject* type =
+            py::object(py::module_::import("numpy").attr("void")).release().ptr();
         return type;  // never released: the module lives until exit
     }
 
@@ -327,13 +328,15 @@ private:
             if (PyObject_HasAttrString(cqe.ptr(), "dtype") != 0) {
                 py::object dtype = cqe.attr("dtype");
                 what += " of dtype " + py::str(dtype).cast<std::string>();
-                if (py::isinstance<py::array>(cqe) && py::reinterpret_borrow<py::array>(cqe).ndim() != 0) {
+                if (py::isinstance<py::array>(cqe) &&
+                    py::reinterpret_borrow<py::array>(cqe).ndim() != 0) {
                     what += " (an array: pass one of its elements)";
                 }
             }
             raise(PyExc_TypeError,
                   "cqe must be an iouring.Cqe or a CQE_DTYPE (or CQE32_DTYPE) record, such as an "
-                  "element of a copy_cqes() array, not " + what);
+                  "element of a copy_cqes() array, not " +
+                      what);
         }
         if ((flags & cqe_flags::BUFFER) == 0) {
             raise(PyExc_ValueError, "cqe selected no buffer (CqeFlags.BUFFER is not set; res " +

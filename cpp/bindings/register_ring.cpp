@@ -755,8 +755,7 @@ RingClass register_ring(py::module_& m) {
             "Stops signalling the registered eventfd. Raises OSError (ENXIO when none is "
             "registered).")
         .def(
-            "enable_rings",
-            [](Ring& r) { r.enable_rings(); },
+            "enable_rings", [](Ring& r) { r.enable_rings(); },
             "Enables a ring created with SetupFlags.R_DISABLED. Raises OSError (EBADFD when "
             "the ring is not disabled).")
         .def(
