@@ -39,6 +39,8 @@ from iouring import CQE_DTYPE, SQE_DTYPE, IoUring, SetupFlags
 SEED = int(os.environ.get("IOURING_FUZZ_SEED", "11"))
 SECONDS = float(os.environ.get("IOURING_FUZZ_SECONDS", "20"))
 CALLS = int(os.environ.get("IOURING_FUZZ_CALLS", "200000"))
+# IOURING_FUZZ_TRACE=path appends every call to that file before making it.
+TRACE = open(os.environ["IOURING_FUZZ_TRACE"], "a") if "IOURING_FUZZ_TRACE" in os.environ else None  # noqa: SIM115
 
 # What a call may raise: argument errors, kernel errors, a full SQ, a stale handle, a closed,
 # broken or forked ring, a pinned buffer that cannot change (BufferError) and features this
@@ -326,6 +328,9 @@ class Fuzzer:
             args.pop()  # a missing argument
         kwargs = {p: self.value(p) for p in optional if r.random() < 0.3}
         self.calls += 1
+        if TRACE is not None:  # the last call before a crash, for a reproducer
+            TRACE.write(f"{cls}.{name} {tuple(map(_short, args))} {kwargs}\n")
+            TRACE.flush()
         try:
             _Armed.on = True
             try:
@@ -371,6 +376,7 @@ class Fuzzer:
 
     def step(self) -> None:
         r = self.rng
+        self.rings = [ring for ring in self.rings if not ring.closed]  # a _Meddler closes some
         if not self.rings or r.random() < 0.01:
             self.new_ring()
             return

@@ -7,6 +7,7 @@ can drop its last reference and still see whether the ring keeps the object aliv
 from __future__ import annotations
 
 import ctypes
+import errno
 import gc
 import os
 import pathlib
@@ -1061,6 +1062,7 @@ class _ClosesRing:
         lambda r, c: r.submit_and_wait(c),
         lambda r, c: r.submit_and_wait(1, timeout=c),
         lambda r, c: r.nop(c),
+        lambda r, c: r.cq_advance(c),
     ],
     ids=[
         "copy_cqes-wait_nr",
@@ -1072,6 +1074,7 @@ class _ClosesRing:
         "submit_and_wait-wait_nr",
         "submit_and_wait-timeout",
         "nop-user_data",
+        "cq_advance-count",  # found by test_fuzz.py (SIGSEGV: cq_ready() of the unmapped CQ)
     ],
 )
 def test_ring_closed_while_converting_arguments_raises(
@@ -1397,3 +1400,26 @@ def test_close_behind_a_drain_cancels_what_is_ahead(
         ring.close()
     gc.collect()
     assert [ref() for ref in refs] == [None, None]
+
+
+def test_clone_buffers_count_conversion_replacing_the_source_table(
+    make_default_ring: Callable[..., IoUring],
+) -> None:
+    """clone_buffers looked the source's table up before converting count, whose __index__
+    can unregister that table (found by test_fuzz.py's review of conversion order)."""
+    source = make_default_ring(4)
+    target = make_default_ring(4)
+    source.register_buffers([bytearray(4096), bytearray(4096)])
+
+    class Unregisters:
+        def __index__(self) -> int:
+            source.unregister_buffers()
+            return 2
+
+    try:
+        target.clone_buffers(source, count=0)
+    except OSError as e:
+        if e.errno == errno.EINVAL:
+            pytest.skip(f"no IORING_REGISTER_CLONE_BUFFERS (Linux 6.12+): {e}")
+    with pytest.raises(ValueError, match="no registered buffers"):
+        target.clone_buffers(source, count=Unregisters())  # type: ignore[arg-type]

@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -212,12 +213,16 @@ void clone_buffers(Ring& r, Ring& source, py::handle src_offset, py::handle dst_
                    py::handle count, bool replace) {
     std::uint32_t src_off = to_u32(src_offset, "src_offset");
     std::uint32_t dst_off = to_u32(dst_offset, "dst_offset");
+    // Converted before the tables are looked at: __index__ may close either ring or replace
+    // the source's table (which `src` would then point into).
+    std::optional<std::uint32_t> count_value;
+    if (!count.is_none()) count_value = to_u32(count, "count");
     source.check_usable();
     r.check_usable();
     const RegisteredBuffers* src = source.registered_buffers();
     if (src == nullptr) raise(PyExc_ValueError, "source has no registered buffers");
-    std::uint32_t nr = count.is_none() ? static_cast<std::uint32_t>(src->iovecs.size()) - src_off
-                                       : to_u32(count, "count");
+    std::uint32_t nr = count_value ? *count_value
+                                   : static_cast<std::uint32_t>(src->iovecs.size()) - src_off;
     if (src_off > src->iovecs.size() || nr > src->iovecs.size() - src_off) {
         raise(PyExc_ValueError, "src_offset/count exceed the source's buffer table");
     }

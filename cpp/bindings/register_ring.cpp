@@ -653,8 +653,8 @@ RingClass register_ring(py::module_& m) {
         .def(
             "cq_advance",
             [](Ring& r, py::handle count_arg) {
-                r.check_usable();
                 std::uint32_t count = to_u32(count_arg, "count");
+                r.check_usable();  // after the conversion, which may run Python code
                 if (count > r.core().cq_ready()) {
                     raise(PyExc_ValueError, "count (" + std::to_string(count) +
                                                 ") exceeds the completions ready (" +
