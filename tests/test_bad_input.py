@@ -715,3 +715,66 @@ def test_bad_input_covers_every_method() -> None:
     """The parametrisation follows the API: a method added later is tested automatically."""
     assert "read" in RING_METHODS and "prep_read" in SQE_METHODS
     assert all(parameters(getattr(iouring._core.IoUring, m)) for m in RING_METHODS)
+
+
+# --- issue 11, class 11: BufferRing methods given something that is not a CQE -----------------
+
+_BUF = int(iouring.CqeFlags.BUFFER)
+_NOT_CQES: dict[str, Any] = {
+    "cqe array": np.zeros(2, CQE_DTYPE),
+    "one-element cqe array": np.zeros(1, CQE_DTYPE),
+    "numpy float": np.float64(1.0),
+    "float array": np.zeros(3),
+    "int array": np.arange(3),
+    "list": [0, 3, _BUF],
+    "float": 1.5,
+    "str": "abc",
+    "dict": {"res": 3, "flags": _BUF},
+    "float record": np.zeros(1, [("user_data", "f8"), ("res", "f8"), ("flags", "f8")])[0],
+    "record of other fields": np.zeros(1, [("a", "u8"), ("b", "i4")])[0],
+    "record with float flags": np.array(
+        [(0, 3, float(_BUF))], [("user_data", "u8"), ("res", "i4"), ("flags", "f8")]
+    )[0],
+}
+
+
+@pytest.mark.parametrize("method", ["get", "put", "bundle"])
+@pytest.mark.parametrize("kind", list(_NOT_CQES))
+def test_buffer_ring_methods_refuse_non_cqes(method: str, kind: str) -> None:
+    with IoUring(8) as ring:
+        try:
+            br = iouring.BufferRing(ring, 1, 4, 64)
+        except OSError as e:
+            pytest.skip(f"no provided buffer rings: {e}")
+        with pytest.raises(TypeError, match=r"^cqe must be an iouring\.Cqe"):
+            getattr(br, method)(_NOT_CQES[kind])
+        record = np.zeros(1, CQE_DTYPE)[0]
+        record["flags"] = _BUF  # buffer 0
+        record["res"] = 3
+        assert bytes(br.get(record)) == bytes(3)
+        zero_d = np.array(record)  # a 0-d array of CQE_DTYPE is a record too
+        assert bytes(br.get(zero_d)) == bytes(3)  # type: ignore[arg-type]
+
+
+# --- issue 11, class 12: SetupFlags.CLAMP -------------------------------------------------------
+
+
+def test_clamp_lets_the_kernel_clamp_entries() -> None:
+    clamp = iouring.SetupFlags.CLAMP
+    with IoUring(65536, flags=clamp) as ring:
+        assert (ring.sq_entries, ring.cq_entries) == (32768, 65536)
+    with IoUring(8, flags=clamp, cq_entries=1 << 20) as ring:
+        assert (ring.sq_entries, ring.cq_entries) == (8, 65536)
+    with IoUring(1 << 31, flags=clamp, cq_entries=40000) as ring:
+        assert (ring.sq_entries, ring.cq_entries) == (32768, 65536)
+    # Without CLAMP the limits stay, and CLAMP does not excuse a bad value.
+    with pytest.raises(ValueError, match="entries"):
+        IoUring(65536)
+    with pytest.raises(ValueError, match="cq_entries"):
+        IoUring(8, cq_entries=1 << 20)
+    with pytest.raises(iouring.EntriesNotPowerOfTwo):
+        IoUring(65535, flags=clamp)
+    with pytest.raises(ValueError, match="cq_entries"):
+        IoUring(64, flags=clamp, cq_entries=8)
+    with pytest.raises(OverflowError):
+        IoUring(1 << 32, flags=clamp)

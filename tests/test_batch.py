@@ -17,7 +17,7 @@ import os
 import pathlib
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -1182,3 +1182,121 @@ def test_push_sqes_plain_opcodes(
     got = reap(ring, 3)
     assert got[1] == Cqe(1, 0, 0) and got[2] == Cqe(2, 0, 0)
     assert got[3] == Cqe(3, -errno.ENOENT, 0)
+
+
+# --- issue 11: values changed after validation, empty arrays, huge counts ---------------------
+
+
+class _Mutates:
+    """An int (count) whose __index__ first runs `change`: Python code that a batch method runs
+    after it has converted (and, before the fix, validated) the arguments before it."""
+
+    def __init__(self, value: int, change: Callable[[], None]) -> None:
+        self.value, self.change = value, change
+
+    def __index__(self) -> int:
+        self.change()
+        return self.value
+
+
+def _count(value: int, change: Callable[[], None]) -> int:
+    """A count argument that runs `change` when converted (typed as the int it stands for)."""
+    return cast(int, _Mutates(value, change))
+
+
+def test_batch_flags_changed_by_a_conversion_are_checked(ring: IoUring) -> None:
+    """Class 1: sqe_flags converted, then set to CQE_SKIP_SUCCESS by Python code that the call
+    runs later (count's __index__): the value used is the value checked, so it is refused."""
+    flags = np.zeros(2, np.uint8)
+
+    def change() -> None:
+        flags[:] = int(SqeFlags.CQE_SKIP_SUCCESS)
+
+    ud = np.array([0xAA1, 0xAA2], np.uint64)
+    with pytest.raises(ValueError, match="CQE_SKIP_SUCCESS"):
+        ring.nop_batch(ud, count=_count(2, change), sqe_flags=flags)
+    flags[:] = 0
+    assert ring.nop_batch(ud, count=_count(2, lambda: None), sqe_flags=flags) == 2
+    ring.submit()
+    cqes = ring.copy_cqes(wait_nr=2, timeout=5)
+    assert [int(c["user_data"]) for c in cqes] == [0xAA1, 0xAA2]
+    assert ring.in_flight == 0
+
+
+def test_batch_fsync_flags_changed_by_a_conversion_are_checked(
+    ring: IoUring, tmp_file: Callable[..., Any]
+) -> None:
+    f = tmp_file(b"data")
+    ff = np.zeros(2, np.uint32)
+
+    def change() -> None:
+        ff[:] = 0x80  # not an fsync flag
+
+    with pytest.raises(ValueError, match="DATASYNC"):
+        ring.fsync_batch(np.array([1, 2], np.uint64), f.fd, ff, count=_count(2, change))
+    assert ring.in_flight == 0
+
+
+def test_batch_flags_changed_by_a_path_conversion_are_checked(
+    ring: IoUring, tmp_path: pathlib.Path
+) -> None:
+    """A path's __fspath__ runs after sqe_flags were converted."""
+    flags = np.zeros(1, np.uint8)
+    target = tmp_path / "f"
+    target.write_bytes(b"x")
+
+    class Path:
+        def __fspath__(self) -> str:
+            flags[:] = int(SqeFlags.CQE_SKIP_SUCCESS)
+            return str(target)
+
+    with pytest.raises(ValueError, match="CQE_SKIP_SUCCESS"):
+        ring.openat_batch(7, AT_FDCWD, [Path()], os.O_RDONLY, sqe_flags=flags)
+    with pytest.raises(ValueError, match="CQE_SKIP_SUCCESS"):
+        ring.statx_batch(7, AT_FDCWD, [Path()], 0, 0x7FF, bytearray(256), sqe_flags=flags)
+    assert ring.in_flight == 0
+
+
+def test_batch_empty_flag_arrays_are_not_read(ring: IoUring, tmp_file: Callable[..., Any]) -> None:
+    """Class 2: an empty array's element 0 is past its end (here: a refused value)."""
+    skip = np.full(4, int(SqeFlags.CQE_SKIP_SUCCESS), np.uint8)
+    none = np.zeros(0, np.uint64)
+    assert ring.nop_batch(none, sqe_flags=skip[:0]) == 0
+    bad_fsync = np.full(4, 0x80, np.uint32)
+    assert ring.fsync_batch(none, tmp_file().fd, bad_fsync[:0]) == 0
+    assert ring.fsync_batch(none, tmp_file().fd, 0, sqe_flags=skip[2:2]) == 0
+    with pytest.raises(ValueError, match="differ"):
+        ring.nop_batch(5, count=3, sqe_flags=skip[:0])
+    with pytest.raises(ValueError, match="differ"):
+        ring.nop_batch(np.arange(3, dtype=np.uint64), sqe_flags=skip[:0])
+    assert ring.sq_ready() == 0
+
+
+@pytest.mark.parametrize("kind", ["read", "readv", "send", "push_sqes"])
+def test_batch_huge_count_clamped_before_allocating(
+    make_default_ring: Callable[..., IoUring], tmp_file: Callable[..., Any], kind: str
+) -> None:
+    """Class 10: a count (or a broadcast array) far beyond the SQ prepares what fits."""
+    ring = make_default_ring(8)
+    f = tmp_file(b"x" * 64)
+    buf = bytearray(64)
+    huge = 1 << 40
+    if kind == "read":
+        n = ring.read_batch(0, f.fd, buf, 0, 0, count=huge)
+    elif kind == "readv":
+        n = ring.readv_batch(0, f.fd, buf, 0, 0, count=huge)
+    elif kind == "send":
+        n = ring.send_batch(0, f.fd, b"", 0, count=huge)
+    else:
+        row = np.zeros(1, SQE_DTYPE)
+        n = ring.push_sqes(np.broadcast_to(row, (huge,)))
+    assert n == 8
+    ring.submit()
+    wait_until_reaped(ring, 8)
+
+
+def wait_until_reaped(ring: IoUring, count: int) -> None:
+    got = 0
+    while got < count:
+        got += len(ring.copy_cqes(wait_nr=1, timeout=5))
+    assert ring.in_flight == 0

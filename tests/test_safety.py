@@ -7,6 +7,7 @@ can drop its last reference and still see whether the ring keeps the object aliv
 from __future__ import annotations
 
 import ctypes
+import errno
 import gc
 import os
 import pathlib
@@ -1061,6 +1062,7 @@ class _ClosesRing:
         lambda r, c: r.submit_and_wait(c),
         lambda r, c: r.submit_and_wait(1, timeout=c),
         lambda r, c: r.nop(c),
+        lambda r, c: r.cq_advance(c),
     ],
     ids=[
         "copy_cqes-wait_nr",
@@ -1072,6 +1074,7 @@ class _ClosesRing:
         "submit_and_wait-wait_nr",
         "submit_and_wait-timeout",
         "nop-user_data",
+        "cq_advance-count",  # found by test_fuzz.py (SIGSEGV: cq_ready() of the unmapped CQ)
     ],
 )
 def test_ring_closed_while_converting_arguments_raises(
@@ -1084,3 +1087,339 @@ def test_ring_closed_while_converting_arguments_raises(
     with pytest.raises(ValueError, match="closed ring"):
         call(ring, _ClosesRing(ring, 1))
     assert ring.closed
+
+
+# --- issue 11: holes an adversarial review found ------------------------------------------------
+
+
+def _renamed_poll_releases_read_pin(ring: IoUring, pipe: tuple[int, int], rename: Any) -> None:
+    """A poll on an idle pipe renamed (by `rename`) to the user_data of a pinned read in flight:
+    the poll's completion must not release the read's buffer."""
+    r, w = pipe
+    buf = bytearray(4)
+    ring.read(0xB, r, buf, -1)
+    ring.poll_add(0xA, r, select.POLLPRI)  # never ready on a pipe
+    ring.submit()
+    try:
+        rename()
+    finally:
+        ring.submit()
+    # Whatever the kernel did with the update, the poll (under 0xA or 0xB) is removed now.
+    ring.poll_remove(0xC1, 0xA)
+    ring.poll_remove(0xC2, 0xB)
+    ring.submit()
+    for _ in range(3):
+        ring.copy_cqes(wait_nr=0)
+        time.sleep(0.01)
+    assert not resizable(buf), "the read's buffer was released while the read is in flight"
+    os.write(w, b"data")
+    wait_until(lambda: (ring.copy_cqes(), ring.in_flight)[1] == 0)
+    assert buf == b"data" and resizable(buf)
+
+
+def test_rename_user_data_by_sqe_off_refused(ring: IoUring, pipe: tuple[int, int]) -> None:
+    flags = int(iouring.PollFlags.UPDATE_USER_DATA)
+
+    def rename() -> None:
+        sqe = ring.poll_update(0xD, 0xA, 0xA, 0, flags)
+        with pytest.raises(ValueError, match="off"):
+            sqe.off = 0xB
+        assert sqe.off == 0xA
+
+    _renamed_poll_releases_read_pin(ring, pipe, rename)
+
+
+def test_rename_user_data_by_push_sqes_refused(ring: IoUring, pipe: tuple[int, int]) -> None:
+    sqes = np.zeros(1, iouring.SQE_DTYPE)
+    sqes[0]["opcode"] = int(iouring.Op.POLL_REMOVE)
+    sqes[0]["user_data"] = 0xD
+    sqes[0]["addr"] = 0xA
+    sqes[0]["off"] = 0xB
+    sqes[0]["len"] = int(iouring.PollFlags.UPDATE_USER_DATA)
+
+    def rename() -> None:
+        with pytest.raises(ValueError, match=r"sqes\[0\].*user_data"):
+            ring.push_sqes(sqes)
+
+    _renamed_poll_releases_read_pin(ring, pipe, rename)
+
+
+def test_copy_cqes_accounts_from_the_ring_not_from_out(
+    make_default_ring: Callable[..., IoUring], pipe: tuple[int, int]
+) -> None:
+    """Class 7: `out` is memory that someone else writes while copy_cqes runs (here a child
+    process, through a shared mapping, forging a final CQE of a pinned read). The accounting
+    must follow the CQEs read from the ring: the read stays pinned, every NOP is counted."""
+    import mmap
+
+    ring = make_default_ring(64)
+    r, w = pipe
+    buf = bytearray(4)
+    ring.read(0xB, r, buf, -1)
+    ring.submit()
+    shared = mmap.mmap(-1, 64 * 16)
+    out = np.frombuffer(shared, dtype=iouring.CQE_DTYPE)
+    forged = np.zeros(1, iouring.CQE_DTYPE)
+    forged["user_data"] = 0xB
+    forged_bytes = forged.tobytes()
+    # The child overwrites out[63], the entry that copy_cqes accounts for last (so the longest
+    # after copying it), as fast as it can for a while.
+    pid = os.fork()
+    if pid == 0:
+        try:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                for _ in range(1000):
+                    shared[63 * 16 : 64 * 16] = forged_bytes
+        finally:
+            os._exit(0)
+    try:
+        deadline = time.monotonic() + 2
+        rounds = 0
+        while time.monotonic() < deadline:
+            ring.nop_batch(np.full(64, 0xA, np.uint64))
+            ring.submit_and_wait(64)
+            ring.copy_cqes(out)
+            rounds += 1
+            if ring.in_flight != 1 or resizable(buf):
+                break
+        assert ring.in_flight == 1, f"accounting drifted after {rounds} rounds"
+        assert not resizable(buf), f"the read's buffer was released after {rounds} rounds"
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    os.write(w, b"done")
+    wait_until(lambda: (ring.copy_cqes(), ring.in_flight)[1] == 0)
+    assert buf == b"done"
+    del out
+    shared.close()
+
+
+@pytest.mark.parametrize("bad", ["empty", "file_mmap"])
+def test_register_buffers_update_partial_keeps_what_the_kernel_holds(
+    make_default_ring: Callable[..., IoUring], tmp_path: pathlib.Path, bad: str
+) -> None:
+    """Class 4: the kernel applies an update up to the first buffer it refuses. The ring must
+    keep exporting the buffers the kernel still holds, and say which buffer was refused."""
+    import mmap
+
+    ring = make_default_ring(8)
+    old = [bytearray(4096), bytearray(4096)]
+    ring.register_buffers(old)
+    new0 = bytearray(4096)
+    if bad == "empty":
+        refused: Any = bytearray()
+    else:
+        path = tmp_path / "backing"
+        path.write_bytes(b"\0" * 4096)
+        fd = os.open(path, os.O_RDWR)
+        refused = mmap.mmap(fd, 4096)
+        os.close(fd)
+    with pytest.raises(OSError, match=r"buffers\[1\]") as info:
+        ring.register_buffers_update(0, [new0, refused])
+    assert info.value.errno is not None
+    assert resizable(old[0]), "slot 0 was replaced: its old buffer is free"
+    assert not resizable(old[1]), "the kernel still holds slot 1's old buffer"
+    assert not resizable(new0)
+    if bad == "empty":
+        assert resizable(refused)
+    else:
+        refused.close()  # not exported: closing works
+    # Slot 0 reads into new0 and slot 1 into old[1], as the kernel has them.
+    r, w = os.pipe()
+    try:
+        os.write(w, b"abcdwxyz")
+        ring.read_fixed(1, r, memoryview(new0)[:4], -1, 0)
+        ring.read_fixed(2, r, memoryview(old[1])[:4], -1, 1)
+        ring.submit_and_wait(2)
+        assert sorted((c.user_data, c.res) for c in (ring.copy_cqe(), ring.copy_cqe())) == [
+            (1, 4),
+            (2, 4),
+        ]
+        assert new0[:4] == b"abcd" and old[1][:4] == b"wxyz"
+    finally:
+        os.close(r)
+        os.close(w)
+    ring.unregister_buffers()
+    assert resizable(old[1]) and resizable(new0)
+
+
+@pytest.mark.parametrize("enable", [False, True])
+def test_close_disabled_ring_releases_pins(pipe: tuple[int, int], enable: bool) -> None:
+    """Class 5: a ring set up with R_DISABLED and closed without enabling (its SQEs flushed,
+    never started: submit() fails with EBADFD) releases every pin, with no ResourceWarning."""
+    r, w = pipe
+    ring = IoUring(8, flags=SetupFlags.R_DISABLED)
+    registered = bytearray(4096)
+    ring.register_buffers([registered])
+    target = bytearray(4)
+    ring.read(1, r, target, -1)
+    with pytest.raises(OSError, match="bad state") as info:
+        ring.submit()
+    assert info.value.errno == 77  # EBADFD
+    assert ring.in_flight == 1
+    if enable:
+        ring.enable_rings()
+        ring.submit()
+        os.write(w, b"data")
+        assert ring.copy_cqe(timeout=5) == Cqe(1, 4, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ring.close()
+    assert resizable(registered) and resizable(target)
+
+
+def test_weakly_referenced_sqe_handle_is_not_recycled(ring: IoUring) -> None:
+    """Class 8: the handle-reuse fast path recycles the last Sqe object when only the ring holds
+    it; a weak reference does not show in the refcount but must still see its own SQE."""
+    first = ring.nop(0x1111)
+    ref = weakref.ref(first)
+    del first
+    second = ring.nop(0x2222)
+    assert ref() is not second
+    held = ref()
+    assert held is None or held.user_data == 0x1111
+    assert second.user_data == 0x2222
+    del held, second
+    ring.submit()
+    wait_until(lambda: (ring.copy_cqes(), ring.in_flight)[1] == 0)
+
+
+_RESIZE_REMAP_FAILS = r"""
+import os, resource, sys
+import iouring
+from iouring import IoUring, SetupFlags
+
+ring = IoUring(8, flags=SetupFlags.SINGLE_ISSUER | SetupFlags.DEFER_TASKRUN | SetupFlags.NO_SQARRAY)
+ring.nop(1)
+ring.submit_and_wait(1)
+assert ring.copy_cqe().user_data == 1
+with open("/proc/self/statm") as statm:
+    size = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+# The kernel allocates the new rings (not charged to the address space); mapping them fails.
+resource.setrlimit(resource.RLIMIT_AS, (size + (1 << 18), hard))
+try:
+    ring.resize(sq_entries=32768)
+except OSError as e:
+    error = e
+else:
+    error = None
+resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+if error is None:
+    print("SKIP the resize mapped its rings under the limit")
+    sys.exit(0)
+assert "close" in str(error), error
+for use in (lambda: ring.nop(2), ring.submit, lambda: ring.copy_cqes(), ring.sq_space_left):
+    try:
+        use()
+    except RuntimeError as e:
+        assert "resize" in str(e), e
+    else:
+        print("FAIL a broken ring accepted", use)
+        sys.exit(1)
+ring.close()
+print("OK")
+"""
+
+
+def test_resize_whose_remap_fails_breaks_the_ring(tmp_path: pathlib.Path) -> None:
+    """Class 9: the kernel resized the rings but mapping the new ones failed (ENOMEM under
+    RLIMIT_AS, in a child process): the ring must refuse every later use, not silently keep
+    the old rings that the kernel no longer reads."""
+    import subprocess
+
+    script = tmp_path / "remap.py"
+    script.write_text(_RESIZE_REMAP_FAILS)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.run(
+        [sys.executable, "-W", "error", str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    out = proc.stdout + proc.stderr
+    if out.startswith("SKIP"):
+        pytest.skip(out)
+    assert proc.returncode == 0 and out.strip().endswith("OK"), out
+
+
+def test_wait_with_nothing_in_flight_raises(ring: IoUring) -> None:
+    """Class 13: a wait for completions when nothing is in flight (and nothing was submitted)
+    would never end: it raises at once. A timeout still allows waiting (msg_ring, threads)."""
+    out = np.zeros(4, iouring.CQE_DTYPE)
+    calls: dict[str, Callable[[], object]] = {
+        "copy_cqes": lambda: ring.copy_cqes(wait_nr=1),
+        "copy_cqes(out)": lambda: ring.copy_cqes(out, wait_nr=2),
+        "copy_cqe": ring.copy_cqe,
+        "submit_and_wait": lambda: ring.submit_and_wait(1),
+        "submit_and_copy_cqes": lambda: ring.submit_and_copy_cqes(out, 1),
+    }
+    previous = signal.signal(signal.SIGALRM, _raise_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 3)
+        for call in calls.values():
+            with pytest.raises(ValueError, match="nothing is in flight"):
+                call()
+        ring.nop(0x13)  # prepared, not submitted: copy_cqes does not submit it
+        with pytest.raises(ValueError, match=r"submit\(\)"):
+            ring.copy_cqes(wait_nr=1)
+        assert ring.submit_and_wait(1) == 1
+        assert ring.copy_cqe() == Cqe(0x13, 0, 0)
+        assert len(ring.copy_cqes(wait_nr=1, timeout=0.01)) == 0
+        with pytest.raises(TimeoutError):
+            ring.copy_cqe(timeout=0.01)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("behind", ["nop", "read"])
+def test_close_behind_a_drain_cancels_what_is_ahead(
+    make_ring: Callable[..., IoUring], make_pipe: Callable[[], tuple[int, int]], behind: str
+) -> None:
+    """Class 6: an IO_DRAIN operation waits for everything queued before it, and the kernel
+    defers every later SQE (close's own cancel too) behind it. close() must still cancel the
+    operations ahead of the drain, within its bound, and release every pin."""
+    ring = make_ring(8)
+    (r1, _w1), (r2, _w2) = make_pipe(), make_pipe()
+    ahead = WeakBytearray(8)
+    ring.read(0xA, r1, ahead, -1)  # never completes: nothing is written to the pipe
+    ring.submit()
+    drained = WeakBytearray(8)
+    if behind == "nop":
+        ring.nop(0xD).flags = SqeFlags.IO_DRAIN
+    else:
+        ring.read(0xD, r2, drained, -1).flags = SqeFlags.IO_DRAIN
+    ring.submit()
+    refs = [weakref.ref(ahead), weakref.ref(drained)]
+    del ahead, drained
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ring.close()
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None]
+
+
+def test_clone_buffers_count_conversion_replacing_the_source_table(
+    make_default_ring: Callable[..., IoUring],
+) -> None:
+    """clone_buffers looked the source's table up before converting count, whose __index__
+    can unregister that table (found by test_fuzz.py's review of conversion order)."""
+    source = make_default_ring(4)
+    target = make_default_ring(4)
+    source.register_buffers([bytearray(4096), bytearray(4096)])
+
+    class Unregisters:
+        def __index__(self) -> int:
+            source.unregister_buffers()
+            return 2
+
+    try:
+        target.clone_buffers(source, count=0)
+    except OSError as e:
+        if e.errno == errno.EINVAL:
+            pytest.skip(f"no IORING_REGISTER_CLONE_BUFFERS (Linux 6.12+): {e}")
+    with pytest.raises(ValueError, match="no registered buffers"):
+        target.clone_buffers(source, count=Unregisters())  # type: ignore[arg-type]

@@ -4,12 +4,15 @@
 // error leaves the ring untouched. A batch prepares as many operations as the SQ has room for
 // and returns that count.
 //
-// Cost model: a call converts each argument once (arrays are read where they lie, with no copy
-// when they are native-endian NumPy integer arrays), checks every value, reserves the slots
-// with one call and writes each SQE with one prep_*() call. Memory-relevant values (the byte
-// range of each operation) are computed once into a per-thread scratch vector that is reused
-// from call to call, and the SQEs are written from that snapshot, so even an array changed
-// concurrently (free-threaded Python) cannot make an operation leave its checked range.
+// Cost model: a call converts each argument once, checks the values of the operations that can
+// fit in the SQ (never more: a huge count allocates nothing for the operations that cannot be
+// prepared), reserves the slots with one call and writes each SQE with one prep_*() call. Every
+// value that is checked is copied as it is checked, into per-thread scratch vectors lent to
+// one call at a time (see Scratch and Column), and the SQEs are written from these snapshots:
+// neither Python code that the call runs after a check (a later argument's __index__ or
+// __fspath__) nor another thread (free-threaded Python) can slip in an unchecked value or make
+// an operation leave its checked range. Arrays whose dtype holds only acceptable values
+// (uint64 user_data, int32 fds, uint32 lengths) are read where they lie, with no copy.
 #include <pybind11/numpy.h>
 
 #include <algorithm>
@@ -41,15 +44,54 @@ py::module_& numpy_module() {
     return *np;
 }
 
+// Storage private to one batch call: `Inline` elements live in the object (on the caller's
+// stack), more on the heap. Nothing is shared between calls, so a call that re-enters a batch
+// method on the same thread (a signal handler run while a batch waits for SQ space, or Python
+// code run by a conversion) cannot overwrite the snapshot of the call it interrupted, and the
+// common batch (up to `Inline` operations) allocates nothing.
+template <typename T, std::size_t Inline = 64>
+class Scratch {
+public:
+    Scratch() = default;
+    Scratch(const Scratch&) = delete;
+    Scratch& operator=(const Scratch&) = delete;
+    // n elements (value-initialized only when they come from the heap).
+    T* get(std::size_t n) {
+        size_ = n;
+        if (n <= Inline) return inline_;
+        heap_.resize(n);
+        return heap_.data();
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+private:
+    T inline_[Inline];
+    std::vector<T> heap_;
+    std::size_t size_ = 0;
+};
+
 // One integer argument of a batch: a single value for every operation, or a 1-D integer array
-// with one value per operation (a length-1 array applies to every operation). Array elements
-// are read in place through the array's strides; every value is range-checked on construction.
-// Negative values are kept as two's complement, so -1 becomes the all-ones u64 ("no offset").
+// with one value per operation (a length-1 array applies to every operation). Negative values
+// are kept as two's complement, so -1 becomes the all-ones u64 ("no offset").
+//
+// Construction converts (which may run Python code: __index__, __array__); take(n) then checks
+// the values of the first n operations. Checked values are copied into a private snapshot as
+// they are checked, and the SQEs are prepared from that copy, so neither Python code run later
+// in the call (another argument's conversion) nor another thread can slip in a value that was
+// not checked. An array whose dtype holds only acceptable values (uint64 user_data, int32 fds)
+// needs no check and is read in place, with no copy. Only the first n values are looked at: a
+// batch prepares at most what fits in the SQ, whatever the length of its arrays.
 class Column {
 public:
-    Column(py::handle h, const char* name, long long lo, unsigned long long hi) : name_(name) {
+    // `check` (optional) validates each value further (it raises); values it checks are
+    // always snapshotted.
+    using Check = void (*)(std::uint64_t);
+    Column(py::handle h, const char* name, long long lo, unsigned long long hi,
+           Check check = nullptr)
+        : name_(name), lo_(lo), hi_(hi), check_(check) {
         if (is_single_value(h)) {
             single_ = convert_single(h, lo, hi);
+            if (check_ != nullptr) check_(single_);
             return;
         }
         py::array a;
@@ -91,20 +133,46 @@ public:
         if (itemsize_ != 1 && itemsize_ != 2 && itemsize_ != 4 && itemsize_ != 8) {
             raise(PyExc_TypeError, std::string(name) + " must hold integers of 1, 2, 4 or 8 bytes");
         }
-        if (type_fits(lo, hi)) return;  // every value the dtype can hold is in range
-        for (std::size_t i = 0; i < size_; ++i) {
+    }
+    // Not movable: once take() copied, data_ may point into snapshot_. The helpers below return
+    // prvalues, which C++17 constructs in place.
+    Column(Column&&) = delete;
+    Column(const Column&) = delete;
+    Column& operator=(const Column&) = delete;
+    Column& operator=(Column&&) = delete;
+    ~Column() = default;
+
+    // Checks the values of operations 0..n-1 (an array's first n elements, or its one element
+    // when it broadcasts) and snapshots them; `copy` snapshots even values that need no range
+    // check, for a caller that checks them further (values()). Call once, before operator[].
+    void take(std::size_t n, bool copy = false) {
+        if (data_ == nullptr) return;  // a single value: converted and checked already
+        std::size_t count = size_ == 1 ? 1 : std::min(size_, n);
+        bool check = !type_fits(lo_, hi_);
+        if (!check && !copy && check_ == nullptr) return;  // read in place: any value will do
+        std::uint64_t* values = snapshot_.get(count);
+        for (std::size_t i = 0; i < count; ++i) {
             std::uint64_t v = load(i);
-            bool ok = signed_ ? (static_cast<std::int64_t>(v) >= lo &&
-                                 (static_cast<std::int64_t>(v) < 0 || v <= hi))
-                              : v <= hi;
-            if (!ok) {
-                raise(PyExc_OverflowError,
-                      out_of_range(name, lo, hi) + " (operation " + std::to_string(i) + " has " +
-                          (signed_ ? std::to_string(static_cast<std::int64_t>(v))
-                                   : std::to_string(v)) +
-                          ")");
+            if (check) {
+                bool ok = signed_ ? (static_cast<std::int64_t>(v) >= lo_ &&
+                                     (static_cast<std::int64_t>(v) < 0 || v <= hi_))
+                                  : v <= hi_;
+                if (!ok) {
+                    raise(PyExc_OverflowError,
+                          out_of_range(name_, lo_, hi_) + " (operation " + std::to_string(i) +
+                              " has " +
+                              (signed_ ? std::to_string(static_cast<std::int64_t>(v))
+                                       : std::to_string(v)) +
+                              ")");
+                }
             }
+            if (check_ != nullptr) check_(v);
+            values[i] = v;
         }
+        // From now on the column reads its snapshot, as an array of u64 (the fast path of load).
+        data_ = reinterpret_cast<const char*>(values);
+        stride_ = sizeof(std::uint64_t);
+        itemsize_ = sizeof(std::uint64_t);
     }
 
     // 0 for a single value (broadcast), else the array's length.
@@ -189,6 +257,9 @@ private:
     }
 
     const char* name_;
+    long long lo_;
+    unsigned long long hi_;
+    Check check_;
     std::uint64_t single_ = 0;
     py::object owner_;  // keeps the array (or its converted copy) alive
     const char* data_ = nullptr;
@@ -196,6 +267,7 @@ private:
     std::size_t size_ = 0;
     int itemsize_ = 8;
     bool signed_ = false;
+    Scratch<std::uint64_t> snapshot_;  // the checked values, once take() copied them
 };
 
 Column user_data_column(py::handle h) { return Column(h, "user_data", 0, ~0ull); }
@@ -205,25 +277,43 @@ Column fd_column(py::handle h, const char* name = "fd") {
 Column offset_column(py::handle h, const char* name) { return Column(h, name, -1, ~0ull); }
 Column u32_column(py::handle h, const char* name) { return Column(h, name, 0, 0xffffffffull); }
 
+// Checks the values of the first n operations of every column (see Column::take).
+template <typename... Columns>
+void take_all(std::size_t n, Columns&... columns) {
+    (columns.take(n), ...);
+}
+inline void take_optional(std::size_t n, std::optional<Column>& c) {
+    if (c) c->take(n);
+}
+
 // SqeFlags for every operation of a batch. CQE_SKIP_SUCCESS is refused for the reason the Sqe
 // setter gives; BUFFER_SELECT because a batch gives each operation its own memory.
-Column sqe_flags_column(py::handle h) {
-    Column c(h, "sqe_flags", 0, sqe_flags::ALL);
-    std::size_t n = std::max<std::size_t>(c.length(), 1);
-    for (std::size_t i = 0; i < n; ++i) {
-        auto flags = c.at<std::uint8_t>(i);
-        if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
-            raise(PyExc_ValueError,
-                  "sqe_flags: SqeFlags.CQE_SKIP_SUCCESS is refused: the ring releases the memory "
-                  "of an operation when its completion arrives, so every completion must arrive");
-        }
-        if ((flags & sqe_flags::BUFFER_SELECT) != 0) {
-            raise(PyExc_ValueError,
-                  "sqe_flags: SqeFlags.BUFFER_SELECT does not apply to a batch, which gives "
-                  "every operation its own memory");
-        }
+void check_sqe_flags(std::uint64_t flags) {
+    if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
+        raise(PyExc_ValueError,
+              "sqe_flags: SqeFlags.CQE_SKIP_SUCCESS is refused: the ring releases the memory "
+              "of an operation when its completion arrives, so every completion must arrive");
     }
-    return c;
+    if ((flags & sqe_flags::BUFFER_SELECT) != 0) {
+        raise(PyExc_ValueError,
+              "sqe_flags: SqeFlags.BUFFER_SELECT does not apply to a batch, which gives "
+              "every operation its own memory");
+    }
+}
+Column sqe_flags_column(py::handle h) {
+    return Column(h, "sqe_flags", 0, sqe_flags::ALL, &check_sqe_flags);
+}
+
+void check_fsync_flags(std::uint64_t flags) {
+    if ((flags & ~std::uint64_t{kFsyncDatasync}) != 0) {
+        raise(PyExc_ValueError, "flags: only FsyncFlags.DATASYNC is defined");
+    }
+}
+
+// At most the number of operations that can fit in the SQ: nothing per operation is allocated
+// or checked beyond it (a count of 2**40 prepares sq_entries operations).
+std::size_t fitting(const Ring& ring, std::size_t n) {
+    return std::min<std::size_t>(n, ring.core().sq().entries());
 }
 
 // The length of one argument: a single value (broadcast), or an array of `length` elements.
@@ -297,18 +387,6 @@ struct Range {
     std::uint32_t length;
 };
 
-// Per-thread scratch for the ranges of the batch being prepared: reused, so a steady stream
-// of batches allocates nothing. Nothing that can run Python code (and so re-enter a batch
-// method on this thread) happens between filling it and the last SQE written from it.
-std::vector<Range>& scratch_ranges(std::size_t n) {
-    thread_local std::vector<Range> ranges;
-    if (ranges.capacity() > (std::size_t{1} << 16) && n < ranges.capacity() / 4) {
-        std::vector<Range>().swap(ranges);  // give back the memory of a huge batch
-    }
-    ranges.resize(n);
-    return ranges;
-}
-
 std::string range_error(std::size_t i, std::uint64_t start, std::uint64_t end, const char* what,
                         std::uint64_t size) {
     return "operation " + std::to_string(i) + ": bytes [" + std::to_string(start) + ", " +
@@ -318,7 +396,7 @@ std::string range_error(std::size_t i, std::uint64_t start, std::uint64_t end, c
 // Places operation i at buf_offset[i], or (without buf_offset) right after operation i - 1,
 // and checks [start, start + length[i]) against a buffer of `size` bytes at `base`.
 void place_ranges(const Column* buf_offset, const Column& length, std::size_t n, std::uint64_t base,
-                  std::uint64_t size, const char* what, std::vector<Range>& out) {
+                  std::uint64_t size, const char* what, Range* out) {
     std::uint64_t next = 0;
     for (std::size_t i = 0; i < n; ++i) {
         std::uint64_t start = buf_offset == nullptr ? next : (*buf_offset)[i];
@@ -352,8 +430,11 @@ std::uint32_t nop_batch(Ring& ring, py::handle user_data, py::handle count, py::
     Column sf = sqe_flags_column(flags);
     std::size_t n = batch_size({extent(ud), extent(sf)}, count);
     check_user_data_start(ud, n);
+    std::size_t m = fitting(ring, n);
+    take_all(m, ud);
+    sf.take(m);
     std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, n, prepared);
+    std::uint64_t first = reserve(ring, m, prepared);
     SubmissionQueue& sq = ring.core().sq();
     for (std::uint32_t i = 0; i < prepared; ++i) {
         Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
@@ -385,15 +466,19 @@ std::uint32_t rw_batch(Ring& ring, py::handle user_data, py::handle fd, py::hand
                                 extent(place), extent(sf), extent(rwf)},
                                count);
     check_user_data_start(ud, n);
+    std::size_t m = fitting(ring, n);
+    take_all(m, ud, fds, offsets, lengths, rwf);
+    take_optional(m, place);
+    sf.take(m);
     PinnedBuffer buf = pin_buffer(buffer, !kWrites, "buffer");
     std::shared_ptr<std::vector<Iovec>> iovecs;
-    if constexpr (kVectored) iovecs = std::make_shared<std::vector<Iovec>>(n);
-    // From here on no Python code runs until the last SQE is written.
-    std::vector<Range>& ranges = scratch_ranges(n);
-    place_ranges(place ? &*place : nullptr, lengths, n, address_of(buf.data), buf.size, "buffer",
+    if constexpr (kVectored) iovecs = std::make_shared<std::vector<Iovec>>(m);
+    Scratch<Range> scratch;
+    Range* ranges = scratch.get(m);
+    place_ranges(place ? &*place : nullptr, lengths, m, address_of(buf.data), buf.size, "buffer",
                  ranges);
     std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, n, prepared);
+    std::uint64_t first = reserve(ring, m, prepared);
     SubmissionQueue& sq = ring.core().sq();
     Pin iovec_pin = iovecs;
     fill_slots(sq, first, prepared, [&](std::uint32_t i) {
@@ -442,14 +527,20 @@ std::uint32_t rw_fixed_batch(Ring& ring, py::handle user_data, py::handle fd,
                                 extent(lengths), extent(place), extent(sf), extent(rwf)},
                                count);
     check_user_data_start(ud, n);
+    std::size_t m = fitting(ring, n);
+    take_all(m, ud, fds, offsets, lengths, rwf);
+    index.take(m, true);  // checked against the registration below
+    take_optional(m, place);
+    sf.take(m);
     ring.check_usable();
     const RegisteredBuffers* registered = ring.registered_buffers();
     if (registered == nullptr) {
         raise(PyExc_ValueError, "buffer_index: no buffers are registered with this ring");
     }
-    std::vector<Range>& ranges = scratch_ranges(n);
+    Scratch<Range> scratch;
+    Range* ranges = scratch.get(m);
     std::uint64_t next = 0;
-    for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t i = 0; i < m; ++i) {
         auto k = index.at<std::uint16_t>(i);
         if (k >= registered->iovecs.size()) {
             raise(PyExc_ValueError, "operation " + std::to_string(i) + ": buffer_index " +
@@ -469,7 +560,7 @@ std::uint32_t rw_fixed_batch(Ring& ring, py::handle user_data, py::handle fd,
         next = end;
     }
     std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, n, prepared);
+    std::uint64_t first = reserve(ring, m, prepared);
     SubmissionQueue& sq = ring.core().sq();
     for (std::uint32_t i = 0; i < prepared; ++i) {
         Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
@@ -492,18 +583,16 @@ std::uint32_t fsync_batch(Ring& ring, py::handle user_data, py::handle fd, py::h
                           py::handle count, py::handle flags) {
     Column ud = user_data_column(user_data);
     Column fds = fd_column(fd);
-    Column ff = u32_column(fsync_flags, "flags");
-    std::size_t nf = std::max<std::size_t>(ff.length(), 1);
-    for (std::size_t i = 0; i < nf; ++i) {
-        if ((ff.at<std::uint32_t>(i) & ~kFsyncDatasync) != 0) {
-            raise(PyExc_ValueError, "flags: only FsyncFlags.DATASYNC is defined");
-        }
-    }
+    Column ff = Column(fsync_flags, "flags", 0, 0xffffffffull, &check_fsync_flags);
     Column sf = sqe_flags_column(flags);
     std::size_t n = batch_size({extent(ud), extent(fds), extent(ff), extent(sf)}, count);
     check_user_data_start(ud, n);
+    std::size_t m = fitting(ring, n);
+    take_all(m, ud, fds);
+    ff.take(m);
+    sf.take(m);
     std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, n, prepared);
+    std::uint64_t first = reserve(ring, m, prepared);
     SubmissionQueue& sq = ring.core().sq();
     for (std::uint32_t i = 0; i < prepared; ++i) {
         Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
@@ -520,8 +609,11 @@ std::uint32_t close_batch(Ring& ring, py::handle user_data, py::handle fd, py::h
     Column sf = sqe_flags_column(flags);
     std::size_t n = batch_size({extent(ud), extent(fds), extent(sf)}, count);
     check_user_data_start(ud, n);
+    std::size_t m = fitting(ring, n);
+    take_all(m, ud, fds);
+    sf.take(m);
     std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, n, prepared);
+    std::uint64_t first = reserve(ring, m, prepared);
     SubmissionQueue& sq = ring.core().sq();
     for (std::uint32_t i = 0; i < prepared; ++i) {
         Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
@@ -592,8 +684,11 @@ std::uint32_t openat_batch(Ring& ring, py::handle user_data, py::handle dir_fd, 
                                 Extent{"paths", npaths, !single}},
                                count);
     check_user_data_start(ud, n);
+    std::size_t m = fitting(ring, n);
+    take_all(m, ud, dirs, of, modes);
+    sf.take(m);
     std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, n, prepared);
+    std::uint64_t first = reserve(ring, m, prepared);
     SubmissionQueue& sq = ring.core().sq();
     Pin pin = block;
     const char* base = block->bytes.data();
@@ -625,12 +720,17 @@ std::uint32_t sendrecv_batch(Ring& ring, py::handle user_data, py::handle fd, py
                                 extent(mf)},
                                count);
     check_user_data_start(ud, n);
+    std::size_t m = fitting(ring, n);
+    take_all(m, ud, fds, lengths, mf);
+    take_optional(m, place);
+    sf.take(m);
     PinnedBuffer buf = pin_buffer(buffer, !Send, "buffer");
-    std::vector<Range>& ranges = scratch_ranges(n);
-    place_ranges(place ? &*place : nullptr, lengths, n, address_of(buf.data), buf.size, "buffer",
+    Scratch<Range> scratch;
+    Range* ranges = scratch.get(m);
+    place_ranges(place ? &*place : nullptr, lengths, m, address_of(buf.data), buf.size, "buffer",
                  ranges);
     std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, n, prepared);
+    std::uint64_t first = reserve(ring, m, prepared);
     SubmissionQueue& sq = ring.core().sq();
     fill_slots(sq, first, prepared, [&](std::uint32_t i) {
         Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
@@ -666,6 +766,9 @@ std::uint32_t statx_batch(Ring& ring, py::handle user_data, py::handle dir_fd, p
                                 Extent{"paths", npaths, !single}},
                                count);
     check_user_data_start(ud, n);
+    std::size_t m = fitting(ring, n);
+    take_all(m, ud, dirs, af, masks);
+    sf.take(m);
     PinnedBuffer buf = pin_buffer(out, true, "out");
     if (buf.size / sizeof(Statx) < n) {
         raise(PyExc_ValueError, "out holds " + std::to_string(buf.size / sizeof(Statx)) +
@@ -673,7 +776,7 @@ std::uint32_t statx_batch(Ring& ring, py::handle user_data, py::handle dir_fd, p
                                     " bytes; " + std::to_string(n) + " are needed");
     }
     std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, n, prepared);
+    std::uint64_t first = reserve(ring, m, prepared);
     SubmissionQueue& sq = ring.core().sq();
     Pin pin = block;
     const char* base = block->bytes.data();
@@ -696,9 +799,11 @@ constexpr const char* kBatchNote =
     "of operations when every argument is a single value. sqe_flags (SqeFlags, one or one "
     "per operation) are set on every SQE; CQE_SKIP_SUCCESS and BUFFER_SELECT are refused. "
     "Prepares as many operations as the SQ has room for and returns that count; raises "
-    "SubmissionQueueFull when there is no room at all. Every operation is validated before "
-    "the first is prepared, so an error (TypeError, ValueError, OverflowError naming the "
-    "argument) leaves the ring unchanged.";
+    "SubmissionQueueFull when there is no room at all. Every operation that can fit (at "
+    "most sq_entries, whatever the count or the arrays' length) is validated before the first "
+    "is prepared, so an error (TypeError, ValueError, OverflowError naming the argument) "
+    "leaves the ring unchanged; an empty array broadcasts to nothing (ValueError beside "
+    "longer arrays or a count above 0).";
 
 std::string doc(const char* text) { return std::string(text) + kBatchNote; }
 

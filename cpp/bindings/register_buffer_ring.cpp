@@ -296,6 +296,22 @@ private:
         return static_cast<std::uint16_t>(bid);
     }
 
+    // A numpy.void record, or a 0-d array, of CQE_DTYPE or CQE32_DTYPE: its "res" and "flags"
+    // are the kernel's i32 and u32 (any other dtype could have fields of any type, or none).
+    static bool is_cqe_record(py::handle obj) {
+        bool record = py::isinstance(obj, numpy_void_type()) ||
+                      (py::isinstance<py::array>(obj) &&
+                       py::reinterpret_borrow<py::array>(obj).ndim() == 0);
+        if (!record) return false;
+        py::object dtype = obj.attr("dtype");
+        return dtype.equal(cqe_dtype(sizeof(Cqe))) || dtype.equal(cqe_dtype(sizeof(Cqe32)));
+    }
+    static py::handle numpy_void_type() {
+        static PyObject* type =
+            py::object(py::module_::import("numpy").attr("void")).release().ptr();
+        return type;  // never released: the module lives until exit
+    }
+
     // A Cqe, or a CQE_DTYPE record, that selected one of our buffers (and, unless it is a
     // bundle's, received no more than the rest of that buffer).
     Completion completion_of(py::handle cqe, bool one_buffer = true) const {
@@ -304,12 +320,23 @@ private:
         if (Cqe c{}; cqe_fields(cqe, c)) {
             res = c.res;
             flags = c.flags;
-        } else if (PyObject_HasAttrString(cqe.ptr(), "dtype") != 0) {
+        } else if (is_cqe_record(cqe)) {
             res = to_i32(cqe["res"], "cqe res");
             flags = to_u32(cqe["flags"], "cqe flags");
         } else {
+            std::string what = type_name(cqe);
+            if (PyObject_HasAttrString(cqe.ptr(), "dtype") != 0) {
+                py::object dtype = cqe.attr("dtype");
+                what += " of dtype " + py::str(dtype).cast<std::string>();
+                if (py::isinstance<py::array>(cqe) &&
+                    py::reinterpret_borrow<py::array>(cqe).ndim() != 0) {
+                    what += " (an array: pass one of its elements)";
+                }
+            }
             raise(PyExc_TypeError,
-                  "cqe must be an iouring.Cqe or a CQE_DTYPE record, not " + type_name(cqe));
+                  "cqe must be an iouring.Cqe or a CQE_DTYPE (or CQE32_DTYPE) record, such as an "
+                  "element of a copy_cqes() array, not " +
+                      what);
         }
         if ((flags & cqe_flags::BUFFER) == 0) {
             raise(PyExc_ValueError, "cqe selected no buffer (CqeFlags.BUFFER is not set; res " +
@@ -434,16 +461,18 @@ void register_buffer_ops(py::module_& m, RingClass& ring, SqeClass& sqe) {
         .def("get", &BufferRing::get, py::arg("cqe"),
              "A read-only memoryview of the cqe.res bytes a completion received into its "
              "buffer (a Cqe or a CQE_DTYPE record). Raises ValueError when the CQE selected no "
-             "buffer (CqeFlags.BUFFER unset, e.g. -ENOBUFS) or not one of ours.")
+             "buffer (CqeFlags.BUFFER unset, e.g. -ENOBUFS) or not one of ours, TypeError naming "
+             "cqe for anything but a Cqe or a CQE_DTYPE/CQE32_DTYPE record.")
         .def("put", &BufferRing::put, py::arg("cqe"),
              "Hands the CQE's buffer back to the kernel (with CqeFlags.BUF_MORE it stays with "
-             "the kernel and get() of the next completion starts after this one's data).")
+             "the kernel and get() of the next completion starts after this one's data). Raises "
+             "as get() does.")
         .def("recycle", &BufferRing::recycle, py::arg("bid"), py::arg("length") = py::none(),
              "Queues buffer bid again with `length` bytes (default buf_size). Queueing a buffer "
              "the kernel still holds hands it out twice. Raises ValueError once unregistered.")
         .def("bundle", &BufferRing::bundle, py::arg("cqe"),
              "The (bid, data) pieces of a bundle receive, in ring order from the CQE's buffer, "
-             "covering cqe.res bytes. Call it before recycling any of them.")
+             "covering cqe.res bytes. Call it before recycling any of them. Raises as get() does.")
         .def("unregister", &BufferRing::unregister,
              "Unregisters the group (IORING_UNREGISTER_PBUF_RING). The memory stays alive "
              "until the ring closes: an operation in flight may still write into it.")

@@ -656,7 +656,9 @@ void register_control_ops(RingClass& ring, SqeClass& sqe) {
            py::arg("user_data"), py::arg("target_user_data"));
     def_op(ring, sqe, "poll_update", "prep_poll_update", &make_poll_update,
            "Prepares an update of the poll old_user_data: its events to poll_mask with "
-           "PollFlags.UPDATE_EVENTS (ADD_MULTI makes it multishot); new_user_data must be 0 "
+           "PollFlags.UPDATE_EVENTS. The update changes the mask only: ADD_MULTI is passed "
+           "to the kernel, but a single-shot poll stays single-shot (prepare a "
+           "poll_multishot for that). new_user_data must be 0 "
            "without UPDATE_USER_DATA (the kernel's EINVAL). UPDATE_USER_DATA with a "
            "new_user_data different from old_user_data raises ValueError: the ring tracks "
            "operations, and the memory they keep alive, by user_data. Matches "

@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -170,20 +171,41 @@ int register_buffers_update(Ring& r, py::handle offset, py::handle buffers) {
     if (current == nullptr || first + iovecs.size() > current->iovecs.size()) {
         raise(PyExc_ValueError, "offset: the update must fit inside the registered buffer table");
     }
-    RsrcUpdate2 update{};
-    update.offset = first;
-    update.data = address_of(iovecs.data());
-    update.nr = static_cast<std::uint32_t>(iovecs.size());
-    int ret = check(r.core().register_op(RegisterOp::REGISTER_BUFFERS_UPDATE, &update,
-                                         sizeof(update)),
-                    "register_buffers_update");
-    auto table = std::make_shared<RegisteredBuffers>(*current);
-    for (std::size_t i = 0; i < iovecs.size(); ++i) {
-        table->iovecs[first + i] = iovecs[i];
-        table->exports[first + i] = std::move(exports[i]);
+    // The kernel applies an update in order and stops at the first buffer it refuses (an empty
+    // one, a file-backed mapping), returning how many it applied, or the error when it applied
+    // none. The table must then hold exactly what the kernel holds: the buffers it applied, and
+    // the old exports of every slot it did not reach.
+    const auto n = static_cast<std::uint32_t>(iovecs.size());
+    std::uint32_t done = 0;
+    int error = 0;
+    while (done < n) {
+        RsrcUpdate2 update{};
+        update.offset = first + done;
+        update.data = address_of(iovecs.data() + done);
+        update.nr = n - done;
+        int ret = r.core().register_op(RegisterOp::REGISTER_BUFFERS_UPDATE, &update,
+                                       sizeof(update));
+        if (ret <= 0) {  // asking again for the rest reports why the kernel stopped
+            error = ret < 0 ? ret : -EINVAL;
+            break;
+        }
+        done += std::min(static_cast<std::uint32_t>(ret), n - done);
     }
-    r.replace_registered_buffers(std::move(table));
-    return ret;
+    if (done > 0) {
+        auto table = std::make_shared<RegisteredBuffers>(*current);
+        for (std::uint32_t i = 0; i < done; ++i) {
+            table->iovecs[first + i] = iovecs[i];
+            table->exports[first + i] = std::move(exports[i]);
+        }
+        r.replace_registered_buffers(std::move(table));
+    }
+    if (error != 0) {
+        std::string call = "register_buffers_update: buffers[" + std::to_string(done) +
+                           "] was refused (" + std::to_string(done) + " of " + std::to_string(n) +
+                           " slots were updated)";
+        throw_errno(error, call.c_str());
+    }
+    return static_cast<int>(done);
 }
 
 // The clone shares memory with `source`'s table, so the new table holds the same exports.
@@ -191,12 +213,16 @@ void clone_buffers(Ring& r, Ring& source, py::handle src_offset, py::handle dst_
                    py::handle count, bool replace) {
     std::uint32_t src_off = to_u32(src_offset, "src_offset");
     std::uint32_t dst_off = to_u32(dst_offset, "dst_offset");
+    // Converted before the tables are looked at: __index__ may close either ring or replace
+    // the source's table (which `src` would then point into).
+    std::optional<std::uint32_t> count_value;
+    if (!count.is_none()) count_value = to_u32(count, "count");
     source.check_usable();
     r.check_usable();
     const RegisteredBuffers* src = source.registered_buffers();
     if (src == nullptr) raise(PyExc_ValueError, "source has no registered buffers");
-    std::uint32_t nr = count.is_none() ? static_cast<std::uint32_t>(src->iovecs.size()) - src_off
-                                       : to_u32(count, "count");
+    std::uint32_t nr = count_value ? *count_value
+                                   : static_cast<std::uint32_t>(src->iovecs.size()) - src_off;
     if (src_off > src->iovecs.size() || nr > src->iovecs.size() - src_off) {
         raise(PyExc_ValueError, "src_offset/count exceed the source's buffer table");
     }
@@ -366,9 +392,11 @@ void register_registration(RingClass& cls) {
         .def("register_buffers_update", &register_buffers_update, py::arg("offset"),
              py::arg("buffers"),
              "Replaces registered buffers from slot `offset`; returns the number replaced. "
-             "In-flight fixed operations keep the buffers they were flushed with alive. Raises the "
-             "OSError subclass of the kernel's errno (EINVAL where this kernel lacks the "
-             "operation) and ValueError on a closed ring.")
+             "In-flight fixed operations keep the buffers they were flushed with alive. The "
+             "kernel stops at the first buffer it refuses (empty, or a file-backed mmap): the "
+             "slots before it are replaced, the others keep their buffers, and the OSError "
+             "subclass of the kernel's errno names buffers[i]. Raises that OSError too where "
+             "this kernel lacks the operation (EINVAL), and ValueError on a closed ring.")
         .def("clone_buffers", &clone_buffers, py::arg("source"), py::kw_only(),
              py::arg("src_offset") = 0, py::arg("dst_offset") = 0, py::arg("count") = py::none(),
              py::arg("replace") = false,

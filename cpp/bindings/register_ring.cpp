@@ -30,9 +30,27 @@ constexpr RefusedFlag kRefusedFlags[] = {
     {setup::SQ_REWIND, "SetupFlags.SQ_REWIND is not supported"},
 };
 
-unsigned checked_entries(py::handle value) {
+// With SetupFlags.CLAMP the kernel clamps entries to 32768 and cq_entries to 65536 instead of
+// refusing larger values, so they may be as large as the u32 the kernel takes.
+constexpr std::int64_t kMaxClampedEntries = std::int64_t{1} << 31;  // largest u32 power of two
+
+bool clamps(py::handle flags) { return (to_u32(flags, "flags") & setup::CLAMP) != 0; }
+
+unsigned checked_entries(py::handle value, py::handle flags) {
     std::int64_t entries = to_i64(value, "entries", INT64_MIN, INT64_MAX);
     if (entries == 0) throw EntriesZero("entries must not be zero");
+    if (entries > kMaxEntries && entries <= 0xffffffffll && clamps(flags)) {
+        if (!is_power_of_two(static_cast<unsigned>(entries))) {
+            throw EntriesNotPowerOfTwo("entries must be a power of two, got " +
+                                       std::to_string(entries));
+        }
+        return static_cast<unsigned>(entries);
+    }
+    if (entries > kMaxEntries && clamps(flags)) {
+        raise(PyExc_OverflowError, "entries must be a power of two in 1.." +
+                                       std::to_string(kMaxClampedEntries) +
+                                       " with SetupFlags.CLAMP, got " + std::to_string(entries));
+    }
     if (entries < 0 || entries > kMaxEntries) {
         raise(PyExc_ValueError, "entries must be a power of two in 1.." +
                                     std::to_string(kMaxEntries) + ", got " +
@@ -64,7 +82,10 @@ SetupOptions checked_options(unsigned entries, py::handle flags, py::handle sq_t
     }
     if (!cq_entries.is_none()) {
         o.cq_entries = to_u32(cq_entries, "cq_entries");
-        if (o.cq_entries < entries || o.cq_entries > 2 * kMaxEntries) {
+        const bool clamp = (o.flags & setup::CLAMP) != 0;
+        // The kernel compares with the (clamped) SQ size; with CLAMP it clamps cq_entries too.
+        const unsigned sq = clamp ? std::min(entries, kMaxEntries) : entries;
+        if (o.cq_entries < sq || (!clamp && o.cq_entries > 2 * kMaxEntries)) {
             raise(PyExc_ValueError, "cq_entries must be in entries.." +
                                         std::to_string(2 * kMaxEntries) + ", got " +
                                         std::to_string(o.cq_entries));
@@ -244,11 +265,14 @@ void def_fast_methods(RingClass& cls) {
          "for completions that are not ready yet (Ctrl-C then raises KeyboardInterrupt). "
          "Returns the number submitted. With timeout (seconds, or a timedelta) raises "
          "TimeoutError when it expires first; the SQEs were submitted all the same. Raises "
-         "ValueError when wait_nr exceeds cq_entries, and OSError from io_uring_enter."},
+         "ValueError when wait_nr exceeds cq_entries or when, without a timeout, it would wait "
+         "with nothing in flight (forever), and OSError from io_uring_enter."},
         {"copy_cqe", as_cfunction(&copy_cqe_method), METH_FASTCALL | METH_KEYWORDS,
          "copy_cqe($self, *, timeout=None)\n--\n\n"
          "Waits for one completion (at most timeout seconds: TimeoutError) and consumes "
-         "it; returns a Cqe. Raises OSError from io_uring_enter and what a signal handler "
+         "it; returns a Cqe. Raises ValueError when none is ready, nothing is in flight and "
+         "no timeout is given (the wait would never end), OSError from io_uring_enter and "
+         "what a signal handler "
          "raises while it waits (KeyboardInterrupt)."},
     };
     for (PyMethodDef& def : methods) {
@@ -260,13 +284,24 @@ void def_fast_methods(RingClass& cls) {
 
 }  // namespace
 
+// Whether `object` may be reachable through a weak reference, which the refcount does not show
+// (a weakref.ref, WeakValueDictionary, WeakSet, finalize). Types whose weak reference list is
+// not at a known offset (managed by the interpreter) count as referenced.
+static bool may_be_weakly_referenced(PyObject* object) {
+    Py_ssize_t offset = Py_TYPE(object)->tp_weaklistoffset;
+    if (offset == 0) return false;  // the type has no weak references at all
+    if (offset < 0) return true;
+    return *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(object) + offset) != nullptr;
+}
+
 py::object sqe_handle(Ring& ring, std::uint64_t position) {
     Ring::HandleCache& cache = ring.handle_cache();
 #ifndef Py_GIL_DISABLED
     // Only the ring references the last handle it returned: nobody can observe it any more, so
     // it may become the new handle (a handle the caller still holds is never touched: it stays
-    // on its old, now stale or still pending, slot).
-    if (cache.handle != nullptr && Py_REFCNT(cache.object.ptr()) == 1) {
+    // on its old, now stale or still pending, slot). Nobody: not even through a weak reference.
+    if (cache.handle != nullptr && Py_REFCNT(cache.object.ptr()) == 1 &&
+        !may_be_weakly_referenced(cache.object.ptr())) {
         static_cast<SqeHandle*>(cache.handle)->position = position;
         return cache.object;
     }
@@ -289,7 +324,7 @@ RingClass register_ring(py::module_& m) {
     ring_type() = reinterpret_cast<PyTypeObject*>(cls.ptr());
     cls.def(py::init([](py::handle entries, py::handle flags, py::handle sq_thread_idle,
                         py::handle sq_thread_cpu, py::handle cq_entries, py::handle wq_fd) {
-                unsigned n = checked_entries(entries);
+                unsigned n = checked_entries(entries, flags);
                 SetupOptions options = checked_options(n, flags, sq_thread_idle, sq_thread_cpu,
                                                        cq_entries, wq_fd);
                 auto ring = std::make_shared<Ring>(n, options);
@@ -556,7 +591,9 @@ RingClass register_ring(py::module_& m) {
            "without `out`, into a new array of all that are ready, consuming them with one "
            "head update. Waits first until at least wait_nr are ready (with timeout: at most "
            "that long, then copies what is ready). Returns the filled part (a view of out). "
-           "Raises TypeError/ValueError naming out or wait_nr, OSError from io_uring_enter, "
+           "Raises TypeError/ValueError naming out or wait_nr, ValueError when it would wait "
+           "(wait_nr above the completions ready, no timeout) with nothing in flight, which "
+           "would never end, OSError from io_uring_enter, "
            "and what a signal handler raises while it waits (KeyboardInterrupt).")
         .def(
             "submit_and_copy_cqes",
@@ -588,7 +625,8 @@ RingClass register_ring(py::module_& m) {
             "less than wait_nr; the SQEs were submitted all the same.\n\n"
             "Raises TypeError when out is not a numpy array of CQE_DTYPE (CQE32_DTYPE on CQE32 "
             "rings), ValueError when it is not one-dimensional and C-contiguous, is read-only, "
-            "or wait_nr exceeds cq_entries (all before anything is submitted), ValueError on a "
+            "or wait_nr exceeds cq_entries (all before anything is submitted), ValueError when, "
+            "without a timeout, it would wait with nothing in flight (forever), ValueError on a "
             "closed ring, and OSError when io_uring_enter fails.")
         .def(
             "peek_cqe",
@@ -615,8 +653,8 @@ RingClass register_ring(py::module_& m) {
         .def(
             "cq_advance",
             [](Ring& r, py::handle count_arg) {
-                r.check_usable();
                 std::uint32_t count = to_u32(count_arg, "count");
+                r.check_usable();  // after the conversion, which may run Python code
                 if (count > r.core().cq_ready()) {
                     raise(PyExc_ValueError, "count (" + std::to_string(count) +
                                                 ") exceeds the completions ready (" +
@@ -717,11 +755,7 @@ RingClass register_ring(py::module_& m) {
             "Stops signalling the registered eventfd. Raises OSError (ENXIO when none is "
             "registered).")
         .def(
-            "enable_rings",
-            [](Ring& r) {
-                r.check_usable();
-                check_ok(r.core().enable_rings(), "enable_rings");
-            },
+            "enable_rings", [](Ring& r) { r.enable_rings(); },
             "Enables a ring created with SetupFlags.R_DISABLED. Raises OSError (EBADFD when "
             "the ring is not disabled).")
         .def(

@@ -49,7 +49,13 @@ void def_plain_field(SqeClass& cls, const char* name, T Sqe::*member, Convert co
         name, [member](const SqeHandle& h) { return h.sqe().*member; },
         [member, convert, name](const SqeHandle& h, py::handle value) {
             T converted = convert(value, name);
-            plain_sqe(h, name).*member = converted;
+            Sqe& sqe = plain_sqe(h, name);
+            Sqe changed = sqe;
+            changed.*member = converted;
+            if (renames_user_data(changed)) {
+                raise(PyExc_ValueError, std::string("Sqe.") + name + ": " + kRenameRefused);
+            }
+            sqe.*member = converted;
         },
         doc);
 }
@@ -153,7 +159,10 @@ SqeClass register_sqe(py::module_& m) {
         });
 
     def_plain_field(cls, "fd", &Sqe::fd, to_fd, "The file descriptor (or fixed-file index).");
-    def_plain_field(cls, "off", &Sqe::off, to_offset, "File offset (-1: current position).");
+    def_plain_field(cls, "off", &Sqe::off, to_offset,
+                    "File offset (-1: current position). On a poll_update with "
+                    "PollFlags.UPDATE_USER_DATA it is the new user_data, which must equal the "
+                    "old one (ValueError).");
     def_plain_field(cls, "ioprio", &Sqe::ioprio, to_u16, "I/O priority.");
     def_plain_field(cls, "rw_flags", &Sqe::op_flags, to_u32,
                     "The operation's flags word (RWF_*, open flags, fsync flags, ...).");

@@ -23,6 +23,7 @@
 
 #include "convert.hpp"
 #include "module.hpp"
+#include "ops.hpp"
 #include "pins.hpp"
 
 namespace iouring::bindings {
@@ -172,7 +173,10 @@ std::uint32_t push_sqes(Ring& ring, py::handle sqes_arg, py::handle buffer_arg) 
               "sqes must have dtype SQE_DTYPE, not " + py::str(array.dtype()).cast<std::string>());
     }
     if (array.ndim() != 1) raise(PyExc_ValueError, "sqes must be a one-dimensional array");
-    auto n = static_cast<std::size_t>(array.shape(0));
+    // Only the SQEs that can fit are looked at: a huge array (np.broadcast_to makes one out of
+    // a single row) must not make the ring copy more than its SQ holds.
+    auto n = std::min<std::size_t>(static_cast<std::size_t>(array.shape(0)),
+                                   ring.core().sq().entries());
 
     // A private copy, validated and then written to the ring: nothing can change it between
     // the check and the kernel (one allocation per call, none per SQE).
@@ -219,6 +223,7 @@ std::uint32_t push_sqes(Ring& ring, py::handle sqes_arg, py::handle buffer_arg) 
                    "method with provided buffers");
         }
         check_unused(i, s, fields_of(s, rule));
+        if (renames_user_data(s)) refuse(i, kRenameRefused);
         auto op = static_cast<Op>(s.opcode);
         if (op == Op::FSYNC && (s.op_flags & ~kFsyncDatasync) != 0) {
             refuse(i, "rw_flags of Op.FSYNC: only FsyncFlags.DATASYNC is defined");
@@ -284,15 +289,18 @@ void register_sqe_array(py::module_& m, RingClass& ring) {
     ring.def("push_sqes", &push_sqes, py::arg("sqes"), py::arg("buffer") = py::none(),
              "Copies SQEs built with NumPy (a 1-D array of SQE_DTYPE, the kernel's 64-byte "
              "io_uring_sqe) into the SQ in one call and returns how many fit (SubmissionQueueFull "
-             "when none does).\n\n"
-             "Every SQE is validated first, as the prep methods validate, and a refused SQE "
+             "when none does); rows beyond the SQ's size are not looked at.\n\n"
+             "Every SQE that can fit is validated first, as the prep methods validate, and a "
+             "refused SQE "
              "leaves the ring unchanged (ValueError/TypeError naming sqes[i]): opcodes whose "
              "pointers push_sqes cannot check are refused (readv/writev, openat, statx, "
              "timeouts, msghdrs... use their ring methods or batch methods); addr/len of READ, "
              "WRITE, SEND and RECV must lie inside `buffer`, which is pinned for those "
              "operations (writable when the kernel writes into it); addr/len of READ_FIXED and "
              "WRITE_FIXED must lie inside registered buffer buf_index; fields an opcode does not "
-             "use must be 0; CQE_SKIP_SUCCESS and BUFFER_SELECT are refused.\n\n"
+             "use must be 0; CQE_SKIP_SUCCESS and BUFFER_SELECT are refused, and so is a "
+             "POLL_REMOVE with PollFlags.UPDATE_USER_DATA whose off (new user_data) differs "
+             "from its addr (old user_data).\n\n"
              "Accepted opcodes: NOP, READ, WRITE, READ_FIXED, WRITE_FIXED, FSYNC, CLOSE, "
              "FADVISE, FALLOCATE, SYNC_FILE_RANGE, FTRUNCATE, SHUTDOWN, SPLICE, TEE, POLL_ADD, "
              "POLL_REMOVE, ASYNC_CANCEL, SOCKET, LISTEN, SEND, RECV.\n\n"

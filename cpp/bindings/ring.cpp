@@ -50,9 +50,10 @@ void clear_sqe_tail(const SubmissionQueue& sq, Sqe& sqe) {
 
 Ring::Ring(unsigned entries, const SetupOptions& options)
     : fork_generation_(fork_generation.load(std::memory_order_relaxed)),
-      inflight_(std::size_t{entries} * 2) {
+      inflight_(std::size_t{std::min(entries, kMaxEntries)} * 2) {  // CLAMP: at most 32768
     int err = core_.init(entries, options);
     if (err < 0) throw_errno(err, "io_uring_setup");
+    disabled_ = (options.flags & setup::R_DISABLED) != 0;
     slot_pins_.resize(core_.sq().entries());
 }
 
@@ -65,6 +66,13 @@ Ring::~Ring() {
     } catch (...) {
         // A destructor must not throw; close_impl(false) only raises for warnings.
     }
+}
+
+void Ring::raise_unusable() const {
+    if (closed_ || closing_) raise(PyExc_ValueError, "I/O operation on closed ring");
+    raise(PyExc_RuntimeError,
+          "this ring is broken: resize() could not map the rings the kernel resized it to, so "
+          "nothing submitted through it would be seen; close() it");
 }
 
 std::uint64_t Ring::acquire_slot() {
@@ -305,6 +313,21 @@ void Ring::flush_held_back() {
 bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
     check_usable();  // see submit_nowait
     CompletionQueue& cq = core_.cq();
+    // With nothing in flight no completion of ours can come (overflowed CQEs belong to
+    // operations still counted in flight), so a wait without a deadline would never end.
+    // Completions that another ring (msg_ring) or a later submission from another thread
+    // would post need a timeout.
+    if (!deadline && cq.ready() < wait_nr && inflight_.empty()) {
+        std::string why = handed_out_ != flushed_
+                              ? std::to_string(handed_out_ - flushed_) +
+                                    " SQEs are prepared but not submitted: submit() them first "
+                                    "(or use submit_and_wait)"
+                              : "submit() operations first";
+        raise(PyExc_ValueError, "wait_nr=" + std::to_string(wait_nr) +
+                                    ": nothing is in flight, so the wait would never end; " + why +
+                                    ", or pass a timeout to wait for completions that another "
+                                    "ring (msg_ring) or thread will post");
+    }
     while (cq.ready() < wait_nr) {
         // A signal may have ended an earlier wait (the kernel then reports the SQEs it
         // submitted, not EINTR): run its handler before sleeping again.
@@ -335,8 +358,11 @@ std::uint32_t Ring::copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_n
     }
     check_usable();  // a signal handler run while waiting may have closed the ring
     std::uint32_t n = cq.peek_batch(out, max);
-    PinList released;  // ring-sized entries: settle() walks them with the ring's CQE size
-    settle(out, n, released);
+    // Accounted from the ring's entries, not from `out`: the caller's memory may change under
+    // us (another thread, a process sharing the mapping, the kernel writing into a buffer that
+    // `out` views), and a forged final CQE there would release another operation's pins.
+    PinList released;
+    settle_ready(n, released);
     cq.advance(n);
     return n;
 }
@@ -344,16 +370,15 @@ std::uint32_t Ring::copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_n
 void Ring::cq_advance(std::uint32_t count) {
     CompletionQueue& cq = core_.cq();
     PinList released;
-    for (std::uint32_t i = 0; i < count; ++i) settle(&cq.at(i), 1, released);
+    settle_ready(count, released);
     cq.advance(count);
 }
 
-void Ring::settle(const void* cqes, std::uint32_t count, PinList& released) {
-    const std::size_t stride = core_.cq().cqe_size();  // 32 on CQE32 rings
-    const auto* entry = static_cast<const std::byte*>(cqes);
-    for (std::uint32_t i = 0; i < count; ++i, entry += stride) {
-        Cqe cqe;
-        std::memcpy(&cqe, entry, sizeof(cqe));
+void Ring::settle_ready(std::uint32_t count, PinList& released) {
+    const CompletionQueue& cq = core_.cq();
+    for (std::uint32_t i = 0; i < count; ++i) {
+        // at() steps by the ring's CQE size (32 on CQE32 rings) and wraps at the ring's end.
+        const Cqe& cqe = cq.at(i);
         // A CQE flagged MORE is not the operation's last: its memory stays pinned.
         if ((cqe.flags & cqe_flags::MORE) == 0) inflight_.complete(cqe.user_data, released);
     }
@@ -386,6 +411,12 @@ void Ring::resize(unsigned sq_entries, unsigned cq_entries) {
     if (ret == -EOVERFLOW) {
         throw_errno(ret, "resize (the new rings cannot hold the completions not yet reaped)");
     }
+    if (ret < 0 && core_.broken()) {
+        broken_ = true;
+        throw_errno(ret,
+                    "resize (the kernel resized the rings, but mapping the new ones failed: "
+                    "this ring can no longer be used; close it)");
+    }
     if (ret < 0) throw_errno(ret, "resize (IORING_REGISTER_RESIZE_RINGS, Linux 6.13+)");
     // Every slot is empty (checked above); positions stay absolute, only the mask changed.
     slot_pins_.clear();
@@ -405,6 +436,13 @@ void Ring::unregister_buffers() {
     int ret = core_.unregister_buffers();
     if (ret < 0) throw_errno(ret, "unregister_buffers");
     retire_registered_buffers();
+}
+
+void Ring::enable_rings() {
+    check_usable();
+    int ret = core_.enable_rings();
+    if (ret < 0) throw_errno(ret, "enable_rings");
+    disabled_ = false;
 }
 
 void Ring::close() { close_impl(true); }
@@ -468,6 +506,17 @@ bool Ring::wake_waiters(std::chrono::steady_clock::time_point deadline) {
     return true;
 }
 
+void Ring::sync_cancel_all(long long timeout_ns) {
+    SyncCancelReg reg{};
+    reg.fd = -1;
+    reg.flags = cancel::ANY | cancel::ALL;
+    reg.timeout = KernelTimespec{0, timeout_ns};
+    py::gil_scoped_release nogil;
+    // ENOENT (nothing left to cancel), EINVAL (before Linux 6.0), ETIME and EEXIST (another
+    // thread's SINGLE_ISSUER ring) leave the cancel SQE and the drain's bound to do the work.
+    (void)core_.register_op(RegisterOp::REGISTER_SYNC_CANCEL, &reg, 1);
+}
+
 bool Ring::drain_for_close(PinList& released) {
     SubmissionQueue& sq = core_.sq();
     auto deadline = std::chrono::steady_clock::now() + kCloseDrainTimeout;
@@ -475,14 +524,21 @@ bool Ring::drain_for_close(PinList& released) {
     if (cancel == nullptr) return false;
     prep_cancel(*cancel, 0, 0, cancel::ANY | cancel::ALL);
     flush();
+    // Once an IO_DRAIN operation is queued, the kernel holds every later SQE (the cancel above
+    // too) until everything before the drain completed: what is ahead of it is cancelled
+    // through io_uring_register, which no drain holds back, and again on every round, for what
+    // a drain lets through afterwards.
+    bool first = true;
     while (must_drain()) {
+        if (!first) sync_cancel_all(kCloseWaitSliceNs / 5);
+        first = false;
         auto left = deadline - std::chrono::steady_clock::now();
         if (left <= decltype(left)::zero()) return false;
         long long slice = std::min<long long>(
             kCloseWaitSliceNs, std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
         bool ok = wait_for_close(sq.ready(), slice);
         std::uint32_t ready = core_.cq().ready();
-        for (std::uint32_t i = 0; i < ready; ++i) settle(&core_.cq().at(i), 1, released);
+        settle_ready(ready, released);
         core_.cq().advance(ready);
         if (!ok) break;
     }
@@ -517,7 +573,13 @@ void Ring::close_impl(bool from_close) {
                   "cannot close the ring: another thread is blocked waiting on it and could "
                   "not be woken (a SINGLE_ISSUER ring can only be woken by its own thread)");
         }
-        if (must_drain()) drained = drain_for_close(released);
+        // A ring still disabled never started an operation (io_uring_enter refuses with
+        // EBADFD): what it counts as in flight never reached the kernel, and its pins can go.
+        if (broken_) {
+            drained = !must_drain();  // keeps what is in flight: its completions are unseen
+        } else if (must_drain() && !disabled_) {
+            drained = drain_for_close(released);
+        }
         core_.close();
     }
     closed_ = true;

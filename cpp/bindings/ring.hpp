@@ -50,9 +50,10 @@ public:
     Ring(const Ring&) = delete;
     Ring& operator=(const Ring&) = delete;
 
-    // Raises ValueError on a closed ring and RingForkedError in a forked child.
+    // Raises ValueError on a closed ring, RingForkedError in a forked child and RuntimeError on
+    // a ring that a failed resize() broke.
     void check_usable() const {
-        if (closed_ || closing_) raise(PyExc_ValueError, "I/O operation on closed ring");
+        if (closed_ || closing_ || broken_) raise_unusable();
         if (fork_generation_ != fork_generation.load(std::memory_order_relaxed)) {
             throw RingForkedError(
                 "this ring belongs to the parent process; a forked child must create its own");
@@ -65,7 +66,7 @@ public:
     // The SQE at an absolute position, if it has not been flushed yet.
     Sqe& sqe_at(std::uint64_t position);
     [[nodiscard]] bool is_stale(std::uint64_t position) const {
-        return closed_ || closing_ || position < flushed_ || position >= handed_out_;
+        return closed_ || closing_ || broken_ || position < flushed_ || position >= handed_out_;
     }
     // Writes a prepared operation into the slot at `position`, replacing its pins.
     void prepare(std::uint64_t position, Prepared&& op);
@@ -123,6 +124,9 @@ public:
         lifetime_pins_.push_back(std::move(pin));
     }
 
+    // IORING_REGISTER_ENABLE_RINGS for a ring set up with SetupFlags.R_DISABLED. Raises OSError.
+    void enable_rings();
+
     // Resizes the SQ and CQ (IORING_REGISTER_RESIZE_RINGS; cq_entries 0: twice sq_entries).
     // Raises ValueError while SQEs are prepared and not yet submitted, OSError from the kernel.
     void resize(unsigned sq_entries, unsigned cq_entries);
@@ -154,6 +158,7 @@ public:
     }
 
 private:
+    [[noreturn]] void raise_unusable() const;
     // enter(2) with the GIL released; EINTR runs the signal handlers (raising their exception)
     // and retries.
     // With a deadline the wait uses IORING_ENTER_EXT_ARG and returns -ETIME when it passes.
@@ -162,10 +167,10 @@ private:
     [[nodiscard]] bool must_drain() const {
         return inflight_.pin_count() != 0 || (!lifetime_pins_.empty() && !inflight_.empty());
     }
-    // Accounts for consumed CQEs: final completions move the pins they release to `released`.
-    // Every path that consumes CQEs goes through here.
-    // `cqes` are `count` entries of the ring's CQE size.
-    void settle(const void* cqes, std::uint32_t count, PinList& released);
+    // Accounts for the first `count` ready CQEs, read from the ring itself (never from a copy
+    // that Python can reach), before they are consumed: final completions move the pins they
+    // release to `released`. Every path that consumes CQEs goes through here.
+    void settle_ready(std::uint32_t count, PinList& released);
     // SQPOLL only: when the SQ is full of SQEs already published to the kernel thread, waits
     // (IORING_ENTER_SQ_WAIT, GIL released) until it takes some; true if a slot is free now.
     bool wait_for_sq_space();
@@ -177,6 +182,8 @@ private:
     // and waits until they have left; false if they could not be woken before `deadline`.
     bool wake_waiters(std::chrono::steady_clock::time_point deadline);
     bool drain_for_close(PinList& released);
+    // close(): IORING_REGISTER_SYNC_CANCEL of everything, bounded by `timeout_ns`.
+    void sync_cancel_all(long long timeout_ns);
     void close_impl(bool raise_warning);
 
     IoUring core_;
@@ -184,6 +191,12 @@ private:
     // Set while close() drains (with the GIL released): other threads then see a closed ring,
     // so none can start a blocking wait on a ring that is about to be unmapped.
     bool closing_ = false;
+    // Set up with R_DISABLED and not enabled since: the kernel has not started (and cannot
+    // start) any operation, so close() has nothing to drain.
+    bool disabled_ = false;
+    // The kernel resized the rings but they could not be mapped (see IoUring::resize): every
+    // use raises, and close() cannot drain (the completions land where we cannot see them).
+    bool broken_ = false;
     std::uint64_t fork_generation_;
     std::uint64_t handed_out_ = 0;  // SQEs handed out by acquire_slot, ever
     std::uint64_t flushed_ = 0;     // SQEs published to the kernel, ever

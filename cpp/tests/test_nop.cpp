@@ -121,11 +121,24 @@ void test_nop_get_sqe_zeroes(IoUring& ring) {
     CHECK_CQE(cqe, 0xdddddddd, 0, 0);
 }
 
+// A waiting copy_cqes submits what is prepared first: a wait for the completions of SQEs never
+// submitted would never end.
+void test_nop_copy_cqes_wait_submits_first(IoUring& ring) {
+    Sqe* sqe = ring.get_sqe();
+    if (!CHECK(sqe != nullptr)) return;
+    prep_nop(*sqe, 0xeeeeeeee);
+    Cqe out[1];
+    CHECK_EQ(ring.copy_cqes(out, 1, 1), 1);
+    CHECK_CQE(out[0], 0xeeeeeeee, 0, 0);
+}
+
 }  // namespace
 
 int main() {
     check::require_io_uring();
     check::run_configs("test_nop", 1, test_nop);
     check::run_configs("test_nop_get_sqe_zeroes", 1, test_nop_get_sqe_zeroes);
+    check::run_configs("test_nop_copy_cqes_wait_submits_first", 1,
+                       test_nop_copy_cqes_wait_submits_first);
     return check::exit_code();
 }

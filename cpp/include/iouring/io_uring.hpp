@@ -68,12 +68,14 @@ public:
     }
     ~IoUring() { close(); }
 
-    // Creates the ring. entries must be a power of two in 1..32768; flags outside
+    // Creates the ring. entries must be a power of two in 1..32768 (any power of two with
+    // SetupFlags.CLAMP, which makes the kernel clamp entries and cq_entries); flags outside
     // kSupportedSetupFlags are refused with -EINVAL before the kernel sees them, as are kernels
     // without IORING_FEAT_SINGLE_MMAP (< 5.4, -ENOSYS). Returns 0 or -errno.
     int init(unsigned entries, const SetupOptions& options = {}) noexcept {
         close();
-        if (!is_power_of_two(entries) || entries > kMaxEntries) return -EINVAL;
+        if (!is_power_of_two(entries)) return -EINVAL;
+        if (entries > kMaxEntries && (options.flags & setup::CLAMP) == 0) return -EINVAL;
         if ((options.flags & ~kSupportedSetupFlags) != 0) return -EINVAL;
         Params p{};
         p.flags = options.flags;
@@ -109,7 +111,10 @@ public:
     // positions; this then maps the new rings. Refused with -EBUSY while SQEs are prepared but
     // not flushed (the kernel copies published SQEs only). The kernel answers -EOVERFLOW when
     // the new rings cannot hold what is pending. If mapping the new rings fails after the
-    // kernel resized them (-ENOMEM), the ring is unusable and must be closed. -EOPNOTSUPP: the
+    // kernel resized them (-ENOMEM under RLIMIT_AS, say), the kernel reads and writes rings
+    // that this object cannot reach while sq() and cq() still show the old ones: anything
+    // prepared would silently never be submitted. The ring is then broken() for good; callers
+    // must refuse every further use and only close() it. -EOPNOTSUPP: the
     // ring has an SQ index array whose new place cannot be known (see below); rings set up with
     // NO_SQARRAY have none.
     int resize(unsigned sq_entries, unsigned cq_entries = 0) noexcept {
@@ -133,7 +138,10 @@ public:
         Mapping ring_map;
         Mapping sqe_map;
         int err = map_rings(p, ring_map, sqe_map);
-        if (err != 0) return err;
+        if (err != 0) {
+            broken_ = true;
+            return err;
+        }
         // The old mappings are dropped only now: the kernel keeps their pages until unmapped,
         // and it no longer reads or writes them.
         attach(p, std::move(ring_map), std::move(sqe_map));
@@ -173,6 +181,8 @@ public:
     }
 
     [[nodiscard]] bool is_open() const noexcept { return fd_ >= 0; }
+    // A resize() whose new rings could not be mapped left this ring unusable (see resize).
+    [[nodiscard]] bool broken() const noexcept { return broken_; }
     [[nodiscard]] int fd() const noexcept { return fd_; }
     [[nodiscard]] std::uint32_t flags() const noexcept { return flags_; }
     [[nodiscard]] std::uint32_t features() const noexcept { return features_; }
@@ -276,10 +286,24 @@ public:
     // ready and the kernel holds some back, or `wait_nr` > 0, enters with GETEVENTS first.
     // Returns the count copied or -errno. `out` holds max * cq().cqe_size() bytes (an array of
     // Cqe, or of 32-byte entries on CQE32 rings).
+    //
+    // A wait (wait_nr > 0) first submits the SQEs prepared and not yet submitted, in the same
+    // io_uring_enter: otherwise a wait for their completions would never end. It still blocks
+    // forever when fewer than wait_nr completions can come: nothing in flight, and no other
+    // ring (msg_ring) or thread that will post one. This core does not count operations in
+    // flight (the Python binding does, and raises instead of waiting); a caller that cannot
+    // rule that case out must count them itself, or wait with a timeout (enter() with
+    // IORING_ENTER_EXT_ARG).
     int copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_nr) noexcept {
         if (cq_.ready() < std::max<std::uint32_t>(wait_nr, 1) &&
             (wait_nr > 0 || cq_ring_needs_enter())) {
-            int ret = enter(0, wait_nr, enter::GETEVENTS);
+            std::uint32_t flags = enter::GETEVENTS;
+            unsigned to_submit = 0;
+            if (wait_nr > 0) {
+                to_submit = flush_sq();
+                if (to_submit != 0) (void)sq_ring_needs_enter(flags);  // SQPOLL: SQ_WAKEUP
+            }
+            int ret = enter(to_submit, wait_nr, flags);
             if (ret < 0) return ret;
         }
         std::uint32_t n = cq_.peek_batch(out, max);
@@ -392,6 +416,7 @@ private:
     std::uint32_t flags_ = 0;
     std::uint32_t features_ = 0;
     bool sq_array_offset_known_ = false;  // sq_array_offset_of() matched io_uring_setup's
+    bool broken_ = false;                 // see resize()
     Mapping ring_map_;
     Mapping sqe_map_;
     SubmissionQueue sq_;
