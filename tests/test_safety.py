@@ -961,9 +961,11 @@ def test_signal_racing_a_completion_loses_nothing(
                 os.kill(os.getpid(), signal.SIGUSR1)
 
             killer = threading.Thread(target=send)
-            killer.start()
             try:
                 try:
+                    # start() waits for the thread to run, and its signal's handler can raise
+                    # in that wait already: inside the try, like the wait itself.
+                    killer.start()
                     ring.submit_and_wait(1)  # does not consume: nothing can be lost in between
                 finally:
                     killer.join()  # the signal was sent when this returns...
