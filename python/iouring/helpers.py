@@ -57,6 +57,7 @@ __all__ = [
     "Progress",
     "aligned_empty",
     "copy_file",
+    "copy_files",
     "read_files",
     "read_ranges",
     "run_batches",
@@ -1425,30 +1426,262 @@ def copy_file(
     src_name, dst_name = _path_name(src), _path_name(dst)
     src_fd = os.open(src, os.O_RDONLY | os.O_CLOEXEC)
     dst_fd = -1
-    pipes: list[tuple[int, int]] = []
     try:
         src_stat = os.fstat(src_fd)
         size = src_stat.st_size
         dst_fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o666)
         both_regular = stat.S_ISREG(src_stat.st_mode) and stat.S_ISREG(os.fstat(dst_fd).st_mode)
         with _ring_for(ring, 2 * queue_depth) as r:
-            use_splice = method == "splice" or (
-                method == "auto" and both_regular and Op.SPLICE in r.probe()
+            return _copy_fds(
+                r,
+                src_fd,
+                dst_fd,
+                src_name,
+                dst_name,
+                size,
+                both_regular,
+                method,
+                chunk_size,
+                queue_depth,
+                progress,
             )
-            depth = max(1, min(queue_depth, r.sq_entries // 2, r.cq_entries // 2))
-            if use_splice:
-                for _ in range(depth):
-                    pipes.append(os.pipe2(os.O_CLOEXEC))
-                    chunk_size = min(chunk_size, _grow_pipe(pipes[-1][1], chunk_size))
-            copier = _Copier(
-                r, src_fd, dst_fd, src_name, dst_name, size, chunk_size, depth, pipes, progress
-            )
-            return copier.run()
     finally:
-        for fd in (src_fd, dst_fd, *(fd for pair in pipes for fd in pair)):
+        for fd in (src_fd, dst_fd):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+
+
+_SPLICE_SUPPORT: dict[int, bool] = {}
+
+
+def _has_splice(ring: iouring.IoUring) -> bool:
+    """Whether the kernel has IORING_OP_SPLICE (probed once per process)."""
+    known = _SPLICE_SUPPORT.get(0)
+    if known is None:
+        known = _SPLICE_SUPPORT[0] = Op.SPLICE in ring.probe()
+    return known
+
+
+def _copy_fds(
+    ring: iouring.IoUring,
+    src_fd: int,
+    dst_fd: int,
+    src_name: str | int,
+    dst_name: str | int,
+    size: int,
+    both_regular: bool,
+    method: str,
+    chunk_size: int,
+    queue_depth: int,
+    progress: Progress | None,
+) -> int:
+    """copy_file on open fds: splice or read/write chains through ``ring``."""
+    use_splice = method == "splice" or (method == "auto" and both_regular and _has_splice(ring))
+    depth = max(1, min(queue_depth, ring.sq_entries // 2, ring.cq_entries // 2))
+    pipes: list[tuple[int, int]] = []
+    try:
+        if use_splice:
+            for _ in range(depth):
+                pipes.append(os.pipe2(os.O_CLOEXEC))
+                chunk_size = min(chunk_size, _grow_pipe(pipes[-1][1], chunk_size))
+        copier = _Copier(
+            ring, src_fd, dst_fd, src_name, dst_name, size, chunk_size, depth, pipes, progress
+        )
+        return copier.run()
+    finally:
+        for fd in (fd for pair in pipes for fd in pair):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+_COPY_BATCHED: Final = 4 << 20  # copy_files: smaller files go through the shared block
+_COPY_BLOCK: Final = 64 << 20  # at most this many bytes of small files read before written
+
+
+def copy_files(
+    pairs: Mapping[_P, _StrOrBytesPath] | Iterable[tuple[_StrOrBytesPath, _StrOrBytesPath]],
+    *,
+    ring: iouring.IoUring | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+    queue_depth: int | None = None,
+    max_open: int | None = None,
+    progress: Progress | None = None,
+) -> npt.NDArray[np.int64]:
+    """Copies many files at once: the contents of each ``src`` to its ``dst`` (created or
+    truncated, like ``shutil.copyfile``); returns the bytes copied per pair, an ``int64``
+    array in order.
+
+    ``pairs`` is a mapping ``{src: dst}`` or an iterable of ``(src, dst)`` pairs of paths.
+    Up to ``max_open // 2`` pairs at a time (``max_open`` as in :func:`read_files`) go
+    through batches: the sources are opened (``openat_batch``) and sized (``statx`` of the
+    open fds), the destinations opened, files under 4 MiB read into one page-aligned block
+    (``read_batch``, at most 64 MiB at a time) and written out of it (``write_batch``), and
+    every file closed (``close_batch``), with no Python code per file; larger files are
+    copied one by one as :func:`copy_file` does (splice chains). A source that shrank while
+    being copied is copied as far as it goes.
+
+    Raises the ``OSError`` of the first pair in order that failed, with ``filename`` set to
+    its source (open, read, a directory) or destination (open, write), after the operations
+    in flight have completed, with every file it opened closed (pairs before it in the same
+    group may have been copied, later ones not); ``shutil.SameFileError`` when a destination
+    is its source (before any file of its group is opened for writing); TypeError/ValueError
+    naming the argument for bad arguments.
+    """
+    items = list(pairs.items()) if isinstance(pairs, Mapping) else list(pairs)
+    chunk_size = _check_chunk(chunk_size)
+    max_open = _check_max_open(max_open)
+    _check_progress(progress)
+    srcs: list[Any] = []
+    dsts: list[Any] = []
+    for i, entry in enumerate(items):
+        try:
+            src, dst = entry
+        except (TypeError, ValueError):
+            raise TypeError(f"pairs[{i}] must be a (src, dst) pair of paths") from None
+        for which, value in (("src", src), ("dst", dst)):
+            if not isinstance(value, (str, bytes, os.PathLike)):
+                raise TypeError(
+                    f"pairs[{i}]: {which} must be a str, bytes or os.PathLike, "
+                    f"not {type(value).__name__}"
+                )
+        srcs.append(src)
+        dsts.append(dst)
+    n = len(items)
+    copied = np.zeros(n, dtype=np.int64)
+    group = max(1, max_open // 2)
+    report = _Progress(progress, 0)
+    with _ring_for(ring, queue_depth, 2 * min(n, group)) as r:
+        depth = _depth(r, queue_depth)
+        for first in range(0, n, group):
+            stop = min(n, first + group)
+            copied[first:stop] = _copy_group(
+                r, srcs[first:stop], dsts[first:stop], first, chunk_size, depth, report
+            )
+    return copied
+
+
+def _copy_group(
+    ring: iouring.IoUring,
+    srcs: Sequence[Any],
+    dsts: Sequence[Any],
+    first: int,
+    chunk_size: int,
+    depth: int,
+    report: _Progress,
+) -> npt.NDArray[np.int64]:
+    """copy_files for up to max_open // 2 pairs."""
+    import shutil
+
+    n = len(srcs)
+    every = np.arange(n, dtype=np.intp)
+    src_fds = np.full(n, -1, dtype=np.int32)
+    dst_fds = np.full(n, -1, dtype=np.int32)
+    copied = np.zeros(n, dtype=np.int64)
+    try:
+        _open_batch(ring, srcs, every, _OPEN_READ, 0, depth, src_fds, first, "pairs")
+        errors = np.where(src_fds < 0, -src_fds, 0).astype(np.int32)
+        usable = np.flatnonzero(src_fds >= 0)
+        records, res = _statx_fds(src_fds[usable], _STATX_BASIC)
+        errors[usable[res < 0]] = -res[res < 0]
+        kind = records["stx_mode"].astype(np.int64) & 0o170000
+        errors[usable[(kind == stat.S_IFDIR) & (res >= 0)]] = errno.EISDIR
+        if errors.any():
+            i = int(np.flatnonzero(errors)[0])
+            raise _oserror(int(errors[i]), _path_name(srcs[i]))
+        # A destination that is its source would be truncated before it is read.
+        there = np.zeros(n, dtype=STATX_DTYPE)
+        found = statx_paths(
+            np.full(n, AT_FDCWD, dtype=np.int32), dsts, np.zeros(n, dtype=np.int32), 0x100, there
+        )
+        same = (
+            (found == 0)
+            & (there["stx_ino"] == records["stx_ino"])
+            & (there["stx_dev_major"] == records["stx_dev_major"])
+            & (there["stx_dev_minor"] == records["stx_dev_minor"])
+        )
+        if same.any():
+            i = int(np.flatnonzero(same)[0])
+            raise shutil.SameFileError(
+                f"{_path_name(srcs[i])!r} and {_path_name(dsts[i])!r} are the same file"
+            )
+        _open_batch(ring, dsts, every, _OPEN_WRITE, 0o666, depth, dst_fds, first, "pairs")
+        if (dst_fds < 0).any():
+            i = int(np.flatnonzero(dst_fds < 0)[0])
+            raise _oserror(-int(dst_fds[i]), _path_name(dsts[i]))
+        regular = kind == stat.S_IFREG
+        sizes = records["stx_size"].astype(np.int64)
+        report.total += int(sizes.sum())
+        small = np.flatnonzero(sizes < _COPY_BATCHED)
+        small = small[sizes[small] > 0]
+        # Runs of small files of at most _COPY_BLOCK bytes: read them all, then write them all.
+        ends = np.cumsum(sizes[small])
+        cut = 0
+        while cut < len(small):
+            stop = int(np.searchsorted(ends, ends[cut] - sizes[small[cut]] + _COPY_BLOCK, "right"))
+            stop = max(stop, cut + 1)
+            part = small[cut:stop]
+            copied[part] = _copy_small(
+                ring, src_fds[part], dst_fds[part], sizes[part], srcs, dsts, part, chunk_size,
+                depth, report,
+            )
+            cut = stop
+        for i in np.flatnonzero(sizes >= _COPY_BATCHED).tolist():
+            copied[i] = _copy_fds(
+                ring,
+                int(src_fds[i]),
+                int(dst_fds[i]),
+                _path_name(srcs[i]),
+                _path_name(dsts[i]),
+                int(sizes[i]),
+                bool(regular[i]),
+                "auto",
+                chunk_size,
+                8,
+                None,
+            )
+            report.add(int(copied[i]))
+        return copied
+    finally:
+        both = np.concatenate([src_fds, dst_fds])
+        _close_batch(ring, both[both >= 0], depth)
+
+
+def _copy_small(
+    ring: iouring.IoUring,
+    src_fds: npt.NDArray[np.int32],
+    dst_fds: npt.NDArray[np.int32],
+    sizes: npt.NDArray[np.int64],
+    srcs: Sequence[Any],
+    dsts: Sequence[Any],
+    index: npt.NDArray[np.intp],
+    chunk_size: int,
+    depth: int,
+    report: _Progress,
+) -> npt.NDArray[np.int64]:
+    """Reads the files into one block (one read_batch per round), then writes them out."""
+    bases, total = _layout(sizes)
+    block = _CACHE.take(total)
+    item, within, length = _chunks(sizes, chunk_size)
+    reader = _Transfer(
+        ring, False, src_fds, item, within, length, bases[item] + within, [block], None, None
+    )
+    reader.run(depth)
+    failed = reader.first_error()
+    if failed is not None:
+        raise _oserror(failed[1], _path_name(srcs[int(index[failed[0]])]))
+    got = np.minimum(sizes, reader.eof)
+    item, within, length = _chunks(got, chunk_size)
+    writer = _Transfer(
+        ring, True, dst_fds, item, within, length, bases[item] + within, [block], None,
+        report.reporter(),
+    )
+    writer.run(depth)
+    failed = writer.first_error()
+    if failed is not None:
+        raise _oserror(failed[1], _path_name(dsts[int(index[failed[0]])]))
+    report.add(writer.done)
+    return got
 
 
 def _grow_pipe(fd: int, size: int) -> int:
