@@ -326,7 +326,7 @@ def run_batches(
                             raise ValueError("on_complete returned an operation number >= n")
                         retry.append(more)
     except BaseException:
-        _drain(ring, cqes)
+        _drain(ring, cqes, res)
         raise
 
 
@@ -338,18 +338,28 @@ def _prepared(count: object, asked: int) -> int:
     return int(count)
 
 
-def _drain(ring: iouring.IoUring, cqes: npt.NDArray[np.void]) -> None:
+def _drain(ring: iouring.IoUring, cqes: npt.NDArray[np.void], res: _Res) -> None:
     """Cancels and reaps everything in flight after an exception, so the ring is idle again
-    (best effort: a closed or broken ring is left as it is)."""
+    (best effort: a closed or broken ring is left as it is). The results of operations that
+    complete meanwhile still land in ``res`` (an open that finished is a descriptor the
+    caller must close)."""
+    n = len(res)
+
+    def record(got: int) -> None:
+        done = cqes[:got]
+        ops = done["user_data"]
+        mine = ops < n
+        res[ops[mine]] = done["res"][mine]
+
     with contextlib.suppress(Exception):
         if ring.closed:
             return
         if ring.in_flight and ring.sq_space_left():
             ring.cancel(_CANCEL_USER_DATA, 0, int(CancelFlags.ANY))
         while ring.in_flight or ring.sq_ready():
-            ring.submit_and_copy_cqes(cqes, 1)
+            record(ring.submit_and_copy_cqes(cqes, 1))
         while ring.cq_ready():
-            ring.copy_cqes(cqes)
+            record(len(ring.copy_cqes(cqes)))
 
 
 def _span(ops: _Ops) -> slice:
@@ -755,6 +765,7 @@ class _Transfer:
         self.error = np.zeros(len(file), dtype=np.int32)
         self.eof = np.full(len(fds), np.iinfo(np.int64).max, dtype=np.int64)
         self.sqe_flags = 0  # SqeFlags.FIXED_FILE when fds are registered file slots
+        self.base = 0  # operation i runs as operation number base + i (see _read_pipelined)
 
     def run(self, depth: int) -> None:
         if len(self.file):
@@ -764,7 +775,10 @@ class _Transfer:
 
     def _prepare(self, ops: _Ops) -> int:
         contiguous = int(ops[-1]) - int(ops[0]) + 1 == len(ops)
-        index: Any = _span(ops) if contiguous else ops.astype(np.intp)
+        if contiguous:
+            index: Any = slice(int(ops[0]) - self.base, int(ops[0]) - self.base + len(ops))
+        else:
+            index = ops.astype(np.intp) - self.base
         method = self.ring.write_batch if self.write else self.ring.read_batch
         if self.buf is None:
             fds: Any = int(self.fds[0]) if len(self.fds) == 1 else self.fds[self.file[index]]
@@ -782,7 +796,7 @@ class _Transfer:
         cuts = [0, *(np.flatnonzero(np.diff(bufs)) + 1).tolist(), len(ops)]
         prepared = 0
         for a, b in pairwise(cuts):
-            part = ops[a:b].astype(np.intp)
+            part = ops[a:b].astype(np.intp) - self.base
             k = method(
                 ops[a:b],
                 self.fds[self.file[part]],
@@ -797,7 +811,7 @@ class _Transfer:
         return prepared
 
     def _complete(self, ops: _Ops, res: _Res) -> _Ops | None:
-        index = ops.astype(np.intp)
+        index = ops.astype(np.intp) - self.base
         full = res == self.length[index]
         if full.all():
             self.done += int(res.sum(dtype=np.int64))
@@ -825,7 +839,7 @@ class _Transfer:
                 self.length[j] -= step
             rerun = i[retry_errno | moved]
             if len(rerun):
-                again = np.sort(rerun).astype(np.uint64)
+                again = (np.sort(rerun) + self.base).astype(np.uint64)
         if self.progress is not None:
             self.progress(self.done)
         return again
@@ -1007,38 +1021,49 @@ def read_files(
             st = stat_files(path_list, errors="return", method="direct")
             regular = (st["mode"] & 0o170000) == stat.S_IFREG
             report.total = int(st["size"][regular].sum())
-        for first in range(0, len(path_list), max_open):
-            stop = first + max_open
-            results += _read_group(
-                r,
-                path_list[first:stop],
-                is_fd[first:stop],
-                given[first:stop],
-                first,
-                chunk_size,
-                depth,
-                report,
-            )
+        results = _read_pipelined(
+            r, path_list, is_fd, given, chunk_size, depth, report, max(1, max_open // 2)
+        )
     if as_bytes:
         return list(map(bytes, results))
     return results
 
 
-def _read_group(
-    ring: iouring.IoUring,
-    items: Sequence[Any],
-    is_fd: npt.NDArray[np.bool_],
-    given: npt.NDArray[np.int32],
-    first: int,
-    chunk_size: int,
-    depth: int,
-    report: _Progress,
-) -> list[npt.NDArray[np.uint8]]:
-    """read_files for up to max_open files: open, stat, read and close, each a batch."""
-    n = len(items)
-    fds = given.copy()
+def _encoded_paths(items: Sequence[Any], where: npt.NDArray[np.intp]) -> list[bytes]:
+    """``os.fsencode`` of ``items[where]``, checked up front (TypeError/ValueError naming
+    ``paths[i]``), so that no open of a later group can fail on its argument while reads are
+    in flight."""
+    picked = [items[i] for i in where.tolist()]
     try:
-        _open_batch(ring, items, np.flatnonzero(~is_fd), _OPEN_READ, 0, depth, fds, first, "paths")
+        encoded = list(map(os.fsencode, picked))
+    except TypeError:
+        for i, item in zip(where.tolist(), picked, strict=True):
+            if not isinstance(item, (str, bytes, os.PathLike)):
+                raise TypeError(
+                    f"paths[{i}] must be a str, bytes, os.PathLike or an open fd, "
+                    f"not {type(item).__name__}"
+                ) from None
+        raise
+    bad = [i for i, e in zip(where.tolist(), encoded, strict=True) if b"\0" in e]
+    if bad:
+        raise ValueError(f"paths[{bad[0]}]: embedded null byte")
+    return encoded
+
+
+class _ReadGroup:
+    """One group of read_files: its files' fds sized, laid out in a block, and the reads."""
+
+    def __init__(
+        self,
+        ring: iouring.IoUring,
+        items: Sequence[Any],
+        fds: npt.NDArray[np.int32],
+        first: int,
+        chunk_size: int,
+        report: _Progress,
+    ) -> None:
+        n = len(fds)
+        self.items, self.fds, self.first, self.chunk_size = items, fds, first, chunk_size
         errors = np.where(fds < 0, -fds, 0).astype(np.int32)
         usable = np.flatnonzero(fds >= 0)
         records, res = _statx_fds(fds[usable], _STATX_TYPE_SIZE)
@@ -1049,7 +1074,7 @@ def _read_group(
         errors[isdir] = errno.EISDIR
         if errors.any():
             i = int(np.flatnonzero(errors)[0])
-            raise _oserror(int(errors[i]), _path_name(items[i]))
+            raise _oserror(int(errors[i]), _path_name(items[first + i]))
         regular = np.zeros(n, dtype=bool)
         regular[usable] = kind == stat.S_IFREG
         sizes = np.zeros(n, dtype=np.int64)
@@ -1062,31 +1087,163 @@ def _read_group(
         block = _CACHE.take(total + (PAGE if probe.any() else 0))
         item, within, length = _chunks(np.where(probe, PAGE, sizes), chunk_size)
         buf_offset = np.where(probe[item], total, bases[item] + within)
-        transfer = _Transfer(
+        self.regular, self.sizes, self.probe, self.bases, self.block = (
+            regular,
+            sizes,
+            probe,
+            bases,
+            block,
+        )
+        self.report = report
+        self.transfer = _Transfer(
             ring, False, fds, item, within, length, buf_offset, [block], None, report.reporter()
         )
-        transfer.run(depth)
+
+    def finish(self, ring: iouring.IoUring) -> list[npt.NDArray[np.uint8]]:
+        """After the reads: the error of the first failed file, or the files' arrays (files
+        of unknown size read to their end, sequentially)."""
+        transfer, items, first = self.transfer, self.items, self.first
         failed = transfer.first_error()
         if failed is not None:
-            raise _oserror(failed[1], _path_name(items[failed[0]]))
-        lengths = np.minimum(sizes, transfer.eof)
-        stream = ~regular
-        probed = np.flatnonzero(probe)
+            raise _oserror(failed[1], _path_name(items[first + failed[0]]))
+        lengths = np.minimum(self.sizes, transfer.eof)
+        stream = ~self.regular
+        probed = np.flatnonzero(self.probe)
         probe_bytes = 0
         if len(probed):
             # A probe that read something is a file whose size statx does not know.
             content = probed[transfer.eof[probed] != 0]
             stream[content] = True
             probe_bytes = int(np.minimum(transfer.eof[content], PAGE).sum())
-        report.add(transfer.done - probe_bytes)
-        results = _views(block, bases, lengths)
+        self.report.add(transfer.done - probe_bytes)
+        results = _views(self.block, self.bases, lengths)
         for i in np.flatnonzero(stream).tolist():
-            data = _read_stream(ring, int(fds[i]), _path_name(items[i]), min(chunk_size, 1 << 16))
+            name = _path_name(items[first + i])
+            data = _read_stream(ring, int(self.fds[i]), name, min(self.chunk_size, 1 << 16))
             results[i] = data
-            report.add(len(data))
+            self.report.add(len(data))
+        return results
+
+
+def _read_pipelined(
+    ring: iouring.IoUring,
+    items: Sequence[Any],
+    is_fd: npt.NDArray[np.bool_],
+    given: npt.NDArray[np.int32],
+    chunk_size: int,
+    depth: int,
+    report: _Progress,
+    group: int,
+) -> list[npt.NDArray[np.uint8]]:
+    """read_files in groups of ``group`` files, one run_batches per group whose operations
+    are the closes of the group before, the reads of this group and the opens of the next
+    (in that order): a cold cache keeps reads in flight while the next files open."""
+    n = len(items)
+    fds = given.copy()
+    mine = ~is_fd  # the fds read_files opens, and closes
+    encoded = _encoded_paths(items, np.flatnonzero(mine))
+    names: list[Any] = [None] * n
+    for i, e in zip(np.flatnonzero(mine).tolist(), encoded, strict=True):
+        names[i] = e
+    bounds = [*range(0, n, group), n]
+    groups = list(pairwise(bounds))
+    results: list[npt.NDArray[np.uint8]] = []
+    open_now = np.zeros(n, dtype=bool)  # opened by us and not closed yet
+    try:
+        closing = np.zeros(0, dtype=np.intp)
+        for g in range(-1, len(groups)):
+            current = None
+            if g >= 0:
+                a, b = groups[g]
+                current = _ReadGroup(ring, items, fds[a:b], a, chunk_size, report)
+            opening = np.zeros(0, dtype=np.intp)
+            if g + 1 < len(groups):
+                a, b = groups[g + 1]
+                opening = a + np.flatnonzero(mine[a:b])
+            _run_group(ring, fds, names, closing, current, opening, open_now, depth)
+            closing = np.zeros(0, dtype=np.intp)
+            if current is not None:
+                results += current.finish(ring)
+                a, b = groups[g]
+                closing = a + np.flatnonzero(open_now[a:b])
+        _run_group(ring, fds, names, closing, None, np.zeros(0, dtype=np.intp), open_now, depth)
         return results
     finally:
-        _close_batch(ring, fds[~is_fd & (fds >= 0)], depth)
+        left = np.flatnonzero(open_now)
+        if len(left):
+            _close_batch(ring, fds[left], depth)
+
+
+def _run_group(
+    ring: iouring.IoUring,
+    fds: npt.NDArray[np.int32],
+    names: Sequence[Any],
+    closing: npt.NDArray[np.intp],
+    current: _ReadGroup | None,
+    opening: npt.NDArray[np.intp],
+    open_now: npt.NDArray[np.bool_],
+    depth: int,
+) -> None:
+    """One run_batches: operations 0..C-1 close fds[closing], C..C+R-1 are the reads of
+    ``current``, C+R.. open names[opening] into fds[opening]."""
+    c = len(closing)
+    transfer = current.transfer if current is not None else None
+    r = len(transfer.file) if transfer is not None else 0
+    o = len(opening)
+    total = c + r + o
+    if total == 0:
+        return
+    close_fds = fds[closing]
+    open_names = [names[i] for i in opening.tolist()]
+    if transfer is not None:
+        transfer.base = c
+
+    def prepare(ops: _Ops) -> int:
+        done = 0
+        while done < len(ops):
+            rest = ops[done:]
+            start = int(rest[0])
+            if start < c:
+                stop = min(c, start + len(rest))
+                k = ring.close_batch(rest[: stop - start], close_fds[start:stop])
+            elif start < c + r:
+                assert transfer is not None
+                stop = min(c + r, start + len(rest))
+                k = transfer._prepare(rest[: stop - start])
+            else:
+                stop = start + len(rest)
+                a = start - c - r
+                k = ring.openat_batch(
+                    rest, AT_FDCWD, cast("Any", open_names[a : a + len(rest)]), _OPEN_READ, 0
+                )
+            done += k
+            if k < stop - start or not ring.sq_space_left():
+                break
+        return done
+
+    def complete(ops: _Ops, res: _Res) -> _Ops | None:
+        if transfer is None or r == 0:
+            return None
+        reads = (ops >= c) & (ops < c + r)
+        if reads.all():
+            return transfer._complete(ops, res)
+        if reads.any():
+            return transfer._complete(ops[reads], res[reads])
+        return None
+
+    out = np.full(total, -_ECANCELED, dtype=np.int32)
+    try:
+        run_batches(ring, prepare, total, on_complete=complete, depth=depth, out=out)
+    finally:
+        if c:
+            # A close that ran released its fd whatever it returned; one cancelled or never
+            # prepared (-ECANCELED) still holds it.
+            closed = out[:c] != -_ECANCELED
+            open_now[closing[closed]] = False
+        if o:
+            got = out[c + r :]
+            fds[opening] = got
+            open_now[opening] = got >= 0
 
 
 @overload
