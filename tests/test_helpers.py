@@ -931,7 +931,7 @@ def test_copy_files_errors(tmp_path: Path, no_fd_leak: None, make_ring: MakeRing
     ring.submit_and_wait(1)
     ring.copy_cqes()
     if os.path.exists("/dev/full"):
-        with pytest.raises(OSError) as full:
+        with pytest.raises(OSError, match="/dev/full") as full:
             copy_files([ok, (src, "/dev/full")], chunk_size=4096)
         assert full.value.errno == errno.ENOSPC
         assert full.value.filename == "/dev/full"

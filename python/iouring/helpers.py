@@ -1782,8 +1782,16 @@ def _copy_group(
             stop = max(stop, cut + 1)
             part = small[cut:stop]
             copied[part] = _copy_small(
-                ring, src_fds[part], dst_fds[part], sizes[part], srcs, dsts, part, chunk_size,
-                depth, report,
+                ring,
+                src_fds[part],
+                dst_fds[part],
+                sizes[part],
+                srcs,
+                dsts,
+                part,
+                chunk_size,
+                depth,
+                report,
             )
             cut = stop
         for i in np.flatnonzero(sizes >= _COPY_BATCHED).tolist():
@@ -1833,7 +1841,15 @@ def _copy_small(
     got = np.minimum(sizes, reader.eof)
     item, within, length = _chunks(got, chunk_size)
     writer = _Transfer(
-        ring, True, dst_fds, item, within, length, bases[item] + within, [block], None,
+        ring,
+        True,
+        dst_fds,
+        item,
+        within,
+        length,
+        bases[item] + within,
+        [block],
+        None,
         report.reporter(),
     )
     writer.run(depth)
