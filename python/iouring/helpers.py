@@ -80,6 +80,7 @@ _AT_EMPTY_PATH: Final = 0x1000
 _AT_SYMLINK_NOFOLLOW: Final = 0x100
 _STATX_TYPE_SIZE: Final = 0x1 | 0x200
 _STATX_BASIC: Final = 0x7FF
+_STATX_INO: Final = 0x100  # stx_dev_* come with every statx
 _CANCEL_USER_DATA: Final = 2**64 - 1
 _OPEN_READ: Final = os.O_RDONLY | os.O_CLOEXEC
 _OPEN_WRITE: Final = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
@@ -1754,7 +1755,11 @@ def _copy_group(
         # A destination that is its source would be truncated before it is read.
         there = np.zeros(n, dtype=STATX_DTYPE)
         found = statx_paths(
-            np.full(n, AT_FDCWD, dtype=np.int32), dsts, np.zeros(n, dtype=np.int32), 0x100, there
+            np.full(n, AT_FDCWD, dtype=np.int32),
+            dsts,
+            np.zeros(n, dtype=np.int32),
+            _STATX_INO,
+            there,
         )
         same = (
             (found == 0)
