@@ -11,6 +11,7 @@ import errno
 import os
 import random
 import resource
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from iouring import AT_FDCWD, STATX_DTYPE, IoUring, Op, helpers
+from iouring import AT_FDCWD, STATX_DTYPE, IoUring, Op, SqeFlags, helpers
 from iouring._core import statx_fds, statx_paths
 from iouring.helpers import (
     PAGE,
@@ -29,6 +30,7 @@ from iouring.helpers import (
     _Copier,
     aligned_empty,
     copy_file,
+    copy_files,
     read_files,
     read_ranges,
     run_batches,
@@ -845,3 +847,148 @@ def test_helpers_progress_that_raises(files: dict[Path, bytes], no_fd_leak: None
     with pytest.raises(KeyError, match="stop"):
         write_files({p.with_suffix(".out"): d for p, d in files.items()}, progress=boom)
     assert read_files(list(files), as_bytes=True) == list(files.values())
+
+
+# --------------------------------------------------------------------------------------------
+# copy_files
+
+
+def test_copy_files(tmp_path: Path, no_fd_leak: None) -> None:
+    """Small files through the shared block, one of 4 MiB + 1 through copy_file's chains, empty
+    files, destinations that existed (truncated), in groups of max_open // 2 pairs."""
+    sizes = [0, 1, 4095, 4096, 4097, 100_000, 1, 0, 4 * 1024 * 1024 + 1, 70_000, 3]
+    pairs = []
+    datas = []
+    for i, size in enumerate(sizes):
+        src, dst = tmp_path / f"s{i}", tmp_path / f"d{i}"
+        data = os.urandom(size)
+        src.write_bytes(data)
+        if i % 2:
+            dst.write_bytes(b"older and longer contents" * 1000)
+        pairs.append((src, dst))
+        datas.append(data)
+    progress = ProgressLog()
+    got = copy_files(pairs, max_open=4, chunk_size=4096, progress=progress)
+    assert got.dtype == np.int64
+    assert got.tolist() == sizes
+    assert [dst.read_bytes() for _, dst in pairs] == datas
+    assert progress.calls[-1] == (sum(sizes), sum(sizes))
+    again = copy_files({str(src): os.fsencode(dst) for src, dst in pairs[:3]})
+    assert again.tolist() == sizes[:3]
+    assert copy_files([]).tolist() == []
+
+
+def test_copy_files_on_a_ring(make_ring: MakeRing, tmp_path: Path, no_fd_leak: None) -> None:
+    pairs = []
+    for i in range(30):
+        (tmp_path / f"s{i}").write_bytes(bytes([i]) * (i * 1000))
+        pairs.append((tmp_path / f"s{i}", tmp_path / f"d{i}"))
+    ring = make_ring(4)
+    assert copy_files(pairs, ring=ring, max_open=6).sum() == sum(i * 1000 for i in range(30))
+    assert all((tmp_path / f"d{i}").read_bytes() == bytes([i]) * (i * 1000) for i in range(30))
+    assert _idle(ring)
+
+
+def test_copy_files_errors(tmp_path: Path, no_fd_leak: None, make_ring: MakeRing) -> None:
+    src = tmp_path / "src"
+    src.write_bytes(b"z" * 10_000)
+    ok = (src, tmp_path / "ok")
+    with pytest.raises(FileNotFoundError) as missing:
+        copy_files([ok, (tmp_path / "nope", tmp_path / "dst")])
+    assert missing.value.filename == str(tmp_path / "nope")
+    assert not (tmp_path / "dst").exists()  # no destination opened once a source failed
+    with pytest.raises(FileNotFoundError) as no_dir:
+        copy_files([ok, (src, tmp_path / "no" / "dst")])
+    assert no_dir.value.filename == str(tmp_path / "no" / "dst")
+    with pytest.raises(IsADirectoryError) as isdir:
+        copy_files([(tmp_path, tmp_path / "dst")])
+    assert isdir.value.filename == str(tmp_path)
+    with pytest.raises(shutil.SameFileError):
+        copy_files([ok, (src, src)])
+    assert src.read_bytes() == b"z" * 10_000  # not truncated
+    (tmp_path / "link").symlink_to(src)
+    with pytest.raises(shutil.SameFileError):
+        copy_files([(src, tmp_path / "link")])
+    assert src.read_bytes() == b"z" * 10_000
+    with pytest.raises(TypeError, match=r"pairs\[1\] must be a \(src, dst\) pair"):
+        copy_files([ok, (src,)])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"pairs\[0\]: dst must be"):
+        copy_files([(src, None)])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"pairs\[0\]: src must be"):
+        copy_files([(3, tmp_path / "dst")])  # type: ignore[list-item]
+    with pytest.raises(ValueError, match=r"pairs\[1\]"):
+        copy_files([ok, ("a\0b", tmp_path / "dst")])
+    with pytest.raises(ValueError, match="max_open"):
+        copy_files([ok], max_open=0)
+    with pytest.raises(ValueError, match="chunk_size"):
+        copy_files([ok], chunk_size=0)
+    with pytest.raises(TypeError, match="progress"):
+        copy_files([ok], progress=3)  # type: ignore[arg-type]
+    ring = make_ring(4)
+    ring.nop(1)
+    with pytest.raises(ValueError, match="idle"):
+        copy_files([ok], ring=ring)
+    ring.submit_and_wait(1)
+    ring.copy_cqes()
+    if os.path.exists("/dev/full"):
+        with pytest.raises(OSError, match="/dev/full") as full:
+            copy_files([ok, (src, "/dev/full")], chunk_size=4096)
+        assert full.value.errno == errno.ENOSPC
+        assert full.value.filename == "/dev/full"
+    assert (tmp_path / "ok").read_bytes() == b"z" * 10_000
+
+
+# --------------------------------------------------------------------------------------------
+# read_files groups overlapped, run_batches after an exception
+
+
+def test_read_files_overlapped_groups_fail_in_order(
+    tmp_path: Path, no_fd_leak: None, make_ring: MakeRing
+) -> None:
+    """Groups of max_open // 2 files: the next group is opened while one is read. A missing
+    file in a later group raises after the groups before it were read, and its group's
+    opened files (and the next group's) are closed; a directory likewise."""
+    paths = []
+    for i in range(40):
+        (tmp_path / f"f{i}").write_bytes(bytes([i]) * (i * 300 + 1))
+        paths.append(tmp_path / f"f{i}")
+    for max_open in (1, 2, 5, 8, 100):
+        got = read_files(paths, max_open=max_open, as_bytes=True, chunk_size=1000)
+        assert got == [p.read_bytes() for p in paths]
+    broken: list[Path] = [*paths[:13], tmp_path / "missing", *paths[13:], tmp_path]
+    with pytest.raises(FileNotFoundError) as missing:
+        read_files(broken, max_open=8)
+    assert missing.value.filename == str(tmp_path / "missing")
+    with pytest.raises(IsADirectoryError):
+        read_files([*paths, tmp_path], max_open=8, ring=make_ring(4))
+
+
+def test_run_batches_records_results_while_draining(tmp_path: Path, make_ring: MakeRing) -> None:
+    """prepare raises while opens are still in flight (forced to worker threads): what the
+    opens return while run_batches drains (an fd, or -ECANCELED for one the cancel caught)
+    still lands in out, so the caller can close the fds."""
+    for i in range(8):
+        (tmp_path / f"f{i}").write_bytes(b"x")
+    names = [str(tmp_path / f"f{i}") for i in range(8)]
+    unset = 1 << 30
+    out = np.full(9, unset, dtype=np.int32)
+    ring2 = make_ring(16)
+
+    def prepare2(ops: npt.NDArray[np.uint64]) -> int:
+        if int(ops[0]) == 0:
+            ring2.nop_batch(ops[:1])
+            k = ring2.openat_batch(
+                ops[1:8], AT_FDCWD, names[:7], os.O_RDONLY, sqe_flags=SqeFlags.ASYNC
+            )
+            return 1 + k
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run_batches(ring2, prepare2, 9, depth=16, out=out)
+    assert _idle(ring2)
+    fds = out[1:8]
+    try:
+        assert ((fds != unset) & ((fds >= 0) | (fds == -errno.ECANCELED))).all(), out
+    finally:
+        for fd in fds[(fds >= 0) & (fds != unset)].tolist():
+            os.close(fd)

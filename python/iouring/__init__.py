@@ -141,6 +141,7 @@ __all__ = [
     "XattrFlags",
     "__version__",
     "copy_file",
+    "copy_files",
     "get_include",
     "read_files",
     "read_ranges",
@@ -192,6 +193,7 @@ class IoUring(_core.IoUring):
 from iouring.helpers import (  # noqa: E402
     STAT_DTYPE,
     copy_file,
+    copy_files,
     read_files,
     read_ranges,
     run_batches,
