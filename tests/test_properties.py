@@ -52,12 +52,15 @@ class WeakBytearray(bytearray):
 
 @dataclass
 class Registration:
-    """One register_buffers() call: alive while registered or used by a fixed op in flight."""
+    """One register_buffers() call: alive while registered, while a fixed op uses it, and,
+    once unregistered, until every key in flight at the unregister has completed (an op flushed
+    earlier may still resolve buf_index against it: the ring pins it once to each such key)."""
 
     buffers: list[WeakBytearray]
     refs: list[weakref.ref[WeakBytearray]]
     registered: bool = True
     fixed_in_flight: int = 0
+    holders: set[int] = field(default_factory=set)  # keys in flight when it was unregistered
 
 
 @dataclass
@@ -212,6 +215,10 @@ class RingMachine(RuleBasedStateMachine):
                 del self.in_flight[user_data]
                 del self.key_pins[user_data]
                 self.key_done(user_data)
+                for reg in list(self.registrations):
+                    if user_data in reg.holders:
+                        reg.holders.discard(user_data)
+                        self.release_registration(reg)
 
     def key_done(self, user_data: int) -> None:
         """Every op under user_data completed: its pins are released, its data can be checked."""
@@ -252,7 +259,7 @@ class RingMachine(RuleBasedStateMachine):
             op.targets = None  # type: ignore[assignment]
 
     def release_registration(self, reg: Registration) -> None:
-        if reg.registered or reg.fixed_in_flight:
+        if reg.registered or reg.fixed_in_flight or reg.holders:
             return
         if reg in self.registrations:
             self.registrations.remove(reg)
@@ -546,6 +553,9 @@ class RingMachine(RuleBasedStateMachine):
         ring.unregister_buffers()
         reg, self.registration = self.registration, None
         reg.registered = False
+        for key in self.in_flight:  # the retired table is pinned to every key in flight
+            self.key_pins[key] += 1
+            reg.holders.add(key)
         for op in self.unconsumed_fixed:
             if op.registration is reg and -errno.EFAULT not in (op.res, *op.other_res):
                 op.other_res = (*op.other_res, -errno.EFAULT)
@@ -579,6 +589,7 @@ class RingMachine(RuleBasedStateMachine):
         for reg in list(self.registrations):
             reg.registered = False
             reg.fixed_in_flight = 0
+            reg.holders.clear()
             self.release_registration(reg)
 
     @precondition(lambda self: self.closed)
