@@ -59,7 +59,55 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
+# --------------------------------------------------------------------------------------------
+# The kernel-sensitive selection, ``pytest -m kernel``: what differs between kernel releases
+# (setup flags and ring configurations, the probe, each operation family, registration, the
+# safety basics), sized to run in about 15 minutes per kernel under qemu's TCG emulator
+# (tools/kernel-matrix runs it on Debian's 6.1 and 6.12 in CI). Each entry is a node-id prefix
+# and whether its tests run over every ring configuration or the default one only (tests not
+# parametrised over ring_config always run).
+KERNEL_SELECTION: tuple[tuple[str, bool], ...] = (
+    ("tests/test_ring.py::test_setup", True),
+    ("tests/test_ring.py::test_probe", True),
+    ("tests/test_ring.py::test_entries", True),
+    ("tests/test_ring.py::test_nop", True),
+    ("tests/test_ring.py::test_sq_", True),
+    ("tests/test_ring.py::test_cq_", True),
+    ("tests/test_ring.py::test_copy_cqes", True),
+    ("tests/test_ring.py::test_submit_and_wait", True),
+    ("tests/test_ring.py::test_enter", True),
+    ("tests/test_ring.py::test_register_eventfd", True),
+    ("tests/test_ring.py", False),
+    ("tests/test_register.py", True),
+    ("tests/ops/", False),
+    ("tests/test_safety.py::test_pin", False),
+    ("tests/test_safety.py::test_refcount", False),
+    ("tests/test_safety.py::test_stale", False),
+    ("tests/test_safety.py::test_registered", False),
+    ("tests/test_safety.py::test_close_with", False),
+    ("tests/test_safety.py::test_fork", False),
+)
+
+
+def _in_kernel_selection(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    config = callspec.params.get("ring_config") if callspec is not None else None
+    for prefix, all_configs in KERNEL_SELECTION:
+        if item.nodeid.startswith(prefix):
+            return all_configs or config is None or config == DEFAULT_CONFIG
+    return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "kernel: the kernel-sensitive selection run on other kernels (conftest.py)"
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _in_kernel_selection(item):
+            item.add_marker(pytest.mark.kernel)
     reason = _io_uring_unavailable_reason()
     if reason is None:
         return

@@ -30,7 +30,7 @@ _SETUP: list[tuple[str, int, dict[str, int]]] = [
 
 def _setup_ok(flags: int, options: dict[str, int]) -> bool:
     try:
-        with IoUring(8, flags=flags, **options):  # type: ignore[arg-type]
+        with IoUring(8, flags=flags, **options):
             return True
     except OSError:
         return False
