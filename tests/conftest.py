@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import faulthandler
 import itertools
 import os
 import platform
+import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +82,7 @@ KERNEL_SELECTION: tuple[tuple[str, bool], ...] = (
     ("tests/test_ring.py::test_register_eventfd", True),
     ("tests/test_ring.py", False),
     ("tests/test_register.py", True),
+    ("tests/test_kernels.py", False),
     ("tests/ops/", False),
     ("tests/test_safety.py::test_pin", False),
     ("tests/test_safety.py::test_refcount", False),
@@ -96,6 +100,46 @@ def _in_kernel_selection(item: pytest.Item) -> bool:
         if item.nodeid.startswith(prefix):
             return all_configs or config is None or config == DEFAULT_CONFIG
     return False
+
+
+# IOURING_TEST_TIMEOUT=<seconds> (tools/kernel-matrix sets it in its guests): a test still
+# running after that long is interrupted by SIGUSR2 from a watchdog thread (a blocking wait
+# then fails with TestTimeout and the run goes on); one that ignores it a minute later too
+# ends the run with every thread's traceback (faulthandler). So a wait that never returns on
+# some kernel fails one test instead of using up the guest's time.
+_TEST_TIMEOUT = float(os.environ.get("IOURING_TEST_TIMEOUT", "0") or 0)
+
+
+class TestTimeout(Exception):
+    """Raised in a test that ran longer than IOURING_TEST_TIMEOUT seconds."""
+
+    __test__ = False
+
+
+def _on_test_timeout(signum: int, frame: object) -> None:
+    faulthandler.dump_traceback(all_threads=True)
+    raise TestTimeout(f"the test ran longer than IOURING_TEST_TIMEOUT={_TEST_TIMEOUT:g} s")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    if _TEST_TIMEOUT <= 0:
+        return (yield)
+    previous = signal.signal(signal.SIGUSR2, _on_test_timeout)
+    watchdog = threading.Timer(
+        _TEST_TIMEOUT, signal.pthread_kill, (threading.get_ident(), signal.SIGUSR2)
+    )
+    watchdog.daemon = True
+    watchdog.start()
+    faulthandler.dump_traceback_later(_TEST_TIMEOUT + 60, exit=True)
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        watchdog.cancel()
+        signal.signal(signal.SIGUSR2, previous)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -11,7 +11,13 @@ import platform
 
 from iouring._core import Op, SetupFlags
 
-__all__ = ["OP_SINCE", "SETUP_SINCE", "setup_refusal", "unsupported_op_message"]
+__all__ = [
+    "OP_SINCE",
+    "SETUP_SINCE",
+    "older_than",
+    "setup_refusal",
+    "unsupported_op_message",
+]
 
 OP_SINCE: dict[Op, str] = {
     Op.NOP: "5.1",
@@ -77,8 +83,8 @@ OP_SINCE: dict[Op, str] = {
     Op.READV_FIXED: "6.15",
     Op.WRITEV_FIXED: "6.15",
     Op.PIPE: "6.16",
-    Op.NOP128: "6.18",
-    Op.URING_CMD128: "6.18",
+    Op.NOP128: "6.19",
+    Op.URING_CMD128: "6.19",
 }
 
 SETUP_SINCE: dict[SetupFlags, str] = {
@@ -115,8 +121,10 @@ def _version(release: str) -> tuple[int, ...]:
     return tuple(numbers)
 
 
-def _older(since: str, release: str) -> bool:
-    running = _version(release)
+def older_than(since: str, release: str | None = None) -> bool:
+    """Whether ``release`` (default: the running kernel's) is older than Linux ``since``
+    ("6.6"); False when the release does not start with a version."""
+    running = _version(platform.release() if release is None else release)
     return bool(running) and running < _version(since)
 
 
@@ -137,11 +145,11 @@ def setup_refusal(flags: int, error: OSError, release: str | None = None) -> OSE
     newer = [
         f"SetupFlags.{flag.name} (Linux {since})"
         for flag, since in SETUP_SINCE.items()
-        if flags & flag and _older(since, release)
+        if flags & flag and older_than(since, release)
     ]
     if not newer:
         return error
     return OSError(
         errno.EINVAL,
-        f"io_uring_setup: {', '.join(newer)} not supported by this kernel ({release})",
+        f"{error.strerror} ({', '.join(newer)}: not supported by this kernel, {release})",
     )

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from kernel_support import require_kernel
 from sqe_support import (
     SQE_FIELDS,
     U64_MAX,
@@ -36,6 +37,8 @@ __all__ = [
     "addr_of",
     "check_submit",
     "iovecs_at",
+    "require_kernel",
+    "require_ops",
     "sq_counters",
     "sqe_fields",
 ]
