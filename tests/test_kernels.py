@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import errno
 import platform
+import time
+from collections.abc import Callable
 
 import pytest
 
@@ -101,3 +103,40 @@ def test_kernels_require_ops(ring: IoUring) -> None:
         return
     with pytest.raises(NotImplementedError, match=f"Op.{missing[0].name} needs Linux"):
         ring.require_ops(Op.NOP, *missing)
+
+
+# Register operations and the release that added each, as the library's errors name them.
+_REGISTER_CALLS: list[tuple[str, str, Callable[[IoUring], object]]] = [
+    ("register_napi", "6.9", lambda ring: ring.register_napi(0)),
+    ("register_clock", "6.12", lambda ring: ring.register_clock(time.CLOCK_MONOTONIC)),
+    ("register_sync_cancel", "6.0", lambda ring: ring.register_sync_cancel(user_data=1)),
+    ("register_file_alloc_range", "6.0", lambda ring: ring.register_file_alloc_range(0, 0)),
+    ("buffer_ring_head", "6.8", lambda ring: ring.register_buffer_ring(1, 2, 16).head()),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "since", "run"), _REGISTER_CALLS, ids=[c[0] for c in _REGISTER_CALLS]
+)
+def test_kernels_register_refusal_names_the_release(
+    make_default_ring: Callable[..., IoUring],
+    call: str,
+    since: str,
+    run: Callable[[IoUring], object],
+) -> None:
+    """On a kernel older than the release that added a register operation, its EINVAL says
+    so; newer kernels carry the call out (or refuse it for another reason, without the note)."""
+    ring = make_default_ring(4)
+    try:
+        run(ring)
+    except OSError as exc:
+        message = str(exc)
+    else:
+        message = ""
+    finally:
+        ring.close()
+    note = f"{call} needs Linux {since} or newer; this kernel is {platform.release()}"
+    if _kernel.older_than(since):
+        assert note in message
+    else:
+        assert note not in message
