@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 
@@ -83,6 +84,8 @@ KERNEL_SELECTION: tuple[tuple[str, bool], ...] = (
     ("tests/test_ring.py", False),
     ("tests/test_register.py", True),
     ("tests/test_kernels.py", False),
+    ("tests/test_aio.py", False),
+    ("tests/test_arena.py", False),
     ("tests/ops/", False),
     ("tests/test_safety.py::test_pin", False),
     ("tests/test_safety.py::test_refcount", False),
@@ -108,6 +111,9 @@ def _in_kernel_selection(item: pytest.Item) -> bool:
 # ends the run with every thread's traceback (faulthandler). So a wait that never returns on
 # some kernel fails one test instead of using up the guest's time.
 _TEST_TIMEOUT = float(os.environ.get("IOURING_TEST_TIMEOUT", "0") or 0)
+# Where the tracebacks go (pytest captures fd 2 during a test): IOURING_TEST_TIMEOUT_LOG, a file
+# appended to, or stderr.
+_TIMEOUT_LOG = os.environ.get("IOURING_TEST_TIMEOUT_LOG")
 
 
 class TestTimeout(Exception):
@@ -116,8 +122,17 @@ class TestTimeout(Exception):
     __test__ = False
 
 
+def _timeout_log() -> TextIO:
+    return open(_TIMEOUT_LOG, "a") if _TIMEOUT_LOG else sys.stderr
+
+
 def _on_test_timeout(signum: int, frame: object) -> None:
-    faulthandler.dump_traceback(all_threads=True)
+    log = _timeout_log()
+    faulthandler.dump_traceback(file=log, all_threads=True)
+    if log is sys.stderr:
+        log.flush()
+    else:
+        log.close()
     raise TestTimeout(f"the test ran longer than IOURING_TEST_TIMEOUT={_TEST_TIMEOUT:g} s")
 
 
@@ -133,11 +148,18 @@ def pytest_runtest_protocol(
     )
     watchdog.daemon = True
     watchdog.start()
-    faulthandler.dump_traceback_later(_TEST_TIMEOUT + 60, exit=True)
+    log = _timeout_log()
+    if log is not sys.stderr:
+        print(f"{item.nodeid}: running", file=log, flush=True)
+    # A blocking call that holds the GIL keeps the watchdog thread from running: then this
+    # C-level one ends the run.
+    faulthandler.dump_traceback_later(_TEST_TIMEOUT + 60, exit=True, file=log)
     try:
         return (yield)
     finally:
         faulthandler.cancel_dump_traceback_later()
+        if log is not sys.stderr:
+            log.close()
         watchdog.cancel()
         signal.signal(signal.SIGUSR2, previous)
 
