@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import faulthandler
 import itertools
 import os
 import platform
+import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 import pytest
 
@@ -59,7 +63,117 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     ]
 
 
+# --------------------------------------------------------------------------------------------
+# The kernel-sensitive selection, ``pytest -m kernel``: what differs between kernel releases
+# (setup flags and ring configurations, the probe, each operation family, registration, the
+# safety basics), sized to run in about 15 minutes per kernel under qemu's TCG emulator
+# (tools/kernel-matrix runs it on Debian's 6.1 and 6.12 in CI). Each entry is a node-id prefix
+# and whether its tests run over every ring configuration or the default one only (tests not
+# parametrised over ring_config always run).
+KERNEL_SELECTION: tuple[tuple[str, bool], ...] = (
+    ("tests/test_ring.py::test_setup", True),
+    ("tests/test_ring.py::test_probe", True),
+    ("tests/test_ring.py::test_entries", True),
+    ("tests/test_ring.py::test_nop", True),
+    ("tests/test_ring.py::test_sq_", True),
+    ("tests/test_ring.py::test_cq_", True),
+    ("tests/test_ring.py::test_copy_cqes", True),
+    ("tests/test_ring.py::test_submit_and_wait", True),
+    ("tests/test_ring.py::test_enter", True),
+    ("tests/test_ring.py::test_register_eventfd", True),
+    ("tests/test_ring.py", False),
+    ("tests/test_register.py", True),
+    ("tests/test_kernels.py", False),
+    ("tests/test_aio.py", False),
+    ("tests/test_arena.py", False),
+    ("tests/ops/", False),
+    ("tests/test_safety.py::test_pin", False),
+    ("tests/test_safety.py::test_refcount", False),
+    ("tests/test_safety.py::test_stale", False),
+    ("tests/test_safety.py::test_registered", False),
+    ("tests/test_safety.py::test_close_with", False),
+    ("tests/test_safety.py::test_fork", False),
+)
+
+
+def _in_kernel_selection(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    config = callspec.params.get("ring_config") if callspec is not None else None
+    for prefix, all_configs in KERNEL_SELECTION:
+        if item.nodeid.startswith(prefix):
+            return all_configs or config is None or config == DEFAULT_CONFIG
+    return False
+
+
+# IOURING_TEST_TIMEOUT=<seconds> (tools/kernel-matrix sets it in its guests): a test still
+# running after that long is interrupted by SIGUSR2 from a watchdog thread (a blocking wait
+# then fails with TestTimeout and the run goes on); one that ignores it a minute later too
+# ends the run with every thread's traceback (faulthandler). So a wait that never returns on
+# some kernel fails one test instead of using up the guest's time.
+_TEST_TIMEOUT = float(os.environ.get("IOURING_TEST_TIMEOUT", "0") or 0)
+# Where the tracebacks go (pytest captures fd 2 during a test): IOURING_TEST_TIMEOUT_LOG, a file
+# appended to, or stderr.
+_TIMEOUT_LOG = os.environ.get("IOURING_TEST_TIMEOUT_LOG")
+
+
+class TestTimeout(Exception):
+    """Raised in a test that ran longer than IOURING_TEST_TIMEOUT seconds."""
+
+    __test__ = False
+
+
+def _timeout_log() -> TextIO:
+    return open(_TIMEOUT_LOG, "a") if _TIMEOUT_LOG else sys.stderr
+
+
+def _on_test_timeout(signum: int, frame: object) -> None:
+    log = _timeout_log()
+    faulthandler.dump_traceback(file=log, all_threads=True)
+    if log is sys.stderr:
+        log.flush()
+    else:
+        log.close()
+    raise TestTimeout(f"the test ran longer than IOURING_TEST_TIMEOUT={_TEST_TIMEOUT:g} s")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    if _TEST_TIMEOUT <= 0:
+        return (yield)
+    previous = signal.signal(signal.SIGUSR2, _on_test_timeout)
+    watchdog = threading.Timer(
+        _TEST_TIMEOUT, signal.pthread_kill, (threading.get_ident(), signal.SIGUSR2)
+    )
+    watchdog.daemon = True
+    watchdog.start()
+    log = _timeout_log()
+    if log is not sys.stderr:
+        print(f"{item.nodeid}: running", file=log, flush=True)
+    # A blocking call that holds the GIL keeps the watchdog thread from running: then this
+    # C-level one ends the run.
+    faulthandler.dump_traceback_later(_TEST_TIMEOUT + 60, exit=True, file=log)
+    try:
+        return (yield)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+        if log is not sys.stderr:
+            log.close()
+        watchdog.cancel()
+        signal.signal(signal.SIGUSR2, previous)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "kernel: the kernel-sensitive selection run on other kernels (conftest.py)"
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _in_kernel_selection(item):
+            item.add_marker(pytest.mark.kernel)
     reason = _io_uring_unavailable_reason()
     if reason is None:
         return

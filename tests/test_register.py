@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from kernel_support import require_kernel
 
 from iouring import Cqe, IoUring, Op, SetupFlags, SqeFlags, StaleSqeError
 
@@ -275,6 +276,7 @@ def make_resizable_ring(
     request: pytest.FixtureRequest, make_default_ring: Callable[..., IoUring]
 ) -> Callable[[int], IoUring]:
     """``make_resizable_ring(entries)``: a DEFER_TASKRUN ring of one of the ring layouts."""
+    require_kernel("6.13", "IORING_REGISTER_RESIZE_RINGS")  # before operations are in flight
     return lambda entries: make_default_ring(entries, flags=request.param)
 
 

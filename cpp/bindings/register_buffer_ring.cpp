@@ -167,6 +167,11 @@ public:
         }
         std::uint16_t flags = incremental_ ? pbuf::INC : 0;
         err = register_buf_ring(ring_->core(), ring_entries(), entries_, bgid_, flags);
+        if (err == -EINVAL && incremental_) {
+            throw_errno(err,
+                        "register_buffer_ring (incremental=True needs IOU_PBUF_RING_INC, "
+                        "Linux 6.12+)");
+        }
         if (err < 0) throw_errno(err, "register_buffer_ring");
         registered_ = true;
         ring_->keep_until_close(mem_);

@@ -246,6 +246,7 @@ _GROUPS: dict[str, list[str]] = {
         "__exit__",
         "probe",
         "probe_ops",
+        "require_ops",
         "fd",
         "flags",
         "features",

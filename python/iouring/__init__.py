@@ -8,7 +8,7 @@ path and iovec array handed to the kernel stays alive until its completion is re
 
 from __future__ import annotations
 
-from iouring import _core
+from iouring import _core, _kernel
 from iouring._arena import BufferArena
 from iouring._core import (  # fs and control families
     AT_FDCWD,
@@ -167,8 +167,45 @@ class IoUring(_core.IoUring):
     """An io_uring instance. See ``iouring._core.IoUring`` for every method.
 
     ``IoUring(entries, *, flags=0, sq_thread_idle=1000, sq_thread_cpu=None, cq_entries=None,
-    wq_fd=None)``; use it as a context manager, or call ``close()``.
+    wq_fd=None)``; use it as a context manager, or call ``close()``. A kernel too old for one
+    of the ``flags`` refuses the ring with OSError(EINVAL) whose message names the flag and the
+    Linux release that added it.
     """
+
+    def __init__(
+        self,
+        entries: int,
+        *,
+        flags: int = 0,
+        sq_thread_idle: int = 1000,
+        sq_thread_cpu: int | None = None,
+        cq_entries: int | None = None,
+        wq_fd: _core._FileDescriptor | None = None,
+    ) -> None:
+        try:
+            super().__init__(
+                entries,
+                flags=flags,
+                sq_thread_idle=sq_thread_idle,
+                sq_thread_cpu=sq_thread_cpu,
+                cq_entries=cq_entries,
+                wq_fd=wq_fd,
+            )
+        except OSError as error:
+            refusal = _kernel.setup_refusal(int(flags), error)
+            if refusal is error:
+                raise
+            raise refusal from None
+
+    def require_ops(self, *ops: Op) -> None:
+        """Raises NotImplementedError naming each of ``ops`` the running kernel lacks (by the
+        probe) and the Linux release that added it; returns when the kernel has them all."""
+        supported = self.probe()
+        missing = [op for op in ops if op not in supported]
+        if missing:
+            raise NotImplementedError(
+                "; ".join(_kernel.unsupported_op_message(op) for op in missing)
+            )
 
     def probe(self) -> frozenset[Op]:
         """The operations the running kernel supports (IORING_REGISTER_PROBE).

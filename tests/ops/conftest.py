@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from kernel_support import require_kernel
 from sqe_support import (
     SQE_FIELDS,
     U64_MAX,
@@ -36,16 +37,20 @@ __all__ = [
     "addr_of",
     "check_submit",
     "iovecs_at",
+    "require_kernel",
+    "require_ops",
     "sq_counters",
     "sqe_fields",
 ]
 
 
 def require_ops(ring: IoUring, *ops: Op) -> None:
-    """Skips the test unless the kernel's probe lists every one of ``ops``."""
-    missing = [op.name for op in ops if op not in ring.probe()]
-    if missing:
-        pytest.skip(f"kernel lacks {', '.join(missing)}")
+    """Skips the test unless the kernel's probe lists every one of ``ops``; the reason names
+    the Linux release that added each missing one (IoUring.require_ops's message)."""
+    try:
+        ring.require_ops(*ops)
+    except NotImplementedError as exc:
+        pytest.skip(f"kernel lacks {exc}")
 
 
 def register_or_skip(ring: IoUring, buffers: list[Any]) -> None:

@@ -49,7 +49,15 @@ from iouring import (
     TimeoutFlags,
 )
 
-from .conftest import addr_of, require_ops, run_one, sq_counters, sqe_fields, submit_and_reap
+from .conftest import (
+    addr_of,
+    require_kernel,
+    require_ops,
+    run_one,
+    sq_counters,
+    sqe_fields,
+    submit_and_reap,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -335,6 +343,7 @@ def test_cancel_fd_all(ring: IoUring, pipe: tuple[int, int]) -> None:
 
 
 def test_cancel_by_op_and_any(ring: IoUring, pipe: tuple[int, int]) -> None:
+    require_kernel("6.6", "CancelFlags.OP")
     r, _ = pipe
     ring.read(0xCC1, r, bytearray(1), -1)
     ring.poll_add(0xCC2, r, select.POLLIN)
@@ -361,6 +370,7 @@ def test_cancel_by_op_and_any(ring: IoUring, pipe: tuple[int, int]) -> None:
 
 
 def test_cancel_fd_and_user_data_together(ring: IoUring, pipe: tuple[int, int]) -> None:
+    require_kernel("6.6", "CancelFlags.USERDATA")
     r, _ = pipe
     ring.read(0xCD1, r, bytearray(1), -1)
     ring.read(0xCD2, r, bytearray(1), -1)
@@ -610,6 +620,7 @@ def test_msg_ring_data(make_ring: Callable[..., IoUring]) -> None:
 
 def test_msg_ring_to_itself(ring: IoUring) -> None:
     require_ops(ring, Op.MSG_RING)
+    require_kernel("6.3", "IORING_MSG_RING_FLAGS_PASS")
     ring.get_sqe().prep_msg_ring(0x5E1F, ring.fd, 7, 0x70)
     got = submit_and_reap(ring, 2)
     skip_if_einval(got[0x5E1F], "MSG_RING with IORING_MSG_RING_FLAGS_PASS")
@@ -621,6 +632,7 @@ def test_msg_ring_cannot_release_the_pins_of_the_target(
 ) -> None:
     src, dst = make_ring(4), make_ring(4)
     require_ops(src, Op.MSG_RING)
+    require_kernel("6.3", "IORING_MSG_RING_FLAGS_PASS")
     r, w = pipe
     buf = Buf(4)
     ref = weakref.ref(buf)
@@ -932,6 +944,7 @@ def test_futex_validation(
 
 
 def test_futex_fields_are_not_plain(ring: IoUring) -> None:
+    require_ops(ring, Op.FUTEX_WAKE)
     word = np.zeros(1, np.uint32)
     sqe = ring.futex_wake(1, word, 1)
     with pytest.raises(ValueError, match="fd"):

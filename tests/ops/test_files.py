@@ -703,6 +703,7 @@ def test_prep_matches_ring_method(
     ring: IoUring, tmp_file: Any, pipe: tuple[int, int], tmp_path: pathlib.Path, case: Any
 ) -> None:
     _, method, prep, make_args, private_addr = case
+    require_ops(ring, Op.CLOSE if method == "close_fd" else Op[method.upper()])
     fixed = bytearray(b"f" * 16)
     ring.register_buffers([fixed])
     ctx = SimpleNamespace(
