@@ -28,6 +28,7 @@
 
 #include "convert.hpp"
 #include "module.hpp"
+#include "path_block.hpp"
 #include "pins.hpp"
 
 namespace iouring::bindings {
@@ -624,32 +625,11 @@ std::uint32_t close_batch(Ring& ring, py::handle user_data, py::handle fd, py::h
 }
 
 // Private NUL-terminated copies of every path of a batch, in one block pinned by all of them.
-struct PathBlock {
-    std::string bytes;
-    std::vector<std::size_t> starts;
-};
-
 bool is_single_path(py::handle h) {
     return PyUnicode_Check(h.ptr()) || PyBytes_Check(h.ptr()) ||
            PyObject_HasAttrString(h.ptr(), "__fspath__") != 0;
 }
 
-void append_path(PathBlock& block, py::handle item, std::size_t i) {
-    PyObject* encoded = nullptr;
-    if (PyUnicode_FSConverter(item.ptr(), &encoded) == 0) {
-        py::error_already_set error;
-        PyObject* type = error.matches(PyExc_ValueError) ? PyExc_ValueError : PyExc_TypeError;
-        std::string detail = py::str(error.value());
-        raise(type, "paths[" + std::to_string(i) + "]: " + detail);
-    }
-    py::object bytes = py::reinterpret_steal<py::object>(encoded);
-    block.starts.push_back(block.bytes.size());
-    block.bytes.append(PyBytes_AS_STRING(encoded),
-                       static_cast<std::size_t>(PyBytes_GET_SIZE(encoded)));
-    block.bytes.push_back('\0');
-}
-
-// Copies one path, or each path of a sequence, into `block`; true for a single path.
 bool collect_paths(PathBlock& block, py::handle paths) {
     if (is_single_path(paths)) {
         append_path(block, paths, 0);

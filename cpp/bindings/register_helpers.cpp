@@ -21,6 +21,7 @@
 
 #include "convert.hpp"
 #include "module.hpp"
+#include "path_block.hpp"
 
 namespace iouring::bindings {
 
@@ -56,42 +57,66 @@ std::vector<std::int32_t> fd_values(py::handle h) {
     return fds;
 }
 
+// `out` as n writable struct statx records, released on every path out (RAII).
+class StatxOut {
+public:
+    StatxOut(py::handle out, std::size_t n) {
+        if (PyObject_GetBuffer(out.ptr(), &view_, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) != 0) {
+            PyErr_Clear();
+            raise(PyExc_ValueError,
+                  "out must be a writable C-contiguous buffer (such as numpy.zeros(N, "
+                  "STATX_DTYPE)), not " +
+                      type_name(out));
+        }
+        std::size_t capacity = static_cast<std::size_t>(view_.len) / sizeof(Statx);
+        if (capacity < n) {
+            PyBuffer_Release(&view_);
+            raise(PyExc_ValueError, "out holds " + std::to_string(capacity) + " struct statx of " +
+                                        std::to_string(sizeof(Statx)) + " bytes; " +
+                                        std::to_string(n) + " are needed");
+        }
+    }
+    StatxOut(const StatxOut&) = delete;
+    StatxOut& operator=(const StatxOut&) = delete;
+    ~StatxOut() { PyBuffer_Release(&view_); }
+    [[nodiscard]] Statx* records() const { return static_cast<Statx*>(view_.buf); }
+
+private:
+    Py_buffer view_{};
+};
+
+// results[i] = statx(dir_fd(i), path(i), flags(i), mask, &out[i]) as 0 or -errno, n direct
+// system calls with the GIL released (a statx never waits for the file's I/O, and io_uring
+// would hand each IORING_OP_STATX to a worker thread: 3.5 us each here against 0.4 us).
+template <typename DirFd, typename Path, typename Flags>
+py::array_t<std::int32_t> statx_each(py::handle out, std::size_t n, std::uint32_t mask,
+                                     DirFd dir_fd, Path path, Flags flags) {
+    StatxOut records(out, n);
+    py::array_t<std::int32_t> res(static_cast<py::ssize_t>(n));
+    std::int32_t* results = res.mutable_data();
+    Statx* record = records.records();
+    {
+        py::gil_scoped_release release;
+        for (std::size_t i = 0; i < n; ++i) {
+            long r = syscall(SYS_statx, dir_fd(i), path(i), flags(i), mask, record + i);
+            results[i] = r < 0 ? -errno : 0;
+        }
+    }
+    return res;
+}
+
 py::array_t<std::int32_t> statx_fds(py::handle fds_arg, py::handle out, py::handle mask_arg,
                                     py::handle flags_arg) {
     std::vector<std::int32_t> fds = fd_values(fds_arg);
     std::uint32_t mask = to_u32(mask_arg, "mask");
-    auto flags = static_cast<int>(to_i64(flags_arg, "flags", 0, INT32_MAX));
-    Py_buffer view;
-    if (PyObject_GetBuffer(out.ptr(), &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) != 0) {
-        PyErr_Clear();
-        raise(PyExc_ValueError,
-              "out must be a writable C-contiguous buffer (such as numpy.zeros(N, STATX_DTYPE)), "
-              "not " +
-                  type_name(out));
-    }
-    std::size_t capacity = static_cast<std::size_t>(view.len) / sizeof(Statx);
-    if (capacity < fds.size()) {
-        PyBuffer_Release(&view);
-        raise(PyExc_ValueError, "out holds " + std::to_string(capacity) + " struct statx of " +
-                                    std::to_string(sizeof(Statx)) + " bytes; " +
-                                    std::to_string(fds.size()) + " are needed");
-    }
-    py::array_t<std::int32_t> res(static_cast<py::ssize_t>(fds.size()));
-    std::int32_t* results = res.mutable_data();
-    auto* records = static_cast<Statx*>(view.buf);
-    {
-        py::gil_scoped_release release;
-        for (std::size_t i = 0; i < fds.size(); ++i) {
-            long r = syscall(SYS_statx, fds[i], "", flags | kAtEmptyPath, mask, records + i);
-            results[i] = r < 0 ? -errno : 0;
-        }
-    }
-    PyBuffer_Release(&view);
-    return res;
+    int flags = static_cast<int>(to_i64(flags_arg, "flags", 0, INT32_MAX)) | kAtEmptyPath;
+    return statx_each(
+        out, fds.size(), mask, [&](std::size_t i) { return fds[i]; },
+        [](std::size_t) { return ""; }, [flags](std::size_t) { return flags; });
 }
 
-// statx of N paths: statx(dir_fd[i], paths[i], flags[i], mask, &out[i]) as direct system calls.
-// The paths are encoded (os.fsencode) into one block first; the loop runs without the GIL.
+// statx of N paths: statx(dir_fd[i], paths[i], flags[i], mask, &out[i]). The paths are
+// encoded (os.fsencode) into one block first.
 py::array_t<std::int32_t> statx_paths(py::handle dir_fds_arg, py::handle paths_arg,
                                       py::handle flags_arg, py::handle mask_arg, py::handle out) {
     py::module_ np = py::module_::import("numpy");
@@ -101,7 +126,7 @@ py::array_t<std::int32_t> statx_paths(py::handle dir_fds_arg, py::handle paths_a
     }
     py::sequence items = py::reinterpret_borrow<py::sequence>(paths_arg);
     std::size_t n = py::len(items);
-    // Contiguous int32 copies when needed: the loop below reads them as plain C arrays.
+    // Contiguous int32 copies when needed: the loop reads them as plain C arrays.
     using Int32Array = py::array_t<std::int32_t, py::array::c_style | py::array::forcecast>;
     Int32Array dir_fds = np.attr("ascontiguousarray")(dir_fds_arg, "int32");
     Int32Array flags = np.attr("ascontiguousarray")(flags_arg, "int32");
@@ -112,54 +137,15 @@ py::array_t<std::int32_t> statx_paths(py::handle dir_fds_arg, py::handle paths_a
         raise(PyExc_ValueError, "flags must be a 1-D array with one value per path");
     }
     std::uint32_t mask = to_u32(mask_arg, "mask");
-    std::string block;
-    std::vector<std::size_t> starts;
-    starts.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-        PyObject* encoded = nullptr;
-        py::object item = items[i];
-        if (PyUnicode_FSConverter(item.ptr(), &encoded) == 0) {
-            py::error_already_set error;
-            PyObject* type = error.matches(PyExc_ValueError) ? PyExc_ValueError : PyExc_TypeError;
-            std::string detail = py::str(error.value());
-            raise(type, "paths[" + std::to_string(i) + "]: " + detail);
-        }
-        py::object bytes = py::reinterpret_steal<py::object>(encoded);
-        starts.push_back(block.size());
-        block.append(PyBytes_AS_STRING(encoded),
-                     static_cast<std::size_t>(PyBytes_GET_SIZE(encoded)));
-        block.push_back('\0');
-    }
-    Py_buffer view;
-    if (PyObject_GetBuffer(out.ptr(), &view, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) != 0) {
-        PyErr_Clear();
-        raise(PyExc_ValueError,
-              "out must be a writable C-contiguous buffer (such as numpy.zeros(N, STATX_DTYPE)), "
-              "not " +
-                  type_name(out));
-    }
-    std::size_t capacity = static_cast<std::size_t>(view.len) / sizeof(Statx);
-    if (capacity < n) {
-        PyBuffer_Release(&view);
-        raise(PyExc_ValueError, "out holds " + std::to_string(capacity) + " struct statx of " +
-                                    std::to_string(sizeof(Statx)) + " bytes; " + std::to_string(n) +
-                                    " are needed");
-    }
-    py::array_t<std::int32_t> res(static_cast<py::ssize_t>(n));
-    std::int32_t* results = res.mutable_data();
-    auto* records = static_cast<Statx*>(view.buf);
+    PathBlock block;
+    block.starts.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) append_path(block, items[i], i);
     const std::int32_t* dirs = dir_fds.data();
     const std::int32_t* at_flags = flags.data();
-    {
-        py::gil_scoped_release release;
-        for (std::size_t i = 0; i < n; ++i) {
-            long r = syscall(SYS_statx, dirs[i], block.data() + starts[i], at_flags[i], mask,
-                             records + i);
-            results[i] = r < 0 ? -errno : 0;
-        }
-    }
-    PyBuffer_Release(&view);
-    return res;
+    return statx_each(
+        out, n, mask, [dirs](std::size_t i) { return dirs[i]; },
+        [&block](std::size_t i) { return block.path(i); },
+        [at_flags](std::size_t i) { return at_flags[i]; });
 }
 
 }  // namespace
