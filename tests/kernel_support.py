@@ -5,16 +5,23 @@ The releases come from iouring._kernel, which also names them in the library's e
 from __future__ import annotations
 
 import platform
+from typing import NoReturn
 
 import pytest
 
 from iouring import _kernel
 
-__all__ = ["require_kernel"]
+__all__ = ["require_kernel", "skip_lacking"]
 
 
 def require_kernel(since: str, what: str) -> None:
     """Skips the test on kernels older than Linux ``since`` ("6.6"), naming ``what`` they lack;
     call it before anything is in flight (a skipped test's rings must still be clean)."""
     if _kernel.older_than(since):
-        pytest.skip(f"kernel lacks {what} (Linux {since}+; this is {platform.release()})")
+        skip_lacking(since, what)
+
+
+def skip_lacking(since: str, what: str) -> NoReturn:
+    """Skips the test because the kernel refused ``what``, which Linux ``since`` added; for
+    tests that learn it from the kernel's answer (a flag the probe does not list)."""
+    pytest.skip(f"kernel lacks {what} (Linux {since}+; this is {platform.release()})")

@@ -334,11 +334,18 @@ bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
         check_usable();  // the handler may have closed the ring
         std::uint32_t flags = enter::GETEVENTS;
-        // SQPOLL: SQEs published while the kernel thread slept are only taken once it is woken.
-        if (core_.sq().kernel_head() != core_.sq().shared_tail()) {
-            (void)core_.sq_ring_needs_enter(flags);
+        // SQEs published but not consumed by the kernel: with SQPOLL, taken once the kernel
+        // thread is woken; without, left behind when the kernel stopped a submission at an SQE
+        // that failed (it stops there unless SetupFlags.SUBMIT_ALL), and only submitted by an
+        // enter that passes them. They are in flight, so the wait submits them, or it would
+        // never end.
+        std::uint32_t unconsumed = core_.sq().shared_tail() - core_.sq().kernel_head();
+        if (unconsumed != 0) (void)core_.sq_ring_needs_enter(flags);
+        int ret = enter_blocking(unconsumed, wait_nr, flags, deadline);
+        // Older kernels refuse to submit while completions overflow: wait without submitting.
+        if ((ret == -EBUSY || ret == -EAGAIN) && unconsumed != 0) {
+            ret = enter_blocking(0, wait_nr, flags, deadline);
         }
-        int ret = enter_blocking(0, wait_nr, flags, deadline);
         if (ret == -ETIME) return cq.ready() >= wait_nr;
         if (ret < 0) throw_errno(ret, "io_uring_enter");
     }
