@@ -28,6 +28,7 @@ import pytest
 from kernel_support import require_kernel
 
 import iouring
+from iouring import _kernel
 from iouring import (
     Cqe,
     IoUring,
@@ -250,6 +251,41 @@ def test_registered_buffers_kept_alive_until_unregistered(ring: IoUring) -> None
     ring.unregister_buffers()
     gc.collect()
     assert ref() is None
+
+
+def test_unregister_buffers_with_a_fixed_read_in_flight(
+    ring: IoUring, pipe: tuple[int, int], delayed_write: Callable[..., Any]
+) -> None:
+    """Before Linux 6.13 the kernel's unregister waits for the fixed-buffer operations in
+    flight: it froze the process (the GIL held) until the read completed. It is refused with
+    EBUSY naming them; from 6.13 on it returns at once and the read keeps its buffer."""
+    r, w = pipe
+    buf = WeakBytearray(8)
+    ref = weakref.ref(buf)
+    ring.register_buffers([buf])
+    ring.read_fixed(0xF1ED2, r, buf, -1, 0)
+    del buf
+    ring.submit()
+    wait_until(lambda: ring.sq_ready() == 0)  # SQPOLL: the kernel took the SQE
+    watchdog = delayed_write(w, b"WATCHDOG", 60.0)  # ends a freeze: the read then completes
+    if _kernel.older_than("6.13"):
+        with pytest.raises(BlockingIOError, match=r"0xf1ed2.*before Linux 6\.13") as info:
+            ring.unregister_buffers()
+        assert info.value.errno == errno.EBUSY
+        assert watchdog.poll() is None, "unregister_buffers waited for the read"
+        os.write(w, b"abcdefgh")
+        assert ring.copy_cqe(timeout=30) == Cqe(0xF1ED2, 8, 0)
+        ring.unregister_buffers()  # nothing in flight uses them now
+    else:
+        ring.unregister_buffers()
+        assert watchdog.poll() is None, "unregister_buffers waited for the read"
+        gc.collect()
+        assert ref() is not None  # the read in flight still writes into it
+        os.write(w, b"abcdefgh")
+        assert ring.copy_cqe(timeout=30) == Cqe(0xF1ED2, 8, 0)
+    gc.collect()
+    assert ref() is None
+    assert (ring.in_flight, ring.pinned) == (0, 0)
 
 
 def test_registered_buffer_kept_alive_until_fixed_op_completes(

@@ -91,6 +91,21 @@ public:
         size_ = operations_ = pin_count_ = 0;
     }
 
+    // The keys in flight that hold `target` among their pins, in table order.
+    [[nodiscard]] std::vector<std::uint64_t> keys_holding(const void* target) const {
+        std::vector<std::uint64_t> keys;
+        for (const Slot& slot : slots_) {
+            if (slot.count == 0 || slot.pins == 0) continue;
+            for (const Pin& pin : pin_lists_[slot.pins - 1]) {
+                if (pin.get() == target) {
+                    keys.push_back(slot.key);
+                    break;
+                }
+            }
+        }
+        return keys;
+    }
+
     [[nodiscard]] std::size_t operations() const noexcept { return operations_; }
     [[nodiscard]] std::size_t pin_count() const noexcept { return pin_count_; }
     [[nodiscard]] bool empty() const noexcept { return operations_ == 0; }

@@ -735,7 +735,8 @@ RingClass register_ring(py::module_& m) {
         .def("unregister_buffers", &Ring::unregister_buffers,
              "Unregisters the registered buffers; fixed operations still in flight keep them "
              "exported until their final completion. Raises OSError (ENXIO when no buffers are "
-             "registered).")
+             "registered), BlockingIOError (errno EBUSY) on kernels before Linux 6.13 while "
+             "fixed-buffer operations are in flight (the kernel would wait for them).")
         .def(
             "register_eventfd",
             [](Ring& r, py::handle fd) {

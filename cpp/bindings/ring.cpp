@@ -6,8 +6,13 @@
 #include <chrono>
 #include <cstddef>
 #include <cstring>
+#include <cstdio>
 #include <ctime>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include <sys/utsname.h>
 
 namespace iouring::bindings {
 
@@ -438,10 +443,75 @@ void Ring::register_buffers(std::shared_ptr<RegisteredBuffers> buffers) {
     registered_buffers_ = std::move(buffers);
 }
 
+namespace {
+
+// Whether the running kernel is older than Linux major.minor (false when uname's release does
+// not start with a version).
+bool kernel_older_than(int major, int minor) {
+    static const std::pair<int, int> running = [] {
+        utsname u{};
+        int ma = 0, mi = 0;
+        if (uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return std::pair{0, 0};
+        return std::pair{ma, mi};
+    }();
+    return running.first != 0 && running < std::pair{major, minor};
+}
+
+}  // namespace
+
 void Ring::unregister_buffers() {
     check_usable();
-    int ret = core_.unregister_buffers();
+    // Before Linux 6.13, IORING_UNREGISTER_BUFFERS waits in the kernel until every operation
+    // holding a reference to the registered resources has completed, for ever if one never
+    // does: on 6.1 even when the read completes (a read_fixed of a pipe, written 60 s later,
+    // never returned in 200 s). With the GIL held that froze the whole process; releasing the
+    // GIL would still leave this thread stuck for good. So it is refused, naming the
+    // fixed-buffer operations in flight (each pinned the table at flush), before any wait.
+    // Kernels from 6.13 on drop the table at once and those operations keep their buffers.
+    if (registered_buffers_ != nullptr && registered_buffers_.use_count() > 1 &&
+        kernel_older_than(6, 13)) {
+        std::vector<std::uint64_t> keys = inflight_.keys_holding(registered_buffers_.get());
+        if (!keys.empty()) {
+            std::string names;
+            for (std::size_t i = 0; i < keys.size() && i < 8; ++i) {
+                char hex[24];
+                std::snprintf(hex, sizeof(hex), "%s0x%llx", i ? ", " : "",
+                              static_cast<unsigned long long>(keys[i]));
+                names += hex;
+            }
+            if (keys.size() > 8) names += ", ...";
+            utsname u{};
+            (void)uname(&u);
+            // BlockingIOError (the call would block), with errno EBUSY (the table is busy).
+            std::string message = "unregister_buffers: " + std::to_string(keys.size()) +
+                                  " operations using the registered buffers are in flight "
+                                  "(user_data " + names +
+                                  "); before Linux 6.13 the kernel waits for them to complete "
+                                  "(this kernel is " + u.release + "): reap or cancel them first";
+            py::object error =
+                py::reinterpret_borrow<py::object>(PyExc_BlockingIOError)(EBUSY, message);
+            PyErr_SetObject(PyExc_BlockingIOError, error.ptr());
+            throw py::error_already_set();
+        }
+    }
+    // The kernel may still wait for other operations holding its resource references (fixed
+    // files, before 6.13): without the GIL, so other threads run and a signal ends the wait.
+    int ret;
+    for (;;) {
+        {
+            py::gil_scoped_release nogil;
+            ret = core_.unregister_buffers();
+        }
+        if (closing_ || closed_) {
+            raise(PyExc_ValueError, "the ring was closed while unregister_buffers waited on it");
+        }
+        if (ret != -EINTR) break;
+        if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+        check_usable();  // a signal handler may have closed the ring
+    }
     if (ret < 0) throw_errno(ret, "unregister_buffers");
+    // Whatever table is current now (another thread may have updated it meanwhile) is gone
+    // from the kernel; the operations in flight keep it until they completed.
     retire_registered_buffers();
 }
 
