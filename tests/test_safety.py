@@ -28,7 +28,6 @@ import pytest
 from kernel_support import require_kernel
 
 import iouring
-from iouring import _kernel
 from iouring import (
     Cqe,
     IoUring,
@@ -38,6 +37,7 @@ from iouring import (
     SqeFlags,
     StaleSqeError,
     SubmissionQueueFull,
+    _kernel,
 )
 
 AT_FDCWD = -100

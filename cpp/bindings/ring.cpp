@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <string>
 #include <utility>
@@ -451,7 +451,8 @@ bool kernel_older_than(int major, int minor) {
     static const std::pair<int, int> running = [] {
         utsname u{};
         int ma = 0, mi = 0;
-        if (uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return std::pair{0, 0};
+        if (uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+            return std::pair{0, 0};
         return std::pair{ma, mi};
     }();
     return running.first != 0 && running < std::pair{major, minor};
@@ -485,11 +486,13 @@ void Ring::unregister_buffers() {
             // BlockingIOError (the call would block), with errno EBUSY (the table is busy).
             std::string message = "unregister_buffers: " + std::to_string(keys.size()) +
                                   " operations using the registered buffers are in flight "
-                                  "(user_data " + names +
+                                  "(user_data " +
+                                  names +
                                   "); before Linux 6.13 the kernel waits for them to complete "
-                                  "(this kernel is " + u.release + "): reap or cancel them first";
-            py::object error =
-                py::reinterpret_borrow<py::object>(PyExc_BlockingIOError)(EBUSY, message);
+                                  "(this kernel is " +
+                                  u.release + "): reap or cancel them first";
+            py::object error = py::reinterpret_borrow<py::object>(PyExc_BlockingIOError)(EBUSY,
+                                                                                         message);
             PyErr_SetObject(PyExc_BlockingIOError, error.ptr());
             throw py::error_already_set();
         }
