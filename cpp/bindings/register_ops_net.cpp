@@ -906,7 +906,8 @@ void register_net_types(py::module_& m) {
                  const SockAddrStorage& b = *other.cast<const SockAddr&>().s;
                  std::size_t n = used_len(*a.s);
                  return py::bool_(n == used_len(b) && std::memcmp(&a.s->ss, &b.ss, n) == 0);
-             })
+             },
+             py::arg("other"))
         .def("__repr__", [](const SockAddr& a) {
             if (a.s->len < sizeof(sa_family_t) || a.s->ss.ss_family == AF_UNSPEC) {
                 return std::string("SockAddr()");
