@@ -216,9 +216,8 @@ _owner: dict[int, type] = {}
 def compiled_signatures(obj: Any, name: str, *, in_class: bool) -> list[Signature] | None:
     """The signatures of a compiled callable (several when overloaded), without `self`; None
     when it carries none that can be read (not a compiled function)."""
-    raw = inspect.getattr_static(obj, "__func__", None) if isinstance(obj, staticmethod) else obj
     is_static = isinstance(obj, staticmethod)
-    target = raw if raw is not None else obj
+    target = obj.__func__ if is_static else obj
     drop_self = in_class and not is_static
     text_sig = getattr(target, "__text_signature__", None)
     if name in ("__new__", "__init__") and text_sig in _GENERIC:
