@@ -269,14 +269,10 @@ Prepared make_msg_ring_fd(py::handle user_data, py::handle fd, py::handle source
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t target = to_fd(fd, "fd");
-    auto source = static_cast<std::uint32_t>(to_i64(source_fd, "source_fd", 0, 0x7fffffff));
-    std::int64_t slot = to_i64(target_fd, "target_fd", 0, kFileIndexAlloc);
-    if (slot != kFileIndexAlloc && slot > 0x7ffffffe) {
-        raise(PyExc_OverflowError, "target_fd must be a slot in 0..2**31-2 or FILE_INDEX_ALLOC");
-    }
+    std::uint32_t source = to_file_index(source_fd, "source_fd", SlotAlloc::Refused);
+    std::uint32_t slot = to_file_index(target_fd, "target_fd", SlotAlloc::Allowed);
     std::uint64_t value = to_u64(data, "data");
-    prep_msg_ring_fd(p.sqe, ud, target, source, static_cast<std::uint32_t>(slot), value,
-                     msg_ring::CQE_SKIP);
+    prep_msg_ring_fd(p.sqe, ud, target, source, slot, value, msg_ring::CQE_SKIP);
     return p;
 }
 
@@ -449,7 +445,7 @@ Prepared make_futex_waitv(py::handle user_data, py::handle futexes, py::handle f
 Prepared make_fixed_fd_install(py::handle user_data, py::handle fd, py::handle flags) {
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
-    auto slot = static_cast<std::int32_t>(to_i64(fd, "fd", 0, 0x7fffffff));
+    auto slot = static_cast<std::int32_t>(to_file_index(fd, "fd", SlotAlloc::Refused));
     std::uint32_t f = to_u32(flags, "flags");
     check_bits(f, kFixedFdNoCloexec, "flags", "FixedFdFlags.NO_CLOEXEC");
     prep_fixed_fd_install(p.sqe, ud, slot, f);

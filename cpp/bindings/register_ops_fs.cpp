@@ -40,24 +40,6 @@ enum class XattrFlag : std::uint32_t {};
 // ---------------------------------------------------------------------------------------------
 // Argument conversion
 
-// A direct-descriptor slot: 0..2**31-2, or FILE_INDEX_ALLOC where the kernel may pick one.
-std::uint32_t to_file_index(py::handle h, const char* name, bool allow_alloc) {
-    std::int64_t v = to_i64(h, name, 0, kFileIndexAlloc);
-    if (v == kFileIndexAlloc) {
-        if (!allow_alloc) {
-            raise(PyExc_ValueError,
-                  std::string(name) + ": FILE_INDEX_ALLOC is not allowed here (name a slot)");
-        }
-        return kFileIndexAlloc;
-    }
-    if (v > 0x7ffffffe) {
-        raise(PyExc_OverflowError, std::string(name) + " must be a slot in 0..2**31-2" +
-                                       (allow_alloc ? " or FILE_INDEX_ALLOC" : "") + ", got " +
-                                       std::to_string(v));
-    }
-    return static_cast<std::uint32_t>(v);
-}
-
 // Flags with a defined set: unknown bits raise ValueError before the ring is touched (the
 // kernel would refuse them with EINVAL in the CQE). `hint` names the accepted flags.
 std::uint32_t to_flags(py::handle h, const char* name, std::uint32_t allowed, const char* hint) {
@@ -271,7 +253,7 @@ Prepared make_openat2_impl(py::handle user_data, py::handle dir_fd, py::handle p
     std::uint64_t resolve_flags = to_u64(resolve, "resolve");
     check_bits(resolve_flags, kResolveFlags, "resolve", "ResolveFlags");
     OpenHow how{a.flags, a.mode, resolve_flags};
-    std::uint32_t slot = Direct ? to_file_index(file_index, "file_index", true) : 0;
+    std::uint32_t slot = Direct ? to_file_index(file_index, "file_index", SlotAlloc::Allowed) : 0;
     PinnedCopy<OpenHow> copy = pin_copy(how);
     Prepared p;
     if constexpr (Direct) {
@@ -298,7 +280,7 @@ Prepared make_openat2_direct(py::handle user_data, py::handle dir_fd, py::handle
 Prepared make_openat_direct(py::handle user_data, py::handle dir_fd, py::handle path,
                             py::handle flags, py::handle mode, py::handle file_index) {
     OpenArgs a = open_args(user_data, dir_fd, path, flags, mode);
-    std::uint32_t slot = to_file_index(file_index, "file_index", true);
+    std::uint32_t slot = to_file_index(file_index, "file_index", SlotAlloc::Allowed);
     Prepared p;
     prep_openat_direct(p.sqe, a.ud, a.dir, a.path.c_str, a.flags, a.mode, slot);
     p.pins.push_back(std::move(a.path.pin));
@@ -308,7 +290,7 @@ Prepared make_openat_direct(py::handle user_data, py::handle dir_fd, py::handle 
 Prepared make_close_direct(py::handle user_data, py::handle file_index) {
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
-    prep_close_direct(p.sqe, ud, to_file_index(file_index, "file_index", false));
+    prep_close_direct(p.sqe, ud, to_file_index(file_index, "file_index", SlotAlloc::Refused));
     return p;
 }
 
@@ -667,7 +649,7 @@ Prepared make_pipe_impl(py::handle user_data, py::handle fds, py::handle flags,
     constexpr std::uint32_t kPipeFlags = O_CLOEXEC | O_NONBLOCK | O_DIRECT | O_EXCL;
     std::uint32_t pipe_flags = to_flags(flags, "flags", kPipeFlags,
                                         "os.O_CLOEXEC, O_NONBLOCK, O_DIRECT, O_NOTIFICATION_PIPE");
-    std::uint32_t slot = Direct ? to_file_index(file_index, "file_index", true) : 0;
+    std::uint32_t slot = Direct ? to_file_index(file_index, "file_index", SlotAlloc::Allowed) : 0;
     PinnedBuffer out = pin_output(fds, 2 * sizeof(std::int32_t), "fds", "two C ints");
     Prepared p;
     if constexpr (Direct) {

@@ -66,6 +66,7 @@ from iouring._core import (  # fs and control families
     TimeoutFlags,
     XattrFlags,
 )
+from iouring._errors import raise_for_errors
 from iouring._net import (
     NOTIF_USAGE_ZC_COPIED,
     AcceptFlags,
@@ -149,6 +150,7 @@ __all__ = [
     "set_memory_cache",
     "stat_files",
     "write_files",
+    "raise_for_errors",
 ]
 
 
