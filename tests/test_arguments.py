@@ -196,7 +196,7 @@ def test_arguments_batch_file_object_bad_fileno(make_default_ring: MakeRing) -> 
 
     ring = make_default_ring(4)
     with pytest.raises(TypeError, match="fd must be an int"):
-        ring.read_batch(0, Bad(), bytearray(4), [0], 4)
+        ring.read_batch(0, Bad(), bytearray(4), [0], 4)  # type: ignore[arg-type]
     assert ring.sq_ready() == 0
 
 
@@ -225,4 +225,4 @@ def test_arguments_raise_for_errors_any_cqe_size(make_default_ring: MakeRing, fl
     assert info.value.errno == 9
     iouring.raise_for_errors(cqes[cqes["res"] >= 0])
     with pytest.raises(TypeError, match="CQE_DTYPE or CQE32_DTYPE"):
-        iouring.raise_for_errors(np.zeros(2, np.int32))  # type: ignore[arg-type]
+        iouring.raise_for_errors(np.zeros(2, np.int32))

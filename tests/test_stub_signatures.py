@@ -12,6 +12,7 @@ parameter names, their order, their kinds (positional-only, keyword-only, ``*arg
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import re
 from dataclasses import dataclass
@@ -309,6 +310,10 @@ def _differences(stub: Signature, compiled: Signature) -> list[str]:
     return problems
 
 
+def _count_differences(stub: Signature, compiled: Signature) -> int:
+    return len(_differences(stub, compiled))
+
+
 def compare(stub_text: str) -> tuple[list[str], int]:
     """Every drift between `stub_text` and the compiled module, and how many callables were
     compared."""
@@ -325,13 +330,12 @@ def compare(stub_text: str) -> tuple[list[str], int]:
         compared += 1
         if len(stub_sigs) != len(compiled):
             drifts.append(
-                f"{qualname}: {len(stub_sigs)} signature(s) in the stub, "
-                f"{len(compiled)} compiled"
+                f"{qualname}: {len(stub_sigs)} signature(s) in the stub, {len(compiled)} compiled"
             )
             continue
         unmatched = list(compiled)
         for sig in stub_sigs:
-            best = min(unmatched, key=lambda c, sig=sig: len(_differences(sig, c)))
+            best = min(unmatched, key=functools.partial(_count_differences, sig))
             problems = _differences(sig, best)
             if problems:
                 drifts.append(f"{qualname}: " + "; ".join(problems))

@@ -144,13 +144,13 @@ __all__ = [
     "copy_file",
     "copy_files",
     "get_include",
+    "raise_for_errors",
     "read_files",
     "read_ranges",
     "run_batches",
     "set_memory_cache",
     "stat_files",
     "write_files",
-    "raise_for_errors",
 ]
 
 

@@ -23,6 +23,8 @@ _StrOrBytesPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 _Timeout = float | datetime.timedelta
 # A batch argument: one int for every operation, or one integer per operation.
 _IntArg = int | Sequence[int] | npt.NDArray[np.integer[Any]]
+# A batch fd argument: one fd (or object with fileno()) for every operation, or one per operation.
+_FdArg = _FileDescriptor | Sequence[int] | npt.NDArray[np.integer[Any]]
 
 CQE_DTYPE: np.dtype[np.void]
 CQE32_DTYPE: np.dtype[np.void]  # the 32-byte completions of SetupFlags.CQE32 rings
@@ -1569,7 +1571,7 @@ class IoUring:
     def read_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer: _Buffer,
         offset: _IntArg,
         length: _IntArg,
@@ -1582,7 +1584,7 @@ class IoUring:
     def write_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer: _Buffer,
         offset: _IntArg,
         length: _IntArg,
@@ -1595,7 +1597,7 @@ class IoUring:
     def readv_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer: _Buffer,
         offset: _IntArg,
         length: _IntArg,
@@ -1608,7 +1610,7 @@ class IoUring:
     def writev_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer: _Buffer,
         offset: _IntArg,
         length: _IntArg,
@@ -1621,7 +1623,7 @@ class IoUring:
     def read_fixed_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer_index: _IntArg,
         offset: _IntArg,
         length: _IntArg,
@@ -1634,7 +1636,7 @@ class IoUring:
     def write_fixed_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer_index: _IntArg,
         offset: _IntArg,
         length: _IntArg,
@@ -1647,19 +1649,19 @@ class IoUring:
     def fsync_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         flags: _IntArg = 0,
         *,
         count: int | None = None,
         sqe_flags: _IntArg = 0,
     ) -> int: ...
     def close_batch(
-        self, user_data: _IntArg, fd: _IntArg, *, count: int | None = None, sqe_flags: _IntArg = 0
+        self, user_data: _IntArg, fd: _FdArg, *, count: int | None = None, sqe_flags: _IntArg = 0
     ) -> int: ...
     def openat_batch(
         self,
         user_data: _IntArg,
-        dir_fd: _IntArg,
+        dir_fd: _FdArg,
         paths: _StrOrBytesPath | Sequence[_StrOrBytesPath],
         flags: _IntArg,
         mode: _IntArg = 0o666,
@@ -1670,7 +1672,7 @@ class IoUring:
     def send_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer: _Buffer,
         length: _IntArg,
         buf_offset: _IntArg | None = None,
@@ -1682,7 +1684,7 @@ class IoUring:
     def recv_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer: _Buffer,
         length: _IntArg,
         buf_offset: _IntArg | None = None,
@@ -1694,7 +1696,7 @@ class IoUring:
     def statx_batch(
         self,
         user_data: _IntArg,
-        dir_fd: _IntArg,
+        dir_fd: _FdArg,
         paths: _StrOrBytesPath | Sequence[_StrOrBytesPath],
         flags: _IntArg,
         mask: _IntArg,
