@@ -128,25 +128,47 @@ void fill_slots(SubmissionQueue& sq, std::uint64_t first, std::uint32_t count, P
     }
 }
 
+// The steps every batch method shares around its own columns: the number of operations (the
+// broadcasting rule), the user_data start check, at most what fits in the SQ (`m`: the
+// operations whose values the method checks), then the reserved slots, each prepared by
+// prepare(sqe, i, position) and given sqe_flags[i].
+struct Batch {
+    Batch(Ring& r, const Column& user_data, std::initializer_list<Extent> extents, py::handle count)
+        : ring(r), ud(user_data), n(batch_size(extents, count)) {
+        check_user_data_start(ud, n);
+        m = fitting(ring, n);
+    }
+
+    [[nodiscard]] std::uint64_t user_data(std::size_t i) const { return user_data_at(ud, i); }
+
+    template <typename Prepare>
+    std::uint32_t fill(const Column& sqe_flags, Prepare&& prepare) {
+        std::uint32_t prepared = 0;
+        std::uint64_t first = reserve(ring, m, prepared);
+        SubmissionQueue& sq = ring.core().sq();
+        fill_slots(sq, first, prepared, [&](std::uint32_t i) {
+            Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
+            prepare(sqe, i, first + i);
+            sqe.flags = sqe_flags.at<std::uint8_t>(i);
+        });
+        return prepared;
+    }
+
+    Ring& ring;
+    const Column& ud;
+    std::size_t n;
+    std::size_t m = 0;
+};
+
 // --- the batch methods ----------------------------------------------------------------------
 
 std::uint32_t nop_batch(Ring& ring, py::handle user_data, py::handle count, py::handle flags) {
     Column ud = user_data_column(user_data);
     Column sf = sqe_flags_column(flags);
-    std::size_t n = batch_size({extent(ud), extent(sf)}, count);
-    check_user_data_start(ud, n);
-    std::size_t m = fitting(ring, n);
-    take_all(m, ud);
-    sf.take(m);
-    std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, m, prepared);
-    SubmissionQueue& sq = ring.core().sq();
-    for (std::uint32_t i = 0; i < prepared; ++i) {
-        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
-        prep_nop(sqe, user_data_at(ud, i));
-        sqe.flags = sf.at<std::uint8_t>(i);
-    }
-    return prepared;
+    Batch b(ring, ud, {extent(ud), extent(sf)}, count);
+    take_all(b.m, ud, sf);
+    return b.fill(sf,
+                  [&](Sqe& sqe, std::uint32_t i, std::uint64_t) { prep_nop(sqe, b.user_data(i)); });
 }
 
 enum class RwKind { Read, Write, Readv, Writev };
@@ -167,14 +189,13 @@ std::uint32_t rw_batch(Ring& ring, py::handle user_data, py::handle fd, py::hand
     if (!buf_offset.is_none()) place.emplace(buf_offset, "buf_offset", 0, ~0ull);
     Column sf = sqe_flags_column(flags);
     Column rwf = u32_column(rw_flags, "rw_flags");
-    std::size_t n = batch_size({extent(ud), extent(fds), extent(offsets), extent(lengths),
-                                extent(place), extent(sf), extent(rwf)},
-                               count);
-    check_user_data_start(ud, n);
-    std::size_t m = fitting(ring, n);
-    take_all(m, ud, fds, offsets, lengths, rwf);
+    Batch b(ring, ud,
+            {extent(ud), extent(fds), extent(offsets), extent(lengths), extent(place), extent(sf),
+             extent(rwf)},
+            count);
+    std::size_t m = b.m;
+    take_all(m, ud, fds, offsets, lengths, rwf, sf);
     take_optional(m, place);
-    sf.take(m);
     PinnedBuffer buf = pin_buffer(buffer, !kWrites, "buffer");
     std::shared_ptr<std::vector<Iovec>> iovecs;
     if constexpr (kVectored) iovecs = std::make_shared<std::vector<Iovec>>(m);
@@ -182,15 +203,11 @@ std::uint32_t rw_batch(Ring& ring, py::handle user_data, py::handle fd, py::hand
     Range* ranges = scratch.get(m);
     place_ranges(place ? &*place : nullptr, lengths, m, address_of(buf.data), buf.size, "buffer",
                  ranges);
-    std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, m, prepared);
-    SubmissionQueue& sq = ring.core().sq();
     Pin iovec_pin = iovecs;
-    fill_slots(sq, first, prepared, [&](std::uint32_t i) {
-        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
+    return b.fill(sf, [&](Sqe& sqe, std::uint32_t i, std::uint64_t position) {
         const Range& r = ranges[i];
         auto* address = reinterpret_cast<std::byte*>(static_cast<std::uintptr_t>(r.address));
-        std::uint64_t u = user_data_at(ud, i);
+        std::uint64_t u = b.user_data(i);
         auto file = fds.at<std::int32_t>(i);
         std::uint64_t off = offsets[i];
         if constexpr (Kind == RwKind::Read) {
@@ -205,13 +222,11 @@ std::uint32_t rw_batch(Ring& ring, py::handle user_data, py::handle fd, py::hand
             } else {
                 prep_writev(sqe, u, file, &iov, 1, off);
             }
-            ring.add_slot_pin(first + i, iovec_pin);
+            ring.add_slot_pin(position, iovec_pin);
         }
-        sqe.flags = sf.at<std::uint8_t>(i);
         sqe.op_flags = rwf.at<std::uint32_t>(i);
-        ring.add_slot_pin(first + i, buf.pin);
+        ring.add_slot_pin(position, buf.pin);
     });
-    return prepared;
 }
 
 template <bool Write>
@@ -228,15 +243,14 @@ std::uint32_t rw_fixed_batch(Ring& ring, py::handle user_data, py::handle fd,
     if (!buf_offset.is_none()) place.emplace(buf_offset, "buf_offset", 0, ~0ull);
     Column sf = sqe_flags_column(flags);
     Column rwf = u32_column(rw_flags, "rw_flags");
-    std::size_t n = batch_size({extent(ud), extent(fds), extent(index), extent(offsets),
-                                extent(lengths), extent(place), extent(sf), extent(rwf)},
-                               count);
-    check_user_data_start(ud, n);
-    std::size_t m = fitting(ring, n);
-    take_all(m, ud, fds, offsets, lengths, rwf);
+    Batch b(ring, ud,
+            {extent(ud), extent(fds), extent(index), extent(offsets), extent(lengths),
+             extent(place), extent(sf), extent(rwf)},
+            count);
+    std::size_t m = b.m;
+    take_all(m, ud, fds, offsets, lengths, rwf, sf);
     index.take(m, true);  // checked against the registration below
     take_optional(m, place);
-    sf.take(m);
     ring.check_usable();
     const RegisteredBuffers* registered = ring.registered_buffers();
     if (registered == nullptr) {
@@ -264,24 +278,18 @@ std::uint32_t rw_fixed_batch(Ring& ring, py::handle user_data, py::handle fd,
         ranges[i] = Range{reg.base + start, len};
         next = end;
     }
-    std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, m, prepared);
-    SubmissionQueue& sq = ring.core().sq();
-    for (std::uint32_t i = 0; i < prepared; ++i) {
-        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
+    return b.fill(sf, [&](Sqe& sqe, std::uint32_t i, std::uint64_t) {
         const Range& r = ranges[i];
         auto* address = reinterpret_cast<std::byte*>(static_cast<std::uintptr_t>(r.address));
         if constexpr (Write) {
-            prep_write_fixed(sqe, user_data_at(ud, i), fds.at<std::int32_t>(i), address, r.length,
+            prep_write_fixed(sqe, b.user_data(i), fds.at<std::int32_t>(i), address, r.length,
                              offsets[i], index.at<std::uint16_t>(i));
         } else {
-            prep_read_fixed(sqe, user_data_at(ud, i), fds.at<std::int32_t>(i), address, r.length,
+            prep_read_fixed(sqe, b.user_data(i), fds.at<std::int32_t>(i), address, r.length,
                             offsets[i], index.at<std::uint16_t>(i));
         }
-        sqe.flags = sf.at<std::uint8_t>(i);
         sqe.op_flags = rwf.at<std::uint32_t>(i);
-    }
-    return prepared;
+    });
 }
 
 std::uint32_t fsync_batch(Ring& ring, py::handle user_data, py::handle fd, py::handle fsync_flags,
@@ -290,21 +298,11 @@ std::uint32_t fsync_batch(Ring& ring, py::handle user_data, py::handle fd, py::h
     Column fds = fd_column(fd);
     Column ff = Column(fsync_flags, "flags", 0, 0xffffffffull, &check_fsync_flags);
     Column sf = sqe_flags_column(flags);
-    std::size_t n = batch_size({extent(ud), extent(fds), extent(ff), extent(sf)}, count);
-    check_user_data_start(ud, n);
-    std::size_t m = fitting(ring, n);
-    take_all(m, ud, fds);
-    ff.take(m);
-    sf.take(m);
-    std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, m, prepared);
-    SubmissionQueue& sq = ring.core().sq();
-    for (std::uint32_t i = 0; i < prepared; ++i) {
-        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
-        prep_fsync(sqe, user_data_at(ud, i), fds.at<std::int32_t>(i), ff.at<std::uint32_t>(i));
-        sqe.flags = sf.at<std::uint8_t>(i);
-    }
-    return prepared;
+    Batch b(ring, ud, {extent(ud), extent(fds), extent(ff), extent(sf)}, count);
+    take_all(b.m, ud, fds, ff, sf);
+    return b.fill(sf, [&](Sqe& sqe, std::uint32_t i, std::uint64_t) {
+        prep_fsync(sqe, b.user_data(i), fds.at<std::int32_t>(i), ff.at<std::uint32_t>(i));
+    });
 }
 
 std::uint32_t close_batch(Ring& ring, py::handle user_data, py::handle fd, py::handle count,
@@ -312,20 +310,11 @@ std::uint32_t close_batch(Ring& ring, py::handle user_data, py::handle fd, py::h
     Column ud = user_data_column(user_data);
     Column fds = fd_column(fd);
     Column sf = sqe_flags_column(flags);
-    std::size_t n = batch_size({extent(ud), extent(fds), extent(sf)}, count);
-    check_user_data_start(ud, n);
-    std::size_t m = fitting(ring, n);
-    take_all(m, ud, fds);
-    sf.take(m);
-    std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, m, prepared);
-    SubmissionQueue& sq = ring.core().sq();
-    for (std::uint32_t i = 0; i < prepared; ++i) {
-        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
-        prep_close(sqe, user_data_at(ud, i), fds.at<std::int32_t>(i));
-        sqe.flags = sf.at<std::uint8_t>(i);
-    }
-    return prepared;
+    Batch b(ring, ud, {extent(ud), extent(fds), extent(sf)}, count);
+    take_all(b.m, ud, fds, sf);
+    return b.fill(sf, [&](Sqe& sqe, std::uint32_t i, std::uint64_t) {
+        prep_close(sqe, b.user_data(i), fds.at<std::int32_t>(i));
+    });
 }
 
 // Private NUL-terminated copies of every path of a batch, in one block pinned by all of them.
@@ -352,39 +341,48 @@ bool collect_paths(PathBlock& block, py::handle paths) {
     return false;
 }
 
+// The arguments of a batch over paths (openat, statx): user_data, dir_fd, AT_*/O_* flags, one
+// more u32 column (mode, mask), sqe_flags, and the paths in one block that every operation
+// pins. A sequence of paths is an array argument like any other; one path broadcasts.
+struct PathBatch {
+    PathBatch(Ring& ring, py::handle user_data, py::handle dir_fd, py::handle paths,
+              py::handle path_flags, py::handle extra, const char* extra_name, py::handle count,
+              py::handle sqe_flags)
+        : ud(user_data_column(user_data)),
+          dirs(fd_column(dir_fd, "dir_fd")),
+          flags(path_flags, "flags", INT32_MIN, 0xffffffffull),
+          more(u32_column(extra, extra_name)),
+          sf(sqe_flags_column(sqe_flags)),
+          block(std::make_shared<PathBlock>()),
+          single(collect_paths(*block, paths)),
+          batch(ring, ud,
+                {extent(ud), extent(dirs), extent(flags), extent(more), extent(sf),
+                 Extent{"paths", block->starts.size(), !single}},
+                count) {
+        take_all(batch.m, ud, dirs, flags, more, sf);
+    }
+
+    // The NUL-terminated path of operation i.
+    [[nodiscard]] const char* path(std::size_t i) const {
+        return block->bytes.data() + block->starts[single || block->starts.size() == 1 ? 0 : i];
+    }
+
+    Column ud, dirs, flags, more, sf;
+    std::shared_ptr<PathBlock> block;
+    bool single;
+    Batch batch;
+};
+
 std::uint32_t openat_batch(Ring& ring, py::handle user_data, py::handle dir_fd, py::handle paths,
                            py::handle open_flags, py::handle mode, py::handle count,
                            py::handle flags) {
-    Column ud = user_data_column(user_data);
-    Column dirs = fd_column(dir_fd, "dir_fd");
-    Column of = Column(open_flags, "flags", INT32_MIN, 0xffffffffull);
-    Column modes = u32_column(mode, "mode");
-    Column sf = sqe_flags_column(flags);
-    auto block = std::make_shared<PathBlock>();
-    // A sequence of paths is an array argument like any other; one path broadcasts.
-    bool single = collect_paths(*block, paths);
-    std::size_t npaths = block->starts.size();
-    std::size_t n = batch_size({extent(ud), extent(dirs), extent(of), extent(modes), extent(sf),
-                                Extent{"paths", npaths, !single}},
-                               count);
-    check_user_data_start(ud, n);
-    std::size_t m = fitting(ring, n);
-    take_all(m, ud, dirs, of, modes);
-    sf.take(m);
-    std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, m, prepared);
-    SubmissionQueue& sq = ring.core().sq();
-    Pin pin = block;
-    const char* base = block->bytes.data();
-    fill_slots(sq, first, prepared, [&](std::uint32_t i) {
-        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
-        std::size_t start = block->starts[npaths == 1 ? 0 : i];
-        prep_openat(sqe, user_data_at(ud, i), dirs.at<std::int32_t>(i), base + start,
-                    of.at<std::uint32_t>(i), modes.at<std::uint32_t>(i));
-        sqe.flags = sf.at<std::uint8_t>(i);
-        ring.add_slot_pin(first + i, pin);
+    PathBatch a(ring, user_data, dir_fd, paths, open_flags, mode, "mode", count, flags);
+    Pin pin = a.block;
+    return a.batch.fill(a.sf, [&](Sqe& sqe, std::uint32_t i, std::uint64_t position) {
+        prep_openat(sqe, a.batch.user_data(i), a.dirs.at<std::int32_t>(i), a.path(i),
+                    a.flags.at<std::uint32_t>(i), a.more.at<std::uint32_t>(i));
+        ring.add_slot_pin(position, pin);
     });
-    return prepared;
 }
 
 // send/recv over one pinned buffer: operation i sends buffer[buf_offset[i]:][:length[i]] on
@@ -400,37 +398,29 @@ std::uint32_t sendrecv_batch(Ring& ring, py::handle user_data, py::handle fd, py
     if (!buf_offset.is_none()) place.emplace(buf_offset, "buf_offset", 0, ~0ull);
     Column sf = sqe_flags_column(flags);
     Column mf = Column(msg_flags, "flags", INT32_MIN, 0xffffffffull);
-    std::size_t n = batch_size({extent(ud), extent(fds), extent(lengths), extent(place), extent(sf),
-                                extent(mf)},
-                               count);
-    check_user_data_start(ud, n);
-    std::size_t m = fitting(ring, n);
-    take_all(m, ud, fds, lengths, mf);
+    Batch b(ring, ud,
+            {extent(ud), extent(fds), extent(lengths), extent(place), extent(sf), extent(mf)},
+            count);
+    std::size_t m = b.m;
+    take_all(m, ud, fds, lengths, mf, sf);
     take_optional(m, place);
-    sf.take(m);
     PinnedBuffer buf = pin_buffer(buffer, !Send, "buffer");
     Scratch<Range> scratch;
     Range* ranges = scratch.get(m);
     place_ranges(place ? &*place : nullptr, lengths, m, address_of(buf.data), buf.size, "buffer",
                  ranges);
-    std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, m, prepared);
-    SubmissionQueue& sq = ring.core().sq();
-    fill_slots(sq, first, prepared, [&](std::uint32_t i) {
-        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
+    return b.fill(sf, [&](Sqe& sqe, std::uint32_t i, std::uint64_t position) {
         const Range& r = ranges[i];
         auto* address = reinterpret_cast<std::byte*>(static_cast<std::uintptr_t>(r.address));
         if constexpr (Send) {
-            prep_send(sqe, user_data_at(ud, i), fds.at<std::int32_t>(i), address, r.length,
+            prep_send(sqe, b.user_data(i), fds.at<std::int32_t>(i), address, r.length,
                       mf.at<std::uint32_t>(i));
         } else {
-            prep_recv(sqe, user_data_at(ud, i), fds.at<std::int32_t>(i), address, r.length,
+            prep_recv(sqe, b.user_data(i), fds.at<std::int32_t>(i), address, r.length,
                       mf.at<std::uint32_t>(i));
         }
-        sqe.flags = sf.at<std::uint8_t>(i);
-        ring.add_slot_pin(first + i, buf.pin);
+        ring.add_slot_pin(position, buf.pin);
     });
-    return prepared;
 }
 
 // statx of N paths: operation i writes its struct statx (256 bytes) into out[i], so `out` is a
@@ -438,43 +428,22 @@ std::uint32_t sendrecv_batch(Ring& ring, py::handle user_data, py::handle fd, py
 std::uint32_t statx_batch(Ring& ring, py::handle user_data, py::handle dir_fd, py::handle paths,
                           py::handle at_flags, py::handle mask, py::handle out, py::handle count,
                           py::handle flags) {
-    Column ud = user_data_column(user_data);
-    Column dirs = fd_column(dir_fd, "dir_fd");
-    Column af = Column(at_flags, "flags", INT32_MIN, 0xffffffffull);
-    Column masks = u32_column(mask, "mask");
-    Column sf = sqe_flags_column(flags);
-    auto block = std::make_shared<PathBlock>();
-    bool single = collect_paths(*block, paths);
-    std::size_t npaths = block->starts.size();
-    std::size_t n = batch_size({extent(ud), extent(dirs), extent(af), extent(masks), extent(sf),
-                                Extent{"paths", npaths, !single}},
-                               count);
-    check_user_data_start(ud, n);
-    std::size_t m = fitting(ring, n);
-    take_all(m, ud, dirs, af, masks);
-    sf.take(m);
+    PathBatch a(ring, user_data, dir_fd, paths, at_flags, mask, "mask", count, flags);
     PinnedBuffer buf = pin_buffer(out, true, "out");
+    std::size_t n = a.batch.n;
     if (buf.size / sizeof(Statx) < n) {
         raise(PyExc_ValueError, "out holds " + std::to_string(buf.size / sizeof(Statx)) +
                                     " struct statx of " + std::to_string(sizeof(Statx)) +
                                     " bytes; " + std::to_string(n) + " are needed");
     }
-    std::uint32_t prepared = 0;
-    std::uint64_t first = reserve(ring, m, prepared);
-    SubmissionQueue& sq = ring.core().sq();
-    Pin pin = block;
-    const char* base = block->bytes.data();
+    Pin pin = a.block;
     auto* records = static_cast<Statx*>(buf.data);
-    fill_slots(sq, first, prepared, [&](std::uint32_t i) {
-        Sqe& sqe = sq.at(static_cast<std::uint32_t>(first + i));
-        std::size_t start = block->starts[npaths == 1 ? 0 : i];
-        prep_statx(sqe, user_data_at(ud, i), dirs.at<std::int32_t>(i), base + start,
-                   af.at<std::uint32_t>(i), masks.at<std::uint32_t>(i), records + i);
-        sqe.flags = sf.at<std::uint8_t>(i);
-        ring.add_slot_pin(first + i, pin);
-        ring.add_slot_pin(first + i, buf.pin);
+    return a.batch.fill(a.sf, [&](Sqe& sqe, std::uint32_t i, std::uint64_t position) {
+        prep_statx(sqe, a.batch.user_data(i), a.dirs.at<std::int32_t>(i), a.path(i),
+                   a.flags.at<std::uint32_t>(i), a.more.at<std::uint32_t>(i), records + i);
+        ring.add_slot_pin(position, pin);
+        ring.add_slot_pin(position, buf.pin);
     });
-    return prepared;
 }
 
 constexpr const char* kBatchNote =
