@@ -132,6 +132,14 @@ inline bool is_file_object(py::handle h) {
            PyObject_HasAttrString(h.ptr(), "__array__") == 0;
 }
 
+// A sequence argument (a str is not one), or TypeError with `what` and the type given.
+inline py::sequence as_sequence(py::handle h, const std::string& what) {
+    if (PyUnicode_Check(h.ptr()) || PySequence_Check(h.ptr()) == 0) {
+        raise(PyExc_TypeError, what + ", not " + type_name(h));
+    }
+    return py::reinterpret_borrow<py::sequence>(h);
+}
+
 // A file offset: 0..2**64-1, with -1 meaning "the current position" (or "no offset" for pipes).
 inline std::uint64_t to_offset(py::handle h, const char* name) {
     py::object v = as_index(h, name);

@@ -328,13 +328,8 @@ bool collect_paths(PathBlock& block, py::handle paths) {
         append_path(block, paths, 0);
         return true;
     }
-    if (PySequence_Check(paths.ptr()) == 0) {
-        raise(PyExc_TypeError,
-              "paths must be a path (str, bytes, os.PathLike) or a sequence of "
-              "paths, not " +
-                  type_name(paths));
-    }
-    py::sequence items = py::reinterpret_borrow<py::sequence>(paths);
+    py::sequence items =
+        as_sequence(paths, "paths must be a path (str, bytes, os.PathLike) or a sequence of paths");
     std::size_t len = py::len(items);
     block.starts.reserve(len);
     for (std::size_t i = 0; i < len; ++i) append_path(block, items[i], i);
@@ -532,32 +527,22 @@ void register_batch(py::module_& m, RingClass& ring) {
         "directory) with open flags flags[i] and mode[i]; its res is the new fd. Private "
         "copies of all paths are made in one block, pinned once for the batch.");
 
+    // The six read/write batches take the same arguments; the buffer ones a buffer, the
+    // fixed ones a buffer_index column.
+    auto def_rw = [&ring](const char* name, auto* fn, const char* memory, const std::string& d) {
+        ring.def(name, fn, py::arg("user_data"), py::arg("fd"), py::arg(memory), py::arg("offset"),
+                 py::arg("length"), py::arg("buf_offset") = py::none(), py::kw_only(),
+                 py::arg("count") = py::none(), py::arg("sqe_flags") = 0, py::arg("rw_flags") = 0,
+                 d.c_str());
+    };
+    def_rw("read_batch", &rw_batch<RwKind::Read>, "buffer", read_doc);
+    def_rw("write_batch", &rw_batch<RwKind::Write>, "buffer", write_doc);
+    def_rw("readv_batch", &rw_batch<RwKind::Readv>, "buffer", readv_doc);
+    def_rw("writev_batch", &rw_batch<RwKind::Writev>, "buffer", writev_doc);
+    def_rw("read_fixed_batch", &rw_fixed_batch<false>, "buffer_index", read_fixed_doc);
+    def_rw("write_fixed_batch", &rw_fixed_batch<true>, "buffer_index", write_fixed_doc);
     ring.def("nop_batch", &nop_batch, py::arg("user_data"), py::kw_only(),
              py::arg("count") = py::none(), py::arg("sqe_flags") = 0, nop_doc.c_str())
-        .def("read_batch", &rw_batch<RwKind::Read>, py::arg("user_data"), py::arg("fd"),
-             py::arg("buffer"), py::arg("offset"), py::arg("length"),
-             py::arg("buf_offset") = py::none(), py::kw_only(), py::arg("count") = py::none(),
-             py::arg("sqe_flags") = 0, py::arg("rw_flags") = 0, read_doc.c_str())
-        .def("write_batch", &rw_batch<RwKind::Write>, py::arg("user_data"), py::arg("fd"),
-             py::arg("buffer"), py::arg("offset"), py::arg("length"),
-             py::arg("buf_offset") = py::none(), py::kw_only(), py::arg("count") = py::none(),
-             py::arg("sqe_flags") = 0, py::arg("rw_flags") = 0, write_doc.c_str())
-        .def("readv_batch", &rw_batch<RwKind::Readv>, py::arg("user_data"), py::arg("fd"),
-             py::arg("buffer"), py::arg("offset"), py::arg("length"),
-             py::arg("buf_offset") = py::none(), py::kw_only(), py::arg("count") = py::none(),
-             py::arg("sqe_flags") = 0, py::arg("rw_flags") = 0, readv_doc.c_str())
-        .def("writev_batch", &rw_batch<RwKind::Writev>, py::arg("user_data"), py::arg("fd"),
-             py::arg("buffer"), py::arg("offset"), py::arg("length"),
-             py::arg("buf_offset") = py::none(), py::kw_only(), py::arg("count") = py::none(),
-             py::arg("sqe_flags") = 0, py::arg("rw_flags") = 0, writev_doc.c_str())
-        .def("read_fixed_batch", &rw_fixed_batch<false>, py::arg("user_data"), py::arg("fd"),
-             py::arg("buffer_index"), py::arg("offset"), py::arg("length"),
-             py::arg("buf_offset") = py::none(), py::kw_only(), py::arg("count") = py::none(),
-             py::arg("sqe_flags") = 0, py::arg("rw_flags") = 0, read_fixed_doc.c_str())
-        .def("write_fixed_batch", &rw_fixed_batch<true>, py::arg("user_data"), py::arg("fd"),
-             py::arg("buffer_index"), py::arg("offset"), py::arg("length"),
-             py::arg("buf_offset") = py::none(), py::kw_only(), py::arg("count") = py::none(),
-             py::arg("sqe_flags") = 0, py::arg("rw_flags") = 0, write_fixed_doc.c_str())
         .def("fsync_batch", &fsync_batch, py::arg("user_data"), py::arg("fd"), py::arg("flags") = 0,
              py::kw_only(), py::arg("count") = py::none(), py::arg("sqe_flags") = 0,
              fsync_doc.c_str())

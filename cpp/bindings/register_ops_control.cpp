@@ -403,13 +403,8 @@ Prepared make_futex_waitv(py::handle user_data, py::handle futexes, py::handle f
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::uint32_t f = to_u32(flags, "flags");
     check_bits(f, 0, "flags", "no flags are defined for futex operations: pass 0");
-    if (PyUnicode_Check(futexes.ptr()) || PySequence_Check(futexes.ptr()) == 0) {
-        raise(PyExc_TypeError,
-              "futexes must be a sequence of (futex, val) or (futex, val, "
-              "futex_flags) tuples, not " +
-                  type_name(futexes));
-    }
-    py::sequence items = py::reinterpret_borrow<py::sequence>(futexes);
+    py::sequence items = as_sequence(
+        futexes, "futexes must be a sequence of (futex, val) or (futex, val, futex_flags) tuples");
     std::size_t n = py::len(items);
     if (n == 0 || n > kFutexWaitvMax) {
         raise(PyExc_ValueError, "futexes must hold 1.." + std::to_string(kFutexWaitvMax) +
