@@ -33,13 +33,6 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Python-visible constants
 
-enum class TimeoutFlag : std::uint32_t {};
-enum class CancelFlag : std::uint32_t {};
-enum class PollFlag : std::uint32_t {};
-enum class NopFlag : std::uint32_t {};
-enum class FutexFlag : std::uint32_t {};
-enum class FixedFdFlag : std::uint32_t {};
-
 // A value the kernel stores into a CQE's res from a u32 field: any int32, or a u32.
 std::uint32_t to_res_word(py::handle h, const char* name) {
     return static_cast<std::uint32_t>(

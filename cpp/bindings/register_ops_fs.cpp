@@ -27,17 +27,6 @@ namespace iouring::bindings {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// Python-visible constants
-
-enum class StatxMaskFlag : std::uint32_t {};
-enum class AtFlag : std::uint32_t {};
-enum class ResolveFlag : std::uint32_t {};
-enum class FallocateFlag : std::uint32_t {};
-enum class SyncFileRangeFlag : std::uint32_t {};
-enum class RenameFlag : std::uint32_t {};
-enum class XattrFlag : std::uint32_t {};
-
-// ---------------------------------------------------------------------------------------------
 // Argument conversion
 
 // Flags with a defined set: unknown bits raise ValueError before the ring is touched (the
