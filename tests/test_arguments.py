@@ -226,3 +226,60 @@ def test_arguments_raise_for_errors_any_cqe_size(make_default_ring: MakeRing, fl
     iouring.raise_for_errors(cqes[cqes["res"] >= 0])
     with pytest.raises(TypeError, match="CQE_DTYPE or CQE32_DTYPE"):
         iouring.raise_for_errors(np.zeros(2, np.int32))
+
+
+# --------------------------------------------------------------------------------------------
+# dir_fd=None, the default offset, the names docstrings use
+
+
+def test_arguments_dir_fd_none_is_the_working_directory(
+    make_default_ring: MakeRing, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").write_bytes(b"A")
+    ring = make_default_ring(8)
+    ring.openat(1, None, "a", os.O_RDONLY | os.O_CLOEXEC, 0)  # as os.open(..., dir_fd=None)
+    ring.get_sqe().prep_mkdirat(2, None, "d")
+    assert ring.openat_batch(np.array([3], np.uint64), None, ["a"], os.O_RDONLY) == 1
+    ring.submit_and_wait(3)
+    cqes = ring.copy_cqes(None, 3)
+    fds = [int(c["res"]) for c in cqes if c["user_data"] in (1, 3)]
+    try:
+        assert all(fd >= 0 for fd in fds), cqes
+        assert [int(c["res"]) for c in cqes if c["user_data"] == 2] == [0]
+        assert (tmp_path / "d").is_dir()
+        assert [os.pread(fd, 1, 0) for fd in fds] == [b"A", b"A"]
+    finally:
+        for fd in fds:
+            if fd >= 0:
+                os.close(fd)
+
+
+def test_arguments_read_write_offset_defaults_to_current_position(
+    make_default_ring: MakeRing, tmp_file: Any
+) -> None:
+    f = tmp_file(b"0123456789")
+    os.lseek(f.fd, 4, os.SEEK_SET)
+    ring = make_default_ring(4)
+    buf = bytearray(3)
+    ring.read(1, f, buf)  # offset -1, as AsyncRing.read: the file position, which advances
+    ring.submit_and_wait(1)
+    assert ring.copy_cqe().res == 3
+    assert bytes(buf) == b"456"
+    ring.get_sqe().prep_write(2, f, b"xy")
+    ring.submit_and_wait(1)
+    assert ring.copy_cqe().res == 2
+    assert f.contents() == b"0123456xy9"
+
+
+def test_arguments_docstrings_name_iouring_at_fdcwd() -> None:
+    """os has no AT_FDCWD: docstrings point at iouring.AT_FDCWD."""
+    from iouring import _core
+
+    docs = [_core.__doc__ or ""]
+    for cls in vars(_core).values():
+        for member in vars(cls).values() if isinstance(cls, type) else [cls]:
+            docs.append(getattr(member, "__doc__", None) or "")
+    assert not hasattr(os, "AT_FDCWD")
+    assert not [d for d in docs if "os.AT_FDCWD" in d]
+    assert any("iouring.AT_FDCWD" in d for d in docs)

@@ -377,7 +377,7 @@ def _mutate(text: str, old: str, new: str) -> str:
     return text.replace(old, new, 1)
 
 
-READ = "def read(self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int"
+READ = "self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int = -1\n    ) -> Sqe"
 
 
 @pytest.mark.parametrize(
@@ -385,13 +385,13 @@ READ = "def read(self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, off
     [
         pytest.param(
             READ,
-            "def read(self, fd: _FileDescriptor, user_data: int, buffer: _Buffer, offset: int",
+            "self, fd: _FileDescriptor, user_data: int, buffer: _Buffer, offset: int = -1\n    ) -> Sqe",
             "IoUring.read: names",
             id="swapped",
         ),
         pytest.param(
             READ,
-            "def read(self, user_data: int, fd: _FileDescriptor, buf: _Buffer, offset: int",
+            "self, user_data: int, fd: _FileDescriptor, buf: _Buffer, offset: int = -1\n    ) -> Sqe",
             "IoUring.read: names",
             id="renamed",
         ),

@@ -265,6 +265,12 @@ inline Column fd_column(py::handle h, const char* name = "fd") {
     return Column(h, name, INT32_MIN, INT32_MAX);
 }
 
+// Directory fds of the *at batches: fd_column, with None for the working directory.
+inline Column dir_fd_column(py::handle h) {
+    if (h.is_none()) return Column(py::int_(kAtFdcwd), "dir_fd", INT32_MIN, INT32_MAX);
+    return fd_column(h, "dir_fd");
+}
+
 // Registered-file slots, by the rule of to_file_index (convert.hpp).
 inline void check_slot(std::uint64_t v, const char* name, SlotAlloc alloc) {
     if (!slot_ok(v, alloc)) slot_error(name, alloc, std::to_string(v));

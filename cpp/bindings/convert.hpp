@@ -10,6 +10,7 @@
 #include <string>
 
 #include <iouring/abi.hpp>
+#include <iouring/sqe_fs.hpp>
 
 #include "errors.hpp"
 
@@ -138,6 +139,12 @@ inline py::sequence as_sequence(py::handle h, const std::string& what) {
         raise(PyExc_TypeError, what + ", not " + type_name(h));
     }
     return py::reinterpret_borrow<py::sequence>(h);
+}
+
+// A directory fd for the *at operations: like to_fd, and None (as os.open(..., dir_fd=None)
+// takes it) for the working directory, iouring.AT_FDCWD.
+inline std::int32_t to_dir_fd(py::handle h, const char* name = "dir_fd") {
+    return h.is_none() ? kAtFdcwd : to_fd(h, name);
 }
 
 // A file offset: 0..2**64-1, with -1 meaning "the current position" (or "no offset" for pipes).

@@ -344,7 +344,7 @@ struct PathBatch {
               py::handle path_flags, py::handle extra, const char* extra_name, py::handle count,
               py::handle sqe_flags)
         : ud(user_data_column(user_data)),
-          dirs(fd_column(dir_fd, "dir_fd")),
+          dirs(dir_fd_column(dir_fd)),
           flags(path_flags, "flags", INT32_MIN, 0xffffffffull),
           more(u32_column(extra, extra_name)),
           sf(sqe_flags_column(sqe_flags)),
@@ -523,8 +523,8 @@ void register_batch(py::module_& m, RingClass& ring) {
         "io_uring_prep_statx(3) per operation.");
     static const std::string openat_doc = doc(
         "Prepares N openat calls: operation i opens paths[i] (str, bytes or os.PathLike; one "
-        "path applies to every operation) relative to dir_fd[i] (os.AT_FDCWD for the working "
-        "directory) with open flags flags[i] and mode[i]; its res is the new fd. Private "
+        "path applies to every operation) relative to dir_fd[i] (iouring.AT_FDCWD or None for the "
+        "working directory) with open flags flags[i] and mode[i]; its res is the new fd. Private "
         "copies of all paths are made in one block, pinned once for the batch.");
 
     // The six read/write batches take the same arguments; the buffer ones a buffer, the

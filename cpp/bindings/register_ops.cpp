@@ -160,7 +160,7 @@ Prepared make_splice(py::handle user_data, py::handle fd_in, py::handle off_in, 
 Prepared make_openat(py::handle user_data, py::handle dir_fd, py::handle path, py::handle flags,
                      py::handle mode) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t dir = to_fd(dir_fd, "dir_fd");
+    std::int32_t dir = to_dir_fd(dir_fd, "dir_fd");
     std::uint32_t open_flags = static_cast<std::uint32_t>(to_i32(flags, "flags"));
     std::uint32_t file_mode = to_u32(mode, "mode");
     PinnedPath copy = pin_path(path, "path");
@@ -192,12 +192,12 @@ void register_ops(RingClass& ring, SqeClass& sqe) {
            "Prepares a read of len(buffer) bytes from fd at offset (-1: the current position) "
            "into buffer, a writable bytes-like object kept alive until the completion is "
            "reaped. Raises TypeError for a read-only buffer. Matches io_uring_prep_read(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset"));
+           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset") = -1);
     def_op(ring, sqe, "write", "prep_write", &make_rw<true>,
            "Prepares a write of buffer (any bytes-like object, kept alive until the completion "
            "is reaped) to fd at offset (-1: the current position). Matches "
            "io_uring_prep_write(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset"));
+           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset") = -1);
     def_op(ring, sqe, "readv", "prep_readv", &make_rw_vectored<false>,
            "Prepares a vectored read into a sequence of writable buffers (at most 1024), kept "
            "alive with a private copy of the iovec array until the completion is reaped. "
@@ -248,7 +248,8 @@ void register_ops(RingClass& ring, SqeClass& sqe) {
            py::arg("off_out"), py::arg("len"), py::arg("flags") = 0);
     def_op(ring, sqe, "openat", "prep_openat", &make_openat,
            "Prepares an openat of path (str, bytes or os.PathLike; a private copy is kept) "
-           "relative to dir_fd (os.AT_FDCWD for the working directory); res is the new fd. "
+           "relative to dir_fd (iouring.AT_FDCWD or None for the working directory); res is the "
+           "new fd. "
            "Matches io_uring_prep_openat(3).",
            py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags"),
            py::arg("mode") = 0666);

@@ -227,7 +227,7 @@ OpenArgs open_args(py::handle user_data, py::handle dir_fd, py::handle path, py:
                    py::handle mode) {
     OpenArgs a{};
     a.ud = to_u64(user_data, "user_data");
-    a.dir = to_fd(dir_fd, "dir_fd");
+    a.dir = to_dir_fd(dir_fd, "dir_fd");
     a.flags = static_cast<std::uint32_t>(to_i32(flags, "flags"));
     a.mode = to_u32(mode, "mode");
     a.path = pin_path(path, "path");
@@ -303,7 +303,7 @@ py::object nanoseconds_of(const StatxTimestamp& t) {
 Prepared make_statx(py::handle user_data, py::handle dir_fd, py::handle path, py::handle flags,
                     py::handle mask, py::handle statxbuf) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t dir = to_fd(dir_fd, "dir_fd");
+    std::int32_t dir = to_dir_fd(dir_fd, "dir_fd");
     std::uint32_t at = to_flags(flags, "flags", kStatxAtFlags,
                                 "AtFlags SYMLINK_NOFOLLOW, NO_AUTOMOUNT, EMPTY_PATH, STATX_*");
     std::uint32_t want = to_u32(mask, "mask");
@@ -493,8 +493,8 @@ template <bool Link>
 Prepared make_two_paths(py::handle user_data, py::handle old_dir_fd, py::handle old_path,
                         py::handle new_dir_fd, py::handle new_path, py::handle flags) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t old_dir = to_fd(old_dir_fd, "old_dir_fd");
-    std::int32_t new_dir = to_fd(new_dir_fd, "new_dir_fd");
+    std::int32_t old_dir = to_dir_fd(old_dir_fd, "old_dir_fd");
+    std::int32_t new_dir = to_dir_fd(new_dir_fd, "new_dir_fd");
     std::uint32_t f = Link ? to_flags(flags, "flags",
                                       at_flags::SYMLINK_FOLLOW | at_flags::EMPTY_PATH,
                                       "AtFlags SYMLINK_FOLLOW, EMPTY_PATH")
@@ -517,7 +517,7 @@ Prepared make_two_paths(py::handle user_data, py::handle old_dir_fd, py::handle 
 
 Prepared make_unlinkat(py::handle user_data, py::handle dir_fd, py::handle path, py::handle flags) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t dir = to_fd(dir_fd, "dir_fd");
+    std::int32_t dir = to_dir_fd(dir_fd, "dir_fd");
     std::uint32_t unlink = to_flags(flags, "flags", at_flags::REMOVEDIR, "AtFlags.REMOVEDIR");
     PinnedPath copy = pin_path(path, "path");
     Prepared p;
@@ -528,7 +528,7 @@ Prepared make_unlinkat(py::handle user_data, py::handle dir_fd, py::handle path,
 
 Prepared make_mkdirat(py::handle user_data, py::handle dir_fd, py::handle path, py::handle mode) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t dir = to_fd(dir_fd, "dir_fd");
+    std::int32_t dir = to_dir_fd(dir_fd, "dir_fd");
     std::uint32_t dir_mode = to_u32(mode, "mode");
     PinnedPath copy = pin_path(path, "path");
     Prepared p;
@@ -540,7 +540,7 @@ Prepared make_mkdirat(py::handle user_data, py::handle dir_fd, py::handle path, 
 Prepared make_symlinkat(py::handle user_data, py::handle target, py::handle new_dir_fd,
                         py::handle link_path) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t new_dir = to_fd(new_dir_fd, "new_dir_fd");
+    std::int32_t new_dir = to_dir_fd(new_dir_fd, "new_dir_fd");
     PinnedPath to = pin_path(target, "target");
     PinnedPath link = pin_path(link_path, "link_path");
     Prepared p;

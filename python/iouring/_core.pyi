@@ -574,10 +574,10 @@ class Sqe:
     def fields(self) -> dict[str, int]: ...
     def prep_nop(self, user_data: int) -> Self: ...
     def prep_read(
-        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int = -1
     ) -> Self: ...
     def prep_write(
-        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int = -1
     ) -> Self: ...
     def prep_readv(
         self, user_data: int, fd: _FileDescriptor, iovecs: Sequence[_Buffer], offset: int
@@ -605,7 +605,7 @@ class Sqe:
     def prep_openat(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int = 0o666,
@@ -660,7 +660,7 @@ class Sqe:
     def prep_openat2(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int = 0,
@@ -669,7 +669,7 @@ class Sqe:
     def prep_openat_direct(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int,
@@ -678,7 +678,7 @@ class Sqe:
     def prep_openat2_direct(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int,
@@ -689,7 +689,7 @@ class Sqe:
     def prep_statx(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mask: int,
@@ -698,31 +698,35 @@ class Sqe:
     def prep_renameat(
         self,
         user_data: int,
-        old_dir_fd: _FileDescriptor,
+        old_dir_fd: _FileDescriptor | None,
         old_path: _StrOrBytesPath,
-        new_dir_fd: _FileDescriptor,
+        new_dir_fd: _FileDescriptor | None,
         new_path: _StrOrBytesPath,
         flags: int = 0,
     ) -> Self: ...
     def prep_unlinkat(
-        self, user_data: int, dir_fd: _FileDescriptor, path: _StrOrBytesPath, flags: int = 0
+        self, user_data: int, dir_fd: _FileDescriptor | None, path: _StrOrBytesPath, flags: int = 0
     ) -> Self: ...
     def prep_mkdirat(
-        self, user_data: int, dir_fd: _FileDescriptor, path: _StrOrBytesPath, mode: int = 0o777
+        self,
+        user_data: int,
+        dir_fd: _FileDescriptor | None,
+        path: _StrOrBytesPath,
+        mode: int = 0o777,
     ) -> Self: ...
     def prep_symlinkat(
         self,
         user_data: int,
         target: _StrOrBytesPath,
-        new_dir_fd: _FileDescriptor,
+        new_dir_fd: _FileDescriptor | None,
         link_path: _StrOrBytesPath,
     ) -> Self: ...
     def prep_linkat(
         self,
         user_data: int,
-        old_dir_fd: _FileDescriptor,
+        old_dir_fd: _FileDescriptor | None,
         old_path: _StrOrBytesPath,
-        new_dir_fd: _FileDescriptor,
+        new_dir_fd: _FileDescriptor | None,
         new_path: _StrOrBytesPath,
         flags: int = 0,
     ) -> Self: ...
@@ -1090,8 +1094,12 @@ class IoUring:
     def enable_rings(self) -> None: ...
     def probe_ops(self) -> list[int]: ...
     def nop(self, user_data: int) -> Sqe: ...
-    def read(self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int) -> Sqe: ...
-    def write(self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int) -> Sqe: ...
+    def read(
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int = -1
+    ) -> Sqe: ...
+    def write(
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int = -1
+    ) -> Sqe: ...
     def readv(
         self, user_data: int, fd: _FileDescriptor, iovecs: Sequence[_Buffer], offset: int
     ) -> Sqe: ...
@@ -1118,7 +1126,7 @@ class IoUring:
     def openat(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int = 0o666,
@@ -1173,7 +1181,7 @@ class IoUring:
     def openat2(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int = 0,
@@ -1182,7 +1190,7 @@ class IoUring:
     def openat_direct(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int,
@@ -1191,7 +1199,7 @@ class IoUring:
     def openat2_direct(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int,
@@ -1202,7 +1210,7 @@ class IoUring:
     def statx(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mask: int,
@@ -1211,31 +1219,35 @@ class IoUring:
     def renameat(
         self,
         user_data: int,
-        old_dir_fd: _FileDescriptor,
+        old_dir_fd: _FileDescriptor | None,
         old_path: _StrOrBytesPath,
-        new_dir_fd: _FileDescriptor,
+        new_dir_fd: _FileDescriptor | None,
         new_path: _StrOrBytesPath,
         flags: int = 0,
     ) -> Sqe: ...
     def unlinkat(
-        self, user_data: int, dir_fd: _FileDescriptor, path: _StrOrBytesPath, flags: int = 0
+        self, user_data: int, dir_fd: _FileDescriptor | None, path: _StrOrBytesPath, flags: int = 0
     ) -> Sqe: ...
     def mkdirat(
-        self, user_data: int, dir_fd: _FileDescriptor, path: _StrOrBytesPath, mode: int = 0o777
+        self,
+        user_data: int,
+        dir_fd: _FileDescriptor | None,
+        path: _StrOrBytesPath,
+        mode: int = 0o777,
     ) -> Sqe: ...
     def symlinkat(
         self,
         user_data: int,
         target: _StrOrBytesPath,
-        new_dir_fd: _FileDescriptor,
+        new_dir_fd: _FileDescriptor | None,
         link_path: _StrOrBytesPath,
     ) -> Sqe: ...
     def linkat(
         self,
         user_data: int,
-        old_dir_fd: _FileDescriptor,
+        old_dir_fd: _FileDescriptor | None,
         old_path: _StrOrBytesPath,
-        new_dir_fd: _FileDescriptor,
+        new_dir_fd: _FileDescriptor | None,
         new_path: _StrOrBytesPath,
         flags: int = 0,
     ) -> Sqe: ...
@@ -1661,7 +1673,7 @@ class IoUring:
     def openat_batch(
         self,
         user_data: _IntArg,
-        dir_fd: _FdArg,
+        dir_fd: _FdArg | None,
         paths: _StrOrBytesPath | Sequence[_StrOrBytesPath],
         flags: _IntArg,
         mode: _IntArg = 0o666,
@@ -1696,7 +1708,7 @@ class IoUring:
     def statx_batch(
         self,
         user_data: _IntArg,
-        dir_fd: _FdArg,
+        dir_fd: _FdArg | None,
         paths: _StrOrBytesPath | Sequence[_StrOrBytesPath],
         flags: _IntArg,
         mask: _IntArg,
