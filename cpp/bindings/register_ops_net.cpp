@@ -1081,16 +1081,16 @@ void register_net_ops(RingClass& ring, SqeClass& sqe) {
            "Matches io_uring_prep_send_zc(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("flags") = 0,
            py::arg("zc_flags") = 0, py::kw_only(), py::arg("addr") = py::none());
-    def_ring_op(ring, sqe, "send_zc_fixed", "prep_send_zc_fixed", &make_send_zc_fixed,
-                "Prepares a zero-copy send from registered buffer buffer_index: buffer must lie "
-                "inside it (a memoryview slice of the registered object). Completes like "
-                "send_zc: the result flagged CqeFlags.MORE, then the CqeFlags.NOTIF "
-                "notification, until which the registration is kept alive. Raises ValueError "
-                "for a buffer outside the registered buffer, an index out of range or a ring "
-                "without registered buffers. Matches io_uring_prep_send_zc_fixed(3).",
-                py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("buffer_index"),
-                py::arg("flags") = 0, py::arg("zc_flags") = 0, py::kw_only(),
-                py::arg("addr") = py::none());
+    def_op(ring, sqe, "send_zc_fixed", "prep_send_zc_fixed", &make_send_zc_fixed,
+           "Prepares a zero-copy send from registered buffer buffer_index: buffer must lie "
+           "inside it (a memoryview slice of the registered object). Completes like "
+           "send_zc: the result flagged CqeFlags.MORE, then the CqeFlags.NOTIF "
+           "notification, until which the registration is kept alive. Raises ValueError "
+           "for a buffer outside the registered buffer, an index out of range or a ring "
+           "without registered buffers. Matches io_uring_prep_send_zc_fixed(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("buffer_index"),
+           py::arg("flags") = 0, py::arg("zc_flags") = 0, py::kw_only(),
+           py::arg("addr") = py::none());
     def_op(ring, sqe, "send_bundle", "prep_send_bundle", &make_send_bundle,
            "Prepares a bundle send from the provided buffers of buf_group (an int or a "
            "BufferRing) in ring order, at most len bytes (0: no limit); needs "
@@ -1133,14 +1133,14 @@ void register_net_ops(RingClass& ring, SqeClass& sqe) {
            "buffers are free again (kept pinned until then). Matches "
            "io_uring_prep_sendmsg_zc(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("msg"), py::arg("flags") = 0);
-    def_ring_op(ring, sqe, "sendmsg_zc_fixed", "prep_sendmsg_zc_fixed", &make_sendmsg_zc_fixed,
-                "Prepares a zero-copy sendmsg (6.15+) whose buffers all lie inside registered "
-                "buffer buffer_index; completes like sendmsg_zc (MORE, then NOTIF). Raises "
-                "ValueError for a buffer outside the registered buffer, an index out of range "
-                "or a ring without registered buffers. Matches "
-                "io_uring_prep_sendmsg_zc_fixed(3).",
-                py::arg("user_data"), py::arg("fd"), py::arg("msg"), py::arg("buffer_index"),
-                py::arg("flags") = 0);
+    def_op(ring, sqe, "sendmsg_zc_fixed", "prep_sendmsg_zc_fixed", &make_sendmsg_zc_fixed,
+           "Prepares a zero-copy sendmsg (6.15+) whose buffers all lie inside registered "
+           "buffer buffer_index; completes like sendmsg_zc (MORE, then NOTIF). Raises "
+           "ValueError for a buffer outside the registered buffer, an index out of range "
+           "or a ring without registered buffers. Matches "
+           "io_uring_prep_sendmsg_zc_fixed(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("msg"), py::arg("buffer_index"),
+           py::arg("flags") = 0);
     def_op(ring, sqe, "recvmsg", "prep_recvmsg", &make_recvmsg,
            "Prepares recvmsg(fd, msg, flags) with a Msghdr whose buffers (and control) are "
            "writable; after the completion msg.namelen, msg.controllen, msg.flags, msg.name "
