@@ -485,9 +485,9 @@ def test_aio_batch_argument_errors(make_ring: MakeRing, tmp_file: MakeFile) -> N
         aring = AsyncRing(ring=ring)
         with pytest.raises(ValueError, match="outside buffer"):
             await aring.read_batch(f.fd, bytearray(10), np.zeros(3, np.int64), 8)  # 24 > 10
-        with pytest.raises(ValueError, match="fd must be"):
+        with pytest.raises(ValueError, match=r"differs from the arrays. length"):
             await aring.batch(ring.nop_batch, 3, {"fd": np.zeros(2)})
-        with pytest.raises(ValueError, match="must be an array"):
+        with pytest.raises(ValueError, match="count is needed"):
             await aring.read_batch(f.fd, bytearray(10), 0, 8)  # no array: count unknown
         # An error in a later chunk: earlier chunks complete before the error surfaces.
         buf = bytearray(100)

@@ -138,6 +138,86 @@ def test_packaging_get_include_compiles(installed: importlib.metadata.Distributi
     assert result.returncode == 0, result.stderr
 
 
+# find_package(iouring) against the wheel's layout: the headers in iouring/include and the
+# package config in iouring/share/cmake/iouring, both inside the Python package.
+_CONSUMER_CMAKE = """cmake_minimum_required(VERSION 3.20)
+project(consumer LANGUAGES CXX)
+find_package(iouring {version} CONFIG REQUIRED)
+add_executable(consumer main.cpp)
+target_link_libraries(consumer PRIVATE iouring::iouring)
+"""
+_CONSUMER_MAIN = """#include <iouring/iouring.hpp>
+int main() {
+    iouring::Sqe sqe{};
+    iouring::prep_nop(sqe, 42);
+    return sqe.user_data == 42 ? 0 : 1;
+}
+"""
+
+
+def _build_consumer(tmp: Path, cmake_dir: Path) -> None:
+    """Configures, builds and runs a CMake project that uses find_package(iouring)."""
+    src = tmp / "consumer"
+    src.mkdir()
+    (src / "CMakeLists.txt").write_text(_CONSUMER_CMAKE.format(version=iouring.__version__))
+    (src / "main.cpp").write_text(_CONSUMER_MAIN)
+    build = tmp / "consumer-build"
+    for command in (
+        ["cmake", "-S", str(src), "-B", str(build), f"-Diouring_DIR={cmake_dir}"],
+        ["cmake", "--build", str(build)],
+        [str(build / "consumer")],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+
+
+def _need_cmake() -> None:
+    if shutil.which("cmake") is None or not (shutil.which("c++") or shutil.which("g++")):
+        pytest.skip("cmake or a C++ compiler is missing")
+
+
+def test_packaging_wheel_layout_find_package(tmp_path: Path) -> None:
+    """What a wheel installs (the SKBUILD install rules, without the extension) holds a
+    package config that find_package(iouring) uses: the consumer builds and runs."""
+    _need_cmake()
+    if not (REPO / "CMakeLists.txt").is_file():
+        pytest.skip("no source tree")
+    build = tmp_path / "wheel-build"
+    root = tmp_path / "platlib"  # the wheel's root: site-packages after pip install
+    for command in (
+        [
+            "cmake",
+            "-S",
+            str(REPO),
+            "-B",
+            str(build),
+            "-DSKBUILD=ON",
+            "-DIOURING_BUILD_PYTHON=OFF",
+        ],
+        ["cmake", "--install", str(build), "--prefix", str(root)],
+    ):
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 0, (command, result.stdout, result.stderr)
+    cmake_dir = root / "iouring" / "share" / "cmake" / "iouring"
+    assert (cmake_dir / "iouringConfig.cmake").is_file()
+    assert (cmake_dir / "iouringConfigVersion.cmake").is_file()
+    # iouring.get_cmake_dir() names this directory inside the installed package
+    assert Path(iouring.get_cmake_dir()).relative_to(PACKAGE) == Path("share/cmake/iouring")
+    _build_consumer(tmp_path, cmake_dir)
+
+
+def test_packaging_installed_find_package(
+    installed: importlib.metadata.Distribution, tmp_path: Path
+) -> None:
+    _need_cmake()
+    _build_consumer(tmp_path, Path(iouring.get_cmake_dir()))
+
+
+def test_packaging_cmake_prefix_entry_point(installed: importlib.metadata.Distribution) -> None:
+    points = installed.entry_points.select(group="cmake.prefix")
+    assert [p.value for p in points] == ["iouring"]
+
+
 def test_packaging_typing_files_are_installed() -> None:
     assert (PACKAGE / "py.typed").is_file()
     assert (PACKAGE / "_core.pyi").is_file()

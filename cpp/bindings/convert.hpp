@@ -10,6 +10,7 @@
 #include <string>
 
 #include <iouring/abi.hpp>
+#include <iouring/sqe_fs.hpp>
 
 #include "errors.hpp"
 
@@ -86,6 +87,64 @@ inline std::int32_t to_fd(py::handle h, const char* name) {
     }
     raise(PyExc_TypeError,
           std::string(name) + " must be an int or an object with fileno(), not " + type_name(h));
+}
+
+// The user_data of an operation: any u64.
+inline std::uint64_t to_user_data(py::handle h, const char* name = "user_data") {
+    return to_u64(h, name);
+}
+
+// The one rule for registered-file (direct descriptor) slots, used by every operation and
+// batch that takes one: a slot is 0..2**31-2, and FILE_INDEX_ALLOC (2**32-1, "the kernel picks
+// a free slot") is accepted only where the operation can report the slot it picked. Nothing in
+// between: the kernel stores slot + 1, so 2**32-2 would silently become FILE_INDEX_ALLOC.
+inline constexpr std::uint32_t kMaxFileSlot = 0x7ffffffe;
+enum class SlotAlloc : bool { Refused, Allowed };
+
+inline bool slot_ok(std::uint64_t v, SlotAlloc alloc) noexcept {
+    return v <= kMaxFileSlot || (alloc == SlotAlloc::Allowed && v == kFileIndexAlloc);
+}
+
+[[noreturn]] inline void slot_error(const char* name, SlotAlloc alloc, const std::string& got) {
+    if (alloc == SlotAlloc::Refused && got == std::to_string(kFileIndexAlloc)) {
+        raise(PyExc_ValueError,
+              std::string(name) + ": FILE_INDEX_ALLOC is not allowed here (name a slot)");
+    }
+    raise(PyExc_OverflowError, std::string(name) + " must be a slot in 0..2**31-2" +
+                                   (alloc == SlotAlloc::Allowed ? " or FILE_INDEX_ALLOC" : "") +
+                                   ", got " + got);
+}
+
+inline std::uint32_t to_file_index(py::handle h, const char* name, SlotAlloc alloc) {
+    py::object v = as_index(h, name);
+    int overflow = 0;
+    long long x = PyLong_AsLongLongAndOverflow(v.ptr(), &overflow);
+    if (overflow != 0 || x < 0 || !slot_ok(static_cast<std::uint64_t>(x), alloc)) {
+        slot_error(name, alloc, py::str(v).cast<std::string>());
+    }
+    return static_cast<std::uint32_t>(x);
+}
+
+// Whether `h` is a file-like object standing for one descriptor (it has fileno() and is not an
+// int or an array of them), for the batch arguments that take one fd or a column of them.
+inline bool is_file_object(py::handle h) {
+    return !PyLong_Check(h.ptr()) && PyIndex_Check(h.ptr()) == 0 &&
+           PySequence_Check(h.ptr()) == 0 && PyObject_HasAttrString(h.ptr(), "fileno") != 0 &&
+           PyObject_HasAttrString(h.ptr(), "__array__") == 0;
+}
+
+// A sequence argument (a str is not one), or TypeError with `what` and the type given.
+inline py::sequence as_sequence(py::handle h, const std::string& what) {
+    if (PyUnicode_Check(h.ptr()) || PySequence_Check(h.ptr()) == 0) {
+        raise(PyExc_TypeError, what + ", not " + type_name(h));
+    }
+    return py::reinterpret_borrow<py::sequence>(h);
+}
+
+// A directory fd for the *at operations: like to_fd, and None (as os.open(..., dir_fd=None)
+// takes it) for the working directory, iouring.AT_FDCWD.
+inline std::int32_t to_dir_fd(py::handle h, const char* name = "dir_fd") {
+    return h.is_none() ? kAtFdcwd : to_fd(h, name);
 }
 
 // A file offset: 0..2**64-1, with -1 meaning "the current position" (or "no offset" for pipes).

@@ -10,8 +10,29 @@
 
 namespace iouring::bindings {
 
-// pybind11's native_enum needs a C++ enum type; each flag family declares an empty scoped enum
-// (`enum class TimeoutFlag : std::uint32_t {};`) and lists its bits here by name.
+// pybind11's native_enum needs a C++ enum type per Python class: one empty scoped enum per
+// flag family, all listed here; each register_*.cpp lists its family's bits by name.
+enum class SetupFlag : std::uint32_t {};
+enum class SqeFlag : std::uint32_t {};
+enum class CqeFlag : std::uint32_t {};
+enum class EnterFlag : std::uint32_t {};
+enum class Feature : std::uint32_t {};
+enum class SqFlag : std::uint32_t {};
+enum class FsyncFlag : std::uint32_t {};
+enum class TimeoutFlag : std::uint32_t {};
+enum class CancelFlag : std::uint32_t {};
+enum class PollFlag : std::uint32_t {};
+enum class NopFlag : std::uint32_t {};
+enum class FutexFlag : std::uint32_t {};
+enum class FixedFdFlag : std::uint32_t {};
+enum class StatxMaskFlag : std::uint32_t {};
+enum class AtFlag : std::uint32_t {};
+enum class ResolveFlag : std::uint32_t {};
+enum class FallocateFlag : std::uint32_t {};
+enum class SyncFileRangeFlag : std::uint32_t {};
+enum class RenameFlag : std::uint32_t {};
+enum class XattrFlag : std::uint32_t {};
+
 template <typename E>
 struct FlagEnum {
     py::native_enum<E> e;

@@ -30,7 +30,7 @@ PYBIND11_MODULE(_core, m) {
     register_control_ops(ring, sqe);
     register_net_ops(ring, sqe);
     register_buffer_ops(m, ring, sqe);
-    register_batch(ring);
+    register_batch(m, ring);
     register_sqe_array(m, ring);
     register_registration(ring);
     register_helpers(m);

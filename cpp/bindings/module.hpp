@@ -55,7 +55,7 @@ void register_completions(py::module_& m);
 SqeClass register_sqe(py::module_& m);
 RingClass register_ring(py::module_& m);
 void register_ops(RingClass& ring, SqeClass& sqe);
-void register_batch(RingClass& ring);
+void register_batch(py::module_& m, RingClass& ring);
 void register_sqe_array(py::module_& m, RingClass& ring);
 void register_registration(RingClass& ring);
 void register_fs_ops(RingClass& ring, SqeClass& sqe);

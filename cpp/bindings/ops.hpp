@@ -65,50 +65,51 @@ inline const char* with_errors(const char* doc, const char* errors) {
     return docs.back().c_str();
 }
 
-template <typename... Args>
-void def_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
-            Prepared (*make)(Args...), const char* doc, const auto&... args) {
+// The two methods of one operation: `prepare(ring, args...)` converts the arguments into a
+// Prepared SQE (through the operation's converter).
+template <typename Prepare, typename... Args>
+void define_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
+               Prepare prepare, void (* /*signature*/)(Args...), const char* doc,
+               const auto&... args) {
     ring.def(
         ring_name,
         // self rather than the shared_ptr holder or a Ring& (see ring_of); the holder is only
         // copied when a new handle object has to be made (sqe_handle).
-        [make](py::handle self, Args... a) {
+        [prepare](py::handle self, Args... a) {
             Ring& r = ring_of(self);
-            return sqe_handle(r, r.push(make(a...)));
+            return sqe_handle(r, r.push(prepare(r, a...)));
         },
         args..., with_errors(doc, kRingOpErrors));
     sqe.def(
         prep_name,
-        [make](py::object self, Args... a) {
+        [prepare](py::object self, Args... a) {
             const SqeHandle& h = self.cast<const SqeHandle&>();
-            h.ring->prepare(h.position, make(a...));
+            h.ring->prepare(h.position, prepare(*h.ring, a...));
             return self;
         },
         args..., with_errors(doc, kPrepErrors));
 }
 
-// Fixed-buffer operations need the ring to check their memory against its registration, so
-// their converters take the ring first (otherwise as def_op above).
+// Exposes an operation twice: IoUring.<ring_name>() and Sqe.<prep_name>(). `make` converts
+// the Python arguments; an operation whose checks need the ring's registration (fixed buffers)
+// takes the ring first, and is called only on a usable ring.
 template <typename... Args>
-void def_ring_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
-                 Prepared (*make)(const Ring&, Args...), const char* doc, const auto&... args) {
-    ring.def(
-        ring_name,
-        [make](py::handle self, Args... a) {
-            Ring& r = ring_of(self);
+void def_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
+            Prepared (*make)(Args...), const char* doc, const auto&... args) {
+    define_op(
+        ring, sqe, ring_name, prep_name, [make](Ring&, Args... a) { return make(a...); },
+        static_cast<void (*)(Args...)>(nullptr), doc, args...);
+}
+template <typename... Args>
+void def_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
+            Prepared (*make)(const Ring&, Args...), const char* doc, const auto&... args) {
+    define_op(
+        ring, sqe, ring_name, prep_name,
+        [make](Ring& r, Args... a) {
             r.check_usable();
-            return sqe_handle(r, r.push(make(r, a...)));
+            return make(r, a...);
         },
-        args..., with_errors(doc, kRingOpErrors));
-    sqe.def(
-        prep_name,
-        [make](py::object self, Args... a) {
-            const SqeHandle& h = self.cast<const SqeHandle&>();
-            h.ring->check_usable();
-            h.ring->prepare(h.position, make(*h.ring, a...));
-            return self;
-        },
-        args..., with_errors(doc, kPrepErrors));
+        static_cast<void (*)(Args...)>(nullptr), doc, args...);
 }
 
 }  // namespace iouring::bindings

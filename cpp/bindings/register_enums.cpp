@@ -6,19 +6,6 @@
 
 namespace iouring::bindings {
 
-namespace {
-
-// Scoped mirrors of the kernel's flag words, so native_enum has a C++ enum type to bind.
-enum class SetupFlag : std::uint32_t {};
-enum class SqeFlag : std::uint32_t {};
-enum class CqeFlag : std::uint32_t {};
-enum class EnterFlag : std::uint32_t {};
-enum class Feature : std::uint32_t {};
-enum class SqFlag : std::uint32_t {};
-enum class FsyncFlag : std::uint32_t {};
-
-}  // namespace
-
 void register_enums(py::module_& m) {
     py::native_enum<Op> op(m, "Op", "enum.IntEnum", "io_uring opcodes (IORING_OP_*).");
     static constexpr const char* op_names[] = {"NOP",

@@ -1,6 +1,7 @@
 // The operations of the foundation: nop, read/write (plain, vectored, fixed, vectored fixed),
 // fsync, splice, openat, close. See ops.hpp for how each becomes two methods; the fixed-buffer
-// ones are defined with def_ring_op, as their checks need the ring's registration.
+// ones are defined with def_op (the overload whose converter takes the ring), as their checks need
+// the ring's registration.
 #include <string>
 
 #include "convert.hpp"
@@ -160,7 +161,7 @@ Prepared make_splice(py::handle user_data, py::handle fd_in, py::handle off_in, 
 Prepared make_openat(py::handle user_data, py::handle dir_fd, py::handle path, py::handle flags,
                      py::handle mode) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t dir = to_fd(dir_fd, "dir_fd");
+    std::int32_t dir = to_dir_fd(dir_fd, "dir_fd");
     std::uint32_t open_flags = static_cast<std::uint32_t>(to_i32(flags, "flags"));
     std::uint32_t file_mode = to_u32(mode, "mode");
     PinnedPath copy = pin_path(path, "path");
@@ -192,12 +193,12 @@ void register_ops(RingClass& ring, SqeClass& sqe) {
            "Prepares a read of len(buffer) bytes from fd at offset (-1: the current position) "
            "into buffer, a writable bytes-like object kept alive until the completion is "
            "reaped. Raises TypeError for a read-only buffer. Matches io_uring_prep_read(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset"));
+           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset") = -1);
     def_op(ring, sqe, "write", "prep_write", &make_rw<true>,
            "Prepares a write of buffer (any bytes-like object, kept alive until the completion "
            "is reaped) to fd at offset (-1: the current position). Matches "
            "io_uring_prep_write(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset"));
+           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset") = -1);
     def_op(ring, sqe, "readv", "prep_readv", &make_rw_vectored<false>,
            "Prepares a vectored read into a sequence of writable buffers (at most 1024), kept "
            "alive with a private copy of the iovec array until the completion is reaped. "
@@ -211,35 +212,35 @@ void register_ops(RingClass& ring, SqeClass& sqe) {
            "Prepares an fsync of fd; flags=FsyncFlags.DATASYNC for fdatasync. Link it after "
            "writes (SqeFlags.IO_LINK) to order it. Matches io_uring_prep_fsync(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("flags") = 0);
-    def_ring_op(ring, sqe, "read_fixed", "prep_read_fixed", &make_rw_fixed<false>,
-                "Prepares a read into registered buffer buffer_index; buffer must lie inside it "
-                "(a memoryview slice of the registered object). Raises ValueError otherwise. "
-                "Matches io_uring_prep_read_fixed(3).",
-                py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset"),
-                py::arg("buffer_index"));
-    def_ring_op(ring, sqe, "write_fixed", "prep_write_fixed", &make_rw_fixed<true>,
-                "Prepares a write from registered buffer buffer_index; buffer must lie inside "
-                "it. Raises ValueError otherwise. Matches io_uring_prep_write_fixed(3).",
-                py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset"),
-                py::arg("buffer_index"));
-    def_ring_op(ring, sqe, "readv_fixed", "prep_readv_fixed", &make_rwv_fixed<false>,
-                "Prepares a vectored read (6.15+) into iovecs, a sequence of writable buffers "
-                "(at most 1024) that all lie inside registered buffer buffer_index (memoryview "
-                "slices of the registered object), with preadv2(2) flags (os.RWF_*). The iovec "
-                "array is a private copy kept until the completion is reaped. Raises TypeError "
-                "for read-only buffers, ValueError for an iovec outside the registered buffer, "
-                "an index out of range or a ring without registered buffers. Matches "
-                "io_uring_prep_readv_fixed(3).",
-                py::arg("user_data"), py::arg("fd"), py::arg("iovecs"), py::arg("offset"),
-                py::arg("buffer_index"), py::arg("flags") = 0);
-    def_ring_op(ring, sqe, "writev_fixed", "prep_writev_fixed", &make_rwv_fixed<true>,
-                "Prepares a vectored write (6.15+) from iovecs, a sequence of buffers (at most "
-                "1024) that all lie inside registered buffer buffer_index, with pwritev2(2) "
-                "flags (os.RWF_*). Raises ValueError for an iovec outside the registered "
-                "buffer, an index out of range or a ring without registered buffers. Matches "
-                "io_uring_prep_writev_fixed(3).",
-                py::arg("user_data"), py::arg("fd"), py::arg("iovecs"), py::arg("offset"),
-                py::arg("buffer_index"), py::arg("flags") = 0);
+    def_op(ring, sqe, "read_fixed", "prep_read_fixed", &make_rw_fixed<false>,
+           "Prepares a read into registered buffer buffer_index; buffer must lie inside it "
+           "(a memoryview slice of the registered object). Raises ValueError otherwise. "
+           "Matches io_uring_prep_read_fixed(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset"),
+           py::arg("buffer_index"));
+    def_op(ring, sqe, "write_fixed", "prep_write_fixed", &make_rw_fixed<true>,
+           "Prepares a write from registered buffer buffer_index; buffer must lie inside "
+           "it. Raises ValueError otherwise. Matches io_uring_prep_write_fixed(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset"),
+           py::arg("buffer_index"));
+    def_op(ring, sqe, "readv_fixed", "prep_readv_fixed", &make_rwv_fixed<false>,
+           "Prepares a vectored read (6.15+) into iovecs, a sequence of writable buffers "
+           "(at most 1024) that all lie inside registered buffer buffer_index (memoryview "
+           "slices of the registered object), with preadv2(2) flags (os.RWF_*). The iovec "
+           "array is a private copy kept until the completion is reaped. Raises TypeError "
+           "for read-only buffers, ValueError for an iovec outside the registered buffer, "
+           "an index out of range or a ring without registered buffers. Matches "
+           "io_uring_prep_readv_fixed(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("iovecs"), py::arg("offset"),
+           py::arg("buffer_index"), py::arg("flags") = 0);
+    def_op(ring, sqe, "writev_fixed", "prep_writev_fixed", &make_rwv_fixed<true>,
+           "Prepares a vectored write (6.15+) from iovecs, a sequence of buffers (at most "
+           "1024) that all lie inside registered buffer buffer_index, with pwritev2(2) "
+           "flags (os.RWF_*). Raises ValueError for an iovec outside the registered "
+           "buffer, an index out of range or a ring without registered buffers. Matches "
+           "io_uring_prep_writev_fixed(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("iovecs"), py::arg("offset"),
+           py::arg("buffer_index"), py::arg("flags") = 0);
     def_op(ring, sqe, "splice", "prep_splice", &make_splice,
            "Prepares a splice of len bytes from fd_in at off_in to fd_out at off_out; an "
            "offset of -1 means none (required for pipes). Raises ValueError for unknown bits in "
@@ -248,7 +249,8 @@ void register_ops(RingClass& ring, SqeClass& sqe) {
            py::arg("off_out"), py::arg("len"), py::arg("flags") = 0);
     def_op(ring, sqe, "openat", "prep_openat", &make_openat,
            "Prepares an openat of path (str, bytes or os.PathLike; a private copy is kept) "
-           "relative to dir_fd (os.AT_FDCWD for the working directory); res is the new fd. "
+           "relative to dir_fd (iouring.AT_FDCWD or None for the working directory); res is the "
+           "new fd. "
            "Matches io_uring_prep_openat(3).",
            py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags"),
            py::arg("mode") = 0666);

@@ -33,13 +33,6 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 // Python-visible constants
 
-enum class TimeoutFlag : std::uint32_t {};
-enum class CancelFlag : std::uint32_t {};
-enum class PollFlag : std::uint32_t {};
-enum class NopFlag : std::uint32_t {};
-enum class FutexFlag : std::uint32_t {};
-enum class FixedFdFlag : std::uint32_t {};
-
 // A value the kernel stores into a CQE's res from a u32 field: any int32, or a u32.
 std::uint32_t to_res_word(py::handle h, const char* name) {
     return static_cast<std::uint32_t>(
@@ -269,14 +262,10 @@ Prepared make_msg_ring_fd(py::handle user_data, py::handle fd, py::handle source
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t target = to_fd(fd, "fd");
-    auto source = static_cast<std::uint32_t>(to_i64(source_fd, "source_fd", 0, 0x7fffffff));
-    std::int64_t slot = to_i64(target_fd, "target_fd", 0, kFileIndexAlloc);
-    if (slot != kFileIndexAlloc && slot > 0x7ffffffe) {
-        raise(PyExc_OverflowError, "target_fd must be a slot in 0..2**31-2 or FILE_INDEX_ALLOC");
-    }
+    std::uint32_t source = to_file_index(source_fd, "source_fd", SlotAlloc::Refused);
+    std::uint32_t slot = to_file_index(target_fd, "target_fd", SlotAlloc::Allowed);
     std::uint64_t value = to_u64(data, "data");
-    prep_msg_ring_fd(p.sqe, ud, target, source, static_cast<std::uint32_t>(slot), value,
-                     msg_ring::CQE_SKIP);
+    prep_msg_ring_fd(p.sqe, ud, target, source, slot, value, msg_ring::CQE_SKIP);
     return p;
 }
 
@@ -407,13 +396,8 @@ Prepared make_futex_waitv(py::handle user_data, py::handle futexes, py::handle f
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::uint32_t f = to_u32(flags, "flags");
     check_bits(f, 0, "flags", "no flags are defined for futex operations: pass 0");
-    if (PyUnicode_Check(futexes.ptr()) || PySequence_Check(futexes.ptr()) == 0) {
-        raise(PyExc_TypeError,
-              "futexes must be a sequence of (futex, val) or (futex, val, "
-              "futex_flags) tuples, not " +
-                  type_name(futexes));
-    }
-    py::sequence items = py::reinterpret_borrow<py::sequence>(futexes);
+    py::sequence items = as_sequence(
+        futexes, "futexes must be a sequence of (futex, val) or (futex, val, futex_flags) tuples");
     std::size_t n = py::len(items);
     if (n == 0 || n > kFutexWaitvMax) {
         raise(PyExc_ValueError, "futexes must hold 1.." + std::to_string(kFutexWaitvMax) +
@@ -449,7 +433,7 @@ Prepared make_futex_waitv(py::handle user_data, py::handle futexes, py::handle f
 Prepared make_fixed_fd_install(py::handle user_data, py::handle fd, py::handle flags) {
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
-    auto slot = static_cast<std::int32_t>(to_i64(fd, "fd", 0, 0x7fffffff));
+    auto slot = static_cast<std::int32_t>(to_file_index(fd, "fd", SlotAlloc::Refused));
     std::uint32_t f = to_u32(flags, "flags");
     check_bits(f, kFixedFdNoCloexec, "flags", "FixedFdFlags.NO_CLOEXEC");
     prep_fixed_fd_install(p.sqe, ud, slot, f);

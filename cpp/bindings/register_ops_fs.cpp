@@ -27,36 +27,7 @@ namespace iouring::bindings {
 namespace {
 
 // ---------------------------------------------------------------------------------------------
-// Python-visible constants
-
-enum class StatxMaskFlag : std::uint32_t {};
-enum class AtFlag : std::uint32_t {};
-enum class ResolveFlag : std::uint32_t {};
-enum class FallocateFlag : std::uint32_t {};
-enum class SyncFileRangeFlag : std::uint32_t {};
-enum class RenameFlag : std::uint32_t {};
-enum class XattrFlag : std::uint32_t {};
-
-// ---------------------------------------------------------------------------------------------
 // Argument conversion
-
-// A direct-descriptor slot: 0..2**31-2, or FILE_INDEX_ALLOC where the kernel may pick one.
-std::uint32_t to_file_index(py::handle h, const char* name, bool allow_alloc) {
-    std::int64_t v = to_i64(h, name, 0, kFileIndexAlloc);
-    if (v == kFileIndexAlloc) {
-        if (!allow_alloc) {
-            raise(PyExc_ValueError,
-                  std::string(name) + ": FILE_INDEX_ALLOC is not allowed here (name a slot)");
-        }
-        return kFileIndexAlloc;
-    }
-    if (v > 0x7ffffffe) {
-        raise(PyExc_OverflowError, std::string(name) + " must be a slot in 0..2**31-2" +
-                                       (allow_alloc ? " or FILE_INDEX_ALLOC" : "") + ", got " +
-                                       std::to_string(v));
-    }
-    return static_cast<std::uint32_t>(v);
-}
 
 // Flags with a defined set: unknown bits raise ValueError before the ring is touched (the
 // kernel would refuse them with EINVAL in the CQE). `hint` names the accepted flags.
@@ -256,7 +227,7 @@ OpenArgs open_args(py::handle user_data, py::handle dir_fd, py::handle path, py:
                    py::handle mode) {
     OpenArgs a{};
     a.ud = to_u64(user_data, "user_data");
-    a.dir = to_fd(dir_fd, "dir_fd");
+    a.dir = to_dir_fd(dir_fd, "dir_fd");
     a.flags = static_cast<std::uint32_t>(to_i32(flags, "flags"));
     a.mode = to_u32(mode, "mode");
     a.path = pin_path(path, "path");
@@ -271,7 +242,7 @@ Prepared make_openat2_impl(py::handle user_data, py::handle dir_fd, py::handle p
     std::uint64_t resolve_flags = to_u64(resolve, "resolve");
     check_bits(resolve_flags, kResolveFlags, "resolve", "ResolveFlags");
     OpenHow how{a.flags, a.mode, resolve_flags};
-    std::uint32_t slot = Direct ? to_file_index(file_index, "file_index", true) : 0;
+    std::uint32_t slot = Direct ? to_file_index(file_index, "file_index", SlotAlloc::Allowed) : 0;
     PinnedCopy<OpenHow> copy = pin_copy(how);
     Prepared p;
     if constexpr (Direct) {
@@ -298,7 +269,7 @@ Prepared make_openat2_direct(py::handle user_data, py::handle dir_fd, py::handle
 Prepared make_openat_direct(py::handle user_data, py::handle dir_fd, py::handle path,
                             py::handle flags, py::handle mode, py::handle file_index) {
     OpenArgs a = open_args(user_data, dir_fd, path, flags, mode);
-    std::uint32_t slot = to_file_index(file_index, "file_index", true);
+    std::uint32_t slot = to_file_index(file_index, "file_index", SlotAlloc::Allowed);
     Prepared p;
     prep_openat_direct(p.sqe, a.ud, a.dir, a.path.c_str, a.flags, a.mode, slot);
     p.pins.push_back(std::move(a.path.pin));
@@ -308,7 +279,7 @@ Prepared make_openat_direct(py::handle user_data, py::handle dir_fd, py::handle 
 Prepared make_close_direct(py::handle user_data, py::handle file_index) {
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
-    prep_close_direct(p.sqe, ud, to_file_index(file_index, "file_index", false));
+    prep_close_direct(p.sqe, ud, to_file_index(file_index, "file_index", SlotAlloc::Refused));
     return p;
 }
 
@@ -332,7 +303,7 @@ py::object nanoseconds_of(const StatxTimestamp& t) {
 Prepared make_statx(py::handle user_data, py::handle dir_fd, py::handle path, py::handle flags,
                     py::handle mask, py::handle statxbuf) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t dir = to_fd(dir_fd, "dir_fd");
+    std::int32_t dir = to_dir_fd(dir_fd, "dir_fd");
     std::uint32_t at = to_flags(flags, "flags", kStatxAtFlags,
                                 "AtFlags SYMLINK_NOFOLLOW, NO_AUTOMOUNT, EMPTY_PATH, STATX_*");
     std::uint32_t want = to_u32(mask, "mask");
@@ -522,8 +493,8 @@ template <bool Link>
 Prepared make_two_paths(py::handle user_data, py::handle old_dir_fd, py::handle old_path,
                         py::handle new_dir_fd, py::handle new_path, py::handle flags) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t old_dir = to_fd(old_dir_fd, "old_dir_fd");
-    std::int32_t new_dir = to_fd(new_dir_fd, "new_dir_fd");
+    std::int32_t old_dir = to_dir_fd(old_dir_fd, "old_dir_fd");
+    std::int32_t new_dir = to_dir_fd(new_dir_fd, "new_dir_fd");
     std::uint32_t f = Link ? to_flags(flags, "flags",
                                       at_flags::SYMLINK_FOLLOW | at_flags::EMPTY_PATH,
                                       "AtFlags SYMLINK_FOLLOW, EMPTY_PATH")
@@ -546,7 +517,7 @@ Prepared make_two_paths(py::handle user_data, py::handle old_dir_fd, py::handle 
 
 Prepared make_unlinkat(py::handle user_data, py::handle dir_fd, py::handle path, py::handle flags) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t dir = to_fd(dir_fd, "dir_fd");
+    std::int32_t dir = to_dir_fd(dir_fd, "dir_fd");
     std::uint32_t unlink = to_flags(flags, "flags", at_flags::REMOVEDIR, "AtFlags.REMOVEDIR");
     PinnedPath copy = pin_path(path, "path");
     Prepared p;
@@ -557,7 +528,7 @@ Prepared make_unlinkat(py::handle user_data, py::handle dir_fd, py::handle path,
 
 Prepared make_mkdirat(py::handle user_data, py::handle dir_fd, py::handle path, py::handle mode) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t dir = to_fd(dir_fd, "dir_fd");
+    std::int32_t dir = to_dir_fd(dir_fd, "dir_fd");
     std::uint32_t dir_mode = to_u32(mode, "mode");
     PinnedPath copy = pin_path(path, "path");
     Prepared p;
@@ -569,7 +540,7 @@ Prepared make_mkdirat(py::handle user_data, py::handle dir_fd, py::handle path, 
 Prepared make_symlinkat(py::handle user_data, py::handle target, py::handle new_dir_fd,
                         py::handle link_path) {
     std::uint64_t ud = to_u64(user_data, "user_data");
-    std::int32_t new_dir = to_fd(new_dir_fd, "new_dir_fd");
+    std::int32_t new_dir = to_dir_fd(new_dir_fd, "new_dir_fd");
     PinnedPath to = pin_path(target, "target");
     PinnedPath link = pin_path(link_path, "link_path");
     Prepared p;
@@ -667,7 +638,7 @@ Prepared make_pipe_impl(py::handle user_data, py::handle fds, py::handle flags,
     constexpr std::uint32_t kPipeFlags = O_CLOEXEC | O_NONBLOCK | O_DIRECT | O_EXCL;
     std::uint32_t pipe_flags = to_flags(flags, "flags", kPipeFlags,
                                         "os.O_CLOEXEC, O_NONBLOCK, O_DIRECT, O_NOTIFICATION_PIPE");
-    std::uint32_t slot = Direct ? to_file_index(file_index, "file_index", true) : 0;
+    std::uint32_t slot = Direct ? to_file_index(file_index, "file_index", SlotAlloc::Allowed) : 0;
     PinnedBuffer out = pin_output(fds, 2 * sizeof(std::int32_t), "fds", "two C ints");
     Prepared p;
     if constexpr (Direct) {

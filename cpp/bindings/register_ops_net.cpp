@@ -494,7 +494,9 @@ Prepared make_socket_impl(py::handle user_data, py::handle domain, py::handle ty
     std::int32_t d = to_i32(domain, "domain");
     std::int32_t t = to_i32(type, "type");
     std::int32_t proto = to_i32(protocol, "protocol");
-    std::uint32_t index = Target == SocketTarget::Slot ? to_u32(file_index, "file_index") : 0;
+    std::uint32_t index = Target == SocketTarget::Slot
+                              ? to_file_index(file_index, "file_index", SlotAlloc::Allowed)
+                              : 0;
     std::uint32_t f = to_socket_flags(flags);
     if constexpr (Target == SocketTarget::Fd) {
         prep_socket(p.sqe, ud, d, t, proto, f);
@@ -566,7 +568,7 @@ Prepared make_accept_direct(py::handle user_data, py::handle fd, py::handle addr
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t sock = to_fd(fd, "fd");
     std::uint32_t accept_flags = to_accept_flags(flags);
-    std::uint32_t index = to_u32(file_index, "file_index");
+    std::uint32_t index = to_file_index(file_index, "file_index", SlotAlloc::Allowed);
     AcceptOutput out = accept_output(addr, "addr");
     Prepared p;
     prep_accept_direct(p.sqe, ud, sock, out.addr, out.addrlen, accept_flags, index);
@@ -898,15 +900,17 @@ void register_net_types(py::module_& m) {
              [](const SockAddr& a) {
                  return py::bytes(reinterpret_cast<const char*>(&a.s->ss), used_len(*a.s));
              })
-        .def("__eq__",
-             [](const SockAddr& a, py::handle other) -> py::object {
-                 if (!py::isinstance<SockAddr>(other)) {
-                     return py::reinterpret_borrow<py::object>(Py_NotImplemented);
-                 }
-                 const SockAddrStorage& b = *other.cast<const SockAddr&>().s;
-                 std::size_t n = used_len(*a.s);
-                 return py::bool_(n == used_len(b) && std::memcmp(&a.s->ss, &b.ss, n) == 0);
-             })
+        .def(
+            "__eq__",
+            [](const SockAddr& a, py::handle other) -> py::object {
+                if (!py::isinstance<SockAddr>(other)) {
+                    return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+                }
+                const SockAddrStorage& b = *other.cast<const SockAddr&>().s;
+                std::size_t n = used_len(*a.s);
+                return py::bool_(n == used_len(b) && std::memcmp(&a.s->ss, &b.ss, n) == 0);
+            },
+            py::arg("other"))
         .def("__repr__", [](const SockAddr& a) {
             if (a.s->len < sizeof(sa_family_t) || a.s->ss.ss_family == AF_UNSPEC) {
                 return std::string("SockAddr()");
@@ -1077,16 +1081,16 @@ void register_net_ops(RingClass& ring, SqeClass& sqe) {
            "Matches io_uring_prep_send_zc(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("flags") = 0,
            py::arg("zc_flags") = 0, py::kw_only(), py::arg("addr") = py::none());
-    def_ring_op(ring, sqe, "send_zc_fixed", "prep_send_zc_fixed", &make_send_zc_fixed,
-                "Prepares a zero-copy send from registered buffer buffer_index: buffer must lie "
-                "inside it (a memoryview slice of the registered object). Completes like "
-                "send_zc: the result flagged CqeFlags.MORE, then the CqeFlags.NOTIF "
-                "notification, until which the registration is kept alive. Raises ValueError "
-                "for a buffer outside the registered buffer, an index out of range or a ring "
-                "without registered buffers. Matches io_uring_prep_send_zc_fixed(3).",
-                py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("buffer_index"),
-                py::arg("flags") = 0, py::arg("zc_flags") = 0, py::kw_only(),
-                py::arg("addr") = py::none());
+    def_op(ring, sqe, "send_zc_fixed", "prep_send_zc_fixed", &make_send_zc_fixed,
+           "Prepares a zero-copy send from registered buffer buffer_index: buffer must lie "
+           "inside it (a memoryview slice of the registered object). Completes like "
+           "send_zc: the result flagged CqeFlags.MORE, then the CqeFlags.NOTIF "
+           "notification, until which the registration is kept alive. Raises ValueError "
+           "for a buffer outside the registered buffer, an index out of range or a ring "
+           "without registered buffers. Matches io_uring_prep_send_zc_fixed(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("buffer_index"),
+           py::arg("flags") = 0, py::arg("zc_flags") = 0, py::kw_only(),
+           py::arg("addr") = py::none());
     def_op(ring, sqe, "send_bundle", "prep_send_bundle", &make_send_bundle,
            "Prepares a bundle send from the provided buffers of buf_group (an int or a "
            "BufferRing) in ring order, at most len bytes (0: no limit); needs "
@@ -1129,14 +1133,14 @@ void register_net_ops(RingClass& ring, SqeClass& sqe) {
            "buffers are free again (kept pinned until then). Matches "
            "io_uring_prep_sendmsg_zc(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("msg"), py::arg("flags") = 0);
-    def_ring_op(ring, sqe, "sendmsg_zc_fixed", "prep_sendmsg_zc_fixed", &make_sendmsg_zc_fixed,
-                "Prepares a zero-copy sendmsg (6.15+) whose buffers all lie inside registered "
-                "buffer buffer_index; completes like sendmsg_zc (MORE, then NOTIF). Raises "
-                "ValueError for a buffer outside the registered buffer, an index out of range "
-                "or a ring without registered buffers. Matches "
-                "io_uring_prep_sendmsg_zc_fixed(3).",
-                py::arg("user_data"), py::arg("fd"), py::arg("msg"), py::arg("buffer_index"),
-                py::arg("flags") = 0);
+    def_op(ring, sqe, "sendmsg_zc_fixed", "prep_sendmsg_zc_fixed", &make_sendmsg_zc_fixed,
+           "Prepares a zero-copy sendmsg (6.15+) whose buffers all lie inside registered "
+           "buffer buffer_index; completes like sendmsg_zc (MORE, then NOTIF). Raises "
+           "ValueError for a buffer outside the registered buffer, an index out of range "
+           "or a ring without registered buffers. Matches "
+           "io_uring_prep_sendmsg_zc_fixed(3).",
+           py::arg("user_data"), py::arg("fd"), py::arg("msg"), py::arg("buffer_index"),
+           py::arg("flags") = 0);
     def_op(ring, sqe, "recvmsg", "prep_recvmsg", &make_recvmsg,
            "Prepares recvmsg(fd, msg, flags) with a Msghdr whose buffers (and control) are "
            "writable; after the completion msg.namelen, msg.controllen, msg.flags, msg.name "

@@ -66,6 +66,7 @@ from iouring._core import (  # fs and control families
     TimeoutFlags,
     XattrFlags,
 )
+from iouring._errors import raise_for_errors
 from iouring._net import (
     NOTIF_USAGE_ZC_COPIED,
     AcceptFlags,
@@ -142,7 +143,9 @@ __all__ = [
     "__version__",
     "copy_file",
     "copy_files",
+    "get_cmake_dir",
     "get_include",
+    "raise_for_errors",
     "read_files",
     "read_ranges",
     "run_batches",
@@ -161,6 +164,19 @@ def get_include() -> str:
     from pathlib import Path
 
     return str(Path(__file__).parent / "include")
+
+
+def get_cmake_dir() -> str:
+    """The directory of iouring's CMake package config in an installed wheel.
+
+    ``cmake -Diouring_DIR=<this>`` (or the package directory on ``CMAKE_PREFIX_PATH``) makes
+    ``find_package(iouring CONFIG)`` give the target ``iouring::iouring``: the C++ headers of
+    :func:`get_include`, C++20. The directory exists only in an installed package, not in a
+    source tree.
+    """
+    from pathlib import Path
+
+    return str(Path(__file__).parent / "share" / "cmake" / "iouring")
 
 
 class IoUring(_core.IoUring):

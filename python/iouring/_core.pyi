@@ -23,6 +23,8 @@ _StrOrBytesPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 _Timeout = float | datetime.timedelta
 # A batch argument: one int for every operation, or one integer per operation.
 _IntArg = int | Sequence[int] | npt.NDArray[np.integer[Any]]
+# A batch fd argument: one fd (or object with fileno()) for every operation, or one per operation.
+_FdArg = _FileDescriptor | Sequence[int] | npt.NDArray[np.integer[Any]]
 
 CQE_DTYPE: np.dtype[np.void]
 CQE32_DTYPE: np.dtype[np.void]  # the 32-byte completions of SetupFlags.CQE32 rings
@@ -464,7 +466,7 @@ class BufferRing:
     def bundle(self, cqe: _CqeLike) -> list[tuple[int, memoryview]]: ...
     def unregister(self) -> None: ...
     def __enter__(self) -> Self: ...
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(self, *args: object) -> None: ...
 
 def parse_cmsgs(data: _Buffer) -> list[tuple[int, int, bytes]]: ...
 def aio_dispatch(
@@ -476,6 +478,7 @@ def aio_dispatch(
     /,
 ) -> int: ...
 def aio_has_work(ring: IoUring, ignore: int, /) -> bool: ...
+def batch_size(columns: dict[str, object], count: int | None = None) -> int: ...
 
 # --- helpers support (register_helpers.cpp) ---
 def statx_fds(
@@ -571,10 +574,10 @@ class Sqe:
     def fields(self) -> dict[str, int]: ...
     def prep_nop(self, user_data: int) -> Self: ...
     def prep_read(
-        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int = -1
     ) -> Self: ...
     def prep_write(
-        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int = -1
     ) -> Self: ...
     def prep_readv(
         self, user_data: int, fd: _FileDescriptor, iovecs: Sequence[_Buffer], offset: int
@@ -602,7 +605,7 @@ class Sqe:
     def prep_openat(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int = 0o666,
@@ -657,7 +660,7 @@ class Sqe:
     def prep_openat2(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int = 0,
@@ -666,7 +669,7 @@ class Sqe:
     def prep_openat_direct(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int,
@@ -675,7 +678,7 @@ class Sqe:
     def prep_openat2_direct(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int,
@@ -686,7 +689,7 @@ class Sqe:
     def prep_statx(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mask: int,
@@ -695,31 +698,35 @@ class Sqe:
     def prep_renameat(
         self,
         user_data: int,
-        old_dir_fd: _FileDescriptor,
+        old_dir_fd: _FileDescriptor | None,
         old_path: _StrOrBytesPath,
-        new_dir_fd: _FileDescriptor,
+        new_dir_fd: _FileDescriptor | None,
         new_path: _StrOrBytesPath,
         flags: int = 0,
     ) -> Self: ...
     def prep_unlinkat(
-        self, user_data: int, dir_fd: _FileDescriptor, path: _StrOrBytesPath, flags: int = 0
+        self, user_data: int, dir_fd: _FileDescriptor | None, path: _StrOrBytesPath, flags: int = 0
     ) -> Self: ...
     def prep_mkdirat(
-        self, user_data: int, dir_fd: _FileDescriptor, path: _StrOrBytesPath, mode: int = 0o777
+        self,
+        user_data: int,
+        dir_fd: _FileDescriptor | None,
+        path: _StrOrBytesPath,
+        mode: int = 0o777,
     ) -> Self: ...
     def prep_symlinkat(
         self,
         user_data: int,
         target: _StrOrBytesPath,
-        new_dir_fd: _FileDescriptor,
+        new_dir_fd: _FileDescriptor | None,
         link_path: _StrOrBytesPath,
     ) -> Self: ...
     def prep_linkat(
         self,
         user_data: int,
-        old_dir_fd: _FileDescriptor,
+        old_dir_fd: _FileDescriptor | None,
         old_path: _StrOrBytesPath,
-        new_dir_fd: _FileDescriptor,
+        new_dir_fd: _FileDescriptor | None,
         new_path: _StrOrBytesPath,
         flags: int = 0,
     ) -> Self: ...
@@ -1015,7 +1022,7 @@ class IoUring:
         wq_fd: _FileDescriptor | None = None,
     ) -> None: ...
     def __enter__(self) -> Self: ...
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(self, *args: object) -> None: ...
     def close(self) -> None: ...
     @property
     def closed(self) -> bool: ...
@@ -1087,8 +1094,12 @@ class IoUring:
     def enable_rings(self) -> None: ...
     def probe_ops(self) -> list[int]: ...
     def nop(self, user_data: int) -> Sqe: ...
-    def read(self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int) -> Sqe: ...
-    def write(self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int) -> Sqe: ...
+    def read(
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int = -1
+    ) -> Sqe: ...
+    def write(
+        self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int = -1
+    ) -> Sqe: ...
     def readv(
         self, user_data: int, fd: _FileDescriptor, iovecs: Sequence[_Buffer], offset: int
     ) -> Sqe: ...
@@ -1115,7 +1126,7 @@ class IoUring:
     def openat(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int = 0o666,
@@ -1170,7 +1181,7 @@ class IoUring:
     def openat2(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int = 0,
@@ -1179,7 +1190,7 @@ class IoUring:
     def openat_direct(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int,
@@ -1188,7 +1199,7 @@ class IoUring:
     def openat2_direct(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mode: int,
@@ -1199,7 +1210,7 @@ class IoUring:
     def statx(
         self,
         user_data: int,
-        dir_fd: _FileDescriptor,
+        dir_fd: _FileDescriptor | None,
         path: _StrOrBytesPath,
         flags: int,
         mask: int,
@@ -1208,31 +1219,35 @@ class IoUring:
     def renameat(
         self,
         user_data: int,
-        old_dir_fd: _FileDescriptor,
+        old_dir_fd: _FileDescriptor | None,
         old_path: _StrOrBytesPath,
-        new_dir_fd: _FileDescriptor,
+        new_dir_fd: _FileDescriptor | None,
         new_path: _StrOrBytesPath,
         flags: int = 0,
     ) -> Sqe: ...
     def unlinkat(
-        self, user_data: int, dir_fd: _FileDescriptor, path: _StrOrBytesPath, flags: int = 0
+        self, user_data: int, dir_fd: _FileDescriptor | None, path: _StrOrBytesPath, flags: int = 0
     ) -> Sqe: ...
     def mkdirat(
-        self, user_data: int, dir_fd: _FileDescriptor, path: _StrOrBytesPath, mode: int = 0o777
+        self,
+        user_data: int,
+        dir_fd: _FileDescriptor | None,
+        path: _StrOrBytesPath,
+        mode: int = 0o777,
     ) -> Sqe: ...
     def symlinkat(
         self,
         user_data: int,
         target: _StrOrBytesPath,
-        new_dir_fd: _FileDescriptor,
+        new_dir_fd: _FileDescriptor | None,
         link_path: _StrOrBytesPath,
     ) -> Sqe: ...
     def linkat(
         self,
         user_data: int,
-        old_dir_fd: _FileDescriptor,
+        old_dir_fd: _FileDescriptor | None,
         old_path: _StrOrBytesPath,
-        new_dir_fd: _FileDescriptor,
+        new_dir_fd: _FileDescriptor | None,
         new_path: _StrOrBytesPath,
         flags: int = 0,
     ) -> Sqe: ...
@@ -1568,7 +1583,7 @@ class IoUring:
     def read_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer: _Buffer,
         offset: _IntArg,
         length: _IntArg,
@@ -1581,7 +1596,7 @@ class IoUring:
     def write_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer: _Buffer,
         offset: _IntArg,
         length: _IntArg,
@@ -1594,7 +1609,7 @@ class IoUring:
     def readv_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer: _Buffer,
         offset: _IntArg,
         length: _IntArg,
@@ -1607,7 +1622,7 @@ class IoUring:
     def writev_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer: _Buffer,
         offset: _IntArg,
         length: _IntArg,
@@ -1620,7 +1635,7 @@ class IoUring:
     def read_fixed_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer_index: _IntArg,
         offset: _IntArg,
         length: _IntArg,
@@ -1633,7 +1648,7 @@ class IoUring:
     def write_fixed_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer_index: _IntArg,
         offset: _IntArg,
         length: _IntArg,
@@ -1646,19 +1661,19 @@ class IoUring:
     def fsync_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         flags: _IntArg = 0,
         *,
         count: int | None = None,
         sqe_flags: _IntArg = 0,
     ) -> int: ...
     def close_batch(
-        self, user_data: _IntArg, fd: _IntArg, *, count: int | None = None, sqe_flags: _IntArg = 0
+        self, user_data: _IntArg, fd: _FdArg, *, count: int | None = None, sqe_flags: _IntArg = 0
     ) -> int: ...
     def openat_batch(
         self,
         user_data: _IntArg,
-        dir_fd: _IntArg,
+        dir_fd: _FdArg | None,
         paths: _StrOrBytesPath | Sequence[_StrOrBytesPath],
         flags: _IntArg,
         mode: _IntArg = 0o666,
@@ -1669,7 +1684,7 @@ class IoUring:
     def send_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer: _Buffer,
         length: _IntArg,
         buf_offset: _IntArg | None = None,
@@ -1681,7 +1696,7 @@ class IoUring:
     def recv_batch(
         self,
         user_data: _IntArg,
-        fd: _IntArg,
+        fd: _FdArg,
         buffer: _Buffer,
         length: _IntArg,
         buf_offset: _IntArg | None = None,
@@ -1693,7 +1708,7 @@ class IoUring:
     def statx_batch(
         self,
         user_data: _IntArg,
-        dir_fd: _IntArg,
+        dir_fd: _FdArg | None,
         paths: _StrOrBytesPath | Sequence[_StrOrBytesPath],
         flags: _IntArg,
         mask: _IntArg,

@@ -90,6 +90,8 @@ from iouring._core import (
     StatxMask,
     SubmissionQueueFull,
 )
+from iouring._core import batch_size as _batch_size
+from iouring._errors import raise_for_errors as _raise_for_errors
 from iouring._loop import BATCH_BIT as _BATCH_BIT
 from iouring._loop import COUNTER_LIMIT as _COUNTER_LIMIT
 from iouring._loop import SLOT_SHIFT as _SLOT_SHIFT
@@ -175,24 +177,8 @@ def _error(res: int) -> OSError:
     return OSError(-res, os.strerror(-res))
 
 
-def raise_for_errors(cqes: npt.NDArray[np.void], what: str = "operation") -> None:
-    """Raises the OSError of the first failed completion in a ``CQE_DTYPE`` array.
-
-    ``what`` names the operations in the message, for example a file name. Does nothing when
-    every ``res`` is >= 0. Raises ``TypeError`` when ``cqes`` is not a ``CQE_DTYPE`` array.
-    """
-    if getattr(cqes, "dtype", None) != CQE_DTYPE:
-        raise TypeError("cqes must be a numpy array of CQE_DTYPE")
-    res = cqes["res"]
-    failed = np.flatnonzero(res < 0)
-    if failed.size:
-        i = int(failed[0])
-        code = -int(res[i])
-        raise OSError(
-            code,
-            f"{os.strerror(code)} ({what} {int(cqes['user_data'][i])}; "
-            f"{failed.size} of {res.size} failed)",
-        )
+# The core package's (iouring.raise_for_errors), kept under its first home's name.
+raise_for_errors = _raise_for_errors
 
 
 class _Discard:
@@ -1663,21 +1649,18 @@ class AsyncRing:
             raise ValueError(f"count must be in 0..{_BATCH_MAX}")
         if count == 0:
             return np.zeros(0, dtype=CQE_DTYPE)
+        # The broadcasting rule is the ring's (iouring._core.batch_size, the one every batch
+        # method applies): ints, fds and length-1 arrays apply to every operation, the other
+        # arrays must all hold count values. Only those are cut into chunks.
+        _batch_size(dict(columns or {}), count)
         cols: dict[str, Any] = {}
+        sliced: set[str] = set()
         for name, value in (columns or {}).items():
-            if isinstance(value, (int, np.integer)):
-                cols[name] = value
-            elif isinstance(value, list):  # objects (paths): sliced like arrays
-                if len(value) != count:
-                    raise ValueError(f"{name} must hold {count} values, not {len(value)}")
+            if value is None or not _is_column(value) or len(value) == 1:
                 cols[name] = value
             else:
-                array = np.asarray(value)
-                if array.ndim != 1 or len(array) != count:
-                    raise ValueError(
-                        f"{name} must be an int or a one-dimensional array of {count} values"
-                    )
-                cols[name] = array
+                cols[name] = value if isinstance(value, (np.ndarray, list)) else np.asarray(value)
+                sliced.add(name)
         pump = self._pump
         batch_id = pump.new_batch_id()
         base = _BATCH_BIT | batch_id << 32
@@ -1704,8 +1687,7 @@ class AsyncRing:
                 k = min(count - prepared, room, space)
                 chunk = slice(prepared, prepared + k)
                 args = {
-                    name: value[chunk] if isinstance(value, (np.ndarray, list)) else value
-                    for name, value in cols.items()
+                    name: value[chunk] if name in sliced else value for name, value in cols.items()
                 }
                 n = method(user_data[chunk], count=k, **args, **fixed)
                 prepared += n
@@ -1751,24 +1733,10 @@ class AsyncRing:
             return buf_offset
         if isinstance(length, (int, np.integer)):
             return np.arange(count, dtype=np.uint64) * np.uint64(length)
-        lengths = np.asarray(length, dtype=np.uint64)
-        offsets = np.zeros(len(lengths), dtype=np.uint64)
+        lengths = np.broadcast_to(np.asarray(length, dtype=np.uint64), (count,))
+        offsets = np.zeros(count, dtype=np.uint64)
         np.cumsum(lengths[:-1], out=offsets[1:])
         return offsets
-
-    @staticmethod
-    def _fd(fd: Any) -> Any:
-        """A batch fd argument: an int, an array, or an object with fileno()."""
-        if not isinstance(fd, (int, np.integer, np.ndarray)) and hasattr(fd, "fileno"):
-            return fd.fileno()
-        return fd
-
-    @staticmethod
-    def _count(*columns: Any) -> int:
-        for value in columns:
-            if value is not None and not isinstance(value, (int, np.integer)):
-                return len(value)
-        raise ValueError("at least one of the per-operation arguments must be an array")
 
     async def _rw_batch(
         self,
@@ -1782,8 +1750,9 @@ class AsyncRing:
     ) -> npt.NDArray[np.void]:
         # The four read/write batches: extra holds the columns between fd and offset
         # (buffer_index of the fixed ones), in the order the ring method takes them.
-        fd = self._fd(fd)
-        count = self._count(fd, *extra.values(), offset, length, buf_offset)
+        count = _batch_size(
+            {"fd": fd, **extra, "offset": offset, "length": length, "buf_offset": buf_offset}
+        )
         columns = {
             "fd": fd,
             **extra,
@@ -1868,16 +1837,25 @@ class AsyncRing:
         count = len(paths)
         if count == 0:
             return np.zeros(0, dtype=CQE_DTYPE)
-        columns = {"paths": list(paths), "dir_fd": self._fd(dir_fd), "flags": flags, "mode": mode}
+        columns = {"paths": list(paths), "dir_fd": dir_fd, "flags": flags, "mode": mode}
         return await self.batch(self._ring.openat_batch, count, columns)
 
     async def fsync_batch(self, fd: Any, flags: int = 0) -> npt.NDArray[np.void]:
         """fsync of every fd of the array ``fd`` in one await. Returns the completions."""
-        return await self.batch(self._ring.fsync_batch, self._count(fd), {"fd": fd}, flags=flags)
+        return await self.batch(
+            self._ring.fsync_batch, _batch_size({"fd": fd}), {"fd": fd}, flags=flags
+        )
 
     async def close_batch(self, fd: Any) -> npt.NDArray[np.void]:
         """Closes every fd of the array ``fd`` in one await. Returns the completions."""
-        return await self.batch(self._ring.close_batch, self._count(fd), {"fd": fd})
+        return await self.batch(self._ring.close_batch, _batch_size({"fd": fd}), {"fd": fd})
+
+
+def _is_column(value: Any) -> bool:
+    """Whether a batch argument is an array (or sequence) rather than one value for all."""
+    if isinstance(value, (int, np.integer)):
+        return False
+    return hasattr(value, "__len__") or not hasattr(value, "fileno")
 
 
 def __dir__() -> list[str]:
