@@ -8,6 +8,7 @@
 // user_data pick the dict (the adapter's slot in `tables`), and batch operations (bit 63) are
 // copied into an array for the vectorised batch code in aio.py.
 #include <Python.h>
+#include <structmember.h>
 
 #include <cerrno>
 #include <chrono>
@@ -30,6 +31,22 @@ PyObject* str_set_result = nullptr;
 PyObject* str_more = nullptr;
 PyObject* str_complete = nullptr;
 PyObject* invalid_state_error = nullptr;  // asyncio.InvalidStateError
+
+// Looks asyncio's InvalidStateError, CancelledError and _get_running_loop up on first use
+// (importing iouring does not import asyncio), then keeps them for the life of the process,
+// like the interned names.
+PyObject* cancelled_error = nullptr;   // asyncio.CancelledError
+PyObject* get_running_loop = nullptr;  // asyncio.events._get_running_loop (None outside a loop)
+void import_asyncio() {
+    if (cancelled_error != nullptr) return;
+    py::module_ asyncio = py::module_::import("asyncio");
+    py::object invalid = asyncio.attr("InvalidStateError");
+    py::object cancelled = asyncio.attr("CancelledError");
+    py::object running = py::module_::import("asyncio.events").attr("_get_running_loop");
+    invalid_state_error = invalid.release().ptr();
+    get_running_loop = running.release().ptr();
+    cancelled_error = cancelled.release().ptr();
+}
 
 // Keeps the first exception a handler raised; later ones are reported as unraisable, so that
 // one bad handler does not strand the completions after it.
@@ -192,12 +209,7 @@ PyObject* aio_dispatch(PyObject* /*module*/, PyObject* const* args, Py_ssize_t n
             raise(PyExc_TypeError, "future_type must be a type, not " + type_name(args[2]));
         }
         auto* future_type = reinterpret_cast<PyTypeObject*>(args[2]);
-        if (invalid_state_error == nullptr) {
-            // Looked up on first use (importing iouring does not import asyncio), then kept for
-            // the life of the process, like the interned names.
-            py::object type = py::module_::import("asyncio").attr("InvalidStateError");
-            invalid_state_error = type.release().ptr();
-        }
+        import_asyncio();
         BatchOut batch_out(args[3]);
         bool wait = false;
         Deadline deadline;
@@ -275,6 +287,525 @@ PyObject* aio_has_work(PyObject* /*module*/, PyObject* const* args, Py_ssize_t n
     }
 }
 
+// --- the start of one awaited operation ------------------------------------------------------
+//
+// _AsyncRingBase is the C part of iouring.aio.AsyncRing (its Python subclass): the state its
+// per-await path reads (loop, handler table, user_data counter, flags) lives in this struct, so
+// that starting an operation is one C call instead of a dozen attribute loads and stores in
+// Python. _start() prepares the SQE, registers a future in the handler table, schedules the
+// flush and returns an _AioWait: the awaitable that waits for the future and turns a negative
+// result into its OSError, and cancels the operation in the kernel when the awaiting task is
+// cancelled. Everything off the fast path (closed adapter, wrong thread, full SQ, cancellation)
+// calls back into the Python methods of the subclass (_check_open, _prepare, _abandon).
+
+PyObject* str_thread_id = nullptr;
+PyObject* str_check_open = nullptr;
+PyObject* str_prepare = nullptr;
+PyObject* str_schedule_flush = nullptr;
+PyObject* str_abandon = nullptr;
+PyObject* str_throw = nullptr;
+PyObject* str_close = nullptr;
+PyObject* loop_kwnames = nullptr;       // ("loop",)
+PyObject* sq_full_error = nullptr;      // iouring.SubmissionQueueFull
+PyTypeObject* aio_wait_type = nullptr;  // _AioWait
+
+struct AsyncRingBase {
+    PyObject_HEAD
+    PyObject* loop;         // _loop
+    PyObject* ops;          // _ops: user_data -> handler
+    PyObject* new_future;   // _new_future: makes a future of the loop
+    PyObject* future_type;  // _future_type: asyncio.Future when future_type(loop=loop) will do
+    unsigned long long next_user_data;
+    unsigned long long ud_first;
+    unsigned long long ud_end;
+    char closed;
+    char thread_checked;  // the loop is a BaseEventLoop: compare its _thread_id
+    char flush_scheduled;
+};
+
+struct AioWait {
+    PyObject_HEAD
+    PyObject* owner;      // the AsyncRing
+    PyObject* future;     // null once the result is taken
+    PyObject* user_data;  // the operation's user_data (an int)
+    PyObject* iter;       // the future's own iterator, made on the first send
+};
+
+// True when the call comes from the running loop of the adapter, which is then open: what
+// _check_open() would accept, without asyncio.get_running_loop()'s getpid() per call.
+bool on_loop(AsyncRingBase* self) {
+    if (self->closed != 0) return false;
+    if (self->thread_checked != 0) {
+        PyObject* tid = PyObject_GetAttr(self->loop, str_thread_id);
+        if (tid == nullptr) {
+            PyErr_Clear();
+            return false;
+        }
+        bool ok = false;
+        if (PyLong_CheckExact(tid)) {
+            unsigned long value = PyLong_AsUnsignedLong(tid);
+            if (value == static_cast<unsigned long>(-1) && PyErr_Occurred() != nullptr) {
+                PyErr_Clear();
+            } else {
+                ok = value == PyThread_get_thread_ident();
+            }
+        }
+        Py_DECREF(tid);
+        return ok;
+    }
+    PyObject* running = PyObject_CallNoArgs(get_running_loop);
+    if (running == nullptr) {
+        PyErr_Clear();
+        return false;
+    }
+    bool ok = running == self->loop;
+    Py_DECREF(running);
+    return ok;
+}
+
+// Calls self.<name>(*args) and drops the result; false with the exception set on failure.
+template <class... Args>
+bool call_method(PyObject* self, PyObject* name, Args... args) {
+    PyObject* out = PyObject_CallMethodObjArgs(self, name, args..., nullptr);
+    if (out == nullptr) return false;
+    Py_DECREF(out);
+    return true;
+}
+
+// The SubmissionQueueFull path: self._prepare(method, user_data, args, kwargs), which submits
+// to make room and retries.
+bool prepare_slowly(PyObject* self, PyObject* method, PyObject* user_data, PyObject* const* args,
+                    Py_ssize_t nargs, PyObject* kwnames) {
+    PyObject* tuple = PyTuple_New(nargs);
+    if (tuple == nullptr) return false;
+    for (Py_ssize_t i = 0; i < nargs; ++i) PyTuple_SET_ITEM(tuple, i, Py_NewRef(args[i]));
+    PyObject* kwargs = Py_NewRef(Py_None);
+    if (kwnames != nullptr && PyTuple_GET_SIZE(kwnames) != 0) {
+        Py_DECREF(kwargs);
+        kwargs = PyDict_New();
+        for (Py_ssize_t i = 0; kwargs != nullptr && i < PyTuple_GET_SIZE(kwnames); ++i) {
+            if (PyDict_SetItem(kwargs, PyTuple_GET_ITEM(kwnames, i), args[nargs + i]) != 0) {
+                Py_CLEAR(kwargs);
+            }
+        }
+    }
+    bool ok = kwargs != nullptr && call_method(self, str_prepare, method, user_data, tuple, kwargs);
+    Py_DECREF(tuple);
+    Py_XDECREF(kwargs);
+    return ok;
+}
+
+// Starts method(user_data, *args, **kwargs) with a new user_data and a future registered for
+// its completion; new references in *user_data_out and *future_out. args[0] is the method.
+bool start_operation(PyObject* obj, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames,
+                     PyObject** user_data_out, PyObject** future_out) {
+    auto* self = reinterpret_cast<AsyncRingBase*>(obj);
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError, "_start(method, *args, **kwargs) needs the method");
+        return false;
+    }
+    if (self->loop == nullptr || self->ops == nullptr || self->new_future == nullptr) {
+        PyErr_SetString(PyExc_ValueError, "AsyncRing.__init__() did not finish");
+        return false;
+    }
+    if (!on_loop(self) && !call_method(obj, str_check_open)) return false;
+    unsigned long long value = self->next_user_data;
+    self->next_user_data = value + 1 >= self->ud_end ? (self->ud_first | 1) : value + 1;
+    PyObject* user_data = PyLong_FromUnsignedLongLong(value);
+    if (user_data == nullptr) return false;
+
+    // method(user_data, *args[1:], **kwargs): the arguments moved one place down.
+    PyObject* method = args[0];
+    Py_ssize_t nkw = kwnames != nullptr ? PyTuple_GET_SIZE(kwnames) : 0;
+    Py_ssize_t total = nargs + nkw;
+    PyObject* small[8];
+    PyObject** stack = small;
+    if (total > 8) {
+        stack = static_cast<PyObject**>(PyMem_Malloc(sizeof(PyObject*) * std::size_t(total)));
+        if (stack == nullptr) {
+            Py_DECREF(user_data);
+            PyErr_NoMemory();
+            return false;
+        }
+    }
+    stack[0] = user_data;
+    for (Py_ssize_t i = 1; i < total; ++i) stack[i] = args[i];
+    PyObject* sqe = PyObject_Vectorcall(method, stack, std::size_t(nargs), kwnames);
+    if (stack != small) PyMem_Free(stack);
+    bool prepared = sqe != nullptr;
+    Py_XDECREF(sqe);
+    if (!prepared && PyErr_ExceptionMatches(sq_full_error) != 0) {
+        PyErr_Clear();
+        prepared = prepare_slowly(obj, method, user_data, args + 1, nargs - 1, kwnames);
+    }
+    if (!prepared) {
+        Py_DECREF(user_data);
+        return false;
+    }
+
+    PyObject* future = nullptr;
+    if (self->future_type != nullptr && self->future_type != Py_None) {
+        future = PyObject_Vectorcall(self->future_type, &self->loop, 0, loop_kwnames);
+    } else {
+        future = PyObject_CallNoArgs(self->new_future);
+    }
+    int stored = -1;
+    if (future != nullptr) {
+        stored = PyDict_CheckExact(self->ops) ? PyDict_SetItem(self->ops, user_data, future)
+                                              : PyObject_SetItem(self->ops, user_data, future);
+    }
+    if (stored != 0 || (self->flush_scheduled == 0 && !call_method(obj, str_schedule_flush))) {
+        Py_XDECREF(future);
+        Py_DECREF(user_data);
+        return false;
+    }
+    *user_data_out = user_data;
+    *future_out = future;
+    return true;
+}
+
+PyObject* base_start(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                     PyObject* kwnames) noexcept {
+    PyObject* user_data = nullptr;
+    PyObject* future = nullptr;
+    if (!start_operation(self, args, nargs, kwnames, &user_data, &future)) return nullptr;
+    AioWait* wait = PyObject_GC_New(AioWait, aio_wait_type);
+    if (wait == nullptr) {
+        Py_DECREF(user_data);
+        Py_DECREF(future);
+        return nullptr;
+    }
+    wait->owner = Py_NewRef(self);
+    wait->future = future;
+    wait->user_data = user_data;
+    wait->iter = nullptr;
+    PyObject_GC_Track(wait);
+    return reinterpret_cast<PyObject*>(wait);
+}
+
+PyObject* base_begin(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
+                     PyObject* kwnames) noexcept {
+    PyObject* user_data = nullptr;
+    PyObject* future = nullptr;
+    if (!start_operation(self, args, nargs, kwnames, &user_data, &future)) return nullptr;
+    PyObject* pair = PyTuple_Pack(2, user_data, future);
+    Py_DECREF(user_data);
+    Py_DECREF(future);
+    return pair;
+}
+
+PyObject* base_new(PyTypeObject* type, PyObject* /*args*/, PyObject* /*kwargs*/) noexcept {
+    PyObject* obj = type->tp_alloc(type, 0);
+    if (obj != nullptr) reinterpret_cast<AsyncRingBase*>(obj)->closed = 1;  // until __init__
+    return obj;
+}
+
+int base_traverse(PyObject* obj, visitproc visit, void* arg) noexcept {
+    auto* self = reinterpret_cast<AsyncRingBase*>(obj);
+    Py_VISIT(Py_TYPE(obj));
+    Py_VISIT(self->loop);
+    Py_VISIT(self->ops);
+    Py_VISIT(self->new_future);
+    Py_VISIT(self->future_type);
+    return 0;
+}
+
+int base_clear(PyObject* obj) noexcept {
+    auto* self = reinterpret_cast<AsyncRingBase*>(obj);
+    Py_CLEAR(self->loop);
+    Py_CLEAR(self->ops);
+    Py_CLEAR(self->new_future);
+    Py_CLEAR(self->future_type);
+    return 0;
+}
+
+void base_dealloc(PyObject* obj) noexcept {
+    PyTypeObject* type = Py_TYPE(obj);
+    PyObject_GC_UnTrack(obj);
+    base_clear(obj);
+    type->tp_free(obj);
+    Py_DECREF(type);
+}
+
+PyMethodDef base_methods[] = {
+    {"_start", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&base_start)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "_start($self, method, /, *args, **kwargs)\n--\n\n"
+     "Starts method(user_data, *args, **kwargs) (a one-call ring method preparing one SQE) "
+     "with a new user_data, registers a future for its completion and schedules the flush; "
+     "returns the awaitable of its result: Cqe.res, or the OSError of a negative res. "
+     "Cancelling the awaiting task calls _abandon(user_data). Raises what _check_open() and "
+     "the method raise (a full SQ goes through _prepare())."},
+    {"_begin", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&base_begin)),
+     METH_FASTCALL | METH_KEYWORDS,
+     "_begin($self, method, /, *args, **kwargs)\n--\n\n"
+     "Like _start() but returns (user_data, future): the future resolves to the raw res."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyMemberDef base_members[] = {
+    {"_loop", T_OBJECT_EX, offsetof(AsyncRingBase, loop), 0, "The adapter's event loop."},
+    {"_ops", T_OBJECT_EX, offsetof(AsyncRingBase, ops), 0, "user_data -> handler."},
+    {"_new_future", T_OBJECT_EX, offsetof(AsyncRingBase, new_future), 0,
+     "Makes a future of the loop."},
+    {"_future_type", T_OBJECT_EX, offsetof(AsyncRingBase, future_type), 0,
+     "asyncio.Future when future_type(loop=loop) makes the loop's futures, else None."},
+    {"_next_user_data", T_ULONGLONG, offsetof(AsyncRingBase, next_user_data), 0,
+     "The next single operation's user_data."},
+    {"_ud_first", T_ULONGLONG, offsetof(AsyncRingBase, ud_first), 0,
+     "The first user_data of the adapter's slot."},
+    {"_ud_end", T_ULONGLONG, offsetof(AsyncRingBase, ud_end), 0,
+     "One past the last user_data of the slot."},
+    {"_closed", T_BOOL, offsetof(AsyncRingBase, closed), 0, "True once closed."},
+    {"_thread_checked", T_BOOL, offsetof(AsyncRingBase, thread_checked), 0,
+     "The loop is a BaseEventLoop (its _thread_id says where it runs)."},
+    {"_flush_scheduled", T_BOOL, offsetof(AsyncRingBase, flush_scheduled), 0,
+     "A flush is scheduled (or the loop's wait submits)."},
+    {nullptr, 0, 0, 0, nullptr},
+};
+
+PyType_Slot base_slots[] = {
+    {Py_tp_doc, const_cast<char*>("The C part of iouring.aio.AsyncRing: the state of its "
+                                  "per-await path and _start()/_begin().")},
+    {Py_tp_new, reinterpret_cast<void*>(&base_new)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(&base_dealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(&base_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(&base_clear)},
+    {Py_tp_methods, base_methods},
+    {Py_tp_members, base_members},
+    {0, nullptr},
+};
+
+PyType_Spec base_spec = {
+    "iouring._core._AsyncRingBase",
+    sizeof(AsyncRingBase),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    base_slots,
+};
+
+// --- _AioWait ----------------------------------------------------------------------------
+
+void wait_release(AioWait* self) {
+    Py_CLEAR(self->future);
+    Py_CLEAR(self->iter);
+}
+
+// The task awaiting the operation was cancelled: owner._abandon(user_data) cancels it in the
+// kernel. The CancelledError stays the exception raised (an error of _abandon replaces it,
+// with the CancelledError as its context, as an except block in Python would).
+void wait_abandon(AioWait* self) {
+    PyObject *type = nullptr, *value = nullptr, *traceback = nullptr;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != nullptr && value != nullptr) PyException_SetTraceback(value, traceback);
+    if (call_method(self->owner, str_abandon, self->user_data)) {
+        PyErr_Restore(type, value, traceback);
+        return;
+    }
+    PyObject *type2 = nullptr, *value2 = nullptr, *traceback2 = nullptr;
+    PyErr_Fetch(&type2, &value2, &traceback2);
+    PyErr_NormalizeException(&type2, &value2, &traceback2);
+    if (value2 != nullptr && value != nullptr) {
+        PyException_SetContext(value2, value);  // steals value
+        value = nullptr;
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(traceback);
+    PyErr_Restore(type2, value2, traceback2);
+}
+
+PySendResult wait_send(PyObject* obj, PyObject* arg, PyObject** result) noexcept {
+    auto* self = reinterpret_cast<AioWait*>(obj);
+    *result = nullptr;
+    if (self->future == nullptr) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot reuse already awaited operation");
+        return PYGEN_ERROR;
+    }
+    if (self->iter == nullptr) {
+        PyAsyncMethods* async = Py_TYPE(self->future)->tp_as_async;
+        self->iter = async != nullptr && async->am_await != nullptr
+                         ? async->am_await(self->future)
+                         : PyObject_CallMethod(self->future, "__await__", nullptr);
+        if (self->iter == nullptr) return PYGEN_ERROR;
+    }
+    PySendResult state = PyIter_Send(self->iter, arg, result);
+    if (state == PYGEN_NEXT) return state;
+    wait_release(self);
+    if (state == PYGEN_RETURN) {
+        PyObject* value = *result;
+        if (value != nullptr && PyLong_CheckExact(value)) {
+            long res = PyLong_AsLong(value);
+            if (res < 0 && res > INT32_MIN) {
+                Py_CLEAR(*result);
+                int code = static_cast<int>(-res);
+                PyObject* exc = PyObject_CallFunction(PyExc_OSError, "is", code,
+                                                      std::strerror(code));
+                if (exc != nullptr) {
+                    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc)), exc);
+                    Py_DECREF(exc);
+                }
+                return PYGEN_ERROR;
+            }
+            if (res == -1 && PyErr_Occurred() != nullptr) PyErr_Clear();
+        }
+        return PYGEN_RETURN;
+    }
+    if (PyErr_ExceptionMatches(cancelled_error) != 0) wait_abandon(self);
+    return PYGEN_ERROR;
+}
+
+// StopIteration(value) raised: the return of an iterator's __next__/send.
+PyObject* stop_with(PyObject* value) {
+    if (value == nullptr) return nullptr;
+    if (value == Py_None) {
+        Py_DECREF(value);
+        PyErr_SetNone(PyExc_StopIteration);
+        return nullptr;
+    }
+    PyObject* stop = PyObject_CallOneArg(PyExc_StopIteration, value);
+    Py_DECREF(value);
+    if (stop != nullptr) {
+        PyErr_SetObject(PyExc_StopIteration, stop);
+        Py_DECREF(stop);
+    }
+    return nullptr;
+}
+
+PyObject* wait_iternext(PyObject* obj) noexcept {
+    PyObject* result = nullptr;
+    PySendResult state = wait_send(obj, Py_None, &result);
+    if (state == PYGEN_NEXT) return result;
+    if (state == PYGEN_RETURN) return stop_with(result);
+    return nullptr;
+}
+
+PyObject* wait_send_method(PyObject* obj, PyObject* arg) noexcept {
+    PyObject* result = nullptr;
+    PySendResult state = wait_send(obj, arg, &result);
+    if (state == PYGEN_NEXT) return result;
+    if (state == PYGEN_RETURN) return stop_with(result);
+    return nullptr;
+}
+
+PyObject* wait_throw(PyObject* obj, PyObject* const* args, Py_ssize_t nargs) noexcept {
+    auto* self = reinterpret_cast<AioWait*>(obj);
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw expected 1 to 3 arguments");
+        return nullptr;
+    }
+    if (self->future != nullptr && PyErr_GivenExceptionMatches(args[0], cancelled_error) != 0) {
+        if (!call_method(self->owner, str_abandon, self->user_data)) {
+            wait_release(self);
+            return nullptr;
+        }
+    }
+    // The future's own iterator raises what was thrown, as `await future` would.
+    PyObject* iter = self->iter;
+    if (iter == nullptr && self->future != nullptr) {
+        PyAsyncMethods* async = Py_TYPE(self->future)->tp_as_async;
+        iter = async != nullptr && async->am_await != nullptr
+                   ? async->am_await(self->future)
+                   : PyObject_CallMethod(self->future, "__await__", nullptr);
+        if (iter == nullptr) return nullptr;
+    } else if (iter != nullptr) {
+        Py_INCREF(iter);
+    }
+    wait_release(self);
+    if (iter == nullptr) {
+        // Already finished: raise the exception as given.
+        PyObject* exc = args[0];
+        if (PyExceptionInstance_Check(exc)) {
+            PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(exc)), exc);
+        } else {
+            PyErr_SetObject(exc, nargs > 1 ? args[1] : Py_None);
+        }
+        return nullptr;
+    }
+    PyObject* method = PyObject_GetAttr(iter, str_throw);
+    Py_DECREF(iter);
+    if (method == nullptr) return nullptr;
+    PyObject* out = PyObject_Vectorcall(method, args, std::size_t(nargs), nullptr);
+    Py_DECREF(method);
+    return out;
+}
+
+PyObject* wait_close(PyObject* obj, PyObject* /*unused*/) noexcept {
+    auto* self = reinterpret_cast<AioWait*>(obj);
+    PyObject* iter = self->iter;
+    self->iter = nullptr;
+    Py_CLEAR(self->future);
+    if (iter != nullptr) {
+        PyObject* out = PyObject_CallMethodNoArgs(iter, str_close);
+        Py_DECREF(iter);
+        if (out == nullptr) return nullptr;
+        Py_DECREF(out);
+    }
+    Py_RETURN_NONE;
+}
+
+PyObject* wait_await(PyObject* obj) noexcept { return Py_NewRef(obj); }
+
+int wait_traverse(PyObject* obj, visitproc visit, void* arg) noexcept {
+    auto* self = reinterpret_cast<AioWait*>(obj);
+    Py_VISIT(Py_TYPE(obj));
+    Py_VISIT(self->owner);
+    Py_VISIT(self->future);
+    Py_VISIT(self->user_data);
+    Py_VISIT(self->iter);
+    return 0;
+}
+
+int wait_clear(PyObject* obj) noexcept {
+    auto* self = reinterpret_cast<AioWait*>(obj);
+    Py_CLEAR(self->owner);
+    Py_CLEAR(self->future);
+    Py_CLEAR(self->user_data);
+    Py_CLEAR(self->iter);
+    return 0;
+}
+
+void wait_dealloc(PyObject* obj) noexcept {
+    PyTypeObject* type = Py_TYPE(obj);
+    PyObject_GC_UnTrack(obj);
+    wait_clear(obj);
+    PyObject_GC_Del(obj);
+    Py_DECREF(type);
+}
+
+PyMethodDef wait_methods[] = {
+    {"send", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&wait_send_method)), METH_O,
+     "send(value): resumes the wait (as a generator's send)."},
+    {"throw", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&wait_throw)),
+     METH_FASTCALL,
+     "throw(exc): raises exc at the wait; a CancelledError cancels the operation first."},
+    {"close", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&wait_close)), METH_NOARGS,
+     "close(): stops waiting (the operation's completion is still reaped)."},
+    {nullptr, nullptr, 0, nullptr},
+};
+
+PyType_Slot wait_slots[] = {
+    {Py_tp_doc, const_cast<char*>("The awaitable of one AsyncRing operation (from _start).")},
+    {Py_tp_dealloc, reinterpret_cast<void*>(&wait_dealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(&wait_traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(&wait_clear)},
+    {Py_tp_iter, reinterpret_cast<void*>(&PyObject_SelfIter)},
+    {Py_tp_iternext, reinterpret_cast<void*>(&wait_iternext)},
+    {Py_tp_methods, wait_methods},
+    {Py_am_await, reinterpret_cast<void*>(&wait_await)},
+    {Py_am_send, reinterpret_cast<void*>(&wait_send)},
+    {0, nullptr},
+};
+
+PyType_Spec wait_spec = {
+    "iouring._core._AioWait",
+    sizeof(AioWait),
+    0,
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    wait_slots,
+};
+
 PyMethodDef aio_methods[] = {
     {"aio_dispatch", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&aio_dispatch)),
      METH_FASTCALL,
@@ -312,6 +843,34 @@ void register_aio(py::module_& m) {
     }
 
     if (PyModule_AddFunctions(m.ptr(), aio_methods) != 0) throw py::error_already_set();
+
+    str_thread_id = PyUnicode_InternFromString("_thread_id");
+    str_check_open = PyUnicode_InternFromString("_check_open");
+    str_prepare = PyUnicode_InternFromString("_prepare");
+    str_schedule_flush = PyUnicode_InternFromString("_schedule_flush");
+    str_abandon = PyUnicode_InternFromString("_abandon");
+    str_throw = PyUnicode_InternFromString("throw");
+    str_close = PyUnicode_InternFromString("close");
+    loop_kwnames = Py_BuildValue("(s)", "loop");
+    if (str_thread_id == nullptr || str_check_open == nullptr || str_prepare == nullptr ||
+        str_schedule_flush == nullptr || str_abandon == nullptr || str_throw == nullptr ||
+        str_close == nullptr || loop_kwnames == nullptr) {
+        throw py::error_already_set();
+    }
+    sq_full_error = py::object(m.attr("SubmissionQueueFull")).release().ptr();
+    PyObject* base = PyType_FromSpec(&base_spec);
+    if (base == nullptr || PyModule_AddObjectRef(m.ptr(), "_AsyncRingBase", base) != 0) {
+        Py_XDECREF(base);
+        throw py::error_already_set();
+    }
+    Py_DECREF(base);
+    // Kept for the life of the process (the module's reference and ours).
+    aio_wait_type = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&wait_spec));
+    if (aio_wait_type == nullptr ||
+        PyModule_AddObjectRef(m.ptr(), "_AioWait", reinterpret_cast<PyObject*>(aio_wait_type)) !=
+            0) {
+        throw py::error_already_set();
+    }
 }
 
 }  // namespace iouring::bindings

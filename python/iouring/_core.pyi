@@ -1,14 +1,15 @@
 """Type stubs for the compiled core of :mod:`iouring` (``iouring._core``)."""
 
+import asyncio
 import datetime
 import enum
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any, Protocol, Self, final
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Buffer
+from typing_extensions import Buffer, disjoint_base
 
 class _HasFileno(Protocol):
     def fileno(self) -> int: ...
@@ -476,6 +477,36 @@ def aio_dispatch(
     /,
 ) -> int: ...
 def aio_has_work(ring: IoUring, ignore: int, /) -> bool: ...
+
+@disjoint_base
+class _AsyncRingBase:
+    """The C part of iouring.aio.AsyncRing (the state of its per-await path)."""
+
+    _loop: asyncio.AbstractEventLoop
+    _ops: dict[int, Any]
+    _new_future: Any
+    _future_type: type | None
+    _next_user_data: int
+    _ud_first: int
+    _ud_end: int
+    _closed: bool
+    _thread_checked: bool
+    _flush_scheduled: bool
+    def _start(self, method: Any, /, *args: Any, **kwargs: Any) -> _AioWait: ...
+    def _begin(
+        self, method: Any, /, *args: Any, **kwargs: Any
+    ) -> tuple[int, asyncio.Future[int]]: ...
+
+@final
+class _AioWait:
+    """The awaitable of one AsyncRing operation (from _start)."""
+
+    def __await__(self) -> Generator[Any, None, int]: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Any: ...
+    def send(self, value: Any, /) -> Any: ...
+    def throw(self, exc: Any, value: Any = ..., tb: Any = ..., /) -> Any: ...
+    def close(self) -> None: ...
 
 # --- helpers support (register_helpers.cpp) ---
 def statx_fds(
