@@ -192,6 +192,37 @@ void submit_and_wait(Ring& r, bool wait, const Deadline& deadline) {
     if (wait && core.cq_ready() == 0 && !core.cq_ring_needs_flush()) r.wait_ready(1, deadline);
 }
 
+// Consumes every ready completion (batch_out's room permitting): resolves single operations,
+// copies batch ones into batch_out. Returns how many completions were consumed.
+std::uint32_t dispatch_ready(Ring& r, PyObject* tables, PyTypeObject* future_type,
+                             BatchOut& batch_out, FirstError& error) {
+    std::uint32_t consumed = 0;
+    alignas(16) std::byte buffer[chunk_bytes];
+    const std::uint32_t stride = r.core().cq().cqe_size();
+    const std::uint32_t chunk = chunk_bytes / stride;
+    while (!r.closed()) {
+        std::uint32_t max = chunk;
+        // Every CQE of a round may belong to a batch: take no more than batch_out has room for.
+        max = std::min(max, batch_out.capacity - batch_out.used);
+        if (max == 0) break;  // the caller empties batch_out and calls again
+        std::uint32_t n = r.copy_cqes(buffer, max, 0);
+        consumed += n;
+        for (std::uint32_t i = 0; i < n; ++i) {
+            Cqe cqe;
+            std::memcpy(&cqe, buffer + static_cast<std::size_t>(i) * stride, sizeof(cqe));
+            if ((cqe.user_data & batch_bit) != 0) {
+                std::memcpy(static_cast<Cqe*>(batch_out.view.buf) + batch_out.used, &cqe,
+                            sizeof(cqe));
+                ++batch_out.used;
+                continue;
+            }
+            dispatch_one(tables, future_type, cqe, error);
+        }
+        if (n < max && !r.core().cq_ring_needs_flush() && r.core().cq_ready() == 0) break;
+    }
+    return consumed;
+}
+
 PyObject* aio_dispatch(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargs) noexcept {
     try {
         if (nargs < 4 || nargs > 5) {
@@ -238,30 +269,62 @@ PyObject* aio_dispatch(PyObject* /*module*/, PyObject* const* args, Py_ssize_t n
         submit_and_wait(r, wait, deadline);
 
         FirstError error;
-        alignas(16) std::byte buffer[chunk_bytes];
-        const std::uint32_t stride = r.core().cq().cqe_size();
-        const std::uint32_t chunk = chunk_bytes / stride;
-        while (!r.closed()) {
-            std::uint32_t max = chunk;
-            // Every CQE of a round may belong to a batch: take no more than batch_out has room for.
-            max = std::min(max, batch_out.capacity - batch_out.used);
-            if (max == 0) break;  // the caller empties batch_out and calls again
-            std::uint32_t n = r.copy_cqes(buffer, max, 0);
-            for (std::uint32_t i = 0; i < n; ++i) {
-                Cqe cqe;
-                std::memcpy(&cqe, buffer + static_cast<std::size_t>(i) * stride, sizeof(cqe));
-                if ((cqe.user_data & batch_bit) != 0) {
-                    std::memcpy(static_cast<Cqe*>(batch_out.view.buf) + batch_out.used, &cqe,
-                                sizeof(cqe));
-                    ++batch_out.used;
-                    continue;
-                }
-                dispatch_one(tables, future_type, cqe, error);
-            }
-            if (n < max && !r.core().cq_ring_needs_flush() && r.core().cq_ready() == 0) break;
-        }
+        dispatch_ready(r, tables, future_type, batch_out, error);
         if (error.restore()) return nullptr;
         return PyLong_FromUnsignedLong(batch_out.used);
+    } catch (...) {
+        py::detail::try_translate_exceptions();
+        return nullptr;
+    }
+}
+
+// aio_flush(ring, tables, future_type, batch_out, toggle): the flush of an AsyncRing on an
+// ordinary event loop, which watches the ring's eventfd. Submits, then dispatches what is ready
+// as aio_dispatch(timeout=0) does. With `toggle`, the eventfd is disabled
+// (IORING_CQ_EVENTFD_DISABLED) while completions are reaped here, so the loop is not woken for
+// completions already handled: it stays disabled when something was reaped (the adapter polls
+// again in the next iteration), and is enabled again when nothing was, followed by one more
+// look at the CQ for what was posted while it was off. Returns (batch count, reaped).
+PyObject* aio_flush(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargs) noexcept {
+    try {
+        if (nargs != 5) {
+            raise(PyExc_TypeError,
+                  "aio_flush(ring, tables, future_type, batch_out, toggle) takes 5 arguments, "
+                  "got " +
+                      std::to_string(nargs));
+        }
+        Ring& r = ring_of(args[0]);
+        PyObject* tables = args[1];
+        if (!PyList_Check(tables)) {
+            raise(PyExc_TypeError, "tables must be a list, not " + type_name(tables));
+        }
+        if (!PyType_Check(args[2])) {
+            raise(PyExc_TypeError, "future_type must be a type, not " + type_name(args[2]));
+        }
+        auto* future_type = reinterpret_cast<PyTypeObject*>(args[2]);
+        int toggle = PyObject_IsTrue(args[4]);
+        if (toggle < 0) throw py::error_already_set();
+        import_asyncio();
+        BatchOut batch_out(args[3]);
+        batch_out.acquire();
+        if (batch_out.capacity == 0) raise(PyExc_ValueError, "batch_out must not be empty");
+        r.check_usable();
+        if (toggle != 0) r.core().cq().eventfd_toggle(false);
+        try {
+            submit_and_wait(r, false, {});
+        } catch (...) {
+            if (toggle != 0 && !r.closed()) r.core().cq().eventfd_toggle(true);
+            throw;
+        }
+        FirstError error;
+        std::uint32_t reaped = dispatch_ready(r, tables, future_type, batch_out, error);
+        if (toggle != 0 && reaped == 0 && !r.closed()) {
+            r.core().cq().eventfd_toggle(true);  // fences before the look at the tail
+            reaped = dispatch_ready(r, tables, future_type, batch_out, error);
+            if (reaped != 0 && !r.closed()) r.core().cq().eventfd_toggle(false);
+        }
+        if (error.restore()) return nullptr;
+        return Py_BuildValue("(IO)", batch_out.used, reaped != 0 ? Py_True : Py_False);
     } catch (...) {
         py::detail::try_translate_exceptions();
         return nullptr;
@@ -821,6 +884,16 @@ PyMethodDef aio_methods[] = {
      "processing them when that count is batch_out's size. Raises TypeError for bad arguments, "
      "ValueError for a closed ring, OSError from io_uring_enter, and the first exception a "
      "handler raised (after dispatching the rest)."},
+    {"aio_flush", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&aio_flush)),
+     METH_FASTCALL,
+     "aio_flush(ring, tables, future_type, batch_out, toggle, /)\n--\n\n"
+     "The flush of iouring.aio on an ordinary event loop: submits the prepared SQEs and "
+     "dispatches the ready completions as aio_dispatch(..., 0.0) does. With toggle true the "
+     "ring's eventfd is disabled while it reaps (IORING_CQ_EVENTFD_DISABLED); it is left "
+     "disabled when a completion was reaped, and enabled again (then the CQ looked at once "
+     "more) when none was. Returns (batch completions copied into batch_out, reaped). Raises "
+     "TypeError for bad arguments, ValueError for a closed ring, OSError from io_uring_enter "
+     "(the eventfd enabled again), and the first exception a handler raised."},
     {"aio_has_work", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&aio_has_work)),
      METH_FASTCALL,
      "aio_has_work(ring, ignore, /)\n--\n\n"

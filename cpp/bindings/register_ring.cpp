@@ -754,6 +754,32 @@ RingClass register_ring(py::module_& m) {
             },
             "Stops signalling the registered eventfd. Raises OSError (ENXIO when none is "
             "registered).")
+        .def_property_readonly(
+            "cq_eventfd_enabled",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().cq().eventfd_enabled();
+            },
+            "False while IORING_CQ_EVENTFD_DISABLED is set (cq_eventfd_toggle(False)): the "
+            "registered eventfd is not signalled for new completions. Matches "
+            "io_uring_cq_eventfd_enabled(3). Raises ValueError on a closed ring.")
+        .def(
+            "cq_eventfd_toggle",
+            [](Ring& r, py::handle enabled) {
+                int on = PyObject_IsTrue(enabled.ptr());
+                if (on < 0) throw py::error_already_set();
+                r.check_usable();
+                if (!r.core().cq().eventfd_toggle(on != 0)) {
+                    check_ok(-EOPNOTSUPP, "cq_eventfd_toggle (CQ ring flags need Linux 5.8+)");
+                }
+            },
+            py::arg("enabled"),
+            "Sets (False) or clears (True) IORING_CQ_EVENTFD_DISABLED in the CQ ring's flags: "
+            "while disabled, completions do not signal the registered eventfd (those posted "
+            "meanwhile are not signalled later either: look at the CQ after enabling). A user-"
+            "space store, no system call. Matches io_uring_cq_eventfd_toggle(3). Raises "
+            "ValueError on a closed ring, OSError(EOPNOTSUPP) for disabling on a kernel "
+            "without CQ ring flags.")
         .def(
             "enable_rings", [](Ring& r) { r.enable_rings(); },
             "Enables a ring created with SetupFlags.R_DISABLED. Raises OSError (EBADFD when "

@@ -62,7 +62,6 @@ import errno
 import functools
 import os
 import socket
-import threading
 import weakref
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
@@ -90,6 +89,7 @@ from iouring._core import (
     StatxMask,
     SubmissionQueueFull,
     _AsyncRingBase,
+    aio_flush,
 )
 from iouring._loop import BATCH_BIT as _BATCH_BIT
 from iouring._loop import COUNTER_LIMIT as _COUNTER_LIMIT
@@ -97,8 +97,7 @@ from iouring._loop import SLOT_SHIFT as _SLOT_SHIFT
 from iouring._loop import IoUringEventLoop, _Pump, new_event_loop, pump_of, run
 
 _T = TypeVar("_T")
-_get_running_loop = asyncio.get_running_loop
-_get_ident = threading.get_ident
+_Future = asyncio.Future
 
 if TYPE_CHECKING:
     # Stub-only aliases: any bytes-like object (NumPy arrays included), an int or an object
@@ -169,6 +168,27 @@ def _with_socket(fd: Any, call: Callable[[socket.socket], _T]) -> _T:
         return call(sock)
     finally:
         sock.detach()
+
+
+def _eventfd_toggle_works(ring: iouring.IoUring) -> bool:
+    """Whether the adapter may turn the ring's eventfd off while it reaps completions itself
+    (IORING_CQ_EVENTFD_DISABLED). That needs the CQ ring's flags word (5.8+) and a kernel that
+    passes a full barrier (io_cqring_wake's smp_mb) between publishing a completion and reading
+    the flag, so that a completion racing with turning it back on is either signalled or seen
+    by the look at the CQ that follows. Kernels from 6.10 on order it so (6.1's io-wq
+    completions read the flag first); older ones clear the eventfd by reading it instead."""
+    release = os.uname().release.split(".")
+    try:
+        version = (int(release[0]), int(release[1].split("-")[0]))
+    except (IndexError, ValueError):
+        return False
+    if version < (6, 10):
+        return False
+    try:
+        ring.cq_eventfd_toggle(True)
+    except OSError:
+        return False
+    return True
 
 
 def _error(res: int) -> OSError:
@@ -444,6 +464,7 @@ class AsyncRing(_AsyncRingBase):
         "_batch_ops",
         "_cancel_op",
         "_closer",
+        "_cq_toggle",
         "_efd",
         "_fd_ops",
         "_idle_waiters",
@@ -466,6 +487,7 @@ class AsyncRing(_AsyncRingBase):
         self._loop = asyncio.get_running_loop()
         loop_pump = pump_of(self._loop)
         self._efd: int | None = None
+        self._cq_toggle = False  # the eventfd is turned off while completions are reaped
         if ring is None and entries is None and not ring_options and loop_pump is not None:
             # The loop's ring: its wait submits and completes our operations.
             pump = loop_pump
@@ -531,6 +553,7 @@ class AsyncRing(_AsyncRingBase):
                     ring.close()
                 raise
             self._efd = efd
+            self._cq_toggle = _eventfd_toggle_works(ring)
         # Closed by loop.shutdown_asyncgens() (asyncio.run) if nobody closes us first.
         self._closer: AsyncGenerator[None, None] | None = _close_with_loop(weakref.ref(self))
         with contextlib.suppress(StopIteration):
@@ -617,6 +640,8 @@ class AsyncRing(_AsyncRingBase):
             if not self._ring.closed:
                 with contextlib.suppress(OSError):
                     self._ring.unregister_eventfd()
+                if self._cq_toggle:  # a ring passed in is left as it came
+                    self._ring.cq_eventfd_toggle(True)
             os.close(self._efd)
             self._efd = None
 
@@ -747,7 +772,13 @@ class AsyncRing(_AsyncRingBase):
         self._flush_scheduled = False
         if not self._closed:
             try:
-                self._flush_now()
+                if self._flush_now() and not self._closed:
+                    # Completions were reaped: the tasks they woke run in the next iteration,
+                    # and this flush, queued behind them, submits what they prepare in that
+                    # same iteration (one loop iteration per await instead of two). Polling
+                    # stops at the first flush that reaps nothing; meanwhile the eventfd is off.
+                    self._flush_scheduled = True
+                    self._loop.call_soon(self._flush)
             except Exception as exc:  # reported, and every waiter gets it
                 self._broken(exc)
 
@@ -758,33 +789,36 @@ class AsyncRing(_AsyncRingBase):
         )
         self._shutdown(exc)
 
-    def _flush_now(self) -> None:
+    def _flush_now(self) -> bool:
         """Submits every prepared SQE, then dispatches the completions (they can be posted
-        inline, while the SQEs are submitted)."""
+        inline, while the SQEs are submitted). Returns True when a completion was reaped."""
         pump = self._pump
         try:
-            pump.run(0.0)
+            n, reaped = aio_flush(self._ring, pump.tables, _Future, pump.batch_out, self._cq_toggle)
+            if n or pump.watchers:
+                pump.run(-1.0, pending=n)
         except (BlockingIOError, InterruptedError):
             # EAGAIN (kernel out of resources) / EINTR: completions first, then try again.
             pump.run(-1.0)
             self._loop.call_soon(self._retry_flush)
-            return
+            return False
         except OSError as exc:
             if exc.errno != errno.EBUSY:
                 raise
             pump.run(-1.0)
             self._loop.call_soon(self._retry_flush)
-            return
+            return False
         efd = self._efd
-        if efd is not None:
-            # Completions posted inline signalled the eventfd: clear it and look once more,
-            # which saves the loop a wakeup that would find nothing (anything posted after
-            # the clear signals again).
+        if efd is not None and not self._cq_toggle:
+            # No eventfd toggle: completions posted inline signalled the eventfd. Clear it and
+            # look once more, which saves the loop a wakeup that would find nothing (anything
+            # posted after the clear signals again).
             try:  # noqa: SIM105 (hot path: contextlib.suppress costs more than the read)
                 os.eventfd_read(efd)
             except BlockingIOError:
                 pass
             pump.run(-1.0)
+        return reaped
 
     def _retry_flush(self) -> None:
         if not self._closed and self._ring.sq_ready():
@@ -864,7 +898,8 @@ class AsyncRing(_AsyncRingBase):
         except BlockingIOError:
             pass
         try:
-            self._pump.run(-1.0)
+            if self._flush_now() and not self._closed:
+                self._schedule_flush()  # poll behind the tasks just woken (see _flush)
         except Exception as exc:  # reported, and every waiter gets it
             self._broken(exc)
 
