@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 from conftest import RingConfig
 
@@ -78,12 +79,13 @@ def test_cq_eventfd_toggle_stops_and_resumes_signals(
 def test_cq_eventfd_toggle_bad_input(make_default_ring: MakeRing) -> None:
     ring = make_default_ring(8)
 
-    class Bad:
-        def __bool__(self) -> bool:
-            raise ZeroDivisionError("no truth")
-
-    with pytest.raises(ZeroDivisionError, match="no truth"):
-        ring.cq_eventfd_toggle(Bad())  # type: ignore[arg-type]
+    for bad in (object(), "no", 0.0, 2):
+        with pytest.raises((TypeError, OverflowError), match="enabled"):
+            ring.cq_eventfd_toggle(bad)  # type: ignore[arg-type]
+    assert _enabled(ring)
+    ring.cq_eventfd_toggle(0)  # type: ignore[arg-type]  # 0/1 and NumPy bools count too
+    assert not _enabled(ring)
+    ring.cq_eventfd_toggle(np.True_)  # type: ignore[arg-type]
     assert _enabled(ring)
     with pytest.raises(TypeError):
         ring.cq_eventfd_toggle()  # type: ignore[call-arg]

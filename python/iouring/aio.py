@@ -29,8 +29,12 @@ On another event loop (``asyncio.run(main())``), the adapter brings a ring of it
 - Operations are prepared into SQEs at once, in the awaiting task, and submitted together
   once per loop iteration (a ``loop.call_soon`` flush), so many concurrent awaits share one
   ``io_uring_enter``. After every submit the completion queue is drained, since completions
-  can be posted inline. A full submission queue is submitted on the spot and the preparation
-  retried.
+  can be posted inline. A flush that reaped completions queues itself again behind the tasks
+  they woke, so what those tasks prepare next is submitted in the same iteration: one loop
+  iteration per await. While it polls like this the eventfd is turned off
+  (``IoUring.cq_eventfd_toggle``, Linux 6.10+), so the loop is not woken for completions
+  already handled; the first flush that reaps nothing turns it on again. A full submission
+  queue is submitted on the spot and the preparation retried.
 
 On both:
 
@@ -641,7 +645,8 @@ class AsyncRing(_AsyncRingBase):
                 with contextlib.suppress(OSError):
                     self._ring.unregister_eventfd()
                 if self._cq_toggle:  # a ring passed in is left as it came
-                    self._ring.cq_eventfd_toggle(True)
+                    with contextlib.suppress(ValueError):  # a broken ring
+                        self._ring.cq_eventfd_toggle(True)
             os.close(self._efd)
             self._efd = None
 
