@@ -394,6 +394,32 @@ struct AioWait {
     PyObject* iter;       // the future's own iterator, made on the first send
 };
 
+// tp_traverse, tp_clear and tp_dealloc of a heap type whose only references are `Fields` (the
+// type itself is visited and released too, as heap types must).
+template <class T, PyObject* T::*... Fields>
+struct GcFields {
+    static void clear_one(PyObject*& field) noexcept { Py_CLEAR(field); }
+    static int traverse(PyObject* obj, visitproc visit, void* arg) noexcept {
+        Py_VISIT(Py_TYPE(obj));
+        T* self = reinterpret_cast<T*>(obj);
+        int ret = 0;
+        ((ret = ret == 0 && self->*Fields != nullptr ? visit(self->*Fields, arg) : ret), ...);
+        return ret;
+    }
+    static int clear(PyObject* obj) noexcept {
+        T* self = reinterpret_cast<T*>(obj);
+        (clear_one(self->*Fields), ...);
+        return 0;
+    }
+    static void dealloc(PyObject* obj) noexcept {
+        PyTypeObject* type = Py_TYPE(obj);
+        PyObject_GC_UnTrack(obj);
+        clear(obj);
+        type->tp_free(obj);
+        Py_DECREF(type);
+    }
+};
+
 // True when the call comes from the running loop of the adapter, which is then open: what
 // _check_open() would accept, without asyncio.get_running_loop()'s getpid() per call.
 bool on_loop(AsyncRingBase* self) {
@@ -563,32 +589,8 @@ PyObject* base_new(PyTypeObject* type, PyObject* /*args*/, PyObject* /*kwargs*/)
     return obj;
 }
 
-int base_traverse(PyObject* obj, visitproc visit, void* arg) noexcept {
-    auto* self = reinterpret_cast<AsyncRingBase*>(obj);
-    Py_VISIT(Py_TYPE(obj));
-    Py_VISIT(self->loop);
-    Py_VISIT(self->ops);
-    Py_VISIT(self->new_future);
-    Py_VISIT(self->future_type);
-    return 0;
-}
-
-int base_clear(PyObject* obj) noexcept {
-    auto* self = reinterpret_cast<AsyncRingBase*>(obj);
-    Py_CLEAR(self->loop);
-    Py_CLEAR(self->ops);
-    Py_CLEAR(self->new_future);
-    Py_CLEAR(self->future_type);
-    return 0;
-}
-
-void base_dealloc(PyObject* obj) noexcept {
-    PyTypeObject* type = Py_TYPE(obj);
-    PyObject_GC_UnTrack(obj);
-    base_clear(obj);
-    type->tp_free(obj);
-    Py_DECREF(type);
-}
+using BaseGc = GcFields<AsyncRingBase, &AsyncRingBase::loop, &AsyncRingBase::ops,
+                        &AsyncRingBase::new_future, &AsyncRingBase::future_type>;
 
 PyMethodDef base_methods[] = {
     {"_start", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&base_start)),
@@ -631,9 +633,9 @@ PyType_Slot base_slots[] = {
     {Py_tp_doc, const_cast<char*>("The C part of iouring.aio.AsyncRing: the state of its "
                                   "per-await path and _start()/_begin().")},
     {Py_tp_new, reinterpret_cast<void*>(&base_new)},
-    {Py_tp_dealloc, reinterpret_cast<void*>(&base_dealloc)},
-    {Py_tp_traverse, reinterpret_cast<void*>(&base_traverse)},
-    {Py_tp_clear, reinterpret_cast<void*>(&base_clear)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(&BaseGc::dealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(&BaseGc::traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(&BaseGc::clear)},
     {Py_tp_methods, base_methods},
     {Py_tp_members, base_members},
     {0, nullptr},
@@ -810,32 +812,8 @@ PyObject* wait_close(PyObject* obj, PyObject* /*unused*/) noexcept {
 
 PyObject* wait_await(PyObject* obj) noexcept { return Py_NewRef(obj); }
 
-int wait_traverse(PyObject* obj, visitproc visit, void* arg) noexcept {
-    auto* self = reinterpret_cast<AioWait*>(obj);
-    Py_VISIT(Py_TYPE(obj));
-    Py_VISIT(self->owner);
-    Py_VISIT(self->future);
-    Py_VISIT(self->user_data);
-    Py_VISIT(self->iter);
-    return 0;
-}
-
-int wait_clear(PyObject* obj) noexcept {
-    auto* self = reinterpret_cast<AioWait*>(obj);
-    Py_CLEAR(self->owner);
-    Py_CLEAR(self->future);
-    Py_CLEAR(self->user_data);
-    Py_CLEAR(self->iter);
-    return 0;
-}
-
-void wait_dealloc(PyObject* obj) noexcept {
-    PyTypeObject* type = Py_TYPE(obj);
-    PyObject_GC_UnTrack(obj);
-    wait_clear(obj);
-    PyObject_GC_Del(obj);
-    Py_DECREF(type);
-}
+using WaitGc =
+    GcFields<AioWait, &AioWait::owner, &AioWait::future, &AioWait::user_data, &AioWait::iter>;
 
 PyMethodDef wait_methods[] = {
     {"send", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&wait_send_method)), METH_O,
@@ -850,9 +828,9 @@ PyMethodDef wait_methods[] = {
 
 PyType_Slot wait_slots[] = {
     {Py_tp_doc, const_cast<char*>("The awaitable of one AsyncRing operation (from _start).")},
-    {Py_tp_dealloc, reinterpret_cast<void*>(&wait_dealloc)},
-    {Py_tp_traverse, reinterpret_cast<void*>(&wait_traverse)},
-    {Py_tp_clear, reinterpret_cast<void*>(&wait_clear)},
+    {Py_tp_dealloc, reinterpret_cast<void*>(&WaitGc::dealloc)},
+    {Py_tp_traverse, reinterpret_cast<void*>(&WaitGc::traverse)},
+    {Py_tp_clear, reinterpret_cast<void*>(&WaitGc::clear)},
     {Py_tp_iter, reinterpret_cast<void*>(&PyObject_SelfIter)},
     {Py_tp_iternext, reinterpret_cast<void*>(&wait_iternext)},
     {Py_tp_methods, wait_methods},
