@@ -223,6 +223,17 @@ std::uint32_t dispatch_ready(Ring& r, PyObject* tables, PyTypeObject* future_typ
     return consumed;
 }
 
+// The checks of aio_dispatch's and aio_flush's tables and future_type; returns the type.
+PyTypeObject* check_tables(PyObject* tables, PyObject* future_type) {
+    if (!PyList_Check(tables)) {
+        raise(PyExc_TypeError, "tables must be a list, not " + type_name(tables));
+    }
+    if (!PyType_Check(future_type)) {
+        raise(PyExc_TypeError, "future_type must be a type, not " + type_name(future_type));
+    }
+    return reinterpret_cast<PyTypeObject*>(future_type);
+}
+
 PyObject* aio_dispatch(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargs) noexcept {
     try {
         if (nargs < 4 || nargs > 5) {
@@ -233,13 +244,7 @@ PyObject* aio_dispatch(PyObject* /*module*/, PyObject* const* args, Py_ssize_t n
         }
         Ring& r = ring_of(args[0]);
         PyObject* tables = args[1];
-        if (!PyList_Check(tables)) {
-            raise(PyExc_TypeError, "tables must be a list, not " + type_name(tables));
-        }
-        if (!PyType_Check(args[2])) {
-            raise(PyExc_TypeError, "future_type must be a type, not " + type_name(args[2]));
-        }
-        auto* future_type = reinterpret_cast<PyTypeObject*>(args[2]);
+        PyTypeObject* future_type = check_tables(tables, args[2]);
         import_asyncio();
         BatchOut batch_out(args[3]);
         bool wait = false;
@@ -295,13 +300,7 @@ PyObject* aio_flush(PyObject* /*module*/, PyObject* const* args, Py_ssize_t narg
         }
         Ring& r = ring_of(args[0]);
         PyObject* tables = args[1];
-        if (!PyList_Check(tables)) {
-            raise(PyExc_TypeError, "tables must be a list, not " + type_name(tables));
-        }
-        if (!PyType_Check(args[2])) {
-            raise(PyExc_TypeError, "future_type must be a type, not " + type_name(args[2]));
-        }
-        auto* future_type = reinterpret_cast<PyTypeObject*>(args[2]);
+        PyTypeObject* future_type = check_tables(tables, args[2]);
         int toggle = PyObject_IsTrue(args[4]);
         if (toggle < 0) throw py::error_already_set();
         import_asyncio();
