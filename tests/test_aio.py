@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import gc
+import inspect
 import os
 import socket
 import subprocess
@@ -554,6 +555,104 @@ def test_aio_refuses_busy_or_closed_ring(make_default_ring: MakeRing) -> None:
         closed.close()
         with pytest.raises(ValueError, match="closed"):
             AsyncRing(ring=closed)
+
+    run(main())
+
+
+def test_aio_start_awaitable_protocol(make_default_ring: MakeRing, pipe: tuple[int, int]) -> None:
+    """_start() (the C fast path of every single operation) returns an awaitable that gives
+    res, raises the OSError of a negative res, cannot be awaited twice, passes other thrown
+    exceptions through without cancelling, and abandons the operation on CancelledError."""
+    r, w = pipe
+    ring = make_default_ring(8)
+
+    async def main() -> None:
+        aring = AsyncRing(ring=ring)
+        wait = aring._start(aring.ring.nop)
+        assert inspect.isawaitable(wait)
+        assert await wait == 0
+        with pytest.raises(RuntimeError, match="already awaited"):
+            await wait
+        # A negative res is its OSError subclass, with the errno and message.
+        with pytest.raises(IsADirectoryError) as info:
+            await aring._start(aring.ring.read, os.open("/", os.O_RDONLY), bytearray(8), 0)
+        assert info.value.errno == errno.EISDIR and info.value.strerror == os.strerror(errno.EISDIR)
+        # Keyword arguments reach the ring method.
+        assert await aring._start(aring.ring.write, fd=w, buffer=b"kw", offset=-1) == 2
+        assert os.read(r, 2) == b"kw"
+        # An exception other than CancelledError thrown at the wait leaves the operation
+        # running; CancelledError cancels it in the kernel.
+        buf = bytearray(8)
+        pending = aring._start(aring.ring.read, r, buf, -1)
+        assert pending.send(None) is not None  # the future it waits for
+        with pytest.raises(KeyError, match="thrown"):
+            pending.throw(KeyError("thrown"))
+        assert aring.in_flight == 1
+        os.write(w, b"abc")
+        await wait_until(lambda: aring.in_flight == 0)
+        assert buf[:3] == b"abc"
+        pending = aring._start(aring.ring.read, r, buf, -1)
+        pending.send(None)
+        with pytest.raises(asyncio.CancelledError):
+            pending.throw(asyncio.CancelledError())
+        _finish_or_cancelled(aring, w)
+        await wait_until(lambda: aring.in_flight == 0)
+        # close() on a wait that never started is fine; its completion is still reaped.
+        aring._start(aring.ring.nop).close()
+        await wait_until(lambda: aring.in_flight == 0)
+        # _begin gives (user_data, future) with the raw res.
+        user_data, future = aring._begin(aring.ring.read, os.open("/", os.O_RDONLY), buf, 0)
+        assert user_data >> 55 == aring._slot and await future == -errno.EISDIR
+        await aring.aclose()
+
+    run(main())
+
+
+def test_aio_start_bad_input(make_default_ring: MakeRing) -> None:
+    ring = make_default_ring(8)
+
+    async def main() -> None:
+        aring = AsyncRing(ring=ring)
+        with pytest.raises(TypeError, match="needs the method"):
+            aring._start()  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="needs the method"):
+            aring._begin()  # type: ignore[call-arg]
+        # The ring method's own errors come out, and nothing is left registered or prepared.
+        with pytest.raises(TypeError, match="buffer"):
+            aring._start(aring.ring.read, 0, 12345, 0)
+        with pytest.raises(TypeError):
+            aring._start(aring.ring.nop, 1, 2, 3)
+        with pytest.raises(TypeError):
+            aring._start(12345)
+        assert aring.in_flight == 0 and ring.sq_ready() == 0
+        # More arguments than the fast path's stack holds still work.
+        with pytest.raises(TypeError):
+            aring._start(aring.ring.nop, *range(20), a=1, b=2)
+        with pytest.raises(TypeError, match="throw expected"):
+            aring._start(aring.ring.nop).throw()  # type: ignore[call-arg]
+        await aring.aclose()
+        # An adapter whose __init__ never ran refuses operations.
+        bare = AsyncRing.__new__(AsyncRing)
+        with pytest.raises(ValueError, match="__init__"):
+            bare._start(ring.nop)
+        assert bare.closed
+
+    run(main())
+
+
+def test_aio_start_full_sq_with_keywords(make_ring: MakeRing, pipe: tuple[int, int]) -> None:
+    """A full SQ on the fast path submits and retries, keyword arguments included."""
+    r, w = pipe
+    ring = make_ring(2)
+
+    async def main() -> None:
+        aring = AsyncRing(ring=ring)
+        writes = [
+            aring._start(aring.ring.write, fd=w, buffer=b"%d" % i, offset=-1) for i in range(9)
+        ]
+        assert await asyncio.gather(*writes) == [1] * 9
+        assert os.read(r, 64) == b"012345678"
+        await aring.aclose()
 
     run(main())
 

@@ -27,7 +27,7 @@ import pytest
 
 import iouring
 from iouring import CQE_DTYPE, IoUring, SetupFlags
-from iouring._core import aio_dispatch
+from iouring._core import aio_dispatch, aio_flush
 from iouring.aio import AsyncRing, IoUringEventLoop, new_event_loop
 
 T = TypeVar("T")
@@ -569,6 +569,43 @@ def test_aio_dispatch_bad_input() -> None:
         ring.close()
         with pytest.raises(ValueError, match="closed"):
             aio_dispatch(ring, [None], asyncio.Future, out)
+
+
+def test_aio_flush_bad_input_and_results() -> None:
+    with IoUring(4) as ring:
+        out = np.empty(8, dtype=CQE_DTYPE)
+        with pytest.raises(TypeError, match="IoUring"):
+            aio_flush(object(), [None], asyncio.Future, out, True)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="tables"):
+            aio_flush(ring, {}, asyncio.Future, out, True)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="future_type"):
+            aio_flush(ring, [None], 1, out, True)  # type: ignore[arg-type]
+        with pytest.raises(ValueError, match="batch_out"):
+            aio_flush(ring, [None], asyncio.Future, np.empty(0, dtype=CQE_DTYPE), True)
+        with pytest.raises(TypeError, match="arguments"):
+            aio_flush(ring, [None], asyncio.Future, out)  # type: ignore[call-arg]
+        # Nothing reaped: the eventfd is left on; something reaped: left off.
+        seen: list[int] = []
+
+        class Handler:
+            def complete(self, res: int, flags: int) -> None:
+                seen.append(res)
+
+        def enabled() -> bool:
+            return ring.cq_eventfd_enabled
+
+        assert aio_flush(ring, [{}], asyncio.Future, out, True) == (0, False)
+        assert enabled()
+        ring.nop(1)
+        assert aio_flush(ring, [{1: Handler()}], asyncio.Future, out, True) == (0, True)
+        assert seen == [0] and not enabled() and ring.in_flight == 0
+        ring.nop(1 << 63 | 5)  # a batch completion goes to batch_out
+        assert aio_flush(ring, [{}], asyncio.Future, out, False) == (1, True)
+        assert int(out[0]["user_data"]) == 1 << 63 | 5
+        ring.cq_eventfd_toggle(True)
+        ring.close()
+        with pytest.raises(ValueError, match="closed"):
+            aio_flush(ring, [None], asyncio.Future, out, True)
 
 
 def test_loop_closed_ring_operations_raise() -> None:

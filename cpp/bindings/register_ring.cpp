@@ -284,6 +284,9 @@ void def_fast_methods(RingClass& cls) {
 
 }  // namespace
 
+// Defined in register_ops_net.cpp: a flag taken as a bool, TypeError naming it otherwise.
+bool to_bool(py::handle h, const char* name);
+
 // Whether `object` may be reachable through a weak reference, which the refcount does not show
 // (a weakref.ref, WeakValueDictionary, WeakSet, finalize). Types whose weak reference list is
 // not at a known offset (managed by the interpreter) count as referenced.
@@ -755,6 +758,31 @@ RingClass register_ring(py::module_& m) {
             },
             "Stops signalling the registered eventfd. Raises OSError (ENXIO when none is "
             "registered).")
+        .def_property_readonly(
+            "cq_eventfd_enabled",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.core().cq().eventfd_enabled();
+            },
+            "False while IORING_CQ_EVENTFD_DISABLED is set (cq_eventfd_toggle(False)): the "
+            "registered eventfd is not signalled for new completions. Matches "
+            "io_uring_cq_eventfd_enabled(3). Raises ValueError on a closed ring.")
+        .def(
+            "cq_eventfd_toggle",
+            [](Ring& r, py::handle enabled) {
+                bool on = to_bool(enabled, "enabled");
+                r.check_usable();
+                if (!r.core().cq().eventfd_toggle(on)) {
+                    check_ok(-EOPNOTSUPP, "cq_eventfd_toggle (CQ ring flags need Linux 5.8+)");
+                }
+            },
+            py::arg("enabled"),
+            "Sets (False) or clears (True) IORING_CQ_EVENTFD_DISABLED in the CQ ring's flags: "
+            "while disabled, completions do not signal the registered eventfd (those posted "
+            "meanwhile are not signalled later either: look at the CQ after enabling). A user-"
+            "space store, no system call. Matches io_uring_cq_eventfd_toggle(3). Raises "
+            "TypeError for a non-bool enabled, ValueError on a closed ring, OSError(EOPNOTSUPP) "
+            "for disabling on a kernel without CQ ring flags.")
         .def(
             "enable_rings", [](Ring& r) { r.enable_rings(); },
             "Enables a ring created with SetupFlags.R_DISABLED. Raises OSError (EBADFD when "

@@ -1,14 +1,15 @@
 """Type stubs for the compiled core of :mod:`iouring` (``iouring._core``)."""
 
+import asyncio
 import datetime
 import enum
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import Any, Protocol, Self, final
 
 import numpy as np
 import numpy.typing as npt
-from typing_extensions import Buffer
+from typing_extensions import Buffer, disjoint_base
 
 class _HasFileno(Protocol):
     def fileno(self) -> int: ...
@@ -477,8 +478,46 @@ def aio_dispatch(
     timeout: float | None = 0.0,
     /,
 ) -> int: ...
+def aio_flush(
+    ring: IoUring,
+    tables: list[dict[int, Any] | None],
+    future_type: type,
+    batch_out: npt.NDArray[np.void],
+    toggle: bool,
+    /,
+) -> tuple[int, bool]: ...
 def aio_has_work(ring: IoUring, ignore: int, /) -> bool: ...
 def batch_size(columns: dict[str, object], count: int | None = None) -> int: ...
+
+@disjoint_base
+class _AsyncRingBase:
+    """The C part of iouring.aio.AsyncRing (the state of its per-await path)."""
+
+    _loop: asyncio.AbstractEventLoop
+    _ops: dict[int, Any]
+    _new_future: Any
+    _future_type: type | None
+    _next_user_data: int
+    _ud_first: int
+    _ud_end: int
+    _closed: bool
+    _thread_checked: bool
+    _flush_scheduled: bool
+    def _start(self, method: Any, /, *args: Any, **kwargs: Any) -> _AioWait: ...
+    def _begin(
+        self, method: Any, /, *args: Any, **kwargs: Any
+    ) -> tuple[int, asyncio.Future[int]]: ...
+
+@final
+class _AioWait:
+    """The awaitable of one AsyncRing operation (from _start)."""
+
+    def __await__(self) -> Generator[Any, None, int]: ...
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Any: ...
+    def send(self, value: Any, /) -> Any: ...
+    def throw(self, exc: Any, value: Any = ..., tb: Any = ..., /) -> Any: ...
+    def close(self) -> None: ...
 
 # --- helpers support (register_helpers.cpp) ---
 def statx_fds(
@@ -1091,6 +1130,9 @@ class IoUring:
     def unregister_buffers(self) -> None: ...
     def register_eventfd(self, fd: _FileDescriptor) -> None: ...
     def unregister_eventfd(self) -> None: ...
+    @property
+    def cq_eventfd_enabled(self) -> bool: ...
+    def cq_eventfd_toggle(self, enabled: bool) -> None: ...
     def enable_rings(self) -> None: ...
     def probe_ops(self) -> list[int]: ...
     def nop(self, user_data: int) -> Sqe: ...

@@ -29,8 +29,12 @@ On another event loop (``asyncio.run(main())``), the adapter brings a ring of it
 - Operations are prepared into SQEs at once, in the awaiting task, and submitted together
   once per loop iteration (a ``loop.call_soon`` flush), so many concurrent awaits share one
   ``io_uring_enter``. After every submit the completion queue is drained, since completions
-  can be posted inline. A full submission queue is submitted on the spot and the preparation
-  retried.
+  can be posted inline. A flush that reaped completions queues itself again behind the tasks
+  they woke, so what those tasks prepare next is submitted in the same iteration: one loop
+  iteration per await. While it polls like this the eventfd is turned off
+  (``IoUring.cq_eventfd_toggle``, Linux 6.10+), so the loop is not woken for completions
+  already handled; the first flush that reaps nothing turns it on again. A full submission
+  queue is submitted on the spot and the preparation retried.
 
 On both:
 
@@ -62,10 +66,9 @@ import errno
 import functools
 import os
 import socket
-import threading
 import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self, TypeAlias, TypeVar, cast
 
@@ -89,6 +92,8 @@ from iouring._core import (
     Statx,
     StatxMask,
     SubmissionQueueFull,
+    _AsyncRingBase,
+    aio_flush,
 )
 from iouring._core import batch_size as _batch_size
 from iouring._errors import raise_for_errors as _raise_for_errors
@@ -98,8 +103,7 @@ from iouring._loop import SLOT_SHIFT as _SLOT_SHIFT
 from iouring._loop import IoUringEventLoop, _Pump, new_event_loop, pump_of, run
 
 _T = TypeVar("_T")
-_get_running_loop = asyncio.get_running_loop
-_get_ident = threading.get_ident
+_Future = asyncio.Future
 
 if TYPE_CHECKING:
     # Stub-only aliases: any bytes-like object (NumPy arrays included), an int or an object
@@ -172,6 +176,27 @@ def _with_socket(fd: Any, call: Callable[[socket.socket], _T]) -> _T:
         sock.detach()
 
 
+def _eventfd_toggle_works(ring: iouring.IoUring) -> bool:
+    """Whether the adapter may turn the ring's eventfd off while it reaps completions itself
+    (IORING_CQ_EVENTFD_DISABLED). That needs the CQ ring's flags word (5.8+) and a kernel that
+    passes a full barrier (io_cqring_wake's smp_mb) between publishing a completion and reading
+    the flag, so that a completion racing with turning it back on is either signalled or seen
+    by the look at the CQ that follows. Kernels from 6.10 on order it so (6.1's io-wq
+    completions read the flag first); older ones clear the eventfd by reading it instead."""
+    release = os.uname().release.split(".")
+    try:
+        version = (int(release[0]), int(release[1].split("-")[0]))
+    except (IndexError, ValueError):
+        return False
+    if version < (6, 10):
+        return False
+    try:
+        ring.cq_eventfd_toggle(True)
+    except OSError:
+        return False
+    return True
+
+
 def _error(res: int) -> OSError:
     """The OSError subclass for a negative CQE result (``-errno``)."""
     return OSError(-res, os.strerror(-res))
@@ -220,7 +245,7 @@ class _CqeWaiter:
 
     __slots__ = ("future", "user_data")
 
-    def __init__(self, future: asyncio.Future[Cqe], user_data: int) -> None:
+    def __init__(self, future: asyncio.Future[Cqe], user_data: int = 0) -> None:
         self.future = future
         self.user_data = user_data
 
@@ -299,12 +324,11 @@ class MultishotOperation:
     def __init__(
         self,
         aring: AsyncRing,
-        user_data: int,
         closes_fds: bool,
         buffer_ring: BufferRing | None = None,
     ) -> None:
         self._aring = aring
-        self._user_data = user_data
+        self._user_data = 0  # set once the operation is prepared
         self._queue: deque[tuple[int, int]] = deque()
         self._waiter: asyncio.Future[None] | None = None
         self._finished = False
@@ -404,7 +428,7 @@ _Handler = (
 )
 
 
-class AsyncRing:
+class AsyncRing(_AsyncRingBase):
     """An io_uring driven by an asyncio event loop: awaitable operations and batch awaits.
 
     ``AsyncRing(entries=None, *, ring=None, **ring_options)`` must be created inside a running
@@ -422,22 +446,18 @@ class AsyncRing:
     ``ValueError`` for a closed or busy ring, and whatever ``IoUring`` raises for bad options.
     """
 
-    # Slots: the hot path reads a dozen attributes per operation, faster from slots than from
-    # an instance dict.
+    # The state of the per-await path (_loop, _ops, _new_future, _future_type, _closed,
+    # _flush_scheduled, _thread_checked, _next_user_data, _ud_first, _ud_end) lives in the C
+    # base, whose _start() begins an operation in one call; the rest in slots.
     __slots__ = (
         "__weakref__",
         "_batch_ops",
         "_cancel_op",
-        "_closed",
         "_closer",
+        "_cq_toggle",
         "_efd",
         "_fd_ops",
-        "_flush_scheduled",
         "_idle_waiters",
-        "_loop",
-        "_new_future",
-        "_next_user_data",
-        "_ops",
         "_owns_ring",
         "_pump",
         "_ring",
@@ -445,9 +465,6 @@ class AsyncRing:
         "_slot",
         "_sqpoll",
         "_supported_ops",
-        "_thread_checked",
-        "_ud_end",
-        "_ud_first",
     )
 
     def __init__(
@@ -460,6 +477,7 @@ class AsyncRing:
         self._loop = asyncio.get_running_loop()
         loop_pump = pump_of(self._loop)
         self._efd: int | None = None
+        self._cq_toggle = False  # the eventfd is turned off while completions are reaped
         if ring is None and entries is None and not ring_options and loop_pump is not None:
             # The loop's ring: its wait submits and completes our operations.
             pump = loop_pump
@@ -508,11 +526,11 @@ class AsyncRing:
         # asyncio.Future(loop=...) directly: loop.create_future() is one more Python call.
         loop_type = type(self._loop)
         if getattr(loop_type, "create_future", None) is asyncio.BaseEventLoop.create_future:
-            self._new_future: Callable[[], asyncio.Future[Any]] = functools.partial(
-                asyncio.Future, loop=self._loop
-            )
+            self._new_future = functools.partial(asyncio.Future, loop=self._loop)
+            self._future_type = asyncio.Future  # _start() calls asyncio.Future(loop=...)
         else:
             self._new_future = self._loop.create_future
+            self._future_type = None
         if not self._shared:
             efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             try:
@@ -525,6 +543,7 @@ class AsyncRing:
                     ring.close()
                 raise
             self._efd = efd
+            self._cq_toggle = _eventfd_toggle_works(ring)
         # Closed by loop.shutdown_asyncgens() (asyncio.run) if nobody closes us first.
         self._closer: AsyncGenerator[None, None] | None = _close_with_loop(weakref.ref(self))
         with contextlib.suppress(StopIteration):
@@ -611,6 +630,9 @@ class AsyncRing:
             if not self._ring.closed:
                 with contextlib.suppress(OSError):
                     self._ring.unregister_eventfd()
+                if self._cq_toggle:  # a ring passed in is left as it came
+                    with contextlib.suppress(ValueError):  # a broken ring
+                        self._ring.cq_eventfd_toggle(True)
             os.close(self._efd)
             self._efd = None
 
@@ -741,7 +763,13 @@ class AsyncRing:
         self._flush_scheduled = False
         if not self._closed:
             try:
-                self._flush_now()
+                if self._flush_now() and not self._closed:
+                    # Completions were reaped: the tasks they woke run in the next iteration,
+                    # and this flush, queued behind them, submits what they prepare in that
+                    # same iteration (one loop iteration per await instead of two). Polling
+                    # stops at the first flush that reaps nothing; meanwhile the eventfd is off.
+                    self._flush_scheduled = True
+                    self._loop.call_soon(self._flush)
             except Exception as exc:  # reported, and every waiter gets it
                 self._broken(exc)
 
@@ -752,33 +780,36 @@ class AsyncRing:
         )
         self._shutdown(exc)
 
-    def _flush_now(self) -> None:
+    def _flush_now(self) -> bool:
         """Submits every prepared SQE, then dispatches the completions (they can be posted
-        inline, while the SQEs are submitted)."""
+        inline, while the SQEs are submitted). Returns True when a completion was reaped."""
         pump = self._pump
         try:
-            pump.run(0.0)
+            n, reaped = aio_flush(self._ring, pump.tables, _Future, pump.batch_out, self._cq_toggle)
+            if n or pump.watchers:
+                pump.run(-1.0, pending=n)
         except (BlockingIOError, InterruptedError):
             # EAGAIN (kernel out of resources) / EINTR: completions first, then try again.
             pump.run(-1.0)
             self._loop.call_soon(self._retry_flush)
-            return
+            return False
         except OSError as exc:
             if exc.errno != errno.EBUSY:
                 raise
             pump.run(-1.0)
             self._loop.call_soon(self._retry_flush)
-            return
+            return False
         efd = self._efd
-        if efd is not None:
-            # Completions posted inline signalled the eventfd: clear it and look once more,
-            # which saves the loop a wakeup that would find nothing (anything posted after
-            # the clear signals again).
+        if efd is not None and not self._cq_toggle:
+            # No eventfd toggle: completions posted inline signalled the eventfd. Clear it and
+            # look once more, which saves the loop a wakeup that would find nothing (anything
+            # posted after the clear signals again).
             try:  # noqa: SIM105 (hot path: contextlib.suppress costs more than the read)
                 os.eventfd_read(efd)
             except BlockingIOError:
                 pass
             pump.run(-1.0)
+        return reaped
 
     def _retry_flush(self) -> None:
         if not self._closed and self._ring.sq_ready():
@@ -791,54 +822,30 @@ class AsyncRing:
             self._next_user_data = self._ud_first | 1
         return user_data
 
-    def _start(
+    # _start(method, *args, **kwargs) and _begin(...) are the C base's: _start returns the
+    # awaitable of res (the OSError of a negative one; a cancelled task abandons the
+    # operation), _begin returns (user_data, future) for the callers that look at res
+    # themselves.
+
+    def _launch(
         self,
+        handler: _Handler,
         method: Callable[..., Sqe],
         args: Sequence[Any],
         kwargs: Mapping[str, Any] | None = None,
-    ) -> tuple[int, asyncio.Future[int]]:
-        """Prepares one operation and registers the future its completion resolves."""
-        # The loop's thread id is what get_running_loop() would tell, without its getpid()
-        # (a system call per operation): a loop that is not running has none.
-        if self._closed or (
-            self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
-            if self._thread_checked
-            else _get_running_loop() is not self._loop
-        ):
-            self._check_open()
-        user_data = self._next_user_data  # (inlined _next_ud: this is the hot path)
-        self._next_user_data = user_data + 1
-        if user_data + 1 >= self._ud_end:
-            self._next_user_data = self._ud_first | 1
-        try:
-            if kwargs:
-                method(user_data, *args, **kwargs)
-            else:
-                method(user_data, *args)
-        except SubmissionQueueFull:
-            self._prepare(method, user_data, args, kwargs)
-        future: asyncio.Future[int] = self._new_future()
-        self._ops[user_data] = future
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
-        return user_data, future
-
-    async def _run(self, method: Callable[..., Sqe], *args: Any, **kwargs: Any) -> int:
-        """Prepares, awaits and checks one operation."""
-        user_data, future = self._start(method, args, kwargs)
-        try:
-            res = await future
-        except asyncio.CancelledError:
-            self._abandon(user_data, _DISCARD)
-            raise
-        if res < 0:
-            raise _error(res)
-        return res
+    ) -> int:
+        """Prepares one operation whose completions go to ``handler`` (not a plain future:
+        the slow path); returns its user_data."""
+        self._check_open()
+        user_data = self._next_ud()
+        self._prepare(method, user_data, args, kwargs)
+        self._ops[user_data] = handler
+        self._schedule_flush()
+        return user_data
 
     async def _run_fd(self, method: Callable[..., Sqe], *args: Any) -> int:
-        """Like _run for operations whose result is a new fd: a late fd is closed."""
-        user_data, future = self._start(method, args)
+        """Like _start for operations whose result is a new fd: a late fd is closed."""
+        user_data, future = self._begin(method, *args)
         self._fd_ops.add(user_data)
         try:
             res = await future
@@ -853,7 +860,7 @@ class AsyncRing:
             raise _error(res)
         return res
 
-    def _abandon(self, user_data: int, handler: _Discard | _CloseFd) -> None:
+    def _abandon(self, user_data: int, handler: _Discard | _CloseFd = _DISCARD) -> None:
         """The awaiting task gave up: cancel the operation, reap its completion silently."""
         if user_data in self._ops:
             self._ops[user_data] = handler
@@ -882,7 +889,8 @@ class AsyncRing:
         except BlockingIOError:
             pass
         try:
-            self._pump.run(-1.0)
+            if self._flush_now() and not self._closed:
+                self._schedule_flush()  # poll behind the tasks just woken (see _flush)
         except Exception as exc:  # reported, and every waiter gets it
             self._broken(exc)
 
@@ -908,17 +916,14 @@ class AsyncRing:
         one SQE of the adapter's ring (a bound ``IoUring`` method such as ``ring.statx``, or a
         function that gets an SQE and tweaks its flags). Returns ``res`` or raises its OSError.
         """
-        return await self._run(method, *args, **kwargs)
+        return await self._start(method, *args, **kwargs)
 
     async def call_cqe(self, method: Callable[..., Sqe], *args: Any, **kwargs: Any) -> Cqe:
         """Like :meth:`call` but returns the whole :class:`iouring.Cqe` (flags included) and
         never raises for a negative ``res``."""
-        self._check_open()
-        user_data = self._next_ud()
-        self._prepare(method, user_data, args, kwargs)
         future: asyncio.Future[Cqe] = self._new_future()
-        self._ops[user_data] = _CqeWaiter(future, user_data)
-        self._schedule_flush()
+        waiter = _CqeWaiter(future)
+        user_data = waiter.user_data = self._launch(waiter, method, args, kwargs)
         try:
             return await future
         except asyncio.CancelledError:
@@ -944,45 +949,15 @@ class AsyncRing:
         when the operation ends; with ``buffer_ring``, their provided buffers are handed back.
         Raises ValueError on a closed adapter.
         """
-        self._check_open()
-        user_data = self._next_ud()
-        self._prepare(method, user_data, args, kwargs)
-        operation = MultishotOperation(self, user_data, closes_fds, buffer_ring)
-        self._ops[user_data] = operation
-        self._schedule_flush()
+        operation = MultishotOperation(self, closes_fds, buffer_ring)
+        operation._user_data = self._launch(operation, method, args, kwargs)
         return operation
 
     # --- file operations ---------------------------------------------------------------------
 
     async def nop(self) -> int:
         """A no-op: completes with 0. Useful to measure the adapter's own cost."""
-        # _start and _run inlined: no nested call or coroutine per await (the hot path).
-        if self._closed or (
-            self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
-            if self._thread_checked
-            else _get_running_loop() is not self._loop
-        ):
-            self._check_open()
-        user_data = self._next_user_data
-        self._next_user_data = user_data + 1
-        if user_data + 1 >= self._ud_end:
-            self._next_user_data = self._ud_first | 1
-        try:
-            self._ring.nop(user_data)
-        except SubmissionQueueFull:
-            self._prepare(self._ring.nop, user_data, ())
-        future: asyncio.Future[int] = self._new_future()
-        self._ops[user_data] = future
-        if not self._flush_scheduled:
-            self._schedule_flush()
-        try:
-            res = await future
-        except asyncio.CancelledError:
-            self._abandon(user_data, _DISCARD)
-            raise
-        if res < 0:
-            raise _error(res)
-        return res
+        return await self._start(self._ring.nop)
 
     async def read(self, fd: _FileDescriptor, buffer: _Buffer, offset: int = -1) -> int:
         """Reads into ``buffer`` (writable, pinned until the kernel is done) from ``fd`` at
@@ -990,33 +965,7 @@ class AsyncRing:
 
         Raises the OSError of a failed read, ``TypeError`` for a read-only buffer.
         """
-        # _start and _run inlined: no nested call or coroutine per await (the hot path).
-        if self._closed or (
-            self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
-            if self._thread_checked
-            else _get_running_loop() is not self._loop
-        ):
-            self._check_open()
-        user_data = self._next_user_data
-        self._next_user_data = user_data + 1
-        if user_data + 1 >= self._ud_end:
-            self._next_user_data = self._ud_first | 1
-        try:
-            self._ring.read(user_data, fd, buffer, offset)
-        except SubmissionQueueFull:
-            self._prepare(self._ring.read, user_data, (fd, buffer, offset))
-        future: asyncio.Future[int] = self._new_future()
-        self._ops[user_data] = future
-        if not self._flush_scheduled:
-            self._schedule_flush()
-        try:
-            res = await future
-        except asyncio.CancelledError:
-            self._abandon(user_data, _DISCARD)
-            raise
-        if res < 0:
-            raise _error(res)
-        return res
+        return await self._start(self._ring.read, fd, buffer, offset)
 
     async def read_bytes(self, fd: _FileDescriptor, size: int, offset: int = -1) -> bytes:
         """Reads up to ``size`` bytes from ``fd`` at ``offset`` and returns them (shorter at
@@ -1024,68 +973,42 @@ class AsyncRing:
         if size < 0:
             raise ValueError("size must be >= 0")
         buffer = bytearray(size)
-        n = await self._run(self._ring.read, fd, buffer, offset)
+        n = await self._start(self._ring.read, fd, buffer, offset)
         del buffer[n:]
         return bytes(buffer)
 
     async def write(self, fd: _FileDescriptor, data: _Buffer, offset: int = -1) -> int:
         """Writes ``data`` to ``fd`` at ``offset`` (-1: the current position); returns the
         byte count, which may be short. Raises the OSError of a failed write."""
-        # _start and _run inlined: no nested call or coroutine per await (the hot path).
-        if self._closed or (
-            self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
-            if self._thread_checked
-            else _get_running_loop() is not self._loop
-        ):
-            self._check_open()
-        user_data = self._next_user_data
-        self._next_user_data = user_data + 1
-        if user_data + 1 >= self._ud_end:
-            self._next_user_data = self._ud_first | 1
-        try:
-            self._ring.write(user_data, fd, data, offset)
-        except SubmissionQueueFull:
-            self._prepare(self._ring.write, user_data, (fd, data, offset))
-        future: asyncio.Future[int] = self._new_future()
-        self._ops[user_data] = future
-        if not self._flush_scheduled:
-            self._schedule_flush()
-        try:
-            res = await future
-        except asyncio.CancelledError:
-            self._abandon(user_data, _DISCARD)
-            raise
-        if res < 0:
-            raise _error(res)
-        return res
+        return await self._start(self._ring.write, fd, data, offset)
 
     async def readv(self, fd: _FileDescriptor, buffers: Sequence[_Buffer], offset: int = -1) -> int:
         """Vectored read into ``buffers``; returns the total byte count. Raises OSError."""
-        return await self._run(self._ring.readv, fd, buffers, offset)
+        return await self._start(self._ring.readv, fd, buffers, offset)
 
     async def writev(
         self, fd: _FileDescriptor, buffers: Sequence[_Buffer], offset: int = -1
     ) -> int:
         """Vectored write of ``buffers``; returns the total byte count. Raises OSError."""
-        return await self._run(self._ring.writev, fd, buffers, offset)
+        return await self._start(self._ring.writev, fd, buffers, offset)
 
     async def read_fixed(
         self, fd: _FileDescriptor, buffer: _Buffer, offset: int, buffer_index: int
     ) -> int:
         """Reads into a slice of registered buffer ``buffer_index``. Raises OSError, or
         ValueError when ``buffer`` is not inside that registered buffer."""
-        return await self._run(self._ring.read_fixed, fd, buffer, offset, buffer_index)
+        return await self._start(self._ring.read_fixed, fd, buffer, offset, buffer_index)
 
     async def write_fixed(
         self, fd: _FileDescriptor, buffer: _Buffer, offset: int, buffer_index: int
     ) -> int:
         """Writes from a slice of registered buffer ``buffer_index``. Raises OSError, or
         ValueError when ``buffer`` is not inside that registered buffer."""
-        return await self._run(self._ring.write_fixed, fd, buffer, offset, buffer_index)
+        return await self._start(self._ring.write_fixed, fd, buffer, offset, buffer_index)
 
     async def fsync(self, fd: _FileDescriptor, flags: int = 0) -> None:
         """fsync (``flags=FsyncFlags.DATASYNC``: fdatasync). Raises OSError."""
-        await self._run(self._ring.fsync, fd, flags)
+        await self._start(self._ring.fsync, fd, flags)
 
     async def splice(
         self,
@@ -1098,7 +1021,7 @@ class AsyncRing:
     ) -> int:
         """Moves up to ``nbytes`` between ``fd_in`` and ``fd_out`` (one must be a pipe; -1:
         no offset, as pipes need); returns the byte count. Raises OSError."""
-        return await self._run(self._ring.splice, fd_in, off_in, fd_out, off_out, nbytes, flags)
+        return await self._start(self._ring.splice, fd_in, off_in, fd_out, off_out, nbytes, flags)
 
     async def openat(
         self,
@@ -1124,7 +1047,7 @@ class AsyncRing:
 
     async def close_fd(self, fd: _FileDescriptor) -> None:
         """Closes ``fd`` through the ring. Raises OSError (``EBADF``...)."""
-        await self._run(self._ring.close_fd, fd)
+        await self._start(self._ring.close_fd, fd)
 
     async def statx(
         self,
@@ -1140,7 +1063,7 @@ class AsyncRing:
         ``SYMLINK_NOFOLLOW``). Raises the OSError of the call with ``filename`` set."""
         result = Statx()
         try:
-            await self._run(self._ring.statx, dir_fd, path, flags, mask, result)
+            await self._start(self._ring.statx, dir_fd, path, flags, mask, result)
         except OSError as exc:
             exc.filename = os.fsdecode(path)
             raise
@@ -1151,7 +1074,7 @@ class AsyncRing:
         False when ``count`` other completions were posted first. ``flags``: TimeoutFlags
         (``ABS`` with a ``time.monotonic()`` deadline, ``BOOTTIME``, ``REALTIME``). Cancelling
         the task removes the timeout. Raises OSError for other failures."""
-        user_data, future = self._start(self._ring.timeout, (seconds, count, flags))
+        user_data, future = self._begin(self._ring.timeout, seconds, count, flags)
         try:
             res = await future
         except asyncio.CancelledError:
@@ -1170,17 +1093,17 @@ class AsyncRing:
     async def fallocate(self, fd: _FileDescriptor, offset: int, length: int, mode: int = 0) -> None:
         """fallocate(2): allocates ``length`` bytes of ``fd`` from ``offset`` (``mode``:
         FallocateFlags; 0 also extends the file). Raises OSError."""
-        await self._run(self._ring.fallocate, fd, mode, offset, length)
+        await self._start(self._ring.fallocate, fd, mode, offset, length)
 
     async def ftruncate(self, fd: _FileDescriptor, length: int) -> None:
         """ftruncate(2) of ``fd`` to ``length`` bytes (Linux 6.9+). Raises OSError."""
-        await self._run(self._ring.ftruncate, fd, length)
+        await self._start(self._ring.ftruncate, fd, length)
 
     async def rename(self, old: _StrOrBytesPath, new: _StrOrBytesPath, flags: int = 0) -> None:
         """Renames ``old`` to ``new`` (renameat2 with RenameFlags). Raises the OSError with
         ``filename`` and ``filename2`` set."""
         try:
-            await self._run(self._ring.renameat, _AT_FDCWD, old, _AT_FDCWD, new, flags)
+            await self._start(self._ring.renameat, _AT_FDCWD, old, _AT_FDCWD, new, flags)
         except OSError as exc:
             exc.filename, exc.filename2 = os.fsdecode(old), os.fsdecode(new)
             raise
@@ -1189,7 +1112,9 @@ class AsyncRing:
         """Removes the file ``path`` (with ``directory=True``: the empty directory). Raises
         the OSError with ``filename`` set."""
         try:
-            await self._run(self._ring.unlinkat, _AT_FDCWD, path, _AT_REMOVEDIR if directory else 0)
+            await self._start(
+                self._ring.unlinkat, _AT_FDCWD, path, _AT_REMOVEDIR if directory else 0
+            )
         except OSError as exc:
             exc.filename = os.fsdecode(path)
             raise
@@ -1197,7 +1122,7 @@ class AsyncRing:
     async def mkdir(self, path: _StrOrBytesPath, mode: int = 0o777) -> None:
         """Creates the directory ``path``. Raises the OSError with ``filename`` set."""
         try:
-            await self._run(self._ring.mkdirat, _AT_FDCWD, path, mode)
+            await self._start(self._ring.mkdirat, _AT_FDCWD, path, mode)
         except OSError as exc:
             exc.filename = os.fsdecode(path)
             raise
@@ -1207,13 +1132,13 @@ class AsyncRing:
         blocking the loop (Linux 6.7+); returns the :class:`iouring.Siginfo` (``si_pid``,
         ``si_status``, ``si_code``). Raises OSError (``ChildProcessError``...)."""
         info = Siginfo()
-        await self._run(self._ring.waitid, idtype, id, info, options)
+        await self._start(self._ring.waitid, idtype, id, info, options)
         return info
 
     async def poll(self, fd: _FileDescriptor, mask: int) -> int:
         """Waits until ``fd`` is ready for the ``select.POLL*`` events in ``mask``; returns
         the ready events. Raises OSError."""
-        return await self._run(self._ring.poll_add, fd, mask)
+        return await self._start(self._ring.poll_add, fd, mask)
 
     def poll_multishot(self, fd: _FileDescriptor, mask: int) -> MultishotOperation:
         """A multishot poll: one completion (``res``: ready events) per readiness change,
@@ -1262,55 +1187,25 @@ class AsyncRing:
             error: OSError | None = None
             for _, sockaddr in infos:
                 try:
-                    await self._run(self._ring.connect, fd, sockaddr)
+                    await self._start(self._ring.connect, fd, sockaddr)
                 except OSError as exc:
                     error = exc
                     continue
                 return
             assert error is not None
             raise error
-        await self._run(self._ring.connect, fd, address)
+        await self._start(self._ring.connect, fd, address)
 
     async def send(self, fd: _FileDescriptor, data: _Buffer, flags: int = 0) -> int:
         """Sends ``data``; returns the bytes sent (may be short). Raises OSError."""
-        # _start and _run inlined: no nested call or coroutine per await (the hot path).
-        if self._closed or (
-            self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
-            if self._thread_checked
-            else _get_running_loop() is not self._loop
-        ):
-            self._check_open()
-        user_data = self._next_user_data
-        self._next_user_data = user_data + 1
-        if user_data + 1 >= self._ud_end:
-            self._next_user_data = self._ud_first | 1
-        try:
-            self._ring.send(user_data, fd, data, flags)
-        except SubmissionQueueFull:
-            self._prepare(self._ring.send, user_data, (fd, data, flags))
-        future: asyncio.Future[int] = self._new_future()
-        self._ops[user_data] = future
-        if not self._flush_scheduled:
-            self._schedule_flush()
-        try:
-            res = await future
-        except asyncio.CancelledError:
-            self._abandon(user_data, _DISCARD)
-            raise
-        if res < 0:
-            raise _error(res)
-        return res
+        return await self._start(self._ring.send, fd, data, flags)
 
     async def send_zc(self, fd: _FileDescriptor, data: _Buffer, flags: int = 0) -> int:
         """A zero-copy send (Linux 6.0+): returns the bytes sent once the kernel no longer
         reads ``data`` (its notification completion). Worth it for large buffers. Raises
         OSError."""
-        self._check_open()
-        user_data = self._next_ud()
-        self._prepare(self._ring.send_zc, user_data, (fd, data, flags))
         future: asyncio.Future[int] = self._new_future()
-        self._ops[user_data] = _ZeroCopySend(future)
-        self._schedule_flush()
+        user_data = self._launch(_ZeroCopySend(future), self._ring.send_zc, (fd, data, flags))
         try:
             res = await future
         except asyncio.CancelledError:
@@ -1324,69 +1219,19 @@ class AsyncRing:
         """Sends all of ``data``, repeating after short sends. Raises OSError."""
         view = memoryview(cast("Buffer", data)).cast("B")
         send = self._ring.send
+        start = self._start
         while view:
-            # _start inlined (the hot path of a stream protocol).
-            if self._closed or (
-                self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
-                if self._thread_checked
-                else _get_running_loop() is not self._loop
-            ):
-                self._check_open()
-            user_data = self._next_user_data
-            self._next_user_data = user_data + 1
-            if user_data + 1 >= self._ud_end:
-                self._next_user_data = self._ud_first | 1
-            try:
-                send(user_data, fd, view, flags)
-            except SubmissionQueueFull:
-                self._prepare(send, user_data, (fd, view, flags))
-            future: asyncio.Future[int] = self._new_future()
-            self._ops[user_data] = future
-            if not self._flush_scheduled:
-                self._schedule_flush()
-            try:
-                n = await future
-            except asyncio.CancelledError:
-                self._abandon(user_data, _DISCARD)
-                raise
-            if n < 0:
-                raise _error(n)
+            n = await start(send, fd, view, flags)
             view = view[n:]
 
     async def sendto(self, fd: _FileDescriptor, data: _Buffer, address: Any, flags: int = 0) -> int:
         """Sends a datagram to ``address``; returns the bytes sent. Raises OSError."""
-        return await self._run(self._ring.sendto, fd, data, address, flags)
+        return await self._start(self._ring.sendto, fd, data, address, flags)
 
     async def recv(self, fd: _FileDescriptor, buffer: _Buffer, flags: int = 0) -> int:
         """Receives into ``buffer`` (writable, pinned until the kernel is done); returns the
         byte count (0: the peer closed). Raises OSError."""
-        # _start and _run inlined: no nested call or coroutine per await (the hot path).
-        if self._closed or (
-            self._loop._thread_id != _get_ident()  # type: ignore[attr-defined]
-            if self._thread_checked
-            else _get_running_loop() is not self._loop
-        ):
-            self._check_open()
-        user_data = self._next_user_data
-        self._next_user_data = user_data + 1
-        if user_data + 1 >= self._ud_end:
-            self._next_user_data = self._ud_first | 1
-        try:
-            self._ring.recv(user_data, fd, buffer, flags)
-        except SubmissionQueueFull:
-            self._prepare(self._ring.recv, user_data, (fd, buffer, flags))
-        future: asyncio.Future[int] = self._new_future()
-        self._ops[user_data] = future
-        if not self._flush_scheduled:
-            self._schedule_flush()
-        try:
-            res = await future
-        except asyncio.CancelledError:
-            self._abandon(user_data, _DISCARD)
-            raise
-        if res < 0:
-            raise _error(res)
-        return res
+        return await self._start(self._ring.recv, fd, buffer, flags)
 
     async def recv_bytes(self, fd: _FileDescriptor, size: int, flags: int = 0) -> bytes:
         """Receives up to ``size`` bytes and returns them (``b""``: the peer closed). Raises
@@ -1394,7 +1239,7 @@ class AsyncRing:
         if size < 0:
             raise ValueError("size must be >= 0")
         buffer = bytearray(size)
-        n = await self._run(self._ring.recv, fd, buffer, flags)
+        n = await self._start(self._ring.recv, fd, buffer, flags)
         del buffer[n:]
         return bytes(buffer)
 
@@ -1413,17 +1258,17 @@ class AsyncRing:
     async def sendmsg(self, fd: _FileDescriptor, msg: Msghdr, flags: int = 0) -> int:
         """sendmsg with an :class:`iouring.Msghdr` (buffers, destination name, ancillary
         data); returns the bytes sent. Raises OSError."""
-        return await self._run(self._ring.sendmsg, fd, msg, flags)
+        return await self._start(self._ring.sendmsg, fd, msg, flags)
 
     async def recvmsg(self, fd: _FileDescriptor, msg: Msghdr, flags: int = 0) -> int:
         """recvmsg into an :class:`iouring.Msghdr`; returns the bytes received, and
         ``msg.name``, ``msg.ancdata``, ``msg.flags`` hold the rest. Raises OSError."""
-        return await self._run(self._ring.recvmsg, fd, msg, flags)
+        return await self._start(self._ring.recvmsg, fd, msg, flags)
 
     async def shutdown(self, fd: _FileDescriptor, how: int = _SHUT_RDWR) -> None:
         """shutdown(2) of a socket (``socket.SHUT_RD``/``SHUT_WR``/``SHUT_RDWR``). Raises
         OSError."""
-        await self._run(self._ring.shutdown, fd, how)
+        await self._start(self._ring.shutdown, fd, how)
 
     # --- addresses, servers and connections ----------------------------------------------
 
@@ -1465,7 +1310,7 @@ class AsyncRing:
         self._check_open()
         (_, sockaddr), *_ = await self._resolve(fd, address, passive=True)
         if self._has_op(Op.BIND):
-            await self._run(self._ring.bind, fd, sockaddr)
+            await self._start(self._ring.bind, fd, sockaddr)
         else:
             _with_socket(fd, lambda s: s.bind(sockaddr))
 
@@ -1474,7 +1319,7 @@ class AsyncRing:
         otherwise). Raises OSError."""
         self._check_open()
         if self._has_op(Op.LISTEN):
-            await self._run(self._ring.listen, fd, backlog)
+            await self._start(self._ring.listen, fd, backlog)
         else:
             _with_socket(fd, lambda s: s.listen(backlog))
 
@@ -1501,24 +1346,14 @@ class AsyncRing:
         with ``sock.getsockname()``). Raises OSError, ``socket.gaierror``."""
         self._check_open()
         infos = await self._resolve(None, (host or "", port), passive=True, family=family)
-        error: OSError | None = None
-        for fam, sockaddr in infos:
-            sock = socket.socket(fam, _SOCK_STREAM | _SOCK_CLOEXEC)
-            try:
-                if reuse_address:
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                await self.bind(sock, sockaddr)
-                await self.listen(sock, backlog)
-            except OSError as exc:
-                sock.close()
-                error = exc
-                continue
-            except BaseException:
-                sock.close()
-                raise
-            return sock
-        assert error is not None
-        raise error
+
+        async def serve(sock: _Socket, sockaddr: Any) -> None:
+            if reuse_address:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            await self.bind(sock, sockaddr)
+            await self.listen(sock, backlog)
+
+        return await self._first_socket(infos, serve)
 
     async def open_connection(self, host: str, port: int, *, family: int = 0) -> _Socket:
         """A TCP ``socket.socket`` connected to ``host`` (a name resolved with
@@ -1527,11 +1362,24 @@ class AsyncRing:
         ``socket.gaierror``."""
         self._check_open()
         infos = await self._resolve(None, (host, port), passive=False, family=family)
+
+        async def connect(sock: _Socket, sockaddr: Any) -> None:
+            await self._start(self._ring.connect, sock, sockaddr)
+
+        return await self._first_socket(infos, connect)
+
+    @staticmethod
+    async def _first_socket(
+        infos: list[tuple[int, Any]], setup: Callable[[_Socket, Any], Awaitable[None]]
+    ) -> _Socket:
+        """A new TCP socket for each ``(family, sockaddr)`` of ``infos`` in turn, through
+        ``await setup(sock, sockaddr)``, until one succeeds; a failed one is closed. Raises the
+        OSError of the last attempt."""
         error: OSError | None = None
         for fam, sockaddr in infos:
             sock = socket.socket(fam, _SOCK_STREAM | _SOCK_CLOEXEC)
             try:
-                await self._run(self._ring.connect, sock, sockaddr)
+                await setup(sock, sockaddr)
             except OSError as exc:
                 sock.close()
                 error = exc

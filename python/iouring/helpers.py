@@ -1038,8 +1038,13 @@ def _encoded_paths(items: Sequence[Any], where: npt.NDArray[np.intp]) -> list[by
     ``paths[i]``), so that no open of a later group can fail on its argument while reads are
     in flight."""
     picked = [items[i] for i in where.tolist()]
+    encoding, errors = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
     try:
-        encoded = list(map(os.fsencode, picked))
+        # str.encode inline for the common case: os.fsencode is a Python call per path.
+        encoded = [
+            item.encode(encoding, errors) if type(item) is str else os.fsencode(item)
+            for item in picked
+        ]
     except TypeError:
         for i, item in zip(where.tolist(), picked, strict=True):
             if not isinstance(item, (str, bytes, os.PathLike)):
@@ -1048,8 +1053,8 @@ def _encoded_paths(items: Sequence[Any], where: npt.NDArray[np.intp]) -> list[by
                     f"not {type(item).__name__}"
                 ) from None
         raise
-    bad = [i for i, e in zip(where.tolist(), encoded, strict=True) if b"\0" in e]
-    if bad:
+    if b"\0" in b"".join(encoded):  # one scan; the index only when there is one
+        bad = [i for i, e in zip(where.tolist(), encoded, strict=True) if b"\0" in e]
         raise ValueError(f"paths[{bad[0]}]: embedded null byte")
     return encoded
 

@@ -83,6 +83,29 @@ public:
     }
     [[nodiscard]] std::uint32_t entries() const noexcept { return entries_; }
 
+    // IORING_CQ_EVENTFD_DISABLED, the one CQ ring flag the application writes: while it is set
+    // the kernel does not signal the registered eventfd for new completions (liburing's
+    // io_uring_cq_eventfd_enabled/toggle). A kernel without a CQ flags word (before 5.8) always
+    // signals: eventfd_enabled() is true there and disabling returns false.
+    [[nodiscard]] bool eventfd_enabled() const noexcept {
+        return (ring_flags() & cq_ring::EVENTFD_DISABLED) == 0;
+    }
+    bool eventfd_toggle(bool enabled) noexcept {
+        if (flags_ == nullptr) return enabled;
+        // We are the only writer of this word (the kernel only reads it).
+        std::uint32_t flags = load_relaxed(flags_);
+        flags = enabled ? (flags & ~cq_ring::EVENTFD_DISABLED)
+                        : (flags | cq_ring::EVENTFD_DISABLED);
+        store_release(flags_, flags);
+        // Full fence: after enabling, the caller looks at the tail for completions posted
+        // while the flag was set (they were not signalled). The kernel stores the tail and
+        // then, past a full barrier (wq_has_sleeper's smp_mb in io_cqring_wake), reads the
+        // flag; with our store ordered before our load of the tail, either the kernel sees
+        // the flag clear and signals, or we see its completion.
+        full_fence();
+        return true;
+    }
+
 private:
     std::uint32_t* head_ = nullptr;
     std::uint32_t* tail_ = nullptr;
