@@ -28,6 +28,7 @@
 
 #include "convert.hpp"
 #include "module.hpp"
+#include "op_policy.hpp"
 #include "path_block.hpp"
 #include "pins.hpp"
 
@@ -287,13 +288,17 @@ inline void take_optional(std::size_t n, std::optional<Column>& c) {
     if (c) c->take(n);
 }
 
-// SqeFlags for every operation of a batch. CQE_SKIP_SUCCESS is refused for the reason the Sqe
-// setter gives; BUFFER_SELECT because a batch gives each operation its own memory.
+// SqeFlags for every operation of a batch. CQE_SKIP_SUCCESS by the rules of its flags alone
+// (skip_refusal; every batch operation posts one completion), the chain rules at submit (see
+// Ring::flush); BUFFER_SELECT is refused because a batch gives each operation its own memory.
 void check_sqe_flags(std::uint64_t flags) {
-    if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
-        raise(PyExc_ValueError,
-              "sqe_flags: SqeFlags.CQE_SKIP_SUCCESS is refused: the ring releases the memory "
-              "of an operation when its completion arrives, so every completion must arrive");
+    if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0 && (flags & sqe_flags::BUFFER_SELECT) == 0) {
+        Sqe probe{};  // a NOP: only the flags decide
+        probe.flags = static_cast<std::uint8_t>(flags);
+        if (const char* why = skip_refusal(probe)) {
+            raise(PyExc_ValueError,
+                  std::string("sqe_flags: SqeFlags.CQE_SKIP_SUCCESS is refused: ") + why);
+        }
     }
     if ((flags & sqe_flags::BUFFER_SELECT) != 0) {
         raise(PyExc_ValueError,
@@ -543,17 +548,18 @@ std::uint32_t rw_fixed_batch(Ring& ring, py::handle user_data, py::handle fd,
     std::uint64_t next = 0;
     for (std::size_t i = 0; i < m; ++i) {
         auto k = index.at<std::uint16_t>(i);
-        if (k >= registered->iovecs.size()) {
+        std::uint64_t start = place ? (*place)[i] : next;
+        auto len = lengths.at<std::uint32_t>(i);
+        RangeFault fault = registered_range(registered, k, start, len, true);
+        if (fault == RangeFault::BadIndex) {
             raise(PyExc_ValueError, "operation " + std::to_string(i) + ": buffer_index " +
                                         std::to_string(k) + " is out of range (" +
                                         std::to_string(registered->iovecs.size()) +
                                         " buffers registered)");
         }
         const Iovec& reg = registered->iovecs[k];
-        std::uint64_t start = place ? (*place)[i] : next;
-        auto len = lengths.at<std::uint32_t>(i);
         std::uint64_t end = start + len;
-        if (end < start || end > reg.len) {
+        if (fault != RangeFault::None) {
             std::string what = "registered buffer " + std::to_string(k);
             raise(PyExc_ValueError, range_error(i, start, end, what.c_str(), reg.len));
         }
