@@ -208,6 +208,25 @@ def test_skip_refused_for_its_chain_at_submit(make_ring: Callable[..., IoUring])
     assert reap_all(ring, 1) == [(0xF, 0)]
 
 
+def test_skip_chain_after_an_open_plain_chain(make_ring: Callable[..., IoUring]) -> None:
+    """A submit that ended with IO_LINK on its last SQE ended that chain in the kernel: the
+    next submit's skip chain starts a chain of its own and is taken."""
+    ring = skip_ring(make_ring)
+    ring.nop(0x0A).flags = LINK  # links to nothing: the kernel ends the chain at the submit
+    assert reap_all(ring, 1) == [(0x0A, 0)]
+    ring.nop(0x0B).flags = MEMBER
+    ring.nop(0x0B)
+    assert reap_all(ring, 1) == [(0x0B, 0)]
+    # Flushed but not submitted, the open chain would continue into the next SQEs.
+    ring.nop(0x0C).flags = LINK
+    ring.flush_sq()
+    ring.nop(0x0D).flags = MEMBER
+    ring.nop(0x0D)
+    with pytest.raises(ValueError, match="does not carry the flag"):
+        ring.submit()
+    ring.close()
+
+
 def test_skip_refused_when_enter_would_split_a_chain(make_ring: Callable[..., IoUring]) -> None:
     ring = skip_ring(make_ring)
     for _ in range(2):

@@ -345,6 +345,9 @@ void Ring::check_submit_cut(unsigned to_submit) const {
 // only one comes, the pins stay until close() (which then reports them): kept, never freed
 // early. A later partial take of the rest counts once more, the same way.
 void Ring::note_submitted() {
+    // A chain left open by the last flush ends once the kernel took all of it: the next flush
+    // starts a new one (see check_skip_chains).
+    if (chain_open_ && kernel_position() == flushed_) chain_open_ = false;
     if (skip_chains_.empty()) return;
     std::uint64_t head = kernel_position();
     std::size_t kept = 0;
