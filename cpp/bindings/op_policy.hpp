@@ -19,6 +19,7 @@
 //   limit  a field whose bits are limited (push_sqes and the Sqe setters refuse others).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -350,6 +351,21 @@ inline const char* skip_refusal(const Sqe& s) noexcept {
             return "the completions of this opcode are not the ring's to account for";
     }
     return "unknown opcode";
+}
+
+// Set (for good) once any path accepted CQE_SKIP_SUCCESS on an SQE (the Sqe.flags setter, the
+// sqe_flags column of a batch, push_sqes): until then Ring::flush skips looking for skip chains,
+// which keeps the batch path free of the scan. A path that wrote the flag without setting this
+// would make its chain counted as separate operations, whose pins are then kept, not freed
+// early (a skipped member never posts a completion it was not counted for).
+inline std::atomic<bool>& skip_flag_used() noexcept {
+    static std::atomic<bool> used{false};
+    return used;
+}
+inline void note_skip_flag(std::uint8_t flags) noexcept {
+    if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
+        skip_flag_used().store(true, std::memory_order_relaxed);
+    }
 }
 
 // Why `s` cannot be the last member of a chain whose earlier members carry CQE_SKIP_SUCCESS;

@@ -299,6 +299,7 @@ void check_sqe_flags(std::uint64_t flags) {
             raise(PyExc_ValueError,
                   std::string("sqe_flags: SqeFlags.CQE_SKIP_SUCCESS is refused: ") + why);
         }
+        note_skip_flag(probe.flags);  // Ring::flush now looks for skip chains
     }
     if ((flags & sqe_flags::BUFFER_SELECT) != 0) {
         raise(PyExc_ValueError,

@@ -122,6 +122,7 @@ SqeClass register_sqe(py::module_& m) {
                 Sqe changed = sqe;
                 changed.flags = flags;
                 check_policy(h, changed, "flags", false);
+                note_skip_flag(flags);
                 sqe.flags = flags;
             },
             "SqeFlags of this SQE. CQE_SKIP_SUCCESS is taken on the members of a linked chain "

@@ -155,6 +155,7 @@ std::uint32_t push_sqes(Ring& ring, py::handle sqes_arg, py::handle buffer_arg) 
             if (why == nullptr) why = skip_refusal(s);
             if (why != nullptr)
                 refuse(i, std::string("SqeFlags.CQE_SKIP_SUCCESS is refused: ") + why);
+            note_skip_flag(s.flags);
         }
         if ((s.flags & sqe_flags::BUFFER_SELECT) != 0) {
             refuse(i,

@@ -151,14 +151,16 @@ std::uint64_t Ring::reserve_slots(std::uint32_t max, std::uint32_t& count) {
 std::uint32_t Ring::flush() {
     SubmissionQueue& sq = core_.sq();
     if (handed_out_ == flushed_) return core_.flush_sq();
-    std::uint8_t flags = 0;  // every flag of the range: one byte per SQE, no branch
-    for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
-        flags |= sq.at(static_cast<std::uint32_t>(position)).flags;
-    }
-    if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) [[unlikely]] {
-        check_skip_chains();  // raises before anything changes
-        flush_skip_chains();
-        return core_.flush_sq();
+    if (skip_flag_used().load(std::memory_order_relaxed)) [[unlikely]] {
+        std::uint8_t flags = 0;  // every flag of the range: one byte per SQE, no branch
+        for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
+            flags |= sq.at(static_cast<std::uint32_t>(position)).flags;
+        }
+        if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
+            check_skip_chains();  // raises before anything changes
+            flush_skip_chains();
+            return core_.flush_sq();
+        }
     }
     constexpr std::uint8_t links = sqe_flags::IO_LINK | sqe_flags::IO_HARDLINK;
     chain_open_ = (sq.at(static_cast<std::uint32_t>(handed_out_ - 1)).flags & links) != 0;
