@@ -4,26 +4,19 @@
 // IoUring.<name>() that takes a vacant slot and prepares it.
 #pragma once
 
-#include <bitset>
 #include <deque>
 #include <string>
 
 #include "module.hpp"
+#include "op_policy.hpp"
 #include <iouring/sqe_control.hpp>
 
 namespace iouring::bindings {
 
 // Operations whose fd, off, ioprio, rw_flags, buf_index and splice_fd_in are plain numbers
 // with no pointer or size meaning: only for these may Python change those Sqe fields between
-// prep and submit. Each family marks its own at registration.
-inline std::bitset<256>& plain_ops() {
-    static std::bitset<256> ops;
-    return ops;
-}
-inline void mark_plain(std::initializer_list<Op> ops) {
-    for (Op op : ops) plain_ops().set(static_cast<std::size_t>(op));
-}
-inline bool is_plain_op(std::uint8_t opcode) { return plain_ops().test(opcode); }
+// prep and submit (the "edit" column of op_policy.hpp).
+inline bool is_plain_op(std::uint8_t opcode) { return policy_of(opcode).edit; }
 
 // Whether the kernel, running `sqe`, gives another operation a different user_data: a poll
 // update (POLL_REMOVE) with PollFlags.UPDATE_USER_DATA whose new value (off) differs from the

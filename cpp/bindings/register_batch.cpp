@@ -29,6 +29,7 @@
 #include "columns.hpp"
 #include "convert.hpp"
 #include "module.hpp"
+#include "op_policy.hpp"
 #include "path_block.hpp"
 #include "pins.hpp"
 
@@ -36,13 +37,18 @@ namespace iouring::bindings {
 
 namespace {
 
-// SqeFlags for every operation of a batch. CQE_SKIP_SUCCESS is refused for the reason the Sqe
-// setter gives; BUFFER_SELECT because a batch gives each operation its own memory.
+// SqeFlags for every operation of a batch. CQE_SKIP_SUCCESS by the rules of its flags alone
+// (skip_refusal; every batch operation posts one completion), the chain rules at submit (see
+// Ring::flush); BUFFER_SELECT is refused because a batch gives each operation its own memory.
 void check_sqe_flags(std::uint64_t flags) {
-    if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
-        raise(PyExc_ValueError,
-              "sqe_flags: SqeFlags.CQE_SKIP_SUCCESS is refused: the ring releases the memory "
-              "of an operation when its completion arrives, so every completion must arrive");
+    if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0 && (flags & sqe_flags::BUFFER_SELECT) == 0) {
+        Sqe probe{};  // a NOP: only the flags decide
+        probe.flags = static_cast<std::uint8_t>(flags);
+        if (const char* why = skip_refusal(probe)) {
+            raise(PyExc_ValueError,
+                  std::string("sqe_flags: SqeFlags.CQE_SKIP_SUCCESS is refused: ") + why);
+        }
+        note_skip_flag(probe.flags);  // Ring::flush now looks for skip chains
     }
     if ((flags & sqe_flags::BUFFER_SELECT) != 0) {
         raise(PyExc_ValueError,
@@ -261,17 +267,18 @@ std::uint32_t rw_fixed_batch(Ring& ring, py::handle user_data, py::handle fd,
     std::uint64_t next = 0;
     for (std::size_t i = 0; i < m; ++i) {
         auto k = index.at<std::uint16_t>(i);
-        if (k >= registered->iovecs.size()) {
+        std::uint64_t start = place ? (*place)[i] : next;
+        auto len = lengths.at<std::uint32_t>(i);
+        RangeFault fault = registered_range(registered, k, start, len, true);
+        if (fault == RangeFault::BadIndex) {
             raise(PyExc_ValueError, "operation " + std::to_string(i) + ": buffer_index " +
                                         std::to_string(k) + " is out of range (" +
                                         std::to_string(registered->iovecs.size()) +
                                         " buffers registered)");
         }
         const Iovec& reg = registered->iovecs[k];
-        std::uint64_t start = place ? (*place)[i] : next;
-        auto len = lengths.at<std::uint32_t>(i);
         std::uint64_t end = start + len;
-        if (end < start || end > reg.len) {
+        if (fault != RangeFault::None) {
             std::string what = "registered buffer " + std::to_string(k);
             raise(PyExc_ValueError, range_error(i, start, end, what.c_str(), reg.len));
         }
@@ -445,7 +452,9 @@ constexpr const char* kBatchNote =
     "\n\nuser_data is an array, or an int start (operation i gets start + i). Other array "
     "arguments broadcast (length 1 or a single int applies to all); count gives the number "
     "of operations when every argument is a single value. sqe_flags (SqeFlags, one or one "
-    "per operation) are set on every SQE; CQE_SKIP_SUCCESS and BUFFER_SELECT are refused. "
+    "per operation) are set on every SQE; BUFFER_SELECT is refused, and CQE_SKIP_SUCCESS is "
+    "taken on the members of a linked chain before its last one, all with one user_data (pass "
+    "user_data as an array; see Sqe.flags for the rules, checked at submit). "
     "Prepares as many operations as the SQ has room for and returns that count; raises "
     "SubmissionQueueFull when there is no room at all. Every operation that can fit (at "
     "most sq_entries, whatever the count or the arrays' length) is validated before the first "

@@ -436,7 +436,6 @@ std::uint16_t to_buf_group(py::handle value, const char* name) {
 
 void register_buffer_ops(py::module_& m, RingClass& ring, SqeClass& sqe) {
     register_net_types(m);
-    mark_plain({Op::REMOVE_BUFFERS, Op::READ_MULTISHOT});
 
     BufferRing::bind(m);
     py::class_<BufferRing, std::shared_ptr<BufferRing>>(m, "BufferRing", kBufferRingDoc)

@@ -74,18 +74,18 @@ Prepared make_fsync(py::handle user_data, py::handle fd, py::handle flags) {
 void check_registered_range(const Ring& ring, std::uint16_t index, const void* data,
                             std::size_t size, const std::string& name) {
     const RegisteredBuffers* registered = ring.registered_buffers();
-    if (registered == nullptr) {
+    RangeFault fault = registered_range(registered, index, reinterpret_cast<std::uintptr_t>(data),
+                                        size, false);
+    if (fault == RangeFault::NothingRegistered) {
         raise(PyExc_ValueError, "buffer_index: no buffers are registered with this ring");
     }
-    if (index >= registered->iovecs.size()) {
+    if (fault == RangeFault::BadIndex) {
         raise(PyExc_ValueError, "buffer_index " + std::to_string(index) + " is out of range (" +
                                     std::to_string(registered->iovecs.size()) +
                                     " buffers registered)");
     }
-    const Iovec& reg = registered->iovecs[index];
-    auto start = reinterpret_cast<std::uintptr_t>(data);
     bool empty_array = data == nullptr && size == 0;  // no iovecs: only the index is checked
-    if (!empty_array && (start < reg.base || size > reg.len || start - reg.base > reg.len - size)) {
+    if (!empty_array && fault == RangeFault::Outside) {
         raise(PyExc_ValueError, name + " must lie inside registered buffer " +
                                     std::to_string(index) +
                                     " (pass a memoryview slice of the registered buffer)");
@@ -181,11 +181,6 @@ Prepared make_close(py::handle user_data, py::handle fd) {
 }  // namespace
 
 void register_ops(RingClass& ring, SqeClass& sqe) {
-    // The fixed-buffer ops are plain too: the kernel checks buf_index and the addresses against
-    // the registration at issue time, and the registration is kept alive (Ring::flush()).
-    mark_plain({Op::NOP, Op::READV, Op::WRITEV, Op::FSYNC, Op::READ_FIXED, Op::WRITE_FIXED,
-                Op::READV_FIXED, Op::WRITEV_FIXED, Op::READ, Op::WRITE, Op::SPLICE, Op::OPENAT,
-                Op::CLOSE});
     def_op(ring, sqe, "nop", "prep_nop", &make_nop,
            "Prepares a no-op that completes with res 0. Matches io_uring_prep_nop(3).",
            py::arg("user_data"));

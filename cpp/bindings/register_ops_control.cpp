@@ -574,14 +574,6 @@ void register_control_ops(RingClass& ring, SqeClass& sqe) {
     py::object any = py::int_(kFutexBitsetMatchAny);
     py::object u32 = py::int_(futex2::SIZE_U32);
 
-    // Ops whose plain fields carry no pointer or memory size. Not plain: TIMEOUT_REMOVE (an
-    // UPDATE flag makes off a pointer), MSG_RING (rw_flags and file_index carry the MORE flag
-    // that keeps the target's pins safe), WAITID (off is the siginfo pointer), FUTEX_* (fd is
-    // the futex size), FILES_UPDATE (off = FILE_INDEX_ALLOC makes the kernel write fds),
-    // EPOLL_WAIT.
-    mark_plain({Op::TIMEOUT, Op::LINK_TIMEOUT, Op::ASYNC_CANCEL, Op::POLL_ADD, Op::POLL_REMOVE,
-                Op::EPOLL_CTL, Op::FIXED_FD_INSTALL});
-
     def_op(ring, sqe, "timeout", "prep_timeout", &make_timeout,
            "Prepares a timeout: completes with res -ETIME when ts passes (seconds as int or "
            "float, or a datetime.timedelta; with TimeoutFlags.ABS an absolute time of the clock "

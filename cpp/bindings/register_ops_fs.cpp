@@ -736,12 +736,6 @@ void register_fs_ops(RingClass& ring, SqeClass& sqe) {
     register_fs_constants(m);
     register_statx_class(m);
 
-    // Ops whose plain fields (fd, off, ioprio, rw_flags, buf_index, splice_fd_in) carry no
-    // pointer or memory size. Not plain: MADVISE (rw_flags is the advice, checked against the
-    // buffer), OPENAT2/STATX/RENAMEAT/SYMLINKAT/LINKAT/*XATTR (off is a pointer), PIPE.
-    mark_plain({Op::SYNC_FILE_RANGE, Op::FALLOCATE, Op::FADVISE, Op::FTRUNCATE, Op::UNLINKAT,
-                Op::MKDIRAT, Op::TEE});
-
     def_op(ring, sqe, "readv2", "prep_readv2", &make_rw_vectored2<false>,
            "Prepares a vectored read like readv() with preadv2(2) flags (os.RWF_*). Raises "
            "TypeError for read-only buffers. Matches io_uring_prep_readv2(3).",

@@ -998,8 +998,6 @@ void register_net_types(py::module_& m) {
 }
 
 void register_net_ops(RingClass& ring, SqeClass& sqe) {
-    mark_plain({Op::SOCKET, Op::LISTEN, Op::SHUTDOWN});
-
     def_op(ring, sqe, "socket", "prep_socket", &make_socket,
            "Prepares the creation of a socket(domain, type, protocol); res is the new fd. "
            "flags must be 0 (ValueError otherwise). Matches io_uring_prep_socket(3).",

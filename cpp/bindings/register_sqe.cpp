@@ -3,7 +3,7 @@
 // Fields the kernel dereferences or uses as a memory size (opcode, addr, len, addr3) are set
 // only by the prep methods, which pin what they point at. The scalar fields can be changed
 // between prep and submit, as with liburing, but only for operations whose scalar fields carry
-// no pointer meaning (see is_plain_op in ops.hpp).
+// no pointer meaning (the "edit" column of op_policy.hpp).
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -11,6 +11,7 @@
 
 #include "convert.hpp"
 #include "module.hpp"
+#include "op_policy.hpp"
 #include "ops.hpp"
 
 namespace iouring::bindings {
@@ -33,12 +34,25 @@ std::uint8_t checked_sqe_flags(py::handle value) {
     if ((flags & ~std::uint32_t{sqe_flags::ALL}) != 0) {
         raise(PyExc_ValueError, "flags: unknown SQE flag bits " + std::to_string(flags));
     }
-    if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
-        raise(PyExc_ValueError,
-              "flags: SqeFlags.CQE_SKIP_SUCCESS is refused: the ring releases the memory of an "
-              "operation when its completion arrives, so every completion must arrive");
-    }
     return static_cast<std::uint8_t>(flags);
+}
+
+// The rules of op_policy.hpp that `changed` (the handle's SQE with one field changed) must
+// keep: the limited bits of its row when a plain field changed (the prep methods check their
+// own), and CQE_SKIP_SUCCESS where it can be accounted for (the chain rules are checked at
+// submit, once the whole chain is prepared).
+void check_policy(const SqeHandle& h, const Sqe& changed, const char* name, bool plain_field) {
+    if (const Limit* limit = plain_field ? broken_limit(changed) : nullptr) {
+        raise(PyExc_ValueError, std::string("Sqe.") + name + ": " + field_name(limit->field) +
+                                    " of " + op_name(changed.opcode) + ": " + limit->doc);
+    }
+    if ((changed.flags & sqe_flags::CQE_SKIP_SUCCESS) == 0) return;
+    const char* why = h.ring->skip_ring_refusal();
+    if (why == nullptr) why = skip_refusal(changed);
+    if (why != nullptr) {
+        raise(PyExc_ValueError,
+              std::string("Sqe.") + name + ": SqeFlags.CQE_SKIP_SUCCESS is refused: " + why);
+    }
 }
 
 // A read/write property for a scalar field, converting with `convert` before touching the slot.
@@ -55,6 +69,7 @@ void def_plain_field(SqeClass& cls, const char* name, T Sqe::*member, Convert co
             if (renames_user_data(changed)) {
                 raise(PyExc_ValueError, std::string("Sqe.") + name + ": " + kRenameRefused);
             }
+            check_policy(h, changed, name, true);
             sqe.*member = converted;
         },
         doc);
@@ -103,9 +118,19 @@ SqeClass register_sqe(py::module_& m) {
             "flags", [](const SqeHandle& h) { return h.sqe().flags; },
             [](const SqeHandle& h, py::handle value) {
                 std::uint8_t flags = checked_sqe_flags(value);
-                h.sqe().flags = flags;
+                Sqe& sqe = h.sqe();
+                Sqe changed = sqe;
+                changed.flags = flags;
+                check_policy(h, changed, "flags", false);
+                note_skip_flag(flags);
+                sqe.flags = flags;
             },
-            "SqeFlags of this SQE. CQE_SKIP_SUCCESS is refused (ValueError).")
+            "SqeFlags of this SQE. CQE_SKIP_SUCCESS is taken on the members of a linked chain "
+            "before its last one (each with IO_LINK, all with the chain's user_data; the last "
+            "member without the flag): the chain then posts exactly one completion, which "
+            "releases the memory of all its members. Elsewhere it raises ValueError saying why "
+            "(here for the rules of this SQE alone, at submit for the rules of the chain); see "
+            "the guide's section on CQE_SKIP_SUCCESS.")
         .def_property(
             "user_data", [](const SqeHandle& h) { return h.sqe().user_data; },
             [](const SqeHandle& h, py::handle value) {

@@ -9,7 +9,10 @@
 //   is reached through pointers that Python could still change after the check;
 // - a field that the opcode does not use must be zero, so no future kernel can read a pointer
 //   out of it;
-// - SqeFlags.CQE_SKIP_SUCCESS and BUFFER_SELECT are refused, as in the batch methods.
+// - SqeFlags.BUFFER_SELECT is refused, as in the batch methods, and CQE_SKIP_SUCCESS is taken
+//   where the ring can account for it (see skip_refusal in op_policy.hpp; the chain rules are
+//   checked at submit).
+// What each opcode may do is its row of op_policy.hpp (the push and memory columns).
 // The SQEs are copied out of the array first and validated in that private copy, which is what
 // goes into the ring: an array changed concurrently cannot slip an unchecked value in.
 #include <pybind11/numpy.h>
@@ -23,6 +26,7 @@
 
 #include "convert.hpp"
 #include "module.hpp"
+#include "op_policy.hpp"
 #include "ops.hpp"
 #include "pins.hpp"
 
@@ -30,87 +34,20 @@ namespace iouring::bindings {
 
 namespace {
 
-// The fields an opcode may set besides opcode, flags, user_data and personality.
-namespace field {
-inline constexpr unsigned IOPRIO = 1u << 0;
-inline constexpr unsigned FD = 1u << 1;
-inline constexpr unsigned OFF = 1u << 2;
-inline constexpr unsigned ADDR = 1u << 3;
-inline constexpr unsigned LEN = 1u << 4;
-inline constexpr unsigned RW_FLAGS = 1u << 5;
-inline constexpr unsigned BUF_INDEX = 1u << 6;
-inline constexpr unsigned SPLICE_FD_IN = 1u << 7;
-}  // namespace field
+constexpr std::uint32_t kNopCqe32 = 1u << 5;  // IORING_NOP_CQE32
 
-// How an opcode's addr/len pair is checked.
-enum class Memory : std::uint8_t {
-    None,          // addr and len are plain numbers (or unused)
-    ReadsBuffer,   // the kernel reads [addr, addr + len): must lie inside `buffer`
-    WritesBuffer,  // the kernel writes [addr, addr + len): inside `buffer`, which must be writable
-    Registered,    // [addr, addr + len) must lie inside registered buffer buf_index
-};
-
-struct OpRule {
-    bool allowed = false;
-    unsigned fields = 0;
-    Memory memory = Memory::None;
-};
-
-constexpr std::uint16_t kRecvSendPollFirst = 1u << 0;  // IORING_RECVSEND_POLL_FIRST
-constexpr std::uint32_t kNopCqe32 = 1u << 5;           // IORING_NOP_CQE32
-
-// The fields `s` may set: its opcode's, plus off and addr for a NOP with NopFlags.CQE32, which
-// posts them as the completion's big_cqe (plain numbers, never dereferenced).
-unsigned fields_of(const Sqe& s, const OpRule& rule) {
+// The fields `s` may set: its opcode's push column, plus off and addr for a NOP with
+// NopFlags.CQE32, which posts them as the completion's big_cqe (plain numbers, never
+// dereferenced).
+unsigned fields_of(const Sqe& s) {
+    unsigned fields = policy_of(s.opcode).push;
     if (s.opcode == static_cast<std::uint8_t>(Op::NOP) && (s.op_flags & kNopCqe32) != 0) {
-        return rule.fields | field::OFF | field::ADDR;
+        return fields | field::OFF | field::ADDR;
     }
-    return rule.fields;
+    return fields;
 }
 
-const OpRule& rule_of(std::uint8_t opcode) {
-    static const auto rules = [] {
-        using namespace field;
-        std::vector<OpRule> r(256);
-        auto set = [&r](Op op, unsigned fields, Memory memory = Memory::None) {
-            r[static_cast<std::size_t>(op)] = OpRule{true, fields, memory};
-        };
-        set(Op::NOP, FD | LEN | RW_FLAGS | BUF_INDEX);  // see nop_fields() for off and addr
-        set(Op::READ, IOPRIO | FD | OFF | ADDR | LEN | RW_FLAGS, Memory::WritesBuffer);
-        set(Op::WRITE, IOPRIO | FD | OFF | ADDR | LEN | RW_FLAGS, Memory::ReadsBuffer);
-        set(Op::READ_FIXED, IOPRIO | FD | OFF | ADDR | LEN | RW_FLAGS | BUF_INDEX,
-            Memory::Registered);
-        set(Op::WRITE_FIXED, IOPRIO | FD | OFF | ADDR | LEN | RW_FLAGS | BUF_INDEX,
-            Memory::Registered);
-        set(Op::FSYNC, FD | OFF | LEN | RW_FLAGS);
-        set(Op::CLOSE, FD | SPLICE_FD_IN);
-        set(Op::FADVISE, FD | OFF | ADDR | LEN | RW_FLAGS);  // addr: the 64-bit length
-        set(Op::FALLOCATE, FD | OFF | ADDR | LEN);           // addr: length, len: mode
-        set(Op::SYNC_FILE_RANGE, FD | OFF | LEN | RW_FLAGS);
-        set(Op::FTRUNCATE, FD | OFF);
-        set(Op::SHUTDOWN, FD | LEN);
-        set(Op::SPLICE, FD | OFF | ADDR | LEN | RW_FLAGS | SPLICE_FD_IN);  // addr: off_in
-        set(Op::TEE, FD | LEN | RW_FLAGS | SPLICE_FD_IN);
-        set(Op::POLL_ADD, FD | LEN | RW_FLAGS);
-        set(Op::POLL_REMOVE, FD | OFF | ADDR | LEN);        // addr/off: user_data values
-        set(Op::ASYNC_CANCEL, FD | ADDR | LEN | RW_FLAGS);  // addr: the target's user_data
-        set(Op::SOCKET, FD | OFF | LEN | RW_FLAGS | SPLICE_FD_IN);
-        set(Op::LISTEN, FD | LEN);
-        set(Op::SEND, IOPRIO | FD | ADDR | LEN | RW_FLAGS, Memory::ReadsBuffer);
-        set(Op::RECV, IOPRIO | FD | ADDR | LEN | RW_FLAGS, Memory::WritesBuffer);
-        return r;
-    }();
-    return rules[opcode];
-}
-
-std::string op_name(std::uint8_t opcode) {
-    try {
-        py::object op = py::module_::import("iouring._core").attr("Op")(opcode);
-        return "Op." + op.attr("name").cast<std::string>();
-    } catch (py::error_already_set&) {
-        return "opcode " + std::to_string(opcode);
-    }
-}
+bool pushable(std::uint8_t opcode) { return policy_of(opcode).push != kNoPush; }
 
 [[noreturn]] void refuse(std::size_t i, const std::string& why) {
     raise(PyExc_ValueError, "sqes[" + std::to_string(i) + "]: " + why);
@@ -143,7 +80,8 @@ void check_unused(std::size_t i, const Sqe& s, unsigned allowed) {
     }
 }
 
-bool touches_buffer(const Sqe& s, Memory memory) {
+bool touches_buffer(const Sqe& s) {
+    Memory memory = policy_of(s.opcode).memory;
     return (memory == Memory::ReadsBuffer || memory == Memory::WritesBuffer) &&
            (s.addr != 0 || s.len != 0);
 }
@@ -189,10 +127,9 @@ std::uint32_t push_sqes(Ring& ring, py::handle sqes_arg, py::handle buffer_arg) 
     bool buffer_read = false;
     bool buffer_written = false;
     for (const Sqe& s : sqes) {
-        const OpRule& rule = rule_of(s.opcode);
-        if (!rule.allowed || !touches_buffer(s, rule.memory)) continue;
+        if (!pushable(s.opcode) || !touches_buffer(s)) continue;
         buffer_read = true;
-        buffer_written = buffer_written || rule.memory == Memory::WritesBuffer;
+        buffer_written = buffer_written || policy_of(s.opcode).memory == Memory::WritesBuffer;
     }
     // Exporting may run Python code, so it comes before the ring's state is looked at.
     PinnedBuffer buf{nullptr, nullptr, 0};
@@ -204,8 +141,8 @@ std::uint32_t push_sqes(Ring& ring, py::handle sqes_arg, py::handle buffer_arg) 
 
     for (std::size_t i = 0; i < n; ++i) {
         const Sqe& s = sqes[i];
-        const OpRule& rule = rule_of(s.opcode);
-        if (!rule.allowed) {
+        const OpPolicy& rule = policy_of(s.opcode);
+        if (!pushable(s.opcode)) {
             refuse(i, "push_sqes cannot validate the pointer fields of " + op_name(s.opcode) +
                           "; prepare it with its ring method, which pins what it points at");
         }
@@ -213,29 +150,27 @@ std::uint32_t push_sqes(Ring& ring, py::handle sqes_arg, py::handle buffer_arg) 
             refuse(i, "unknown SQE flag bits " + std::to_string(s.flags));
         }
         if ((s.flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
-            refuse(i,
-                   "SqeFlags.CQE_SKIP_SUCCESS is refused: the ring releases the memory of an "
-                   "operation when its completion arrives, so every completion must arrive");
+            // The rules of one SQE here; those of its chain at submit (Ring::flush).
+            const char* why = ring.skip_ring_refusal();
+            if (why == nullptr) why = skip_refusal(s);
+            if (why != nullptr)
+                refuse(i, std::string("SqeFlags.CQE_SKIP_SUCCESS is refused: ") + why);
+            note_skip_flag(s.flags);
         }
         if ((s.flags & sqe_flags::BUFFER_SELECT) != 0) {
             refuse(i,
                    "SqeFlags.BUFFER_SELECT is refused by push_sqes; use the operation's ring "
                    "method with provided buffers");
         }
-        check_unused(i, s, fields_of(s, rule));
+        check_unused(i, s, fields_of(s));
         if (renames_user_data(s)) refuse(i, kRenameRefused);
-        auto op = static_cast<Op>(s.opcode);
-        if (op == Op::FSYNC && (s.op_flags & ~kFsyncDatasync) != 0) {
-            refuse(i, "rw_flags of Op.FSYNC: only FsyncFlags.DATASYNC is defined");
-        }
-        if ((op == Op::SEND || op == Op::RECV) && (s.ioprio & ~kRecvSendPollFirst) != 0) {
-            refuse(i, "ioprio of " + op_name(s.opcode) +
-                          ": only IORING_RECVSEND_POLL_FIRST is accepted by push_sqes (fixed "
-                          "buffers, multishot and bundles need the operation's ring method)");
+        if (const Limit* limit = broken_limit(s)) {
+            refuse(i, std::string(field_name(limit->field)) + " of " + op_name(s.opcode) + ": " +
+                          limit->doc);
         }
         std::uint64_t start = s.addr;
         std::uint64_t end = s.addr + s.len;
-        if (touches_buffer(s, rule.memory)) {
+        if (touches_buffer(s)) {
             if (buf.pin == nullptr) {
                 refuse(i,
                        "addr points at memory, but no buffer was given: pass the buffer that "
@@ -248,15 +183,15 @@ std::uint32_t push_sqes(Ring& ring, py::handle sqes_arg, py::handle buffer_arg) 
                               std::to_string(base) + ", " + std::to_string(base + buf.size) + ")");
             }
         } else if (rule.memory == Memory::Registered) {
-            if (registered == nullptr) {
+            RangeFault fault = registered_range(registered, s.buf_index, s.addr, s.len, false);
+            if (fault == RangeFault::NothingRegistered) {
                 refuse(i, "buf_index: no buffers are registered with this ring");
             }
-            if (s.buf_index >= registered->iovecs.size()) {
+            if (fault == RangeFault::BadIndex) {
                 refuse(i, "buf_index " + std::to_string(s.buf_index) + " is out of range (" +
                               std::to_string(registered->iovecs.size()) + " buffers registered)");
             }
-            const Iovec& reg = registered->iovecs[s.buf_index];
-            if (start < reg.base || end < start || end > reg.base + reg.len) {
+            if (fault == RangeFault::Outside) {
                 refuse(i, "bytes [addr, addr + len) = [" + std::to_string(start) + ", " +
                               std::to_string(end) + ") lie outside registered buffer " +
                               std::to_string(s.buf_index));
@@ -271,7 +206,7 @@ std::uint32_t push_sqes(Ring& ring, py::handle sqes_arg, py::handle buffer_arg) 
     SubmissionQueue& sq = ring.core().sq();
     fill_slots(sq, first, prepared, [&](std::uint32_t i) {
         sq.at(static_cast<std::uint32_t>(first + i)) = sqes[i];
-        if (buffer_read && touches_buffer(sqes[i], rule_of(sqes[i].opcode).memory)) {
+        if (buffer_read && touches_buffer(sqes[i])) {
             ring.add_slot_pin(first + i, buf.pin);
         }
     });
@@ -298,9 +233,11 @@ void register_sqe_array(py::module_& m, RingClass& ring) {
              "WRITE, SEND and RECV must lie inside `buffer`, which is pinned for those "
              "operations (writable when the kernel writes into it); addr/len of READ_FIXED and "
              "WRITE_FIXED must lie inside registered buffer buf_index; fields an opcode does not "
-             "use must be 0; CQE_SKIP_SUCCESS and BUFFER_SELECT are refused, and so is a "
+             "use must be 0; BUFFER_SELECT is refused, and so is a "
              "POLL_REMOVE with PollFlags.UPDATE_USER_DATA whose off (new user_data) differs "
-             "from its addr (old user_data).\n\n"
+             "from its addr (old user_data). CQE_SKIP_SUCCESS follows the rules of Sqe.flags "
+             "(the members of a linked chain before its last one, all with one user_data; the "
+             "chain's rules are checked at submit).\n\n"
              "Accepted opcodes: NOP, READ, WRITE, READ_FIXED, WRITE_FIXED, FSYNC, CLOSE, "
              "FADVISE, FALLOCATE, SYNC_FILE_RANGE, FTRUNCATE, SHUTDOWN, SPLICE, TEE, POLL_ADD, "
              "POLL_REMOVE, ASYNC_CANCEL, SOCKET, LISTEN, SEND, RECV.\n\n"

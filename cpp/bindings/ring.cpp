@@ -1,6 +1,7 @@
 #include "ring.hpp"
 
 #include "convert.hpp"
+#include "op_policy.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -21,21 +22,6 @@ namespace {
 // How long close() waits for cancelled operations before it keeps their memory forever.
 constexpr auto kCloseDrainTimeout = std::chrono::seconds(2);
 constexpr long long kCloseWaitSliceNs = 50'000'000;
-
-// Operations whose memory the kernel resolves through buf_index. The zero-copy sends
-// (send_zc_fixed, sendmsg_zc_fixed) say so with IORING_RECVSEND_FIXED_BUF in ioprio; the
-// registration then stays pinned until their final completion, the F_NOTIF one. (Kernel 6.18
-// refuses FIXED_BUF on plain SEND/SENDMSG with EINVAL, so they need no pin; they are listed
-// all the same, in case a later kernel accepts it.)
-bool uses_fixed_buffer(const Sqe& sqe) {
-    constexpr std::uint16_t kRecvSendFixedBuf = 1u << 2;  // IORING_RECVSEND_FIXED_BUF
-    auto op = static_cast<Op>(sqe.opcode);
-    if (op == Op::SEND_ZC || op == Op::SENDMSG_ZC || op == Op::SEND || op == Op::SENDMSG) {
-        return (sqe.ioprio & kRecvSendFixedBuf) != 0;
-    }
-    return op == Op::READ_FIXED || op == Op::WRITE_FIXED || op == Op::READV_FIXED ||
-           op == Op::WRITEV_FIXED;
-}
 
 // Pins that must outlive the process: memory the kernel may still write into.
 PinList& forever() {
@@ -168,6 +154,20 @@ std::uint64_t Ring::reserve_slots(std::uint32_t max, std::uint32_t& count) {
 
 std::uint32_t Ring::flush() {
     SubmissionQueue& sq = core_.sq();
+    if (handed_out_ == flushed_) return core_.flush_sq();
+    if (skip_flag_used().load(std::memory_order_relaxed)) [[unlikely]] {
+        std::uint8_t flags = 0;  // every flag of the range: one byte per SQE, no branch
+        for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
+            flags |= sq.at(static_cast<std::uint32_t>(position)).flags;
+        }
+        if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
+            check_skip_chains();  // raises before anything changes
+            flush_skip_chains();
+            return core_.flush_sq();
+        }
+    }
+    constexpr std::uint8_t links = sqe_flags::IO_LINK | sqe_flags::IO_HARDLINK;
+    chain_open_ = (sq.at(static_cast<std::uint32_t>(handed_out_ - 1)).flags & links) != 0;
     for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
         const Sqe& sqe = sq.at(static_cast<std::uint32_t>(position));
         PinList& pins = slot_pins_[position & sq.mask()];
@@ -181,6 +181,192 @@ std::uint32_t Ring::flush() {
     }
     flushed_ = handed_out_;
     return core_.flush_sq();
+}
+
+std::string op_name(std::uint8_t opcode) {
+    try {
+        py::object op = py::module_::import("iouring._core").attr("Op")(opcode);
+        return "Op." + op.attr("name").cast<std::string>();
+    } catch (py::error_already_set&) {
+        return "opcode " + std::to_string(opcode);
+    }
+}
+
+const char* Ring::skip_ring_refusal() const noexcept {
+    if ((core_.flags() & setup::SQPOLL) != 0) {
+        return "not on an SQPOLL ring: its kernel thread may take a linked chain in two "
+               "submissions, which run as two chains, and then the completion that retires "
+               "the skipped members can come before they finished";
+    }
+    if ((core_.features() & feat::CQE_SKIP) == 0) {
+        return "this kernel does not support it (IORING_FEAT_CQE_SKIP, Linux 5.17)";
+    }
+    return nullptr;
+}
+
+// The chain rules (the rules of one SQE alone are skip_refusal's): in a linked chain that uses
+// CQE_SKIP_SUCCESS, every member but the last carries the flag and IO_LINK, the last carries
+// neither, all carry the same user_data, and the chain is complete in this flush. The kernel
+// then posts exactly one completion for the chain, under that user_data, in every outcome:
+// - every member succeeds: the last member's completion (the others are skipped);
+// - a member before the last fails (a short transfer counts as failing): its completion, and
+//   the rest of the chain is cancelled without completions (REQ_F_SKIP_LINK_CQES);
+// - the last member fails: its completion;
+// - a member fails at submission: the chain's first member completes with -ECANCELED (or its
+//   own error), and the rest is cancelled without completions, the first member being skipped.
+// Any member before the last has completed when that completion is posted (links run one after
+// the other), so the chain's pins can be released with it. A non-skipped member before a
+// skipped one would break this (its failure cancels the rest *with* completions), and so would
+// a hard link, a multishot member or a LINK_TIMEOUT (two completions).
+void Ring::check_skip_chains() const {
+    const SubmissionQueue& sq = core_.sq();
+    constexpr std::uint8_t links = sqe_flags::IO_LINK | sqe_flags::IO_HARDLINK;
+    auto refuse = [&](std::uint64_t position, const std::string& why) {
+        const Sqe& s = sq.at(static_cast<std::uint32_t>(position));
+        char ud[32];
+        std::snprintf(ud, sizeof(ud), "%#llx", static_cast<unsigned long long>(s.user_data));
+        raise(PyExc_ValueError,
+              "SqeFlags.CQE_SKIP_SUCCESS: SQE " + std::to_string(position - flushed_ + 1) +
+                  " of the " + std::to_string(handed_out_ - flushed_) + " not yet submitted (" +
+                  op_name(s.opcode) + ", user_data " + ud + ") breaks a rule of the flag: " + why +
+                  ". Nothing was submitted; change it through its Sqe handle, prepare the "
+                  "chain's missing members, or close() the ring");
+    };
+    bool in_chain = chain_open_;     // the SQE at `position` continues a chain
+    bool chain_skips = false;        // the chain so far is all skip-flagged members
+    bool chain_plain = chain_open_;  // the chain so far has a member without the flag
+    std::uint64_t key = 0;
+    for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
+        const Sqe& s = sq.at(static_cast<std::uint32_t>(position));
+        bool skip = (s.flags & sqe_flags::CQE_SKIP_SUCCESS) != 0;
+        if (!in_chain) {
+            chain_skips = chain_plain = false;
+            key = s.user_data;
+        }
+        if (skip) {
+            if (const char* why = skip_ring_refusal()) refuse(position, why);
+            if (const char* why = skip_refusal(s)) refuse(position, why);
+            if (chain_plain) {
+                refuse(position,
+                       "a member before it in its chain does not carry the flag: the flag must "
+                       "be on every member but the last (a failing member without it cancels "
+                       "the rest of the chain with completions, a skipped one without)");
+            }
+            if (s.user_data != key) {
+                refuse(position,
+                       "every member of a chain that uses the flag must carry the chain's "
+                       "user_data (the first member's): the chain posts one completion, from "
+                       "whichever member ends it, and the ring counts it by user_data");
+            }
+            chain_skips = true;
+        } else {
+            if (chain_skips) {
+                if ((s.flags & links) != 0) {
+                    refuse(position,
+                           "the member after the skipped ones links further: only the chain's "
+                           "last member may go without the flag");
+                }
+                if (const char* why = skip_chain_end_refusal(s)) refuse(position, why);
+                if (s.user_data != key) {
+                    refuse(position,
+                           "the chain's last member must carry the chain's user_data (the "
+                           "first member's): the chain posts one completion, from whichever "
+                           "member ends it, and the ring counts it by user_data");
+                }
+            }
+            chain_plain = true;
+        }
+        in_chain = (s.flags & links) != 0;
+    }
+    if (in_chain && chain_skips) {
+        refuse(handed_out_ - 1,
+               "its chain is not finished: the last SQE prepared links to one not prepared yet "
+               "(the kernel ends a chain at the end of a submission, and a chain ending with a "
+               "skipped member could never report its success)");
+    }
+}
+
+void Ring::flush_skip_chains() {
+    SubmissionQueue& sq = core_.sq();
+    PinList chain;            // the pins of the skip-flagged members seen so far
+    bool in_chain = false;    // inside a chain that uses the flag
+    std::uint64_t start = 0;  // its first position
+    for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
+        const Sqe& sqe = sq.at(static_cast<std::uint32_t>(position));
+        PinList& pins = slot_pins_[position & sq.mask()];
+        slot_pin_count_ -= pins.size();
+        if (registered_buffers_ != nullptr && uses_fixed_buffer(sqe)) {
+            pins.push_back(registered_buffers_);
+        }
+        if ((sqe.flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
+            if (!in_chain) start = position;
+            in_chain = true;
+            for (Pin& pin : pins) chain.push_back(std::move(pin));
+            pins.clear();
+            continue;
+        }
+        if (in_chain) {
+            // The last member: the chain counts once, under its user_data, with every pin.
+            for (Pin& pin : pins) chain.push_back(std::move(pin));
+            pins.clear();
+            inflight_.add(sqe.user_data, chain);
+            skip_chains_.push_back(SkipChain{start, position + 1, sqe.user_data});
+            in_chain = false;
+            continue;
+        }
+        inflight_.add(sqe.user_data, pins);
+    }
+    flushed_ = handed_out_;
+    constexpr std::uint8_t links = sqe_flags::IO_LINK | sqe_flags::IO_HARDLINK;
+    chain_open_ = (sq.at(static_cast<std::uint32_t>(handed_out_ - 1)).flags & links) != 0;
+}
+
+std::uint64_t Ring::kernel_position() const noexcept {
+    const SubmissionQueue& sq = core_.sq();
+    // flushed_ is where the shared tail stands; the head is behind it by what the kernel has
+    // not taken yet (unsigned 32-bit distance, as the kernel counts).
+    return flushed_ - static_cast<std::uint32_t>(sq.shared_tail() - sq.kernel_head());
+}
+
+void Ring::check_submit_cut(unsigned to_submit) const {
+    if (skip_chains_.empty()) return;
+    std::uint64_t head = kernel_position();
+    std::uint64_t cut = head + std::min<std::uint64_t>(to_submit, flushed_ - head);
+    for (const SkipChain& c : skip_chains_) {
+        if (c.start < cut && cut < c.end) {
+            raise(PyExc_ValueError,
+                  "to_submit=" + std::to_string(to_submit) +
+                      " would submit only part of a linked chain that uses "
+                      "SqeFlags.CQE_SKIP_SUCCESS (the kernel runs the parts as separate chains, "
+                      "and the skipped members could never be accounted for): submit at least " +
+                      std::to_string(c.end - head) + " SQEs, or use submit()");
+        }
+    }
+}
+
+// The kernel may take fewer SQEs than asked for (it stops when it cannot allocate a request),
+// and then runs the taken part of a chain as a chain of its own, whose skipped members post a
+// completion only if one fails. The chain then posts one or two completions: one more is
+// counted under its user_data, so its pins are released only once both could have come. If
+// only one comes, the pins stay until close() (which then reports them): kept, never freed
+// early. A later partial take of the rest counts once more, the same way.
+void Ring::note_submitted() {
+    // A chain left open by the last flush ends once the kernel took all of it: the next flush
+    // starts a new one (see check_skip_chains).
+    if (chain_open_ && kernel_position() == flushed_) chain_open_ = false;
+    if (skip_chains_.empty()) return;
+    std::uint64_t head = kernel_position();
+    std::size_t kept = 0;
+    for (SkipChain& c : skip_chains_) {
+        if (c.end <= head) continue;  // taken whole: its completion is counted already
+        if (c.start < head) {
+            PinList none;
+            inflight_.add(c.key, none);
+            c.start = head;
+        }
+        skip_chains_[kept++] = c;
+    }
+    skip_chains_.resize(kept);
 }
 
 Deadline deadline_after(py::handle timeout) {
@@ -281,6 +467,7 @@ int Ring::submit_nowait(bool getevents) {
                             "completions with copy_cqes(), then submit again)");
             }
         }
+        note_submitted();
         if (ret < 0) throw_errno(ret, "io_uring_enter");
         submitted = ret;
     }
@@ -301,8 +488,10 @@ int Ring::enter(unsigned to_submit, unsigned min_complete, unsigned flags) {
     if ((flags & enter::GETEVENTS) != 0 && min_complete > core_.cq().entries()) {
         raise(PyExc_ValueError, "min_complete exceeds the completion queue size");
     }
+    check_submit_cut(to_submit);
     int ret = waits ? enter_blocking(to_submit, min_complete, flags)
                     : core_.enter(to_submit, min_complete, flags);
+    note_submitted();
     if (ret < 0) throw_errno(ret, "io_uring_enter");
     return ret;
 }

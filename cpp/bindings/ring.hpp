@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "errors.hpp"
@@ -24,6 +25,9 @@
 namespace iouring::bindings {
 
 using Deadline = std::optional<std::chrono::steady_clock::time_point>;
+
+// "Op.NAME" for an opcode (or "opcode N"), for messages.
+std::string op_name(std::uint8_t opcode);
 
 // The deadline `timeout` seconds from now (None: no deadline).
 Deadline deadline_after(py::handle timeout);
@@ -40,6 +44,26 @@ struct RegisteredBuffers {
     std::vector<std::shared_ptr<BufferExport>> exports;
     std::vector<Iovec> iovecs;
 };
+
+// Where a byte range stands against a registered buffer (see registered_range).
+enum class RangeFault : std::uint8_t { None, NothingRegistered, BadIndex, Outside };
+
+// The one check that keeps the kernel inside pinned memory for every fixed-buffer path (the
+// prep methods, the batch methods and push_sqes): [start, start + size) must lie inside
+// registered buffer `index` of `table` (nullptr: nothing registered). `start` is an address,
+// or with `relative` an offset from the buffer's start. Overflow-free for any 64-bit values.
+inline RangeFault registered_range(const RegisteredBuffers* table, std::uint64_t index,
+                                   std::uint64_t start, std::uint64_t size, bool relative) {
+    if (table == nullptr) return RangeFault::NothingRegistered;
+    if (index >= table->iovecs.size()) return RangeFault::BadIndex;
+    const Iovec& reg = table->iovecs[index];
+    if (!relative) {
+        if (start < reg.base) return RangeFault::Outside;
+        start -= reg.base;
+    }
+    if (size > reg.len || start > reg.len - size) return RangeFault::Outside;
+    return RangeFault::None;
+}
 
 // Not enable_shared_from_this: pybind11 would then hold the ring by shared_from_this() and
 // ignore the holder made by the constructor, whose deleter drops the handle cache.
@@ -81,7 +105,13 @@ public:
         slot_pins_[position & core_.sq().mask()].push_back(pin);
         ++slot_pin_count_;
     }
+    // Publishes the prepared SQEs and moves their pins in flight. A linked chain that uses
+    // CQE_SKIP_SUCCESS counts as one operation under its user_data, holding every member's pins
+    // (see skip_refusal in op_policy.hpp); a chain breaking those rules raises ValueError before
+    // anything is published.
     std::uint32_t flush();
+    // Why CQE_SKIP_SUCCESS cannot be used on this ring at all; nullptr if it can.
+    [[nodiscard]] const char* skip_ring_refusal() const noexcept;
     // Raises TimeoutError when `deadline` passes first (the SQEs were submitted all the same).
     int submit_and_wait(unsigned wait_nr, const Deadline& deadline = {});
     // Flushes and submits without waiting (GIL held); with `getevents` the enter also posts
@@ -185,6 +215,19 @@ private:
     // close(): IORING_REGISTER_SYNC_CANCEL of everything, bounded by `timeout_ns`.
     void sync_cancel_all(long long timeout_ns);
     void close_impl(bool raise_warning);
+    // flush(): raises ValueError for the first unflushed SQE that breaks the chain rules of
+    // CQE_SKIP_SUCCESS.
+    void check_skip_chains() const;
+    // flush() of a range holding CQE_SKIP_SUCCESS chains (checked): accounts each chain once.
+    void flush_skip_chains();
+    // The absolute position of the kernel's SQ head (every SQE before it was taken).
+    [[nodiscard]] std::uint64_t kernel_position() const noexcept;
+    // Before an enter that submits `to_submit` SQEs: ValueError if it would take only part of a
+    // chain that uses CQE_SKIP_SUCCESS (the kernel would run the parts as separate chains).
+    void check_submit_cut(unsigned to_submit) const;
+    // After an enter that may have submitted: forgets the skip chains the kernel took, and counts
+    // one more completion for a chain the kernel took only part of (see the definition).
+    void note_submitted();
 
     IoUring core_;
     bool closed_ = false;
@@ -214,6 +257,13 @@ private:
         if (registered_buffers_ != nullptr) inflight_.pin_to_all(registered_buffers_);
         registered_buffers_.reset();
     }
+    // Chains using CQE_SKIP_SUCCESS flushed but not all taken by the kernel yet: positions
+    // [start, end) and their user_data. Empty unless the flag is used.
+    struct SkipChain {
+        std::uint64_t start, end, key;
+    };
+    std::vector<SkipChain> skip_chains_;
+    bool chain_open_ = false;  // the last SQE flushed links to the next one
     HandleCache handle_cache_;
     std::weak_ptr<Ring> self_;
     int blocked_threads_ = 0;            // threads inside a blocking enter (GIL released)
