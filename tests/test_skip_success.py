@@ -397,3 +397,19 @@ def test_skip_random_chains(
             os.close(f)
         del buffers
         gc.collect()
+
+
+def test_batch_with_skip_flag_on_sqpoll_ring_is_refused_before_preparing() -> None:
+    # Found only at submit before, with the batch already in the SQ, so every later submit
+    # raised and the ring had to be closed.
+    try:
+        ring = IoUring(8, flags=SetupFlags.SQPOLL)
+    except OSError as e:
+        pytest.skip(f"SQPOLL rings cannot be made here: {e}")
+    with ring:
+        with pytest.raises(ValueError, match=r"sqe_flags: operation 0: .*CQE_SKIP_SUCCESS.*SQPOLL"):
+            ring.nop_batch(np.array([7, 7], dtype=np.uint64), sqe_flags=[MEMBER, 0])
+        assert ring.sq_ready() == 0
+        ring.nop(1)
+        ring.submit()
+        assert [int(c["user_data"]) for c in ring.copy_cqes(wait_nr=1, timeout=5)] == [1]

@@ -149,6 +149,7 @@ struct Batch {
 
     template <typename Prepare>
     std::uint32_t fill(const Column& sqe_flags, Prepare&& prepare) {
+        check_skip_flag_fits_ring(sqe_flags);
         std::uint32_t prepared = 0;
         std::uint64_t first = reserve(ring, m, prepared);
         SubmissionQueue& sq = ring.core().sq();
@@ -158,6 +159,19 @@ struct Batch {
             sqe.flags = sqe_flags.at<std::uint8_t>(i);
         });
         return prepared;
+    }
+
+    // CQE_SKIP_SUCCESS where the ring refuses it (SQPOLL, or a kernel without the feature)
+    // would otherwise only be found at submit, with the batch already in the SQ.
+    void check_skip_flag_fits_ring(const Column& sqe_flags) const {
+        const char* why = nullptr;
+        for (std::size_t i = 0; i < m; ++i) {
+            if ((sqe_flags.at<std::uint8_t>(i) & sqe_flags::CQE_SKIP_SUCCESS) == 0) continue;
+            if (why == nullptr) why = ring.skip_ring_refusal();
+            if (why == nullptr) return;
+            raise(PyExc_ValueError, "sqe_flags: operation " + std::to_string(i) +
+                                        ": SqeFlags.CQE_SKIP_SUCCESS is refused: " + why);
+        }
     }
 
     Ring& ring;
