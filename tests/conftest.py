@@ -12,6 +12,7 @@ import faulthandler
 import itertools
 import os
 import platform
+import select
 import signal
 import subprocess
 import sys
@@ -367,24 +368,41 @@ def pipe(make_pipe: Callable[[], tuple[int, int]]) -> tuple[int, int]:
 
 _WRITER = (
     "import os, sys, time\n"
+    "os.write(int(sys.argv[4]), b'r')\n"
+    "os.close(int(sys.argv[4]))\n"
     "time.sleep(float(sys.argv[2]))\n"
     "os.write(int(sys.argv[1]), bytes.fromhex(sys.argv[3]))\n"
 )
+# How long a writer process may take to start: seconds under qemu's TCG emulator (15 s for six
+# at once on 6.12), which no test's own bound should include.
+_WRITER_START_TIMEOUT = 300.0
 
 
 @pytest.fixture
 def delayed_write() -> Iterator[Callable[[int, bytes, float], subprocess.Popen[bytes]]]:
-    """``delayed_write(fd, data, delay)``: another process writes ``data`` to ``fd`` after
-    ``delay`` seconds. Needs neither our GIL nor our ring, so it also unblocks a test whose
+    """``delayed_write(fd, data, delay)``: another process writes ``data`` to ``fd`` ``delay``
+    seconds after this call returns (it returns once the process runs, so its start-up counts
+    in no test's bound). Needs neither our GIL nor our ring, so it also unblocks a test whose
     blocking call wrongly holds the GIL. Processes still running at teardown are killed."""
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(fd: int, data: bytes, delay: float) -> subprocess.Popen[bytes]:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _WRITER, str(fd), str(delay), data.hex()],
-            pass_fds=(fd,),
-        )
-        procs.append(proc)
+        ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-c", _WRITER, str(fd), str(delay), data.hex(), str(ready_w)],
+                pass_fds=(fd, ready_w),
+            )
+            procs.append(proc)
+            os.close(ready_w)
+            ready_w = -1
+            readable, _, _ = select.select([ready_r], [], [], _WRITER_START_TIMEOUT)
+            if not readable or os.read(ready_r, 1) != b"r":
+                pytest.fail(f"the writer process did not start in {_WRITER_START_TIMEOUT:g} s")
+        finally:
+            os.close(ready_r)
+            if ready_w >= 0:
+                os.close(ready_w)
         return proc
 
     yield start
