@@ -342,9 +342,11 @@ void register_registration(RingClass& cls) {
                 reg.clockid = to_u32(clockid, "clockid");
                 r.check_usable();
                 check(r.core().register_op(RegisterOp::REGISTER_CLOCK, &reg, 0), "register_clock");
+                r.set_wait_clock(static_cast<int>(reg.clockid));  // deadline= is on this clock
             },
             py::arg("clockid"),
-            "Selects the clock of wait timeouts: time.CLOCK_MONOTONIC or time.CLOCK_BOOTTIME. "
+            "Selects the clock of wait timeouts and of the deadline= of waits: "
+            "time.CLOCK_MONOTONIC or time.CLOCK_BOOTTIME. "
             "Raises the OSError subclass of the kernel's errno (EINVAL where this kernel lacks the "
             "operation) and ValueError on a closed ring.")
         .def(

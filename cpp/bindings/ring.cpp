@@ -186,29 +186,50 @@ Deadline deadline_after(py::handle timeout) {
 }
 
 int Ring::enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags,
-                         const Deadline& deadline) {
-    if (deadline && (core_.features() & feat::EXT_ARG) == 0) {
+                         const WaitOptions& wait) {
+    if (wait.bounded() && (core_.features() & feat::EXT_ARG) == 0) {
         raise(PyExc_NotImplementedError, "timeout needs IORING_FEAT_EXT_ARG (Linux 5.11 or newer)");
     }
     for (;;) {
         GeteventsArg arg{};
         KernelTimespec ts{};
-        unsigned wait_flags = flags;
-        if (deadline) {
-            auto left = *deadline - std::chrono::steady_clock::now();
+        std::uint64_t sigmask = wait.sigmask.value_or(0);  // the kernel's 64-bit sigset_t
+        unsigned wait_flags = flags | (wait.no_iowait ? enter::NO_IOWAIT : 0u);
+        bool ext = false;
+        if (wait.deadline) {
+            auto left = *wait.deadline - std::chrono::steady_clock::now();
             if (left <= decltype(left)::zero()) return -ETIME;
             auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
             ts = KernelTimespec{ns / 1'000'000'000, ns % 1'000'000'000};
             arg.ts = address_of(&ts);
-            wait_flags |= enter::EXT_ARG;
+            ext = true;
+        } else if (wait.absolute) {
+            // The same deadline on every retry: the kernel compares it with the ring's clock.
+            ts = *wait.absolute;
+            arg.ts = address_of(&ts);
+            wait_flags |= enter::ABS_TIMER;
+            ext = true;
         }
+        if (wait.min_wait_usec != 0) {
+            arg.min_wait_usec = wait.min_wait_usec;
+            ext = true;
+        }
+        if (wait.sigmask) {
+            arg.sigmask = address_of(&sigmask);
+            arg.sigmask_sz = sizeof(sigmask);
+            ext = ext || (core_.features() & feat::EXT_ARG) != 0;
+        }
+        // Without EXT_ARG the argument is the sigset itself (kernels before 5.11).
+        const void* argp = ext ? static_cast<const void*>(&arg)
+                               : (wait.sigmask ? static_cast<const void*>(&sigmask) : nullptr);
+        std::size_t argsz = ext ? sizeof(arg) : (wait.sigmask ? sizeof(sigmask) : 0);
+        if (ext) wait_flags |= enter::EXT_ARG;
         int ret;
         ++blocked_threads_;
         blocked_wait_nr_ += min_complete;
         {
             py::gil_scoped_release nogil;
-            ret = deadline ? core_.enter(to_submit, min_complete, wait_flags, &arg, sizeof(arg))
-                           : core_.enter(to_submit, min_complete, wait_flags);
+            ret = core_.enter(to_submit, min_complete, wait_flags, argp, argsz);
         }
         --blocked_threads_;
         blocked_wait_nr_ -= min_complete;
@@ -216,13 +237,17 @@ int Ring::enter_blocking(unsigned to_submit, unsigned min_complete, unsigned fla
         if (closing_ || closed_) {
             raise(PyExc_ValueError, "the ring was closed while this thread was waiting on it");
         }
+        if (ret == -EINVAL && wait.absolute) {
+            throw_errno(ret,
+                        "io_uring_enter (deadline= needs IORING_ENTER_ABS_TIMER, Linux 6.12+)");
+        }
         if (ret != -EINTR) return ret;
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
         check_usable();  // a signal handler may have closed the ring
     }
 }
 
-int Ring::submit_and_wait(unsigned wait_nr, const Deadline& deadline) {
+int Ring::submit_and_wait(unsigned wait_nr, const WaitOptions& wait) {
     check_usable();
     if (wait_nr > core_.cq().entries()) {
         raise(PyExc_ValueError, "wait_nr (" + std::to_string(wait_nr) +
@@ -232,7 +257,7 @@ int Ring::submit_and_wait(unsigned wait_nr, const Deadline& deadline) {
     int submitted = submit_nowait(wait_nr > 0);
     // Waits (GIL released) only when fewer than wait_nr completions are ready; under SQPOLL
     // wait_ready also wakes the kernel thread for SQEs it has not taken yet.
-    if (wait_nr > 0 && !wait_ready(wait_nr, deadline)) {
+    if (wait_nr > 0 && !wait_ready(wait_nr, wait)) {
         raise(PyExc_TimeoutError, "submit_and_wait: " + std::to_string(core_.cq_ready()) + " of " +
                                       std::to_string(wait_nr) +
                                       " completions ready when the timeout expired (" +
@@ -310,14 +335,24 @@ void Ring::flush_held_back() {
     }
 }
 
-bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
+bool Ring::wait_expired(const WaitOptions& wait) const {
+    if (wait.deadline) return std::chrono::steady_clock::now() >= *wait.deadline;
+    if (!wait.absolute) return false;
+    timespec now{};
+    clock_gettime(wait_clock_, &now);
+    return now.tv_sec > wait.absolute->tv_sec ||
+           (now.tv_sec == wait.absolute->tv_sec && now.tv_nsec >= wait.absolute->tv_nsec);
+}
+
+bool Ring::wait_ready(std::uint32_t wait_nr, const WaitOptions& wait) {
     check_usable();  // see submit_nowait
     CompletionQueue& cq = core_.cq();
     // With nothing in flight no completion of ours can come (overflowed CQEs belong to
     // operations still counted in flight), so a wait without a deadline would never end.
     // Completions that another ring (msg_ring) or a later submission from another thread
-    // would post need a timeout.
-    if (!deadline && cq.ready() < wait_nr && inflight_.empty()) {
+    // would post need a timeout. (min_wait does not bound a wait: past it, the wait goes on
+    // for one completion.)
+    if (!wait.bounded() && cq.ready() < wait_nr && inflight_.empty()) {
         std::string why = handed_out_ != flushed_
                               ? std::to_string(handed_out_ - flushed_) +
                                     " SQEs are prepared but not submitted: submit() them first "
@@ -328,7 +363,29 @@ bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
                                     ", or pass a timeout to wait for completions that another "
                                     "ring (msg_ring) or thread will post");
     }
-    while (cq.ready() < wait_nr) {
+    // min_wait: the kernel ends the wait once min_wait passed and at least one completion is
+    // ready; retries (after a signal) sleep only for what is left of it.
+    using Clock = std::chrono::steady_clock;
+    std::optional<Clock::time_point> min_end;
+    if (wait.min_wait_usec != 0 && cq.ready() < wait_nr) {
+        min_end = Clock::now() + std::chrono::microseconds(wait.min_wait_usec);
+    }
+    WaitOptions round = wait;
+    for (;;) {
+        std::uint32_t ready = cq.ready();
+        if (ready >= wait_nr) return true;
+        unsigned target = wait_nr;
+        round.min_wait_usec = 0;
+        if (min_end) {
+            auto left = *min_end - Clock::now();
+            if (left <= decltype(left)::zero()) {
+                if (ready >= 1) return true;
+                target = 1;  // past min_wait, the first completion ends the wait
+            } else {
+                auto us = std::chrono::duration_cast<std::chrono::microseconds>(left).count();
+                round.min_wait_usec = static_cast<std::uint32_t>(std::max<long long>(us, 1));
+            }
+        }
         // A signal may have ended an earlier wait (the kernel then reports the SQEs it
         // submitted, not EINTR): run its handler before sleeping again.
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
@@ -338,20 +395,25 @@ bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
         if (core_.sq().kernel_head() != core_.sq().shared_tail()) {
             (void)core_.sq_ring_needs_enter(flags);
         }
-        int ret = enter_blocking(0, wait_nr, flags, deadline);
-        if (ret == -ETIME) return cq.ready() >= wait_nr;
+        int ret = enter_blocking(0, target, flags, round);
+        if (ret == -ETIME) {
+            // Without a timeout or deadline only min_wait ends a wait with -ETIME (nothing
+            // was ready when it passed): the loop goes on waiting for one completion.
+            if (!wait.bounded()) continue;
+            ready = cq.ready();
+            return ready >= wait_nr || (min_end && ready >= 1 && Clock::now() >= *min_end);
+        }
         if (ret < 0) throw_errno(ret, "io_uring_enter");
     }
-    return true;
 }
 
 std::uint32_t Ring::copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_nr,
-                              const Deadline& deadline) {
+                              const WaitOptions& wait) {
     check_usable();  // see submit_nowait
     CompletionQueue& cq = core_.cq();
     if (cq.ready() < std::max<std::uint32_t>(wait_nr, 1)) {
         if (wait_nr > 0) {
-            wait_ready(wait_nr, deadline);
+            wait_ready(wait_nr, wait);
         } else {
             flush_held_back();
         }
@@ -608,6 +670,69 @@ void Ring::close_impl(bool from_close) {
             PyErr_WriteUnraisable(nullptr);
         }
     }
+}
+
+WaitOptions wait_options(const Ring& ring, PyObject* timeout, PyObject* min_wait, PyObject* sigmask,
+                         PyObject* deadline, PyObject* iowait) {
+    auto given = [](PyObject* p) { return p != nullptr && p != Py_None; };
+    WaitOptions wait;
+    if (given(timeout) && given(deadline)) {
+        raise(PyExc_ValueError, "timeout and deadline: pass one of them, not both");
+    }
+    if (given(timeout)) wait.deadline = deadline_after(timeout);
+    if (given(deadline)) wait.absolute = to_timespec(deadline, "deadline");
+    if (given(min_wait)) {
+        KernelTimespec ts = to_timespec(min_wait, "min_wait");
+        constexpr std::int64_t kMaxSeconds = 0xffffffffll / 1'000'000;  // u32 microseconds
+        if (ts.tv_sec >= kMaxSeconds) {
+            raise(PyExc_ValueError, "min_wait must be below " + std::to_string(kMaxSeconds) +
+                                        " seconds (the kernel takes microseconds in a u32)");
+        }
+        std::int64_t us = ts.tv_sec * 1'000'000 + (ts.tv_nsec + 999) / 1000;  // rounded up
+        wait.min_wait_usec = static_cast<std::uint32_t>(us);
+    }
+    if (given(sigmask)) {
+        py::handle h(sigmask);
+        if (PyIter_Check(sigmask) == 0 && PySequence_Check(sigmask) == 0 &&
+            PyAnySet_Check(sigmask) == 0) {
+            raise(PyExc_TypeError,
+                  "sigmask must be an iterable of signal numbers (as signal.pthread_sigmask "
+                  "takes), not " +
+                      type_name(h));
+        }
+        std::uint64_t mask = 0;
+        for (py::handle item : py::iter(h)) {
+            std::int64_t signo = to_i64(item, "sigmask", INT64_MIN, INT64_MAX);
+            if (signo < 1 || signo > 64) {
+                raise(PyExc_ValueError,
+                      "sigmask: signal number " + std::to_string(signo) + " is out of range 1..64");
+            }
+            mask |= std::uint64_t{1} << (signo - 1);
+        }
+        wait.sigmask = mask;
+    }
+    if (iowait != nullptr) {
+        if (!PyBool_Check(iowait)) {
+            raise(PyExc_TypeError, "iowait must be a bool, not " + type_name(py::handle(iowait)));
+        }
+        wait.no_iowait = iowait == Py_False;
+    }
+    // Checked after every conversion (which may run Python code), on the ring as it is now.
+    ring.check_usable();
+    const std::uint32_t features = ring.core().features();
+    if (wait.min_wait_usec != 0 && (features & feat::MIN_TIMEOUT) == 0) {
+        raise(PyExc_NotImplementedError,
+              "min_wait needs IORING_FEAT_MIN_TIMEOUT (Linux 6.12 or newer)");
+    }
+    if (wait.no_iowait && (features & feat::NO_IOWAIT) == 0) {
+        raise(PyExc_NotImplementedError,
+              "iowait=False needs IORING_FEAT_NO_IOWAIT (Linux 6.15 or newer)");
+    }
+    if ((wait.bounded() || wait.min_wait_usec != 0) && (features & feat::EXT_ARG) == 0) {
+        raise(PyExc_NotImplementedError,
+              "timeout, deadline and min_wait need IORING_FEAT_EXT_ARG (Linux 5.11 or newer)");
+    }
+    return wait;
 }
 
 }  // namespace iouring::bindings

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -27,6 +28,18 @@ using Deadline = std::optional<std::chrono::steady_clock::time_point>;
 
 // The deadline `timeout` seconds from now (None: no deadline).
 Deadline deadline_after(py::handle timeout);
+
+// How one wait on the ring may end besides its wait_nr completions, and how it sleeps.
+// Implicitly made from a Deadline: most waits have nothing else.
+struct WaitOptions {
+    WaitOptions(const Deadline& d = {}) : deadline(d) {}  // NOLINT(google-explicit-constructor)
+    Deadline deadline;                       // timeout=: relative, re-armed on every retry
+    std::optional<KernelTimespec> absolute;  // deadline=: IORING_ENTER_ABS_TIMER, ring's clock
+    std::uint32_t min_wait_usec = 0;         // min_wait=: IORING_FEAT_MIN_TIMEOUT batching
+    std::optional<std::uint64_t> sigmask;    // sigmask=: kernel sigset_t, bit n-1 = signal n
+    bool no_iowait = false;                  // iowait=False: IORING_ENTER_NO_IOWAIT
+    [[nodiscard]] bool bounded() const noexcept { return deadline || absolute; }
+};
 
 // Converted arguments of one operation: the SQE body to copy into a slot and what it pins.
 struct Prepared {
@@ -83,7 +96,7 @@ public:
     }
     std::uint32_t flush();
     // Raises TimeoutError when `deadline` passes first (the SQEs were submitted all the same).
-    int submit_and_wait(unsigned wait_nr, const Deadline& deadline = {});
+    int submit_and_wait(unsigned wait_nr, const WaitOptions& wait = {});
     // Flushes and submits without waiting (GIL held); with `getevents` the enter also posts
     // deferred completions (DEFER_TASKRUN). Returns the number submitted.
     int submit_nowait(bool getevents);
@@ -95,9 +108,15 @@ public:
     // `out` holds max entries of the ring's CQE size (core().cq().cqe_size(): 16, or 32 on
     // CQE32 rings).
     std::uint32_t copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_nr,
-                            const Deadline& deadline = {});
-    // Waits until at least `wait_nr` CQEs are ready; false if the deadline passed first.
-    bool wait_ready(std::uint32_t wait_nr, const Deadline& deadline = {});
+                            const WaitOptions& wait = {});
+    // Waits until at least `wait_nr` CQEs are ready (with min_wait: or at least one once
+    // min_wait passed); false if the timeout or deadline passed first.
+    bool wait_ready(std::uint32_t wait_nr, const WaitOptions& wait = {});
+    // Whether the timeout or absolute deadline of `wait` has passed (on the ring's clock).
+    [[nodiscard]] bool wait_expired(const WaitOptions& wait) const;
+    // The clock of waits with a deadline (register_clock() changes it).
+    void set_wait_clock(int clockid) noexcept { wait_clock_ = clockid; }
+    [[nodiscard]] int wait_clock() const noexcept { return wait_clock_; }
     // Enters (without waiting) when CQEs are held back in the kernel: overflowed, behind task
     // work, or on an IOPOLL ring.
     void flush_held_back();
@@ -161,9 +180,10 @@ private:
     [[noreturn]] void raise_unusable() const;
     // enter(2) with the GIL released; EINTR runs the signal handlers (raising their exception)
     // and retries.
-    // With a deadline the wait uses IORING_ENTER_EXT_ARG and returns -ETIME when it passes.
+    // With a timeout or deadline the wait uses IORING_ENTER_EXT_ARG and returns -ETIME when it
+    // passes; min_wait, the sigmask and the iowait toggle go to the kernel as they are.
     int enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags,
-                       const Deadline& deadline = {});
+                       const WaitOptions& wait = {});
     [[nodiscard]] bool must_drain() const {
         return inflight_.pin_count() != 0 || (!lifetime_pins_.empty() && !inflight_.empty());
     }
@@ -216,8 +236,15 @@ private:
     }
     HandleCache handle_cache_;
     std::weak_ptr<Ring> self_;
+    int wait_clock_ = CLOCK_MONOTONIC;   // until register_clock()
     int blocked_threads_ = 0;            // threads inside a blocking enter (GIL released)
     std::uint64_t blocked_wait_nr_ = 0;  // the sum of their min_complete
 };
+
+// Converts the wait keywords of submit_and_wait/copy_cqe(s) (nullptr: not given) and checks
+// them against the kernel's features: TypeError/ValueError naming the argument,
+// NotImplementedError naming the kernel that added what is missing.
+WaitOptions wait_options(const Ring& ring, PyObject* timeout, PyObject* min_wait, PyObject* sigmask,
+                         PyObject* deadline, PyObject* iowait);
 
 }  // namespace iouring::bindings

@@ -1055,7 +1055,16 @@ class IoUring:
     def get_sqe_raw(self) -> Sqe: ...
     def flush_sq(self) -> int: ...
     def submit(self) -> int: ...
-    def submit_and_wait(self, wait_nr: int, *, timeout: _Timeout | None = None) -> int: ...
+    def submit_and_wait(
+        self,
+        wait_nr: int,
+        *,
+        timeout: _Timeout | None = None,
+        min_wait: _Timeout | None = None,
+        sigmask: Iterable[int] | None = None,
+        deadline: float | None = None,
+        iowait: bool = True,
+    ) -> int: ...
     def enter(self, to_submit: int, min_complete: int, flags: int = 0) -> int: ...
     def sq_ready(self) -> int: ...
     def sq_space_left(self) -> int: ...
@@ -1068,11 +1077,31 @@ class IoUring:
         wait_nr: int = 0,
         *,
         timeout: _Timeout | None = None,
+        min_wait: _Timeout | None = None,
+        sigmask: Iterable[int] | None = None,
+        deadline: float | None = None,
+        iowait: bool = True,
     ) -> npt.NDArray[np.void]: ...
     def submit_and_copy_cqes(
-        self, out: npt.NDArray[np.void], wait_nr: int = 0, *, timeout: _Timeout | None = None
+        self,
+        out: npt.NDArray[np.void],
+        wait_nr: int = 0,
+        *,
+        timeout: _Timeout | None = None,
+        min_wait: _Timeout | None = None,
+        sigmask: Iterable[int] | None = None,
+        deadline: float | None = None,
+        iowait: bool = True,
     ) -> int: ...
-    def copy_cqe(self, *, timeout: _Timeout | None = None) -> Cqe: ...
+    def copy_cqe(
+        self,
+        *,
+        timeout: _Timeout | None = None,
+        min_wait: _Timeout | None = None,
+        sigmask: Iterable[int] | None = None,
+        deadline: float | None = None,
+        iowait: bool = True,
+    ) -> Cqe: ...
     def cqe_seen(self, cqe: Cqe | None = None) -> None: ...
     def cq_advance(self, count: int) -> None: ...
     def peek_cqe(self) -> Cqe | None: ...
