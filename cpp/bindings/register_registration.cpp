@@ -153,7 +153,7 @@ void register_buffers_sparse(Ring& r, py::handle count) {
     r.replace_registered_buffers(std::move(table));
 }
 
-int register_buffers_update(Ring& r, py::handle offset, py::handle buffers) {
+int register_buffers_update(Ring& r, py::handle offset, py::handle buffers, py::handle tags_arg) {
     std::uint32_t first = to_u32(offset, "offset");
     if (PyIter_Check(buffers.ptr()) == 0 && PySequence_Check(buffers.ptr()) == 0) {
         raise(PyExc_TypeError, "buffers must be an iterable of writable buffers");
@@ -166,6 +166,7 @@ int register_buffers_update(Ring& r, py::handle offset, py::handle buffers) {
         iovecs.push_back(Iovec{reinterpret_cast<std::uintptr_t>(view->data()), view->size()});
         exports.push_back(std::move(view));
     }
+    std::vector<std::uint64_t> tags = to_tags(r, tags_arg, exports.size());
     r.check_usable();
     const RegisteredBuffers* current = r.registered_buffers();
     if (current == nullptr || first + iovecs.size() > current->iovecs.size()) {
@@ -183,6 +184,7 @@ int register_buffers_update(Ring& r, py::handle offset, py::handle buffers) {
         update.offset = first + done;
         update.data = address_of(iovecs.data() + done);
         update.nr = n - done;
+        if (!tags.empty()) update.tags = address_of(tags.data() + done);
         int ret = r.core().register_op(RegisterOp::REGISTER_BUFFERS_UPDATE, &update,
                                        sizeof(update));
         if (ret <= 0) {  // asking again for the rest reports why the kernel stopped
@@ -192,6 +194,8 @@ int register_buffers_update(Ring& r, py::handle offset, py::handle buffers) {
         done += std::min(static_cast<std::uint32_t>(ret), n - done);
     }
     if (done > 0) {
+        PinList pins(exports.begin(), exports.begin() + done);
+        r.add_live_tags(tags, done, {}, &pins);  // before the exports move into the table
         auto table = std::make_shared<RegisteredBuffers>(*current);
         for (std::uint32_t i = 0; i < done; ++i) {
             table->iovecs[first + i] = iovecs[i];
@@ -392,8 +396,10 @@ void register_registration(RingClass& cls) {
              "register_buffers_update(). Raises the OSError subclass of the kernel's errno (EINVAL "
              "where this kernel lacks the operation) and ValueError on a closed ring.")
         .def("register_buffers_update", &register_buffers_update, py::arg("offset"),
-             py::arg("buffers"),
+             py::arg("buffers"), py::kw_only(), py::arg("tags") = py::none(),
              "Replaces registered buffers from slot `offset`; returns the number replaced. "
+             "With tags (one u64 per buffer, 0 for none), the new buffers are tagged as "
+             "register_buffers() describes: each stays exported until the kernel's tag CQE. "
              "In-flight fixed operations keep the buffers they were flushed with alive. The "
              "kernel stops at the first buffer it refuses (empty, or a file-backed mmap): the "
              "slots before it are replaced, the others keep their buffers, and the OSError "

@@ -279,6 +279,14 @@ PyCFunction as_cfunction(Method method) {
     "wait does not count as iowait. A missing kernel feature raises NotImplementedError naming "   \
     "it; bad values raise TypeError/ValueError naming the argument. "
 
+// How tag CQEs and operations share user_data, as every tags= method documents it.
+#define IOURING_TAGS_DOC                                                                     \
+    "Tag CQEs arrive with the other completions (copy_cqes() returns them; they are not "    \
+    "operations and leave in_flight alone). A tag is live from its registration until its "  \
+    "CQE is seen: while it is, no operation may use it as user_data (submitting one raises " \
+    "ValueError and submits nothing), and a tag equal to the user_data of an operation in "  \
+    "flight is refused with ValueError naming tags[i]. live_tags counts the tag CQEs to come. "
+
 // Installs the fast methods on `cls` (the docstrings start with the signature that
 // inspect.signature() reads).
 void def_fast_methods(RingClass& cls) {
@@ -508,6 +516,15 @@ RingClass register_ring(py::module_& m) {
             },
             "Operations flushed whose final completion was not reaped yet.")
         .def_property_readonly(
+            "live_tags",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.live_tags();
+            },
+            "Resource-tag CQEs still to come: tags registered with register_files/"
+            "register_buffers(..., tags=) or their updates whose CQE has not been seen. "
+            "Raises ValueError on a closed ring.")
+        .def_property_readonly(
             "pinned",
             [](const Ring& r) {
                 r.check_usable();
@@ -711,16 +728,32 @@ RingClass register_ring(py::module_& m) {
 
     cls.def(
            "register_files",
-           [](Ring& r, py::handle fds) {
+           [](Ring& r, py::handle fds, py::handle tags_arg) {
                std::vector<std::int32_t> list = to_fd_list(fds, "fds");
+               std::vector<std::uint64_t> tags = to_tags(r, tags_arg, list.size());
                r.check_usable();
-               check_ok(r.core().register_files(list.data(), static_cast<unsigned>(list.size())),
-                        "register_files");
+               if (tags_arg.is_none()) {
+                   check_ok(r.core().register_files(list.data(),
+                                                    static_cast<unsigned>(list.size())),
+                            "register_files");
+                   return;
+               }
+               RsrcRegister reg{};
+               reg.nr = static_cast<std::uint32_t>(list.size());
+               reg.data = address_of(list.data());
+               reg.tags = address_of(tags.data());
+               check_ok(r.core().register_op(RegisterOp::REGISTER_FILES2, &reg, sizeof(reg)),
+                        "register_files (IORING_REGISTER_FILES2)");
+               r.add_live_tags(tags, tags.size(), {}, nullptr);
            },
-           py::arg("fds"),
+           py::arg("fds"), py::kw_only(), py::arg("tags") = py::none(),
            "Registers files for SqeFlags.FIXED_FILE operations (-1 leaves a slot empty). "
-           "Raises TypeError/ValueError naming fds, OSError from the kernel (EBUSY: files are "
-           "already registered; EMFILE: more than RLIMIT_NOFILE).")
+           "With tags (one u64 per fd, 0 for none; IORING_REGISTER_FILES2, Linux 5.13+), the "
+           "kernel posts a CQE with user_data=tag, res=0 when it has released that file (its "
+           "slot updated or the table unregistered, once no operation uses it). " IOURING_TAGS_DOC
+           "Raises TypeError/ValueError naming fds or tags, OSError from the kernel (EBUSY: "
+           "files are already registered; EMFILE: more than RLIMIT_NOFILE; EINVAL: a tag on an "
+           "empty slot).")
         .def(
             "register_files_sparse",
             [](Ring& r, py::handle count) {
@@ -733,18 +766,38 @@ RingClass register_ring(py::module_& m) {
             "and OSError from the kernel (EBUSY: files are already registered).")
         .def(
             "register_files_update",
-            [](Ring& r, py::handle offset, py::handle fds) {
+            [](Ring& r, py::handle offset, py::handle fds, py::handle tags_arg) {
                 unsigned off = to_u32(offset, "offset");
                 std::vector<std::int32_t> list = to_fd_list(fds, "fds");
+                std::vector<std::uint64_t> tags = to_tags(r, tags_arg, list.size());
                 r.check_usable();
-                int ret = r.core().register_files_update(off, list.data(),
-                                                         static_cast<unsigned>(list.size()));
-                check_ok(ret, "register_files_update");
+                if (tags_arg.is_none()) {
+                    int ret = r.core().register_files_update(off, list.data(),
+                                                             static_cast<unsigned>(list.size()));
+                    check_ok(ret, "register_files_update");
+                    return ret;
+                }
+                RsrcUpdate2 update{};
+                update.offset = off;
+                update.data = address_of(list.data());
+                update.tags = address_of(tags.data());
+                update.nr = static_cast<std::uint32_t>(list.size());
+                int ret = r.core().register_op(RegisterOp::REGISTER_FILES_UPDATE2, &update,
+                                               sizeof(update));
+                check_ok(ret, "register_files_update (IORING_REGISTER_FILES_UPDATE2)");
+                // The kernel ignores the tag of a REGISTER_FILES_SKIP entry: no CQE for it.
+                std::vector<bool> skip(list.size());
+                for (std::size_t i = 0; i < list.size(); ++i) {
+                    skip[i] = list[i] == kRegisterFilesSkip;
+                }
+                r.add_live_tags(tags, static_cast<std::size_t>(ret), skip, nullptr);
                 return ret;
             },
-            py::arg("offset"), py::arg("fds"),
+            py::arg("offset"), py::arg("fds"), py::kw_only(), py::arg("tags") = py::none(),
             "Replaces registered files from slot `offset` (-1 empties a slot, "
-            "REGISTER_FILES_SKIP keeps it); returns the number of slots updated. Raises "
+            "REGISTER_FILES_SKIP keeps it); returns the number of slots updated. With tags "
+            "(IORING_REGISTER_FILES_UPDATE2), the new files are tagged as register_files() "
+            "describes. Raises "
             "TypeError/ValueError naming the argument and OSError from the kernel (ENXIO: no "
             "files registered; EINVAL: past the table).")
         .def(
@@ -757,7 +810,7 @@ RingClass register_ring(py::module_& m) {
             "registered).")
         .def(
             "register_buffers",
-            [](Ring& r, py::handle buffers) {
+            [](Ring& r, py::handle buffers, py::handle tags_arg) {
                 if (PyIter_Check(buffers.ptr()) == 0 && PySequence_Check(buffers.ptr()) == 0) {
                     raise(PyExc_TypeError, "buffers must be an iterable of writable buffers");
                 }
@@ -769,12 +822,31 @@ RingClass register_ring(py::module_& m) {
                         Iovec{reinterpret_cast<std::uintptr_t>(view->data()), view->size()});
                     registered->exports.push_back(std::move(view));
                 }
-                r.register_buffers(std::move(registered));
+                if (tags_arg.is_none()) {
+                    r.register_buffers(std::move(registered));
+                    return;
+                }
+                std::vector<std::uint64_t> tags = to_tags(r, tags_arg, registered->iovecs.size());
+                RsrcRegister reg{};
+                reg.nr = static_cast<std::uint32_t>(registered->iovecs.size());
+                reg.data = address_of(registered->iovecs.data());
+                reg.tags = address_of(tags.data());
+                check_ok(r.core().register_op(RegisterOp::REGISTER_BUFFERS2, &reg, sizeof(reg)),
+                         "register_buffers (IORING_REGISTER_BUFFERS2)");
+                PinList pins(registered->exports.begin(), registered->exports.end());
+                r.replace_registered_buffers(std::move(registered));
+                r.add_live_tags(tags, tags.size(), {}, &pins);
             },
-            py::arg("buffers"),
+            py::arg("buffers"), py::kw_only(), py::arg("tags") = py::none(),
             "Registers writable buffers for read_fixed/write_fixed. They stay exported (a "
             "bytearray cannot be resized) until unregistered and no fixed operation using "
-            "them is in flight. Raises OSError (ENOMEM: see RLIMIT_MEMLOCK).")
+            "them is in flight. With tags (one u64 per buffer, 0 for none; "
+            "IORING_REGISTER_BUFFERS2, Linux 5.13+), a tagged buffer also stays exported until "
+            "the kernel's CQE with user_data=tag, res=0 says it has released it (after an "
+            "update replaced it or the table was unregistered, once no operation uses "
+            "it). " IOURING_TAGS_DOC
+            "Raises TypeError/ValueError naming buffers or tags, OSError "
+            "(ENOMEM: see RLIMIT_MEMLOCK; EBUSY: buffers are already registered).")
         .def("unregister_buffers", &Ring::unregister_buffers,
              "Unregisters the registered buffers; fixed operations still in flight keep them "
              "exported until their final completion. Raises OSError (ENXIO when no buffers are "

@@ -163,6 +163,7 @@ std::uint64_t Ring::reserve_slots(std::uint32_t max, std::uint32_t& count) {
 
 std::uint32_t Ring::flush() {
     SubmissionQueue& sq = core_.sq();
+    if (!live_tags_.empty()) check_no_tag_user_data();
     for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
         const Sqe& sqe = sq.at(static_cast<std::uint32_t>(position));
         PinList& pins = slot_pins_[position & sq.mask()];
@@ -441,8 +442,61 @@ void Ring::settle_ready(std::uint32_t count, PinList& released) {
     for (std::uint32_t i = 0; i < count; ++i) {
         // at() steps by the ring's CQE size (32 on CQE32 rings) and wraps at the ring's end.
         const Cqe& cqe = cq.at(i);
+        // A live resource tag's CQE: no operation has this user_data (see check_tags_free).
+        if (!live_tags_.empty() && settle_tag(cqe.user_data, released)) continue;
         // A CQE flagged MORE is not the operation's last: its memory stays pinned.
         if ((cqe.flags & cqe_flags::MORE) == 0) inflight_.complete(cqe.user_data, released);
+    }
+}
+
+bool Ring::settle_tag(std::uint64_t user_data, PinList& released) {
+    auto it = live_tags_.find(user_data);
+    if (it == live_tags_.end()) return false;
+    --live_tag_count_;
+    if (--it->second.count == 0) {
+        tag_pin_count_ -= it->second.pins.size();
+        for (Pin& pin : it->second.pins) released.push_back(std::move(pin));
+        live_tags_.erase(it);
+    }
+    return true;
+}
+
+void Ring::check_tags_free(const std::vector<std::uint64_t>& tags) const {
+    for (std::size_t i = 0; i < tags.size(); ++i) {
+        if (tags[i] != 0 && inflight_.contains(tags[i])) {
+            raise(PyExc_ValueError, "tags[" + std::to_string(i) + "]: " + std::to_string(tags[i]) +
+                                        " is the user_data of an operation in flight; the "
+                                        "kernel's CQE for the tag could not be told from its "
+                                        "completion (pick tags no operation uses)");
+        }
+    }
+}
+
+void Ring::add_live_tags(const std::vector<std::uint64_t>& tags, std::size_t count,
+                         const std::vector<bool>& skip, const PinList* pins) {
+    for (std::size_t i = 0; i < count && i < tags.size(); ++i) {
+        if (tags[i] == 0 || (i < skip.size() && skip[i])) continue;  // 0: no CQE is posted
+        LiveTag& tag = live_tags_[tags[i]];
+        ++tag.count;
+        ++live_tag_count_;
+        if (pins != nullptr && i < pins->size() && (*pins)[i] != nullptr) {
+            tag.pins.push_back((*pins)[i]);
+            ++tag_pin_count_;
+        }
+    }
+}
+
+void Ring::check_no_tag_user_data() const {
+    const SubmissionQueue& sq = core_.sq();
+    for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
+        std::uint64_t user_data = sq.at(static_cast<std::uint32_t>(position)).user_data;
+        if (live_tags_.count(user_data) != 0) {
+            raise(PyExc_ValueError,
+                  "user_data " + std::to_string(user_data) +
+                      " of a prepared SQE is a live resource tag (registered with tags= and "
+                      "its CQE not seen yet): its completion could not be told from the tag's "
+                      "CQE. Nothing was submitted; change the SQE's user_data");
+        }
     }
 }
 
@@ -659,6 +713,11 @@ void Ring::close_impl(bool from_close) {
     }
     for (Pin& pin : lifetime_pins_) (drained ? released : kept).push_back(std::move(pin));
     lifetime_pins_.clear();
+    for (auto& entry : live_tags_) {
+        for (Pin& pin : entry.second.pins) (drained ? released : kept).push_back(std::move(pin));
+    }
+    live_tags_.clear();
+    live_tag_count_ = tag_pin_count_ = 0;
     if (!kept.empty()) {
         std::size_t count = kept.size();
         for (Pin& pin : kept) forever().push_back(std::move(pin));
@@ -670,6 +729,25 @@ void Ring::close_impl(bool from_close) {
             PyErr_WriteUnraisable(nullptr);
         }
     }
+}
+
+std::vector<std::uint64_t> to_tags(const Ring& ring, py::handle tags, std::size_t expected) {
+    std::vector<std::uint64_t> out;
+    if (tags.is_none()) return out;
+    if (PyIter_Check(tags.ptr()) == 0 && PySequence_Check(tags.ptr()) == 0) {
+        raise(PyExc_TypeError, "tags must be an iterable of ints (u64), not " + type_name(tags));
+    }
+    for (py::handle item : py::iter(tags)) out.push_back(to_u64(item, "tags"));
+    if (out.size() != expected) {
+        raise(PyExc_ValueError, "tags must have one entry per slot (" + std::to_string(expected) +
+                                    "), got " + std::to_string(out.size()));
+    }
+    ring.check_usable();  // after the conversions, which may run Python code
+    if ((ring.core().features() & feat::RSRC_TAGS) == 0) {
+        raise(PyExc_NotImplementedError, "tags need IORING_FEAT_RSRC_TAGS (Linux 5.13 or newer)");
+    }
+    ring.check_tags_free(out);
+    return out;
 }
 
 WaitOptions wait_options(const Ring& ring, PyObject* timeout, PyObject* min_wait, PyObject* sigmask,

@@ -14,6 +14,7 @@
 #include <ctime>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "errors.hpp"
@@ -143,6 +144,23 @@ public:
         lifetime_pins_.push_back(std::move(pin));
     }
 
+    // --- resource tags (REGISTER_FILES2/BUFFERS2, FILES_UPDATE2/BUFFERS_UPDATE) -------------
+    // The kernel posts a CQE whose user_data is the tag when it releases a tagged file or
+    // buffer (replaced by an update, or unregistered). Operations are retired by user_data, so
+    // a user_data value is never both: a tag may not be registered while an operation with
+    // that user_data is in flight (check_tags_free), and flush() refuses an SQE whose
+    // user_data is a live tag. settle_ready() then consumes a live tag's CQE as a tag, never
+    // as an operation's completion (the CQE still reaches the caller).
+    // Raises ValueError naming tags[i] when a nonzero tag is the user_data of an operation in
+    // flight.
+    void check_tags_free(const std::vector<std::uint64_t>& tags) const;
+    // Counts the nonzero tags among the first `count` of `tags` as live (skip[i] true: the
+    // kernel ignored entry i); pins[i], when given, is held until that tag's CQE.
+    void add_live_tags(const std::vector<std::uint64_t>& tags, std::size_t count,
+                       const std::vector<bool>& skip, const PinList* pins);
+    // Tag CQEs still to come.
+    [[nodiscard]] std::size_t live_tags() const noexcept { return live_tag_count_; }
+
     // IORING_REGISTER_ENABLE_RINGS for a ring set up with SetupFlags.R_DISABLED. Raises OSError.
     void enable_rings();
 
@@ -173,7 +191,7 @@ public:
     [[nodiscard]] const IoUring& core() const { return core_; }
     [[nodiscard]] std::size_t in_flight() const noexcept { return inflight_.operations(); }
     [[nodiscard]] std::size_t pinned() const noexcept {
-        return inflight_.pin_count() + slot_pin_count_ + lifetime_pins_.size();
+        return inflight_.pin_count() + slot_pin_count_ + lifetime_pins_.size() + tag_pin_count_;
     }
 
 private:
@@ -185,12 +203,15 @@ private:
     int enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags,
                        const WaitOptions& wait = {});
     [[nodiscard]] bool must_drain() const {
-        return inflight_.pin_count() != 0 || (!lifetime_pins_.empty() && !inflight_.empty());
+        return inflight_.pin_count() != 0 ||
+               ((!lifetime_pins_.empty() || tag_pin_count_ != 0) && !inflight_.empty());
     }
     // Accounts for the first `count` ready CQEs, read from the ring itself (never from a copy
     // that Python can reach), before they are consumed: final completions move the pins they
     // release to `released`. Every path that consumes CQEs goes through here.
     void settle_ready(std::uint32_t count, PinList& released);
+    // settle_ready(): consumes a live tag's CQE (true), releasing what its last one kept.
+    bool settle_tag(std::uint64_t user_data, PinList& released);
     // SQPOLL only: when the SQ is full of SQEs already published to the kernel thread, waits
     // (IORING_ENTER_SQ_WAIT, GIL released) until it takes some; true if a slot is free now.
     bool wait_for_sq_space();
@@ -225,6 +246,17 @@ private:
     InflightTable inflight_;
     std::shared_ptr<RegisteredBuffers> registered_buffers_;
     PinList lifetime_pins_;
+    // Live resource tags: how many CQEs each still has to come, and what they keep alive.
+    struct LiveTag {
+        std::uint32_t count = 0;
+        PinList pins;
+    };
+    std::unordered_map<std::uint64_t, LiveTag> live_tags_;
+    std::size_t live_tag_count_ = 0;
+    std::size_t tag_pin_count_ = 0;
+    // flush(): ValueError (before anything is published) when a prepared SQE's user_data is a
+    // live tag.
+    void check_no_tag_user_data() const;
 
     // Drops the current registered-buffer table. Operations flushed under it pinned it (see
     // flush()), but one flushed earlier may resolve buf_index against it later than its flush:
@@ -244,6 +276,11 @@ private:
 // Converts the wait keywords of submit_and_wait/copy_cqe(s) (nullptr: not given) and checks
 // them against the kernel's features: TypeError/ValueError naming the argument,
 // NotImplementedError naming the kernel that added what is missing.
+// The tags= of a registration (None: empty): `expected` u64s, one per fd or buffer. Raises
+// TypeError/ValueError naming tags, NotImplementedError without IORING_FEAT_RSRC_TAGS, and
+// ValueError when a tag is the user_data of an operation in flight (Ring::check_tags_free).
+std::vector<std::uint64_t> to_tags(const Ring& ring, py::handle tags, std::size_t expected);
+
 WaitOptions wait_options(const Ring& ring, PyObject* timeout, PyObject* min_wait, PyObject* sigmask,
                          PyObject* deadline, PyObject* iowait);
 
