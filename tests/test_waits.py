@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
-from iouring import CQE_DTYPE, Cqe, Features, IoUring
+from iouring import CQE_DTYPE, Cqe, Features, IoUring, SetupFlags
 from kernel_support import require_kernel
 
 LONG = 30.0  # an operation that would end the test by timing out: always cancelled first
@@ -282,3 +282,68 @@ def test_wait_options_on_closed_ring() -> None:
     ring.close()
     with pytest.raises(ValueError, match="closed"):
         ring.submit_and_wait(1, sigmask=set())
+
+
+# --- registered wait region (IORING_ENTER_EXT_ARG_REG) ----------------------------------------
+
+
+@pytest.fixture
+def region_ring(ring_registry: list[IoUring]) -> IoUring:
+    require_kernel("6.13", "IORING_REGISTER_MEM_REGION with REG_WAIT_ARG")
+    ring = IoUring(8, flags=SetupFlags.R_DISABLED)
+    ring_registry.append(ring)
+    ring.register_wait_region()
+    ring.enable_rings()
+    assert ring.wait_region_slots == os.sysconf("SC_PAGESIZE") // 64
+    return ring
+
+
+def test_wait_region_timeout_and_deadline(region_ring: IoUring, pipe: tuple[int, int]) -> None:
+    ring = region_ring
+    r, w = pipe
+    buf = bytearray(2)
+    ring.read(0xAAAA0501, r, buf, -1)
+    with pytest.raises(TimeoutError, match="0 of 1"):
+        ring.submit_and_wait(1, timeout=0.02)
+    with pytest.raises(TimeoutError):
+        ring.copy_cqe(deadline=time.monotonic() + 0.02)
+    assert ring.wait_region_waits == 2  # both went through the region
+    os.write(w, b"hi")
+    assert ring.copy_cqe(timeout=LONG) == Cqe(0xAAAA0501, 2, 0)
+
+
+def test_wait_region_min_wait(region_ring: IoUring) -> None:
+    _require(region_ring, Features.MIN_TIMEOUT, "6.12")
+    ring = region_ring
+    ring.nop(0xAAAA0511)
+    ring.timeout(0xAAAA0512, LONG)
+    assert ring.submit_and_wait(2, min_wait=0.01) == 2
+    assert ring.wait_region_waits >= 1
+    assert ring.copy_cqe() == Cqe(0xAAAA0511, 0, 0)
+    _cancel_and_reap(ring, 0xAAAA0512)
+
+
+def test_wait_region_sigmask(region_ring: IoUring, pending_sigusr1: list[int]) -> None:
+    ring = region_ring
+    ring.timeout(0xAAAA0521, LONG)
+    with pytest.raises(_Fired):
+        ring.submit_and_wait(1, sigmask=set())  # unblocks the pending SIGUSR1 for the wait
+    assert ring.wait_region_waits == 1
+    _cancel_and_reap(ring, 0xAAAA0521)
+
+
+def test_wait_region_refused_after_enable(make_default_ring: Callable[..., IoUring]) -> None:
+    ring = make_default_ring(4)
+    with pytest.raises(ValueError, match="R_DISABLED"):
+        ring.register_wait_region()
+    with pytest.raises(ValueError, match="pages"):
+        ring.register_wait_region(0)
+    assert ring.wait_region_slots == 0
+    ring.nop(1)
+    ring.submit_and_wait(1)  # usable after
+    assert ring.copy_cqe() == Cqe(1, 0, 0)
+
+
+def test_wait_region_second_refused(region_ring: IoUring) -> None:
+    with pytest.raises(ValueError, match="already"):
+        region_ring.register_wait_region()

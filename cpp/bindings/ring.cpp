@@ -8,6 +8,8 @@
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <sys/mman.h>
+#include <unistd.h>
 
 namespace iouring::bindings {
 
@@ -225,6 +227,28 @@ int Ring::enter_blocking(unsigned to_submit, unsigned min_complete, unsigned fla
                                : (wait.sigmask ? static_cast<const void*>(&sigmask) : nullptr);
         std::size_t argsz = ext ? sizeof(arg) : (wait.sigmask ? sizeof(sigmask) : 0);
         if (ext) wait_flags |= enter::EXT_ARG;
+        // A registered wait region: the same arguments in a slot of it, named by its offset.
+        std::uint32_t slot = wait_slots_;
+        if (ext && wait_slots_ != 0) {
+            for (slot = 0; slot < wait_slots_ && wait_slot_busy_[slot]; ++slot) {
+            }
+        }
+        if (slot < wait_slots_) {
+            wait_slot_busy_[slot] = true;
+            RegWait& reg = static_cast<RegWait*>(wait_region_)[slot];
+            reg = RegWait{};
+            if (arg.ts != 0) {
+                reg.ts = ts;
+                reg.flags = kRegWaitTs;
+            }
+            reg.min_wait_usec = arg.min_wait_usec;
+            reg.sigmask = arg.sigmask;
+            reg.sigmask_sz = arg.sigmask_sz;
+            argp = reinterpret_cast<const void*>(std::uintptr_t{slot} * sizeof(RegWait));
+            argsz = sizeof(RegWait);
+            wait_flags |= enter::EXT_ARG_REG;
+            ++wait_region_waits_;
+        }
         int ret;
         ++blocked_threads_;
         blocked_wait_nr_ += min_complete;
@@ -234,6 +258,7 @@ int Ring::enter_blocking(unsigned to_submit, unsigned min_complete, unsigned fla
         }
         --blocked_threads_;
         blocked_wait_nr_ -= min_complete;
+        if (slot < wait_slots_) wait_slot_busy_[slot] = false;
         // close() from another thread woke this wait and unmaps the ring once we are out.
         if (closing_ || closed_) {
             raise(PyExc_ValueError, "the ring was closed while this thread was waiting on it");
@@ -442,10 +467,13 @@ void Ring::settle_ready(std::uint32_t count, PinList& released) {
     for (std::uint32_t i = 0; i < count; ++i) {
         // at() steps by the ring's CQE size (32 on CQE32 rings) and wraps at the ring's end.
         const Cqe& cqe = cq.at(i);
-        // A live resource tag's CQE: no operation has this user_data (see check_tags_free).
-        if (!live_tags_.empty() && settle_tag(cqe.user_data, released)) continue;
         // A CQE flagged MORE is not the operation's last: its memory stays pinned.
-        if ((cqe.flags & cqe_flags::MORE) == 0) inflight_.complete(cqe.user_data, released);
+        if ((cqe.flags & cqe_flags::MORE) != 0) continue;
+        // A live resource tag's CQE (the kernel posts them with flags 0, so a msg_ring CQE,
+        // always flagged MORE, is never taken for one): no operation has this user_data
+        // (see check_tags_free).
+        if (!live_tags_.empty() && settle_tag(cqe.user_data, released)) continue;
+        inflight_.complete(cqe.user_data, released);
     }
 }
 
@@ -552,6 +580,47 @@ void Ring::unregister_buffers() {
     int ret = core_.unregister_buffers();
     if (ret < 0) throw_errno(ret, "unregister_buffers");
     retire_registered_buffers();
+}
+
+void Ring::register_wait_region(std::uint32_t pages) {
+    check_usable();
+    if (pages == 0 || pages > 16) raise(PyExc_ValueError, "pages must be in 1..16");
+    if (wait_slots_ != 0) raise(PyExc_ValueError, "a wait region is already registered");
+    if (!disabled_) {
+        raise(PyExc_ValueError,
+              "register_wait_region: the kernel takes a wait region only on a ring set up with "
+              "SetupFlags.R_DISABLED, before enable_rings()");
+    }
+    std::size_t size = std::size_t{pages} * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    // Page-aligned memory of our own (IORING_MEM_REGION_TYPE_USER): the kernel pins its pages.
+    void* memory = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) throw_errno(-errno, "register_wait_region (mmap)");
+    RegionDesc desc{};
+    desc.user_addr = address_of(memory);
+    desc.size = size;
+    desc.flags = kMemRegionTypeUser;
+    MemRegionReg reg{};
+    reg.region_uptr = address_of(&desc);
+    reg.flags = kMemRegionRegWaitArg;
+    int ret = core_.register_op(RegisterOp::REGISTER_MEM_REGION, &reg, 1);
+    if (ret < 0) {
+        munmap(memory, size);
+        throw_errno(ret, ret == -EINVAL ? "register_wait_region (IORING_REGISTER_MEM_REGION "
+                                          "with REG_WAIT_ARG, Linux 6.13+)"
+                                        : "register_wait_region (IORING_REGISTER_MEM_REGION)");
+    }
+    wait_region_ = memory;
+    wait_region_size_ = size;
+    wait_slots_ = static_cast<std::uint32_t>(size / sizeof(RegWait));
+    wait_slot_busy_.assign(wait_slots_, false);
+}
+
+void Ring::unmap_wait_region() noexcept {
+    if (wait_region_ != nullptr) munmap(wait_region_, wait_region_size_);
+    wait_region_ = nullptr;
+    wait_region_size_ = 0;
+    wait_slots_ = 0;
+    wait_slot_busy_.clear();
 }
 
 void Ring::enable_rings() {
@@ -698,6 +767,7 @@ void Ring::close_impl(bool from_close) {
         }
         core_.close();
     }
+    unmap_wait_region();  // after the kernel ring: no enter can name a slot of it any more
     closed_ = true;
     PinList kept;
     inflight_.take_all_pins(drained ? released : kept);

@@ -161,6 +161,17 @@ public:
     // Tag CQEs still to come.
     [[nodiscard]] std::size_t live_tags() const noexcept { return live_tag_count_; }
 
+    // --- registered wait arguments (IORING_REGISTER_MEM_REGION, REG_WAIT_ARG, Linux 6.13+) ---
+    // Registers `pages` pages of memory the ring owns (until after the kernel ring is closed)
+    // as io_uring_reg_wait slots; from then on every wait with arguments (timeout, deadline,
+    // min_wait, sigmask) writes them into a free slot and enters with
+    // IORING_ENTER_EXT_ARG_REG (falling back to EXT_ARG when every slot is taken by other
+    // waiting threads). The kernel takes the region only before enable_rings(): ValueError
+    // otherwise, OSError from the kernel.
+    void register_wait_region(std::uint32_t pages);
+    [[nodiscard]] std::uint32_t wait_region_slots() const noexcept { return wait_slots_; }
+    [[nodiscard]] std::uint64_t wait_region_waits() const noexcept { return wait_region_waits_; }
+
     // IORING_REGISTER_ENABLE_RINGS for a ring set up with SetupFlags.R_DISABLED. Raises OSError.
     void enable_rings();
 
@@ -246,6 +257,13 @@ private:
     InflightTable inflight_;
     std::shared_ptr<RegisteredBuffers> registered_buffers_;
     PinList lifetime_pins_;
+    // The registered wait region (see register_wait_region): unmapped after the kernel ring.
+    void* wait_region_ = nullptr;
+    std::size_t wait_region_size_ = 0;
+    std::uint32_t wait_slots_ = 0;
+    std::vector<bool> wait_slot_busy_;
+    std::uint64_t wait_region_waits_ = 0;
+    void unmap_wait_region() noexcept;
     // Live resource tags: how many CQEs each still has to come, and what they keep alive.
     struct LiveTag {
         std::uint32_t count = 0;
