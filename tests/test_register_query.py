@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from kernel_support import require_kernel
 
 from iouring import Cqe, CqeFlags, Features, IoUring, Op, SetupFlags
-from kernel_support import require_kernel
 
 
 def test_query_reports_what_the_kernel_supports() -> None:
@@ -115,7 +115,7 @@ def test_send_msg_ring_closed_or_not_a_ring(tmp_path: object) -> None:
 
     fd = os.open("/dev/null", os.O_RDONLY)
     try:
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="send_msg_ring"):
             IoUring.send_msg_ring(fd, 1)
     finally:
         os.close(fd)

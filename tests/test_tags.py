@@ -132,7 +132,7 @@ def test_submitting_a_live_tag_as_user_data_refused(
     tagged_ring: IoUring, pipe: tuple[int, int]
 ) -> None:
     ring = tagged_ring
-    r, w = pipe
+    r, _ = pipe
     ring.register_files([r], tags=[0x7A6401])
     ring.nop(0x7A6400)
     sqe = ring.nop(0x7A6401)
@@ -228,7 +228,7 @@ def test_bad_tags(
 
 
 def test_tag_on_empty_slot_is_the_kernels_einval(tagged_ring: IoUring) -> None:
-    with pytest.raises(OSError) as info:
+    with pytest.raises(OSError, match="FILES2") as info:
         tagged_ring.register_files([-1], tags=[0x7A6701])
     assert info.value.errno == 22
     assert tagged_ring.live_tags == 0

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
+from kernel_support import require_kernel
 
 from iouring import CQE_DTYPE, Cqe, Features, IoUring, SetupFlags
-from kernel_support import require_kernel
 
 LONG = 30.0  # an operation that would end the test by timing out: always cancelled first
 
