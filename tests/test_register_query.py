@@ -119,3 +119,25 @@ def test_send_msg_ring_closed_or_not_a_ring(tmp_path: object) -> None:
             IoUring.send_msg_ring(fd, 1)
     finally:
         os.close(fd)
+
+
+def test_napi_static_tracking(make_default_ring: Callable[..., IoUring]) -> None:
+    require_kernel("6.13", "IO_URING_NAPI_TRACKING_STATIC")
+    ring = make_default_ring(4)
+    napi_id = 1 << 20  # above the kernel's range of invalid ids (at most NR_CPUS)
+    ring.register_napi(10, static_tracking=True)
+    ring.napi_add_id(napi_id)
+    with pytest.raises(FileExistsError, match="napi_add_id"):
+        ring.napi_add_id(napi_id)
+    with pytest.raises(OSError, match="napi_add_id"):
+        ring.napi_add_id(1)  # an invalid id
+    ring.napi_del_id(napi_id)
+    with pytest.raises(FileNotFoundError, match="napi_del_id"):
+        ring.napi_del_id(napi_id)
+    with pytest.raises(OverflowError, match="napi_id"):
+        ring.napi_add_id(-1)
+    ring.unregister_napi()
+    ring.register_napi(10)  # dynamic tracking: no static ids
+    with pytest.raises(OSError, match="napi_add_id"):
+        ring.napi_add_id(napi_id)
+    ring.unregister_napi()

@@ -523,17 +523,56 @@ void register_registration(RingClass& cls) {
              "the operation) and ValueError on a closed ring.")
         .def(
             "register_napi",
-            [](Ring& r, py::handle busy_poll_us, bool prefer_busy_poll) {
+            [](Ring& r, py::handle busy_poll_us, bool prefer_busy_poll, bool static_tracking) {
                 Napi napi{};
                 napi.busy_poll_to = to_u32(busy_poll_us, "busy_poll_us");
                 napi.prefer_busy_poll = prefer_busy_poll ? 1 : 0;
+                napi.opcode = kNapiRegisterOp;
+                napi.op_param = static_tracking ? kNapiTrackingStatic : kNapiTrackingDynamic;
                 r.check_usable();
-                check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1), "register_napi");
+                check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1),
+                      static_tracking
+                          ? "register_napi (static tracking: IO_URING_NAPI_TRACKING_STATIC, "
+                            "Linux 6.13+)"
+                          : "register_napi");
             },
-            py::arg("busy_poll_us"), py::arg("prefer_busy_poll") = false,
-            "Enables NAPI busy polling of the sockets the ring uses. Raises the OSError subclass "
-            "of the kernel's errno (EINVAL where this kernel lacks the operation) and ValueError "
-            "on a closed ring.")
+            py::arg("busy_poll_us"), py::arg("prefer_busy_poll") = false, py::kw_only(),
+            py::arg("static_tracking") = false,
+            "Enables NAPI busy polling of the sockets the ring uses. With static_tracking=True "
+            "(Linux 6.13+) the ring polls only the NAPI ids given to napi_add_id(), instead of "
+            "tracking those of the sockets it sees. Raises the OSError subclass of the kernel's "
+            "errno (EINVAL where this kernel lacks the operation or the mode) and ValueError on "
+            "a closed ring.")
+        .def(
+            "napi_add_id",
+            [](Ring& r, py::handle napi_id) {
+                Napi napi{};
+                napi.opcode = kNapiStaticAddId;
+                napi.op_param = to_u32(napi_id, "napi_id");
+                r.check_usable();
+                check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1),
+                      "napi_add_id (IO_URING_NAPI_STATIC_ADD_ID)");
+            },
+            py::arg("napi_id"),
+            "Adds a NAPI id (socket.SO_INCOMING_NAPI_ID of a socket) to poll, after "
+            "register_napi(..., static_tracking=True) (Linux 6.13+). Raises TypeError/"
+            "OverflowError naming napi_id, OSError from the kernel (EINVAL: not static "
+            "tracking, or an id below the valid range; EEXIST: already added) and ValueError on "
+            "a closed ring.")
+        .def(
+            "napi_del_id",
+            [](Ring& r, py::handle napi_id) {
+                Napi napi{};
+                napi.opcode = kNapiStaticDelId;
+                napi.op_param = to_u32(napi_id, "napi_id");
+                r.check_usable();
+                check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1),
+                      "napi_del_id (IO_URING_NAPI_STATIC_DEL_ID)");
+            },
+            py::arg("napi_id"),
+            "Removes a NAPI id added by napi_add_id(). Raises TypeError/OverflowError naming "
+            "napi_id, OSError from the kernel (ENOENT: not added; EINVAL: not static tracking) "
+            "and ValueError on a closed ring.")
         .def(
             "unregister_napi",
             [](Ring& r) {

@@ -309,7 +309,8 @@ def ring_groups() -> dict[str, list[str]]:
         if n not in taken
         and (
             n.startswith(("register", "unregister"))
-            or n in ("enable_rings", "clone_buffers")
+            or n in ("enable_rings", "clone_buffers", "query", "send_msg_ring", "live_tags")
+            or n.startswith(("wait_region", "napi_"))
             or n == "ring_fd_registered"
         )
     ]

@@ -175,6 +175,13 @@ struct Napi {                    // io_uring_napi
     std::uint32_t resv;
 };
 static_assert(sizeof(Napi) == 16);
+static_assert(offsetof(Napi, op_param) == 8);
+// Napi.opcode and, for kNapiRegisterOp, Napi.op_param (the tracking mode; Linux 6.13+).
+inline constexpr std::uint8_t kNapiRegisterOp = 0;
+inline constexpr std::uint8_t kNapiStaticAddId = 1;
+inline constexpr std::uint8_t kNapiStaticDelId = 2;
+inline constexpr std::uint32_t kNapiTrackingDynamic = 0;
+inline constexpr std::uint32_t kNapiTrackingStatic = 1;
 
 struct CloneBuffers {  // io_uring_clone_buffers
     std::uint32_t src_fd;
