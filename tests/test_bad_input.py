@@ -130,7 +130,7 @@ class Env:
     def candidates(self, name: str) -> list[Any]:
         """Values to try for parameter `name`, most likely first."""
         first: list[Any] = []
-        if name in ("timeout", "ts"):
+        if name in ("timeout", "ts", "min_wait"):
             first = [0.01]
         elif name in ("wait_nr", "min_complete", "to_submit", "count"):
             first = [0]

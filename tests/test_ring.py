@@ -946,7 +946,8 @@ def test_fast_methods_argument_errors(
 def test_fast_methods_signatures() -> None:
     import inspect
 
-    sig = "(self, /, wait_nr, *, timeout=None)"
+    waits = "timeout=None, min_wait=None, sigmask=None, deadline=None, iowait=True"
+    sig = f"(self, /, wait_nr, *, {waits})"
     assert str(inspect.signature(IoUring.submit_and_wait)) == sig
-    assert str(inspect.signature(IoUring.copy_cqe)) == "(self, /, *, timeout=None)"
+    assert str(inspect.signature(IoUring.copy_cqe)) == f"(self, /, *, {waits})"
     assert IoUring.submit_and_wait.__doc__ and IoUring.copy_cqe.__doc__

@@ -106,6 +106,14 @@ public:
         return keys;
     }
 
+    // Whether an operation is in flight under `key`.
+    [[nodiscard]] bool contains(std::uint64_t key) const noexcept {
+        for (std::size_t i = home(key);; i = (i + 1) & mask_) {
+            if (slots_[i].count == 0) return false;
+            if (slots_[i].key == key) return true;
+        }
+    }
+
     [[nodiscard]] std::size_t operations() const noexcept { return operations_; }
     [[nodiscard]] std::size_t pin_count() const noexcept { return pin_count_; }
     [[nodiscard]] bool empty() const noexcept { return operations_ == 0; }

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <iouring/sqe_control.hpp>
+
 #include "convert.hpp"
 #include "module.hpp"
 #include "pins.hpp"
@@ -153,7 +155,7 @@ void register_buffers_sparse(Ring& r, py::handle count) {
     r.replace_registered_buffers(std::move(table));
 }
 
-int register_buffers_update(Ring& r, py::handle offset, py::handle buffers) {
+int register_buffers_update(Ring& r, py::handle offset, py::handle buffers, py::handle tags_arg) {
     std::uint32_t first = to_u32(offset, "offset");
     if (PyIter_Check(buffers.ptr()) == 0 && PySequence_Check(buffers.ptr()) == 0) {
         raise(PyExc_TypeError, "buffers must be an iterable of writable buffers");
@@ -166,6 +168,7 @@ int register_buffers_update(Ring& r, py::handle offset, py::handle buffers) {
         iovecs.push_back(Iovec{reinterpret_cast<std::uintptr_t>(view->data()), view->size()});
         exports.push_back(std::move(view));
     }
+    std::vector<std::uint64_t> tags = to_tags(r, tags_arg, exports.size());
     r.check_usable();
     const RegisteredBuffers* current = r.registered_buffers();
     if (current == nullptr || first + iovecs.size() > current->iovecs.size()) {
@@ -183,6 +186,7 @@ int register_buffers_update(Ring& r, py::handle offset, py::handle buffers) {
         update.offset = first + done;
         update.data = address_of(iovecs.data() + done);
         update.nr = n - done;
+        if (!tags.empty()) update.tags = address_of(tags.data() + done);
         int ret = r.core().register_op(RegisterOp::REGISTER_BUFFERS_UPDATE, &update,
                                        sizeof(update));
         if (ret <= 0) {  // asking again for the rest reports why the kernel stopped
@@ -192,6 +196,8 @@ int register_buffers_update(Ring& r, py::handle offset, py::handle buffers) {
         done += std::min(static_cast<std::uint32_t>(ret), n - done);
     }
     if (done > 0) {
+        PinList pins(exports.begin(), exports.begin() + done);
+        r.add_live_tags(tags, done, {}, &pins);  // before the exports move into the table
         auto table = std::make_shared<RegisteredBuffers>(*current);
         for (std::uint32_t i = 0; i < done; ++i) {
             table->iovecs[first + i] = iovecs[i];
@@ -247,9 +253,116 @@ void clone_buffers(Ring& r, Ring& source, py::handle src_offset, py::handle dst_
     r.replace_registered_buffers(std::move(table));
 }
 
+// IORING_REGISTER_QUERY with fd -1 (no ring needed).
+py::dict query_opcodes() {
+    QueryOpcode data{};
+    QueryHdr hdr{};
+    hdr.query_data = address_of(&data);
+    hdr.query_op = kQueryOpcodes;
+    hdr.size = sizeof(data);
+    int ret = sys::io_uring_register(-1, RegisterOp::REGISTER_QUERY, &hdr, 0);
+    if (ret == -EINVAL || ret == -EBADF) {
+        raise(PyExc_NotImplementedError,
+              "IoUring.query() needs IORING_REGISTER_QUERY (Linux 6.18 or newer)");
+    }
+    check(ret, "query (IORING_REGISTER_QUERY)");
+    if (hdr.result < 0) throw_errno(hdr.result, "query (IO_URING_QUERY_OPCODES)");
+    py::dict out;
+    out["nr_request_opcodes"] = data.nr_request_opcodes;
+    out["nr_register_opcodes"] = data.nr_register_opcodes;
+    out["feature_flags"] = data.feature_flags;
+    out["ring_setup_flags"] = data.ring_setup_flags;
+    out["enter_flags"] = data.enter_flags;
+    out["sqe_flags"] = data.sqe_flags;
+    // Kernels whose struct is shorter than ours filled less (hdr.size says how much).
+    out["nr_query_opcodes"] = hdr.size >= offsetof(QueryOpcode, pad)
+                                  ? py::int_(data.nr_query_opcodes)
+                                  : py::int_(0);
+    return out;
+}
+
+// IORING_REGISTER_SEND_MSG_RING with fd -1: a msg_ring data message without a ring of ours.
+void send_msg_ring(py::handle target, py::handle data, py::handle len, py::handle cqe_flags) {
+    std::int32_t fd = -1;
+    if (PyObject_TypeCheck(target.ptr(), ring_type()) != 0) {
+        const Ring& ring = ring_of(target);
+        ring.check_usable();  // ValueError on a closed ring
+        fd = ring.core().fd();
+    } else {
+        fd = to_fd(target, "target");
+        if (fd < 0) raise(PyExc_ValueError, "target must be an IoUring or a ring fd (>= 0)");
+    }
+    std::uint64_t value = to_u64(data, "data");
+    std::int64_t res = to_i64(len, "len", INT32_MIN, UINT32_MAX);
+    std::uint32_t flags = to_u32(cqe_flags, "cqe_flags");
+    if ((flags & (cqe_flags::SKIP | cqe_flags::F_32)) != 0) {
+        raise(PyExc_ValueError,
+              "cqe_flags: CqeFlags.SKIP and CqeFlags.F_32 are refused (they change how the "
+              "target ring's CQ is read)");
+    }
+    Sqe sqe{};
+    // Flagged MORE like every msg_ring of ours: a CQE without it would count, in the target
+    // ring, as the final completion of an operation with that user_data (see
+    // register_ops_control.cpp).
+    prep_msg_ring_cqe_flags(sqe, 0, fd, static_cast<std::uint32_t>(res), value, 0,
+                            flags | cqe_flags::MORE);
+    int ret = sys::io_uring_register(-1, RegisterOp::REGISTER_SEND_MSG_RING, &sqe, 1);
+    if (ret == -EINVAL && fd >= 0) {
+        throw_errno(ret,
+                    "send_msg_ring (IORING_REGISTER_SEND_MSG_RING, Linux 6.13+; EINVAL also "
+                    "when target is not an io_uring)");
+    }
+    check(ret, "send_msg_ring (IORING_REGISTER_SEND_MSG_RING)");
+}
+
 }  // namespace
 
 void register_registration(RingClass& cls) {
+    cls.def(
+        "register_wait_region",
+        [](Ring& r, py::handle pages) { r.register_wait_region(to_u32(pages, "pages")); },
+        py::arg("pages") = 1,
+        "Registers `pages` pages (1..16) of memory the ring owns as registered wait arguments "
+        "(IORING_REGISTER_MEM_REGION with IORING_MEM_REGION_REG_WAIT_ARG, Linux 6.13+): every "
+        "later wait with a timeout, deadline, min_wait or sigmask passes them through a slot "
+        "of the region (IORING_ENTER_EXT_ARG_REG) instead of copying an argument struct in; "
+        "waits behave the same. One slot per waiting thread (64 per 4 KiB page); beyond that "
+        "a wait uses the plain EXT_ARG. The memory lives until the ring is closed. The kernel "
+        "only takes it on a ring set up with SetupFlags.R_DISABLED, before enable_rings(): "
+        "ValueError otherwise (and for bad pages, or a second region); OSError from the "
+        "kernel.");
+    cls.def_property_readonly(
+        "wait_region_slots",
+        [](const Ring& r) {
+            r.check_usable();
+            return r.wait_region_slots();
+        },
+        "The slots of the registered wait region (0: none). Raises ValueError on a closed ring.");
+    cls.def_property_readonly(
+        "wait_region_waits",
+        [](const Ring& r) {
+            r.check_usable();
+            return r.wait_region_waits();
+        },
+        "How many waits went through the registered wait region. Raises ValueError on a "
+        "closed ring.");
+    cls.def_static("query", &query_opcodes,
+                   "What the running kernel's io_uring supports (IORING_REGISTER_QUERY, "
+                   "IO_URING_QUERY_OPCODES; no ring needed): a dict with nr_request_opcodes "
+                   "and nr_register_opcodes (how many IORING_OP_* and IORING_REGISTER_* "
+                   "opcodes it knows), the feature_flags, ring_setup_flags, enter_flags and "
+                   "sqe_flags bitmasks it accepts, and nr_query_opcodes. Raises "
+                   "NotImplementedError before Linux 6.18, OSError from the kernel.");
+    cls.def_static("send_msg_ring", &send_msg_ring, py::arg("target"), py::arg("data"),
+                   py::arg("len") = 0, py::kw_only(), py::arg("cqe_flags") = 0,
+                   "Posts a CQE {user_data: data, res: len, flags: cqe_flags | CqeFlags.MORE} to "
+                   "the ring `target` (an IoUring or a ring fd) without a ring of ours "
+                   "(IORING_REGISTER_SEND_MSG_RING, Linux 6.13+), synchronously. MORE is always "
+                   "set, as for msg_ring(): a CQE without it would count in the target as the "
+                   "final completion of an operation with that user_data. Raises "
+                   "TypeError/ValueError/OverflowError naming the argument (cqe_flags SKIP or "
+                   "F_32 are refused), OSError from the kernel (EINVAL: older kernel or not a "
+                   "ring; EBADFD: the target is disabled).");
     cls.def(
            "register_ring_fd",
            [](Ring& r) {
@@ -342,9 +455,11 @@ void register_registration(RingClass& cls) {
                 reg.clockid = to_u32(clockid, "clockid");
                 r.check_usable();
                 check(r.core().register_op(RegisterOp::REGISTER_CLOCK, &reg, 0), "register_clock");
+                r.set_wait_clock(static_cast<int>(reg.clockid));  // deadline= is on this clock
             },
             py::arg("clockid"),
-            "Selects the clock of wait timeouts: time.CLOCK_MONOTONIC or time.CLOCK_BOOTTIME. "
+            "Selects the clock of wait timeouts and of the deadline= of waits: "
+            "time.CLOCK_MONOTONIC or time.CLOCK_BOOTTIME. "
             "Raises the OSError subclass of the kernel's errno (EINVAL where this kernel lacks the "
             "operation) and ValueError on a closed ring.")
         .def(
@@ -390,8 +505,10 @@ void register_registration(RingClass& cls) {
              "register_buffers_update(). Raises the OSError subclass of the kernel's errno (EINVAL "
              "where this kernel lacks the operation) and ValueError on a closed ring.")
         .def("register_buffers_update", &register_buffers_update, py::arg("offset"),
-             py::arg("buffers"),
+             py::arg("buffers"), py::kw_only(), py::arg("tags") = py::none(),
              "Replaces registered buffers from slot `offset`; returns the number replaced. "
+             "With tags (one u64 per buffer, 0 for none), the new buffers are tagged as "
+             "register_buffers() describes: each stays exported until the kernel's tag CQE. "
              "In-flight fixed operations keep the buffers they were flushed with alive. The "
              "kernel stops at the first buffer it refuses (empty, or a file-backed mmap): the "
              "slots before it are replaced, the others keep their buffers, and the OSError "
@@ -406,17 +523,56 @@ void register_registration(RingClass& cls) {
              "the operation) and ValueError on a closed ring.")
         .def(
             "register_napi",
-            [](Ring& r, py::handle busy_poll_us, bool prefer_busy_poll) {
+            [](Ring& r, py::handle busy_poll_us, bool prefer_busy_poll, bool static_tracking) {
                 Napi napi{};
                 napi.busy_poll_to = to_u32(busy_poll_us, "busy_poll_us");
                 napi.prefer_busy_poll = prefer_busy_poll ? 1 : 0;
+                napi.opcode = kNapiRegisterOp;
+                napi.op_param = static_tracking ? kNapiTrackingStatic : kNapiTrackingDynamic;
                 r.check_usable();
-                check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1), "register_napi");
+                check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1),
+                      static_tracking
+                          ? "register_napi (static tracking: IO_URING_NAPI_TRACKING_STATIC, "
+                            "Linux 6.13+)"
+                          : "register_napi");
             },
-            py::arg("busy_poll_us"), py::arg("prefer_busy_poll") = false,
-            "Enables NAPI busy polling of the sockets the ring uses. Raises the OSError subclass "
-            "of the kernel's errno (EINVAL where this kernel lacks the operation) and ValueError "
-            "on a closed ring.")
+            py::arg("busy_poll_us"), py::arg("prefer_busy_poll") = false, py::kw_only(),
+            py::arg("static_tracking") = false,
+            "Enables NAPI busy polling of the sockets the ring uses. With static_tracking=True "
+            "(Linux 6.13+) the ring polls only the NAPI ids given to napi_add_id(), instead of "
+            "tracking those of the sockets it sees. Raises the OSError subclass of the kernel's "
+            "errno (EINVAL where this kernel lacks the operation or the mode) and ValueError on "
+            "a closed ring.")
+        .def(
+            "napi_add_id",
+            [](Ring& r, py::handle napi_id) {
+                Napi napi{};
+                napi.opcode = kNapiStaticAddId;
+                napi.op_param = to_u32(napi_id, "napi_id");
+                r.check_usable();
+                check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1),
+                      "napi_add_id (IO_URING_NAPI_STATIC_ADD_ID)");
+            },
+            py::arg("napi_id"),
+            "Adds a NAPI id (socket.SO_INCOMING_NAPI_ID of a socket) to poll, after "
+            "register_napi(..., static_tracking=True) (Linux 6.13+). Raises TypeError/"
+            "OverflowError naming napi_id, OSError from the kernel (EINVAL: not static "
+            "tracking, or an id below the valid range; EEXIST: already added) and ValueError on "
+            "a closed ring.")
+        .def(
+            "napi_del_id",
+            [](Ring& r, py::handle napi_id) {
+                Napi napi{};
+                napi.opcode = kNapiStaticDelId;
+                napi.op_param = to_u32(napi_id, "napi_id");
+                r.check_usable();
+                check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1),
+                      "napi_del_id (IO_URING_NAPI_STATIC_DEL_ID)");
+            },
+            py::arg("napi_id"),
+            "Removes a NAPI id added by napi_add_id(). Raises TypeError/OverflowError naming "
+            "napi_id, OSError from the kernel (ENOENT: not added; EINVAL: not static tracking) "
+            "and ValueError on a closed ring.")
         .def(
             "unregister_napi",
             [](Ring& r) {

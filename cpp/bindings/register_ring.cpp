@@ -211,14 +211,25 @@ void parse_fast_args(const char* function, std::initializer_list<const char*> na
     }
 }
 
+// The wait keywords after `timeout` (min_wait, sigmask, deadline, iowait), when any is given;
+// else only the timeout, converted without the checks (the common case stays as cheap).
+WaitOptions fast_wait_options(Ring& r, PyObject* const* a) {
+    if (a[1] == nullptr && a[2] == nullptr && a[3] == nullptr && a[4] == nullptr) {
+        return deadline_after(a[0] != nullptr ? a[0] : Py_None);
+    }
+    return wait_options(r, a[0], a[1], a[2], a[3], a[4]);
+}
+
 PyObject* submit_and_wait_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                                  PyObject* kwnames) noexcept {
     try {
-        PyObject* a[2];
-        parse_fast_args("submit_and_wait", {"wait_nr", "timeout"}, 1, 1, args, nargs, kwnames, a);
+        PyObject* a[6];
+        parse_fast_args("submit_and_wait",
+                        {"wait_nr", "timeout", "min_wait", "sigmask", "deadline", "iowait"}, 1, 1,
+                        args, nargs, kwnames, a);
         Ring& r = ring_of(self);
         std::uint32_t n = to_u32(a[0], "wait_nr");
-        int submitted = r.submit_and_wait(n, deadline_after(a[1] != nullptr ? a[1] : Py_None));
+        int submitted = r.submit_and_wait(n, fast_wait_options(r, a + 1));
         return PyLong_FromLong(submitted);
     } catch (...) {
         py::detail::try_translate_exceptions();
@@ -229,14 +240,15 @@ PyObject* submit_and_wait_method(PyObject* self, PyObject* const* args, Py_ssize
 PyObject* copy_cqe_method(PyObject* self, PyObject* const* args, Py_ssize_t nargs,
                           PyObject* kwnames) noexcept {
     try {
-        PyObject* a[1];
-        parse_fast_args("copy_cqe", {"timeout"}, 0, 0, args, nargs, kwnames, a);
+        PyObject* a[5];
+        parse_fast_args("copy_cqe", {"timeout", "min_wait", "sigmask", "deadline", "iowait"}, 0, 0,
+                        args, nargs, kwnames, a);
         Ring& r = ring_of(self);
-        Deadline deadline = deadline_after(a[0] != nullptr ? a[0] : Py_None);
+        WaitOptions wait = fast_wait_options(r, a);
         r.check_usable();  // after the conversion, which may run Python code
         Cqe32 entry{};     // room for a CQE32 ring's entry
-        while (r.copy_cqes(&entry, 1, 1, deadline) == 0) {
-            if (deadline && std::chrono::steady_clock::now() >= *deadline) {
+        while (r.copy_cqes(&entry, 1, 1, wait) == 0) {
+            if (r.wait_expired(wait)) {
                 raise(PyExc_TimeoutError, "copy_cqe: no completion before the timeout");
             }
         }
@@ -254,23 +266,50 @@ PyCFunction as_cfunction(Method method) {
     return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(method));
 }
 
+// The wait keywords, as every waiting method documents them.
+#define IOURING_WAIT_KEYWORDS_DOC                                                                  \
+    "min_wait (seconds; IORING_FEAT_MIN_TIMEOUT, Linux 6.12+): once it has passed, the wait "      \
+    "ends as soon as one completion is ready, even if fewer than wait_nr are (batching with a "    \
+    "bounded latency). sigmask (an iterable of signal numbers, as signal.pthread_sigmask takes): " \
+    "the signals blocked while the kernel waits, restored when it returns (an empty set unblocks " \
+    "every signal for the wait, like pselect). deadline (seconds on the ring's clock: "            \
+    "time.monotonic(), or time.clock_gettime(time.CLOCK_BOOTTIME) after "                          \
+    "register_clock(time.CLOCK_BOOTTIME); IORING_ENTER_ABS_TIMER, Linux 6.12+): an absolute "      \
+    "timeout, exclusive with timeout. iowait=False (IORING_FEAT_NO_IOWAIT, Linux 6.15+): the "     \
+    "wait does not count as iowait. A missing kernel feature raises NotImplementedError naming "   \
+    "it; bad values raise TypeError/ValueError naming the argument. "
+
+// How tag CQEs and operations share user_data, as every tags= method documents it.
+#define IOURING_TAGS_DOC                                                                     \
+    "Tag CQEs arrive with the other completions (copy_cqes() returns them; they are not "    \
+    "operations and leave in_flight alone). A tag is live from its registration until its "  \
+    "CQE is seen: while it is, no operation may use it as user_data (submitting one raises " \
+    "ValueError and submits nothing), and a tag equal to the user_data of an operation in "  \
+    "flight is refused with ValueError naming tags[i]. live_tags counts the tag CQEs to come. "
+
 // Installs the fast methods on `cls` (the docstrings start with the signature that
 // inspect.signature() reads).
 void def_fast_methods(RingClass& cls) {
     static PyMethodDef methods[] = {
         {"submit_and_wait", as_cfunction(&submit_and_wait_method), METH_FASTCALL | METH_KEYWORDS,
-         "submit_and_wait($self, wait_nr, *, timeout=None)\n--\n\n"
+         "submit_and_wait($self, wait_nr, *, timeout=None, min_wait=None, sigmask=None, "
+         "deadline=None, iowait=True)\n--\n\n"
          "Flushes, submits and waits until at least wait_nr completions are ready. The "
          "submission runs with the GIL held, as submit() does; the GIL is released only to wait "
          "for completions that are not ready yet (Ctrl-C then raises KeyboardInterrupt). "
          "Returns the number submitted. With timeout (seconds, or a timedelta) raises "
-         "TimeoutError when it expires first; the SQEs were submitted all the same. Raises "
-         "ValueError when wait_nr exceeds cq_entries or when, without a timeout, it would wait "
-         "with nothing in flight (forever), and OSError from io_uring_enter."},
+         "TimeoutError when it expires first; the SQEs were submitted all the "
+         "same. " IOURING_WAIT_KEYWORDS_DOC
+         "Raises ValueError when wait_nr exceeds cq_entries or when, without a timeout or "
+         "deadline, it would wait with nothing in flight (forever), and OSError from "
+         "io_uring_enter."},
         {"copy_cqe", as_cfunction(&copy_cqe_method), METH_FASTCALL | METH_KEYWORDS,
-         "copy_cqe($self, *, timeout=None)\n--\n\n"
-         "Waits for one completion (at most timeout seconds: TimeoutError) and consumes "
-         "it; returns a Cqe. Raises ValueError when none is ready, nothing is in flight and "
+         "copy_cqe($self, *, timeout=None, min_wait=None, sigmask=None, deadline=None, "
+         "iowait=True)\n--\n\n"
+         "Waits for one completion (at most timeout seconds, or until deadline: TimeoutError) "
+         "and consumes it; returns a Cqe. sigmask, deadline and iowait as for "
+         "submit_and_wait() (min_wait changes nothing for one completion). Raises ValueError when "
+         "none is ready, nothing is in flight and "
          "no timeout is given (the wait would never end), OSError from io_uring_enter and "
          "what a signal handler "
          "raises while it waits (KeyboardInterrupt)."},
@@ -480,6 +519,15 @@ RingClass register_ring(py::module_& m) {
             },
             "Operations flushed whose final completion was not reaped yet.")
         .def_property_readonly(
+            "live_tags",
+            [](const Ring& r) {
+                r.check_usable();
+                return r.live_tags();
+            },
+            "Resource-tag CQEs still to come: tags registered with register_files/"
+            "register_buffers(..., tags=) or their updates whose CQE has not been seen. "
+            "Raises ValueError on a closed ring.")
+        .def_property_readonly(
             "pinned",
             [](const Ring& r) {
                 r.check_usable();
@@ -565,9 +613,12 @@ RingClass register_ring(py::module_& m) {
 
     cls.def(
            "copy_cqes",
-           [](Ring& r, py::handle out, py::handle wait_nr_arg, py::handle timeout) -> py::object {
+           [](Ring& r, py::handle out, py::handle wait_nr_arg, py::handle timeout,
+              py::handle min_wait, py::handle sigmask, py::handle deadline_arg,
+              py::handle iowait) -> py::object {
                std::uint32_t wait_nr = to_u32(wait_nr_arg, "wait_nr");
-               Deadline deadline = deadline_after(timeout);
+               WaitOptions deadline = wait_options(r, timeout.ptr(), min_wait.ptr(), sigmask.ptr(),
+                                                   deadline_arg.ptr(), iowait.ptr());
                r.check_usable();  // after the conversions, which may run Python code
                if (wait_nr > r.core().cq().entries()) {
                    raise(PyExc_ValueError, "wait_nr exceeds the completion queue size");
@@ -588,24 +639,30 @@ RingClass register_ring(py::module_& m) {
                return array[py::slice(0, n, 1)];
            },
            py::arg("out") = py::none(), py::arg("wait_nr") = 0, py::kw_only(),
-           py::arg("timeout") = py::none(),
+           py::arg("timeout") = py::none(), py::arg("min_wait") = py::none(),
+           py::arg("sigmask") = py::none(), py::arg("deadline") = py::none(),
+           py::arg("iowait") = true,
            "Copies ready completions into `out` (a 1-D CQE_DTYPE array, CQE32_DTYPE on CQE32 "
            "rings, else ValueError naming out; at most len(out)) or, "
            "without `out`, into a new array of all that are ready, consuming them with one "
            "head update. Waits first until at least wait_nr are ready (with timeout: at most "
-           "that long, then copies what is ready). Returns the filled part (a view of out). "
+           "that long, then copies what is ready). Returns the filled part (a view of "
+           "out). " IOURING_WAIT_KEYWORDS_DOC
            "Raises TypeError/ValueError naming out or wait_nr, ValueError when it would wait "
            "(wait_nr above the completions ready, no timeout) with nothing in flight, which "
            "would never end, OSError from io_uring_enter, "
            "and what a signal handler raises while it waits (KeyboardInterrupt).")
         .def(
             "submit_and_copy_cqes",
-            [](py::handle self, py::handle out, py::handle wait_nr_arg, py::handle timeout) {
+            [](py::handle self, py::handle out, py::handle wait_nr_arg, py::handle timeout,
+               py::handle min_wait, py::handle sigmask, py::handle deadline_arg,
+               py::handle iowait) {
                 Ring& r = ring_of(self);
                 // Every argument is checked before anything is submitted.
                 py::array array = checked_cqe_array(r, out);
                 std::uint32_t wait_nr = to_u32(wait_nr_arg, "wait_nr");
-                Deadline deadline = deadline_after(timeout);
+                WaitOptions deadline = wait_options(r, timeout.ptr(), min_wait.ptr(), sigmask.ptr(),
+                                                    deadline_arg.ptr(), iowait.ptr());
                 r.check_usable();  // after the conversions, which may run Python code
                 if (wait_nr > r.core().cq().entries()) {
                     raise(PyExc_ValueError, "wait_nr (" + std::to_string(wait_nr) +
@@ -618,6 +675,8 @@ RingClass register_ring(py::module_& m) {
                 return r.copy_cqes(array.mutable_data(), size, wait_nr, deadline);
             },
             py::arg("out"), py::arg("wait_nr") = 0, py::kw_only(), py::arg("timeout") = py::none(),
+            py::arg("min_wait") = py::none(), py::arg("sigmask") = py::none(),
+            py::arg("deadline") = py::none(), py::arg("iowait") = true,
             "submit_and_wait(wait_nr) and copy_cqes(out) in one call, for a loop that submits "
             "and reaps: flushes and submits the prepared SQEs (one io_uring_enter with "
             "GETEVENTS), waits until at least wait_nr completions are ready (GIL released, "
@@ -625,7 +684,8 @@ RingClass register_ring(py::module_& m) {
             "the ready completions into `out`, at most len(out), consuming them with one head "
             "update. Returns the number copied: they are out[:n]. With timeout (seconds, or a "
             "timedelta) it waits at most that long and then copies what is ready, so n may be "
-            "less than wait_nr; the SQEs were submitted all the same.\n\n"
+            "less than wait_nr; the SQEs were submitted all the same. " IOURING_WAIT_KEYWORDS_DOC
+            "\n\n"
             "Raises TypeError when out is not a numpy array of CQE_DTYPE (CQE32_DTYPE on CQE32 "
             "rings), ValueError when it is not one-dimensional and C-contiguous, is read-only, "
             "or wait_nr exceeds cq_entries (all before anything is submitted), ValueError when, "
@@ -671,16 +731,32 @@ RingClass register_ring(py::module_& m) {
 
     cls.def(
            "register_files",
-           [](Ring& r, py::handle fds) {
+           [](Ring& r, py::handle fds, py::handle tags_arg) {
                std::vector<std::int32_t> list = to_fd_list(fds, "fds");
+               std::vector<std::uint64_t> tags = to_tags(r, tags_arg, list.size());
                r.check_usable();
-               check_ok(r.core().register_files(list.data(), static_cast<unsigned>(list.size())),
-                        "register_files");
+               if (tags_arg.is_none()) {
+                   check_ok(r.core().register_files(list.data(),
+                                                    static_cast<unsigned>(list.size())),
+                            "register_files");
+                   return;
+               }
+               RsrcRegister reg{};
+               reg.nr = static_cast<std::uint32_t>(list.size());
+               reg.data = address_of(list.data());
+               reg.tags = address_of(tags.data());
+               check_ok(r.core().register_op(RegisterOp::REGISTER_FILES2, &reg, sizeof(reg)),
+                        "register_files (IORING_REGISTER_FILES2)");
+               r.add_live_tags(tags, tags.size(), {}, nullptr);
            },
-           py::arg("fds"),
+           py::arg("fds"), py::kw_only(), py::arg("tags") = py::none(),
            "Registers files for SqeFlags.FIXED_FILE operations (-1 leaves a slot empty). "
-           "Raises TypeError/ValueError naming fds, OSError from the kernel (EBUSY: files are "
-           "already registered; EMFILE: more than RLIMIT_NOFILE).")
+           "With tags (one u64 per fd, 0 for none; IORING_REGISTER_FILES2, Linux 5.13+), the "
+           "kernel posts a CQE with user_data=tag, res=0 when it has released that file (its "
+           "slot updated or the table unregistered, once no operation uses it). " IOURING_TAGS_DOC
+           "Raises TypeError/ValueError naming fds or tags, OSError from the kernel (EBUSY: "
+           "files are already registered; EMFILE: more than RLIMIT_NOFILE; EINVAL: a tag on an "
+           "empty slot).")
         .def(
             "register_files_sparse",
             [](Ring& r, py::handle count) {
@@ -693,18 +769,38 @@ RingClass register_ring(py::module_& m) {
             "and OSError from the kernel (EBUSY: files are already registered).")
         .def(
             "register_files_update",
-            [](Ring& r, py::handle offset, py::handle fds) {
+            [](Ring& r, py::handle offset, py::handle fds, py::handle tags_arg) {
                 unsigned off = to_u32(offset, "offset");
                 std::vector<std::int32_t> list = to_fd_list(fds, "fds");
+                std::vector<std::uint64_t> tags = to_tags(r, tags_arg, list.size());
                 r.check_usable();
-                int ret = r.core().register_files_update(off, list.data(),
-                                                         static_cast<unsigned>(list.size()));
-                check_ok(ret, "register_files_update");
+                if (tags_arg.is_none()) {
+                    int ret = r.core().register_files_update(off, list.data(),
+                                                             static_cast<unsigned>(list.size()));
+                    check_ok(ret, "register_files_update");
+                    return ret;
+                }
+                RsrcUpdate2 update{};
+                update.offset = off;
+                update.data = address_of(list.data());
+                update.tags = address_of(tags.data());
+                update.nr = static_cast<std::uint32_t>(list.size());
+                int ret = r.core().register_op(RegisterOp::REGISTER_FILES_UPDATE2, &update,
+                                               sizeof(update));
+                check_ok(ret, "register_files_update (IORING_REGISTER_FILES_UPDATE2)");
+                // The kernel ignores the tag of a REGISTER_FILES_SKIP entry: no CQE for it.
+                std::vector<bool> skip(list.size());
+                for (std::size_t i = 0; i < list.size(); ++i) {
+                    skip[i] = list[i] == kRegisterFilesSkip;
+                }
+                r.add_live_tags(tags, static_cast<std::size_t>(ret), skip, nullptr);
                 return ret;
             },
-            py::arg("offset"), py::arg("fds"),
+            py::arg("offset"), py::arg("fds"), py::kw_only(), py::arg("tags") = py::none(),
             "Replaces registered files from slot `offset` (-1 empties a slot, "
-            "REGISTER_FILES_SKIP keeps it); returns the number of slots updated. Raises "
+            "REGISTER_FILES_SKIP keeps it); returns the number of slots updated. With tags "
+            "(IORING_REGISTER_FILES_UPDATE2), the new files are tagged as register_files() "
+            "describes. Raises "
             "TypeError/ValueError naming the argument and OSError from the kernel (ENXIO: no "
             "files registered; EINVAL: past the table).")
         .def(
@@ -717,7 +813,7 @@ RingClass register_ring(py::module_& m) {
             "registered).")
         .def(
             "register_buffers",
-            [](Ring& r, py::handle buffers) {
+            [](Ring& r, py::handle buffers, py::handle tags_arg) {
                 if (PyIter_Check(buffers.ptr()) == 0 && PySequence_Check(buffers.ptr()) == 0) {
                     raise(PyExc_TypeError, "buffers must be an iterable of writable buffers");
                 }
@@ -729,12 +825,31 @@ RingClass register_ring(py::module_& m) {
                         Iovec{reinterpret_cast<std::uintptr_t>(view->data()), view->size()});
                     registered->exports.push_back(std::move(view));
                 }
-                r.register_buffers(std::move(registered));
+                if (tags_arg.is_none()) {
+                    r.register_buffers(std::move(registered));
+                    return;
+                }
+                std::vector<std::uint64_t> tags = to_tags(r, tags_arg, registered->iovecs.size());
+                RsrcRegister reg{};
+                reg.nr = static_cast<std::uint32_t>(registered->iovecs.size());
+                reg.data = address_of(registered->iovecs.data());
+                reg.tags = address_of(tags.data());
+                check_ok(r.core().register_op(RegisterOp::REGISTER_BUFFERS2, &reg, sizeof(reg)),
+                         "register_buffers (IORING_REGISTER_BUFFERS2)");
+                PinList pins(registered->exports.begin(), registered->exports.end());
+                r.replace_registered_buffers(std::move(registered));
+                r.add_live_tags(tags, tags.size(), {}, &pins);
             },
-            py::arg("buffers"),
+            py::arg("buffers"), py::kw_only(), py::arg("tags") = py::none(),
             "Registers writable buffers for read_fixed/write_fixed. They stay exported (a "
             "bytearray cannot be resized) until unregistered and no fixed operation using "
-            "them is in flight. Raises OSError (ENOMEM: see RLIMIT_MEMLOCK).")
+            "them is in flight. With tags (one u64 per buffer, 0 for none; "
+            "IORING_REGISTER_BUFFERS2, Linux 5.13+), a tagged buffer also stays exported until "
+            "the kernel's CQE with user_data=tag, res=0 says it has released it (after an "
+            "update replaced it or the table was unregistered, once no operation uses "
+            "it). " IOURING_TAGS_DOC
+            "Raises TypeError/ValueError naming buffers or tags, OSError "
+            "(ENOMEM: see RLIMIT_MEMLOCK; EBUSY: buffers are already registered).")
         .def("unregister_buffers", &Ring::unregister_buffers,
              "Unregisters the registered buffers; fixed operations still in flight keep them "
              "exported until their final completion. Raises OSError (ENXIO when no buffers are "

@@ -13,7 +13,9 @@
 #include <utility>
 #include <vector>
 
+#include <sys/mman.h>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 namespace iouring::bindings {
 
@@ -154,6 +156,7 @@ std::uint64_t Ring::reserve_slots(std::uint32_t max, std::uint32_t& count) {
 
 std::uint32_t Ring::flush() {
     SubmissionQueue& sq = core_.sq();
+    if (!live_tags_.empty()) check_no_tag_user_data();
     if (handed_out_ == flushed_) return core_.flush_sq();
     if (skip_flag_used().load(std::memory_order_relaxed)) [[unlikely]] {
         std::uint8_t flags = 0;  // every flag of the range: one byte per SQE, no branch
@@ -377,35 +380,83 @@ Deadline deadline_after(py::handle timeout) {
 }
 
 int Ring::enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags,
-                         const Deadline& deadline) {
-    if (deadline && (core_.features() & feat::EXT_ARG) == 0) {
+                         const WaitOptions& wait) {
+    if (wait.bounded() && (core_.features() & feat::EXT_ARG) == 0) {
         raise(PyExc_NotImplementedError, "timeout needs IORING_FEAT_EXT_ARG (Linux 5.11 or newer)");
     }
     for (;;) {
         GeteventsArg arg{};
         KernelTimespec ts{};
-        unsigned wait_flags = flags;
-        if (deadline) {
-            auto left = *deadline - std::chrono::steady_clock::now();
+        std::uint64_t sigmask = wait.sigmask.value_or(0);  // the kernel's 64-bit sigset_t
+        unsigned wait_flags = flags | (wait.no_iowait ? enter::NO_IOWAIT : 0u);
+        bool ext = false;
+        if (wait.deadline) {
+            auto left = *wait.deadline - std::chrono::steady_clock::now();
             if (left <= decltype(left)::zero()) return -ETIME;
             auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
             ts = KernelTimespec{ns / 1'000'000'000, ns % 1'000'000'000};
             arg.ts = address_of(&ts);
-            wait_flags |= enter::EXT_ARG;
+            ext = true;
+        } else if (wait.absolute) {
+            // The same deadline on every retry: the kernel compares it with the ring's clock.
+            ts = *wait.absolute;
+            arg.ts = address_of(&ts);
+            wait_flags |= enter::ABS_TIMER;
+            ext = true;
+        }
+        if (wait.min_wait_usec != 0) {
+            arg.min_wait_usec = wait.min_wait_usec;
+            ext = true;
+        }
+        if (wait.sigmask) {
+            arg.sigmask = address_of(&sigmask);
+            arg.sigmask_sz = sizeof(sigmask);
+            ext = ext || (core_.features() & feat::EXT_ARG) != 0;
+        }
+        // Without EXT_ARG the argument is the sigset itself (kernels before 5.11).
+        const void* argp = ext ? static_cast<const void*>(&arg)
+                               : (wait.sigmask ? static_cast<const void*>(&sigmask) : nullptr);
+        std::size_t argsz = ext ? sizeof(arg) : (wait.sigmask ? sizeof(sigmask) : 0);
+        if (ext) wait_flags |= enter::EXT_ARG;
+        // A registered wait region: the same arguments in a slot of it, named by its offset.
+        std::uint32_t slot = wait_slots_;
+        if (ext && wait_slots_ != 0) {
+            for (slot = 0; slot < wait_slots_ && wait_slot_busy_[slot]; ++slot) {
+            }
+        }
+        if (slot < wait_slots_) {
+            wait_slot_busy_[slot] = true;
+            RegWait& reg = static_cast<RegWait*>(wait_region_)[slot];
+            reg = RegWait{};
+            if (arg.ts != 0) {
+                reg.ts = ts;
+                reg.flags = kRegWaitTs;
+            }
+            reg.min_wait_usec = arg.min_wait_usec;
+            reg.sigmask = arg.sigmask;
+            reg.sigmask_sz = arg.sigmask_sz;
+            argp = reinterpret_cast<const void*>(std::uintptr_t{slot} * sizeof(RegWait));
+            argsz = sizeof(RegWait);
+            wait_flags |= enter::EXT_ARG_REG;
+            ++wait_region_waits_;
         }
         int ret;
         ++blocked_threads_;
         blocked_wait_nr_ += min_complete;
         {
             py::gil_scoped_release nogil;
-            ret = deadline ? core_.enter(to_submit, min_complete, wait_flags, &arg, sizeof(arg))
-                           : core_.enter(to_submit, min_complete, wait_flags);
+            ret = core_.enter(to_submit, min_complete, wait_flags, argp, argsz);
         }
         --blocked_threads_;
         blocked_wait_nr_ -= min_complete;
+        if (slot < wait_slots_) wait_slot_busy_[slot] = false;
         // close() from another thread woke this wait and unmaps the ring once we are out.
         if (closing_ || closed_) {
             raise(PyExc_ValueError, "the ring was closed while this thread was waiting on it");
+        }
+        if (ret == -EINVAL && wait.absolute) {
+            throw_errno(ret,
+                        "io_uring_enter (deadline= needs IORING_ENTER_ABS_TIMER, Linux 6.12+)");
         }
         if (ret != -EINTR) return ret;
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
@@ -413,7 +464,7 @@ int Ring::enter_blocking(unsigned to_submit, unsigned min_complete, unsigned fla
     }
 }
 
-int Ring::submit_and_wait(unsigned wait_nr, const Deadline& deadline) {
+int Ring::submit_and_wait(unsigned wait_nr, const WaitOptions& wait) {
     check_usable();
     if (wait_nr > core_.cq().entries()) {
         raise(PyExc_ValueError, "wait_nr (" + std::to_string(wait_nr) +
@@ -423,7 +474,7 @@ int Ring::submit_and_wait(unsigned wait_nr, const Deadline& deadline) {
     int submitted = submit_nowait(wait_nr > 0);
     // Waits (GIL released) only when fewer than wait_nr completions are ready; under SQPOLL
     // wait_ready also wakes the kernel thread for SQEs it has not taken yet.
-    if (wait_nr > 0 && !wait_ready(wait_nr, deadline)) {
+    if (wait_nr > 0 && !wait_ready(wait_nr, wait)) {
         raise(PyExc_TimeoutError, "submit_and_wait: " + std::to_string(core_.cq_ready()) + " of " +
                                       std::to_string(wait_nr) +
                                       " completions ready when the timeout expired (" +
@@ -504,14 +555,24 @@ void Ring::flush_held_back() {
     }
 }
 
-bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
+bool Ring::wait_expired(const WaitOptions& wait) const {
+    if (wait.deadline) return std::chrono::steady_clock::now() >= *wait.deadline;
+    if (!wait.absolute) return false;
+    timespec now{};
+    clock_gettime(wait_clock_, &now);
+    return now.tv_sec > wait.absolute->tv_sec ||
+           (now.tv_sec == wait.absolute->tv_sec && now.tv_nsec >= wait.absolute->tv_nsec);
+}
+
+bool Ring::wait_ready(std::uint32_t wait_nr, const WaitOptions& wait) {
     check_usable();  // see submit_nowait
     CompletionQueue& cq = core_.cq();
     // With nothing in flight no completion of ours can come (overflowed CQEs belong to
     // operations still counted in flight), so a wait without a deadline would never end.
     // Completions that another ring (msg_ring) or a later submission from another thread
-    // would post need a timeout.
-    if (!deadline && cq.ready() < wait_nr && inflight_.empty()) {
+    // would post need a timeout. (min_wait does not bound a wait: past it, the wait goes on
+    // for one completion.)
+    if (!wait.bounded() && cq.ready() < wait_nr && inflight_.empty()) {
         std::string why = handed_out_ != flushed_
                               ? std::to_string(handed_out_ - flushed_) +
                                     " SQEs are prepared but not submitted: submit() them first "
@@ -522,7 +583,29 @@ bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
                                     ", or pass a timeout to wait for completions that another "
                                     "ring (msg_ring) or thread will post");
     }
-    while (cq.ready() < wait_nr) {
+    // min_wait: the kernel ends the wait once min_wait passed and at least one completion is
+    // ready; retries (after a signal) sleep only for what is left of it.
+    using Clock = std::chrono::steady_clock;
+    std::optional<Clock::time_point> min_end;
+    if (wait.min_wait_usec != 0 && cq.ready() < wait_nr) {
+        min_end = Clock::now() + std::chrono::microseconds(wait.min_wait_usec);
+    }
+    WaitOptions round = wait;
+    for (;;) {
+        std::uint32_t ready = cq.ready();
+        if (ready >= wait_nr) return true;
+        unsigned target = wait_nr;
+        round.min_wait_usec = 0;
+        if (min_end) {
+            auto left = *min_end - Clock::now();
+            if (left <= decltype(left)::zero()) {
+                if (ready >= 1) return true;
+                target = 1;  // past min_wait, the first completion ends the wait
+            } else {
+                auto us = std::chrono::duration_cast<std::chrono::microseconds>(left).count();
+                round.min_wait_usec = static_cast<std::uint32_t>(std::max<long long>(us, 1));
+            }
+        }
         // A signal may have ended an earlier wait (the kernel then reports the SQEs it
         // submitted, not EINTR): run its handler before sleeping again.
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
@@ -535,24 +618,29 @@ bool Ring::wait_ready(std::uint32_t wait_nr, const Deadline& deadline) {
         // never end.
         std::uint32_t unconsumed = core_.sq().shared_tail() - core_.sq().kernel_head();
         if (unconsumed != 0) (void)core_.sq_ring_needs_enter(flags);
-        int ret = enter_blocking(unconsumed, wait_nr, flags, deadline);
+        int ret = enter_blocking(unconsumed, target, flags, round);
         // Older kernels refuse to submit while completions overflow: wait without submitting.
         if ((ret == -EBUSY || ret == -EAGAIN) && unconsumed != 0) {
-            ret = enter_blocking(0, wait_nr, flags, deadline);
+            ret = enter_blocking(0, target, flags, round);
         }
-        if (ret == -ETIME) return cq.ready() >= wait_nr;
+        if (ret == -ETIME) {
+            // Without a timeout or deadline only min_wait ends a wait with -ETIME (nothing
+            // was ready when it passed): the loop goes on waiting for one completion.
+            if (!wait.bounded()) continue;
+            ready = cq.ready();
+            return ready >= wait_nr || (min_end && ready >= 1 && Clock::now() >= *min_end);
+        }
         if (ret < 0) throw_errno(ret, "io_uring_enter");
     }
-    return true;
 }
 
 std::uint32_t Ring::copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_nr,
-                              const Deadline& deadline) {
+                              const WaitOptions& wait) {
     check_usable();  // see submit_nowait
     CompletionQueue& cq = core_.cq();
     if (cq.ready() < std::max<std::uint32_t>(wait_nr, 1)) {
         if (wait_nr > 0) {
-            wait_ready(wait_nr, deadline);
+            wait_ready(wait_nr, wait);
         } else {
             flush_held_back();
         }
@@ -581,7 +669,63 @@ void Ring::settle_ready(std::uint32_t count, PinList& released) {
         // at() steps by the ring's CQE size (32 on CQE32 rings) and wraps at the ring's end.
         const Cqe& cqe = cq.at(i);
         // A CQE flagged MORE is not the operation's last: its memory stays pinned.
-        if ((cqe.flags & cqe_flags::MORE) == 0) inflight_.complete(cqe.user_data, released);
+        if ((cqe.flags & cqe_flags::MORE) != 0) continue;
+        // A live resource tag's CQE (the kernel posts them with flags 0, so a msg_ring CQE,
+        // always flagged MORE, is never taken for one): no operation has this user_data
+        // (see check_tags_free).
+        if (!live_tags_.empty() && settle_tag(cqe.user_data, released)) continue;
+        inflight_.complete(cqe.user_data, released);
+    }
+}
+
+bool Ring::settle_tag(std::uint64_t user_data, PinList& released) {
+    auto it = live_tags_.find(user_data);
+    if (it == live_tags_.end()) return false;
+    --live_tag_count_;
+    if (--it->second.count == 0) {
+        tag_pin_count_ -= it->second.pins.size();
+        for (Pin& pin : it->second.pins) released.push_back(std::move(pin));
+        live_tags_.erase(it);
+    }
+    return true;
+}
+
+void Ring::check_tags_free(const std::vector<std::uint64_t>& tags) const {
+    for (std::size_t i = 0; i < tags.size(); ++i) {
+        if (tags[i] != 0 && inflight_.contains(tags[i])) {
+            raise(PyExc_ValueError, "tags[" + std::to_string(i) + "]: " + std::to_string(tags[i]) +
+                                        " is the user_data of an operation in flight; the "
+                                        "kernel's CQE for the tag could not be told from its "
+                                        "completion (pick tags no operation uses)");
+        }
+    }
+}
+
+void Ring::add_live_tags(const std::vector<std::uint64_t>& tags, std::size_t count,
+                         const std::vector<bool>& skip, const PinList* pins) {
+    for (std::size_t i = 0; i < count && i < tags.size(); ++i) {
+        if (tags[i] == 0 || (i < skip.size() && skip[i])) continue;  // 0: no CQE is posted
+        LiveTag& tag = live_tags_[tags[i]];
+        ++tag.count;
+        ++live_tag_count_;
+        if (pins != nullptr && i < pins->size() && (*pins)[i] != nullptr) {
+            tag.pins.push_back((*pins)[i]);
+            ++tag_pin_count_;
+        }
+    }
+}
+
+void Ring::check_no_tag_user_data() const {
+    const SubmissionQueue& sq = core_.sq();
+    for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
+        std::uint64_t user_data = sq.at(static_cast<std::uint32_t>(position)).user_data;
+        if (live_tags_.count(user_data) != 0) {
+            raise(PyExc_ValueError,
+                  "user_data " + std::to_string(user_data) +
+                      " of a prepared SQE is a live resource tag (registered with tags= and "
+                      "its CQE not seen yet): its completion could not be told from the tag's "
+                      "CQE. Nothing was submitted; change the SQE's user_data");
+        }
     }
 }
 
@@ -705,6 +849,47 @@ void Ring::unregister_buffers() {
     // Whatever table is current now (another thread may have updated it meanwhile) is gone
     // from the kernel; the operations in flight keep it until they completed.
     retire_registered_buffers();
+}
+
+void Ring::register_wait_region(std::uint32_t pages) {
+    check_usable();
+    if (pages == 0 || pages > 16) raise(PyExc_ValueError, "pages must be in 1..16");
+    if (wait_slots_ != 0) raise(PyExc_ValueError, "a wait region is already registered");
+    if (!disabled_) {
+        raise(PyExc_ValueError,
+              "register_wait_region: the kernel takes a wait region only on a ring set up with "
+              "SetupFlags.R_DISABLED, before enable_rings()");
+    }
+    std::size_t size = std::size_t{pages} * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    // Page-aligned memory of our own (IORING_MEM_REGION_TYPE_USER): the kernel pins its pages.
+    void* memory = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (memory == MAP_FAILED) throw_errno(-errno, "register_wait_region (mmap)");
+    RegionDesc desc{};
+    desc.user_addr = address_of(memory);
+    desc.size = size;
+    desc.flags = kMemRegionTypeUser;
+    MemRegionReg reg{};
+    reg.region_uptr = address_of(&desc);
+    reg.flags = kMemRegionRegWaitArg;
+    int ret = core_.register_op(RegisterOp::REGISTER_MEM_REGION, &reg, 1);
+    if (ret < 0) {
+        munmap(memory, size);
+        throw_errno(ret, ret == -EINVAL ? "register_wait_region (IORING_REGISTER_MEM_REGION "
+                                          "with REG_WAIT_ARG, Linux 6.13+)"
+                                        : "register_wait_region (IORING_REGISTER_MEM_REGION)");
+    }
+    wait_region_ = memory;
+    wait_region_size_ = size;
+    wait_slots_ = static_cast<std::uint32_t>(size / sizeof(RegWait));
+    wait_slot_busy_.assign(wait_slots_, false);
+}
+
+void Ring::unmap_wait_region() noexcept {
+    if (wait_region_ != nullptr) munmap(wait_region_, wait_region_size_);
+    wait_region_ = nullptr;
+    wait_region_size_ = 0;
+    wait_slots_ = 0;
+    wait_slot_busy_.clear();
 }
 
 void Ring::enable_rings() {
@@ -851,6 +1036,7 @@ void Ring::close_impl(bool from_close) {
         }
         core_.close();
     }
+    unmap_wait_region();  // after the kernel ring: no enter can name a slot of it any more
     closed_ = true;
     PinList kept;
     inflight_.take_all_pins(drained ? released : kept);
@@ -866,6 +1052,11 @@ void Ring::close_impl(bool from_close) {
     }
     for (Pin& pin : lifetime_pins_) (drained ? released : kept).push_back(std::move(pin));
     lifetime_pins_.clear();
+    for (auto& entry : live_tags_) {
+        for (Pin& pin : entry.second.pins) (drained ? released : kept).push_back(std::move(pin));
+    }
+    live_tags_.clear();
+    live_tag_count_ = tag_pin_count_ = 0;
     if (!kept.empty()) {
         std::size_t count = kept.size();
         for (Pin& pin : kept) forever().push_back(std::move(pin));
@@ -877,6 +1068,88 @@ void Ring::close_impl(bool from_close) {
             PyErr_WriteUnraisable(nullptr);
         }
     }
+}
+
+std::vector<std::uint64_t> to_tags(const Ring& ring, py::handle tags, std::size_t expected) {
+    std::vector<std::uint64_t> out;
+    if (tags.is_none()) return out;
+    if (PyIter_Check(tags.ptr()) == 0 && PySequence_Check(tags.ptr()) == 0) {
+        raise(PyExc_TypeError, "tags must be an iterable of ints (u64), not " + type_name(tags));
+    }
+    for (py::handle item : py::iter(tags)) out.push_back(to_u64(item, "tags"));
+    if (out.size() != expected) {
+        raise(PyExc_ValueError, "tags must have one entry per slot (" + std::to_string(expected) +
+                                    "), got " + std::to_string(out.size()));
+    }
+    ring.check_usable();  // after the conversions, which may run Python code
+    if ((ring.core().features() & feat::RSRC_TAGS) == 0) {
+        raise(PyExc_NotImplementedError, "tags need IORING_FEAT_RSRC_TAGS (Linux 5.13 or newer)");
+    }
+    ring.check_tags_free(out);
+    return out;
+}
+
+WaitOptions wait_options(const Ring& ring, PyObject* timeout, PyObject* min_wait, PyObject* sigmask,
+                         PyObject* deadline, PyObject* iowait) {
+    auto given = [](PyObject* p) { return p != nullptr && p != Py_None; };
+    WaitOptions wait;
+    if (given(timeout) && given(deadline)) {
+        raise(PyExc_ValueError, "timeout and deadline: pass one of them, not both");
+    }
+    if (given(timeout)) wait.deadline = deadline_after(timeout);
+    if (given(deadline)) wait.absolute = to_timespec(deadline, "deadline");
+    if (given(min_wait)) {
+        KernelTimespec ts = to_timespec(min_wait, "min_wait");
+        constexpr std::int64_t kMaxSeconds = 0xffffffffll / 1'000'000;  // u32 microseconds
+        if (ts.tv_sec >= kMaxSeconds) {
+            raise(PyExc_ValueError, "min_wait must be below " + std::to_string(kMaxSeconds) +
+                                        " seconds (the kernel takes microseconds in a u32)");
+        }
+        std::int64_t us = ts.tv_sec * 1'000'000 + (ts.tv_nsec + 999) / 1000;  // rounded up
+        wait.min_wait_usec = static_cast<std::uint32_t>(us);
+    }
+    if (given(sigmask)) {
+        py::handle h(sigmask);
+        if (PyIter_Check(sigmask) == 0 && PySequence_Check(sigmask) == 0 &&
+            PyAnySet_Check(sigmask) == 0) {
+            raise(PyExc_TypeError,
+                  "sigmask must be an iterable of signal numbers (as signal.pthread_sigmask "
+                  "takes), not " +
+                      type_name(h));
+        }
+        std::uint64_t mask = 0;
+        for (py::handle item : py::iter(h)) {
+            std::int64_t signo = to_i64(item, "sigmask", INT64_MIN, INT64_MAX);
+            if (signo < 1 || signo > 64) {
+                raise(PyExc_ValueError,
+                      "sigmask: signal number " + std::to_string(signo) + " is out of range 1..64");
+            }
+            mask |= std::uint64_t{1} << (signo - 1);
+        }
+        wait.sigmask = mask;
+    }
+    if (iowait != nullptr) {
+        if (!PyBool_Check(iowait)) {
+            raise(PyExc_TypeError, "iowait must be a bool, not " + type_name(py::handle(iowait)));
+        }
+        wait.no_iowait = iowait == Py_False;
+    }
+    // Checked after every conversion (which may run Python code), on the ring as it is now.
+    ring.check_usable();
+    const std::uint32_t features = ring.core().features();
+    if (wait.min_wait_usec != 0 && (features & feat::MIN_TIMEOUT) == 0) {
+        raise(PyExc_NotImplementedError,
+              "min_wait needs IORING_FEAT_MIN_TIMEOUT (Linux 6.12 or newer)");
+    }
+    if (wait.no_iowait && (features & feat::NO_IOWAIT) == 0) {
+        raise(PyExc_NotImplementedError,
+              "iowait=False needs IORING_FEAT_NO_IOWAIT (Linux 6.15 or newer)");
+    }
+    if ((wait.bounded() || wait.min_wait_usec != 0) && (features & feat::EXT_ARG) == 0) {
+        raise(PyExc_NotImplementedError,
+              "timeout, deadline and min_wait need IORING_FEAT_EXT_ARG (Linux 5.11 or newer)");
+    }
+    return wait;
 }
 
 }  // namespace iouring::bindings

@@ -11,9 +11,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "errors.hpp"
@@ -31,6 +33,18 @@ std::string op_name(std::uint8_t opcode);
 
 // The deadline `timeout` seconds from now (None: no deadline).
 Deadline deadline_after(py::handle timeout);
+
+// How one wait on the ring may end besides its wait_nr completions, and how it sleeps.
+// Implicitly made from a Deadline: most waits have nothing else.
+struct WaitOptions {
+    WaitOptions(const Deadline& d = {}) : deadline(d) {}  // NOLINT(google-explicit-constructor)
+    Deadline deadline;                       // timeout=: relative, re-armed on every retry
+    std::optional<KernelTimespec> absolute;  // deadline=: IORING_ENTER_ABS_TIMER, ring's clock
+    std::uint32_t min_wait_usec = 0;         // min_wait=: IORING_FEAT_MIN_TIMEOUT batching
+    std::optional<std::uint64_t> sigmask;    // sigmask=: kernel sigset_t, bit n-1 = signal n
+    bool no_iowait = false;                  // iowait=False: IORING_ENTER_NO_IOWAIT
+    [[nodiscard]] bool bounded() const noexcept { return deadline || absolute; }
+};
 
 // Converted arguments of one operation: the SQE body to copy into a slot and what it pins.
 struct Prepared {
@@ -113,7 +127,7 @@ public:
     // Why CQE_SKIP_SUCCESS cannot be used on this ring at all; nullptr if it can.
     [[nodiscard]] const char* skip_ring_refusal() const noexcept;
     // Raises TimeoutError when `deadline` passes first (the SQEs were submitted all the same).
-    int submit_and_wait(unsigned wait_nr, const Deadline& deadline = {});
+    int submit_and_wait(unsigned wait_nr, const WaitOptions& wait = {});
     // Flushes and submits without waiting (GIL held); with `getevents` the enter also posts
     // deferred completions (DEFER_TASKRUN). Returns the number submitted.
     int submit_nowait(bool getevents);
@@ -125,9 +139,15 @@ public:
     // `out` holds max entries of the ring's CQE size (core().cq().cqe_size(): 16, or 32 on
     // CQE32 rings).
     std::uint32_t copy_cqes(void* out, std::uint32_t max, std::uint32_t wait_nr,
-                            const Deadline& deadline = {});
-    // Waits until at least `wait_nr` CQEs are ready; false if the deadline passed first.
-    bool wait_ready(std::uint32_t wait_nr, const Deadline& deadline = {});
+                            const WaitOptions& wait = {});
+    // Waits until at least `wait_nr` CQEs are ready (with min_wait: or at least one once
+    // min_wait passed); false if the timeout or deadline passed first.
+    bool wait_ready(std::uint32_t wait_nr, const WaitOptions& wait = {});
+    // Whether the timeout or absolute deadline of `wait` has passed (on the ring's clock).
+    [[nodiscard]] bool wait_expired(const WaitOptions& wait) const;
+    // The clock of waits with a deadline (register_clock() changes it).
+    void set_wait_clock(int clockid) noexcept { wait_clock_ = clockid; }
+    [[nodiscard]] int wait_clock() const noexcept { return wait_clock_; }
     // Enters (without waiting) when CQEs are held back in the kernel: overflowed, behind task
     // work, or on an IOPOLL ring.
     void flush_held_back();
@@ -153,6 +173,34 @@ public:
         check_usable();
         lifetime_pins_.push_back(std::move(pin));
     }
+
+    // --- resource tags (REGISTER_FILES2/BUFFERS2, FILES_UPDATE2/BUFFERS_UPDATE) -------------
+    // The kernel posts a CQE whose user_data is the tag when it releases a tagged file or
+    // buffer (replaced by an update, or unregistered). Operations are retired by user_data, so
+    // a user_data value is never both: a tag may not be registered while an operation with
+    // that user_data is in flight (check_tags_free), and flush() refuses an SQE whose
+    // user_data is a live tag. settle_ready() then consumes a live tag's CQE as a tag, never
+    // as an operation's completion (the CQE still reaches the caller).
+    // Raises ValueError naming tags[i] when a nonzero tag is the user_data of an operation in
+    // flight.
+    void check_tags_free(const std::vector<std::uint64_t>& tags) const;
+    // Counts the nonzero tags among the first `count` of `tags` as live (skip[i] true: the
+    // kernel ignored entry i); pins[i], when given, is held until that tag's CQE.
+    void add_live_tags(const std::vector<std::uint64_t>& tags, std::size_t count,
+                       const std::vector<bool>& skip, const PinList* pins);
+    // Tag CQEs still to come.
+    [[nodiscard]] std::size_t live_tags() const noexcept { return live_tag_count_; }
+
+    // --- registered wait arguments (IORING_REGISTER_MEM_REGION, REG_WAIT_ARG, Linux 6.13+) ---
+    // Registers `pages` pages of memory the ring owns (until after the kernel ring is closed)
+    // as io_uring_reg_wait slots; from then on every wait with arguments (timeout, deadline,
+    // min_wait, sigmask) writes them into a free slot and enters with
+    // IORING_ENTER_EXT_ARG_REG (falling back to EXT_ARG when every slot is taken by other
+    // waiting threads). The kernel takes the region only before enable_rings(): ValueError
+    // otherwise, OSError from the kernel.
+    void register_wait_region(std::uint32_t pages);
+    [[nodiscard]] std::uint32_t wait_region_slots() const noexcept { return wait_slots_; }
+    [[nodiscard]] std::uint64_t wait_region_waits() const noexcept { return wait_region_waits_; }
 
     // IORING_REGISTER_ENABLE_RINGS for a ring set up with SetupFlags.R_DISABLED. Raises OSError.
     void enable_rings();
@@ -184,23 +232,27 @@ public:
     [[nodiscard]] const IoUring& core() const { return core_; }
     [[nodiscard]] std::size_t in_flight() const noexcept { return inflight_.operations(); }
     [[nodiscard]] std::size_t pinned() const noexcept {
-        return inflight_.pin_count() + slot_pin_count_ + lifetime_pins_.size();
+        return inflight_.pin_count() + slot_pin_count_ + lifetime_pins_.size() + tag_pin_count_;
     }
 
 private:
     [[noreturn]] void raise_unusable() const;
     // enter(2) with the GIL released; EINTR runs the signal handlers (raising their exception)
     // and retries.
-    // With a deadline the wait uses IORING_ENTER_EXT_ARG and returns -ETIME when it passes.
+    // With a timeout or deadline the wait uses IORING_ENTER_EXT_ARG and returns -ETIME when it
+    // passes; min_wait, the sigmask and the iowait toggle go to the kernel as they are.
     int enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags,
-                       const Deadline& deadline = {});
+                       const WaitOptions& wait = {});
     [[nodiscard]] bool must_drain() const {
-        return inflight_.pin_count() != 0 || (!lifetime_pins_.empty() && !inflight_.empty());
+        return inflight_.pin_count() != 0 ||
+               ((!lifetime_pins_.empty() || tag_pin_count_ != 0) && !inflight_.empty());
     }
     // Accounts for the first `count` ready CQEs, read from the ring itself (never from a copy
     // that Python can reach), before they are consumed: final completions move the pins they
     // release to `released`. Every path that consumes CQEs goes through here.
     void settle_ready(std::uint32_t count, PinList& released);
+    // settle_ready(): consumes a live tag's CQE (true), releasing what its last one kept.
+    bool settle_tag(std::uint64_t user_data, PinList& released);
     // SQPOLL only: when the SQ is full of SQEs already published to the kernel thread, waits
     // (IORING_ENTER_SQ_WAIT, GIL released) until it takes some; true if a slot is free now.
     bool wait_for_sq_space();
@@ -248,6 +300,24 @@ private:
     InflightTable inflight_;
     std::shared_ptr<RegisteredBuffers> registered_buffers_;
     PinList lifetime_pins_;
+    // The registered wait region (see register_wait_region): unmapped after the kernel ring.
+    void* wait_region_ = nullptr;
+    std::size_t wait_region_size_ = 0;
+    std::uint32_t wait_slots_ = 0;
+    std::vector<bool> wait_slot_busy_;
+    std::uint64_t wait_region_waits_ = 0;
+    void unmap_wait_region() noexcept;
+    // Live resource tags: how many CQEs each still has to come, and what they keep alive.
+    struct LiveTag {
+        std::uint32_t count = 0;
+        PinList pins;
+    };
+    std::unordered_map<std::uint64_t, LiveTag> live_tags_;
+    std::size_t live_tag_count_ = 0;
+    std::size_t tag_pin_count_ = 0;
+    // flush(): ValueError (before anything is published) when a prepared SQE's user_data is a
+    // live tag.
+    void check_no_tag_user_data() const;
 
     // Drops the current registered-buffer table. Operations flushed under it pinned it (see
     // flush()), but one flushed earlier may resolve buf_index against it later than its flush:
@@ -266,8 +336,20 @@ private:
     bool chain_open_ = false;  // the last SQE flushed links to the next one
     HandleCache handle_cache_;
     std::weak_ptr<Ring> self_;
+    int wait_clock_ = CLOCK_MONOTONIC;   // until register_clock()
     int blocked_threads_ = 0;            // threads inside a blocking enter (GIL released)
     std::uint64_t blocked_wait_nr_ = 0;  // the sum of their min_complete
 };
+
+// Converts the wait keywords of submit_and_wait/copy_cqe(s) (nullptr: not given) and checks
+// them against the kernel's features: TypeError/ValueError naming the argument,
+// NotImplementedError naming the kernel that added what is missing.
+// The tags= of a registration (None: empty): `expected` u64s, one per fd or buffer. Raises
+// TypeError/ValueError naming tags, NotImplementedError without IORING_FEAT_RSRC_TAGS, and
+// ValueError when a tag is the user_data of an operation in flight (Ring::check_tags_free).
+std::vector<std::uint64_t> to_tags(const Ring& ring, py::handle tags, std::size_t expected);
+
+WaitOptions wait_options(const Ring& ring, PyObject* timeout, PyObject* min_wait, PyObject* sigmask,
+                         PyObject* deadline, PyObject* iowait);
 
 }  // namespace iouring::bindings

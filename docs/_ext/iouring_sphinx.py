@@ -308,8 +308,8 @@ def ring_groups() -> dict[str, list[str]]:
         for n in members
         if n not in taken
         and (
-            n.startswith(("register", "unregister"))
-            or n in ("enable_rings", "clone_buffers")
+            n.startswith(("register", "unregister", "wait_region", "napi_"))
+            or n in ("enable_rings", "clone_buffers", "query", "send_msg_ring", "live_tags")
             or n == "ring_fd_registered"
         )
     ]

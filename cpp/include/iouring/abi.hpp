@@ -175,6 +175,13 @@ struct Napi {                    // io_uring_napi
     std::uint32_t resv;
 };
 static_assert(sizeof(Napi) == 16);
+static_assert(offsetof(Napi, op_param) == 8);
+// Napi.opcode and, for kNapiRegisterOp, Napi.op_param (the tracking mode; Linux 6.13+).
+inline constexpr std::uint8_t kNapiRegisterOp = 0;
+inline constexpr std::uint8_t kNapiStaticAddId = 1;
+inline constexpr std::uint8_t kNapiStaticDelId = 2;
+inline constexpr std::uint32_t kNapiTrackingDynamic = 0;
+inline constexpr std::uint32_t kNapiTrackingStatic = 1;
 
 struct CloneBuffers {  // io_uring_clone_buffers
     std::uint32_t src_fd;
@@ -201,6 +208,68 @@ struct KernelTimespec {
     std::int64_t tv_nsec;
 };
 static_assert(sizeof(KernelTimespec) == 16);
+
+// IORING_REGISTER_QUERY (Linux 6.18): a chain of headers, each naming one query and its
+// result buffer; the kernel fills `result` (0 or -errno) and the buffer.
+struct QueryHdr {              // io_uring_query_hdr
+    std::uint64_t next_entry;  // pointer to the next QueryHdr, or 0
+    std::uint64_t query_data;  // pointer to the result buffer
+    std::uint32_t query_op;    // kQuery*
+    std::uint32_t size;        // of the result buffer; the kernel writes what it filled
+    std::int32_t result;
+    std::uint32_t resv[3];
+};
+static_assert(sizeof(QueryHdr) == 40);
+static_assert(offsetof(QueryHdr, result) == 24);
+inline constexpr std::uint32_t kQueryOpcodes = 0;
+
+struct QueryOpcode {  // io_uring_query_opcode
+    std::uint32_t nr_request_opcodes;
+    std::uint32_t nr_register_opcodes;
+    std::uint64_t feature_flags;
+    std::uint64_t ring_setup_flags;
+    std::uint64_t enter_flags;
+    std::uint64_t sqe_flags;
+    std::uint32_t nr_query_opcodes;
+    std::uint32_t pad;
+};
+static_assert(sizeof(QueryOpcode) == 48);
+static_assert(offsetof(QueryOpcode, sqe_flags) == 32);
+
+// IORING_REGISTER_MEM_REGION (Linux 6.13): one region of memory shared with the kernel.
+struct RegionDesc {  // io_uring_region_desc
+    std::uint64_t user_addr;
+    std::uint64_t size;
+    std::uint32_t flags;  // kMemRegionTypeUser
+    std::uint32_t id;
+    std::uint64_t mmap_offset;
+    std::uint64_t resv[4];
+};
+static_assert(sizeof(RegionDesc) == 64);
+inline constexpr std::uint32_t kMemRegionTypeUser = 1;
+
+struct MemRegionReg {           // io_uring_mem_region_reg
+    std::uint64_t region_uptr;  // pointer to a RegionDesc
+    std::uint64_t flags;        // kMemRegionRegWaitArg
+    std::uint64_t resv[2];
+};
+static_assert(sizeof(MemRegionReg) == 32);
+inline constexpr std::uint64_t kMemRegionRegWaitArg = 1;
+
+// One registered wait argument (IORING_ENTER_EXT_ARG_REG): the enter's arg is its byte offset
+// in the region, argsz its size.
+struct RegWait {  // io_uring_reg_wait
+    KernelTimespec ts;
+    std::uint32_t min_wait_usec;
+    std::uint32_t flags;  // kRegWaitTs
+    std::uint64_t sigmask;
+    std::uint32_t sigmask_sz;
+    std::uint32_t pad[3];
+    std::uint64_t pad2[2];
+};
+static_assert(sizeof(RegWait) == 64);
+static_assert(offsetof(RegWait, sigmask) == 24);
+inline constexpr std::uint32_t kRegWaitTs = 1;
 
 struct SyncCancelReg {   // io_uring_sync_cancel_reg
     std::uint64_t addr;  // user_data to match
