@@ -5,6 +5,7 @@ outcomes (what is ready, what was raised, which signal handler ran) are what is 
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -254,6 +255,9 @@ def test_iowait_false(ring: IoUring) -> None:
         ({"sigmask": [0]}, ValueError, "sigmask"),
         ({"sigmask": [65]}, ValueError, "sigmask"),
         ({"sigmask": ["x"]}, TypeError, "sigmask"),
+        # Bounded: these kept the wait converting for ever, GIL held.
+        ({"sigmask": np.broadcast_to(np.int8(1), (2**40,))}, ValueError, "sigmask: more than"),
+        ({"sigmask": itertools.repeat(1)}, ValueError, "sigmask: more than"),
         ({"deadline": -1.0}, ValueError, "deadline"),
         ({"deadline": "soon"}, TypeError, "deadline"),
         ({"iowait": 0}, TypeError, "iowait"),

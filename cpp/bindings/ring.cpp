@@ -1076,11 +1076,23 @@ std::vector<std::uint64_t> to_tags(const Ring& ring, py::handle tags, std::size_
     if (PyIter_Check(tags.ptr()) == 0 && PySequence_Check(tags.ptr()) == 0) {
         raise(PyExc_TypeError, "tags must be an iterable of ints (u64), not " + type_name(tags));
     }
-    for (py::handle item : py::iter(tags)) out.push_back(to_u64(item, "tags"));
-    if (out.size() != expected) {
-        raise(PyExc_ValueError, "tags must have one entry per slot (" + std::to_string(expected) +
-                                    "), got " + std::to_string(out.size()));
+    // Read at most one entry past `expected`: a huge or endless iterable (a broadcast NumPy
+    // array of 2**40 entries) fails at once instead of exhausting memory.
+    auto wrong_count = [&](const std::string& got) {
+        raise(PyExc_ValueError,
+              "tags must have one entry per slot (" + std::to_string(expected) + "), got " + got);
+    };
+    if (PySequence_Check(tags.ptr()) != 0) {
+        Py_ssize_t n = PySequence_Size(tags.ptr());
+        if (n < 0) throw py::error_already_set();
+        if (static_cast<std::size_t>(n) != expected) wrong_count(std::to_string(n));
     }
+    out.reserve(expected);
+    for (py::handle item : py::iter(tags)) {
+        if (out.size() == expected) wrong_count("more");
+        out.push_back(to_u64(item, "tags"));
+    }
+    if (out.size() != expected) wrong_count(std::to_string(out.size()));
     ring.check_usable();  // after the conversions, which may run Python code
     if ((ring.core().features() & feat::RSRC_TAGS) == 0) {
         raise(PyExc_NotImplementedError, "tags need IORING_FEAT_RSRC_TAGS (Linux 5.13 or newer)");
@@ -1117,8 +1129,16 @@ WaitOptions wait_options(const Ring& ring, PyObject* timeout, PyObject* min_wait
                   "takes), not " +
                       type_name(h));
         }
+        // Bounded: a huge or endless iterable (a broadcast array of 2**40 ones) would otherwise
+        // keep the wait converting, GIL held, for ever. 64 signals, and room for repeats.
+        constexpr std::size_t kMaxEntries = 1024;
         std::uint64_t mask = 0;
+        std::size_t entries = 0;
         for (py::handle item : py::iter(h)) {
+            if (++entries > kMaxEntries) {
+                raise(PyExc_ValueError, "sigmask: more than " + std::to_string(kMaxEntries) +
+                                            " entries (there are 64 signal numbers)");
+            }
             std::int64_t signo = to_i64(item, "sigmask", INT64_MIN, INT64_MAX);
             if (signo < 1 || signo > 64) {
                 raise(PyExc_ValueError,
