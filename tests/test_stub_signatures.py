@@ -402,9 +402,9 @@ READ = "self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, offset: int 
             id="default",
         ),
         pytest.param(
-            "def submit_and_wait(self, wait_nr: int, *, timeout:",
-            "def submit_and_wait(self, wait_nr: int, timeout:",
-            "IoUring.submit_and_wait: timeout: positional in the stub, keyword-only",
+            "def resize(self, *, sq_entries: int | None = None,",
+            "def resize(self, sq_entries: int | None = None,",
+            "IoUring.resize: sq_entries: positional in the stub, keyword-only",
             id="kind",
         ),
         pytest.param(

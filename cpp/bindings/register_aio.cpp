@@ -816,10 +816,11 @@ using WaitGc =
 
 PyMethodDef wait_methods[] = {
     {"send", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&wait_send_method)), METH_O,
-     "send(value): resumes the wait (as a generator's send)."},
+     "send($self, value, /)\n--\n\nResumes the wait (as a generator's send)."},
     {"throw", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&wait_throw)),
      METH_FASTCALL,
-     "throw(exc): raises exc at the wait; a CancelledError cancels the operation first."},
+     "throw($self, exc, value=None, tb=None, /)\n--\n\nRaises exc at the wait; a CancelledError "
+     "cancels the operation first."},
     {"close", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&wait_close)), METH_NOARGS,
      "close(): stops waiting (the operation's completion is still reaped)."},
     {nullptr, nullptr, 0, nullptr},
