@@ -315,6 +315,15 @@ void send_msg_ring(py::handle target, py::handle data, py::handle len, py::handl
     check(ret, "send_msg_ring (IORING_REGISTER_SEND_MSG_RING)");
 }
 
+// napi_add_id/napi_del_id: one IORING_REGISTER_NAPI call with a static-tracking opcode.
+void napi_static_id(Ring& r, py::handle napi_id, std::uint8_t opcode, const char* what) {
+    Napi napi{};
+    napi.opcode = opcode;
+    napi.op_param = to_u32(napi_id, "napi_id");
+    r.check_usable();  // after the conversion, which may run Python code
+    check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1), what);
+}
+
 }  // namespace
 
 void register_registration(RingClass& cls) {
@@ -546,12 +555,8 @@ void register_registration(RingClass& cls) {
         .def(
             "napi_add_id",
             [](Ring& r, py::handle napi_id) {
-                Napi napi{};
-                napi.opcode = kNapiStaticAddId;
-                napi.op_param = to_u32(napi_id, "napi_id");
-                r.check_usable();
-                check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1),
-                      "napi_add_id (IO_URING_NAPI_STATIC_ADD_ID)");
+                napi_static_id(r, napi_id, kNapiStaticAddId,
+                               "napi_add_id (IO_URING_NAPI_STATIC_ADD_ID)");
             },
             py::arg("napi_id"),
             "Adds a NAPI id (socket.SO_INCOMING_NAPI_ID of a socket) to poll, after "
@@ -562,12 +567,8 @@ void register_registration(RingClass& cls) {
         .def(
             "napi_del_id",
             [](Ring& r, py::handle napi_id) {
-                Napi napi{};
-                napi.opcode = kNapiStaticDelId;
-                napi.op_param = to_u32(napi_id, "napi_id");
-                r.check_usable();
-                check(r.core().register_op(RegisterOp::REGISTER_NAPI, &napi, 1),
-                      "napi_del_id (IO_URING_NAPI_STATIC_DEL_ID)");
+                napi_static_id(r, napi_id, kNapiStaticDelId,
+                               "napi_del_id (IO_URING_NAPI_STATIC_DEL_ID)");
             },
             py::arg("napi_id"),
             "Removes a NAPI id added by napi_add_id(). Raises TypeError/OverflowError naming "
