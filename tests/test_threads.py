@@ -465,3 +465,56 @@ def test_threads_single_issuer_ring_refuses_other_threads(
     # The owner submits the NOP that the other thread prepared.
     assert ring.submit() == 1
     assert ring.copy_cqe(timeout=5) == Cqe(0x0777, 0, 0)
+
+
+def test_threads_close_during_unregister_buffers_leaves_other_rings_alone(
+    fast_switching: None,
+) -> None:
+    """unregister_buffers runs its syscall without the GIL. close() from another thread must
+    wait for it to leave: else the ring's fd number could be closed, reused by a new ring, and
+    the unregister land on that ring, whose fixed-buffer reads would then fail."""
+    data = os.urandom(64)
+    rfd, wfd = os.pipe()
+    try:
+        for _ in range(40):
+            ring = IoUring(4)
+            stop = threading.Event()
+
+            def churn(ring: IoUring = ring, stop: threading.Event = stop) -> None:
+                buffers = [bytearray(64)]
+                while not stop.is_set():
+                    try:
+                        ring.register_buffers(buffers)
+                        ring.unregister_buffers()
+                    except ValueError:  # closed
+                        return
+                    except RuntimeError:  # close() could not wait for this thread: retried
+                        continue
+
+            thread = threading.Thread(target=churn)
+            thread.start()
+            time.sleep(0.002)
+            while True:
+                try:
+                    ring.close()
+                    break
+                except RuntimeError:
+                    continue
+            other = IoUring(4)  # likely takes the closed ring's fd number
+            try:
+                buf = bytearray(64)
+                other.register_buffers([buf])
+                stop.set()
+                thread.join(JOIN_TIMEOUT)
+                assert not thread.is_alive()
+                os.write(wfd, data)
+                other.read_fixed(0x51, rfd, buf, -1, 0)
+                other.submit()
+                cqe = other.copy_cqe(timeout=5)
+                assert (cqe.user_data, cqe.res) == (0x51, 64)  # its registration is intact
+                assert bytes(buf) == data
+            finally:
+                other.close()
+    finally:
+        os.close(rfd)
+        os.close(wfd)

@@ -832,12 +832,16 @@ void Ring::unregister_buffers() {
     }
     // The kernel may still wait for other operations holding its resource references (fixed
     // files, before 6.13): without the GIL, so other threads run and a signal ends the wait.
+    // Counted as a blocked thread, as a wait is: close() and resize() from another thread must
+    // not close or remap the ring (its fd number could be reused) while this call is in it.
     int ret;
     for (;;) {
+        ++blocked_threads_;
         {
             py::gil_scoped_release nogil;
             ret = core_.unregister_buffers();
         }
+        --blocked_threads_;
         if (closing_ || closed_) {
             raise(PyExc_ValueError, "the ring was closed while unregister_buffers waited on it");
         }
