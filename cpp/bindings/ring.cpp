@@ -156,8 +156,8 @@ std::uint64_t Ring::reserve_slots(std::uint32_t max, std::uint32_t& count) {
 
 std::uint32_t Ring::flush() {
     SubmissionQueue& sq = core_.sq();
-    if (!live_tags_.empty()) check_no_tag_user_data();
     if (handed_out_ == flushed_) return core_.flush_sq();
+    if (!live_tags_.empty()) check_no_tag_user_data();
     if (skip_flag_used().load(std::memory_order_relaxed)) [[unlikely]] {
         std::uint8_t flags = 0;  // every flag of the range: one byte per SQE, no branch
         for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
@@ -173,17 +173,21 @@ std::uint32_t Ring::flush() {
     chain_open_ = (sq.at(static_cast<std::uint32_t>(handed_out_ - 1)).flags & links) != 0;
     for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
         const Sqe& sqe = sq.at(static_cast<std::uint32_t>(position));
-        PinList& pins = slot_pins_[position & sq.mask()];
-        slot_pin_count_ -= pins.size();
-        // The registration that the kernel will resolve buf_index against is the one current
-        // at flush time, so that is the one to keep alive.
-        if (registered_buffers_ != nullptr && uses_fixed_buffer(sqe)) {
-            pins.push_back(registered_buffers_);
-        }
-        inflight_.add(sqe.user_data, pins);
+        inflight_.add(sqe.user_data, flushed_pins(position, sqe));
     }
     flushed_ = handed_out_;
     return core_.flush_sq();
+}
+
+PinList& Ring::flushed_pins(std::uint64_t position, const Sqe& sqe) {
+    PinList& pins = slot_pins_[position & core_.sq().mask()];
+    slot_pin_count_ -= pins.size();
+    // The registration that the kernel will resolve buf_index against is the one current at
+    // flush time, so that is the one to keep alive.
+    if (registered_buffers_ != nullptr && uses_fixed_buffer(sqe)) {
+        pins.push_back(registered_buffers_);
+    }
+    return pins;
 }
 
 std::string op_name(std::uint8_t opcode) {
@@ -296,11 +300,7 @@ void Ring::flush_skip_chains() {
     std::uint64_t start = 0;  // its first position
     for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
         const Sqe& sqe = sq.at(static_cast<std::uint32_t>(position));
-        PinList& pins = slot_pins_[position & sq.mask()];
-        slot_pin_count_ -= pins.size();
-        if (registered_buffers_ != nullptr && uses_fixed_buffer(sqe)) {
-            pins.push_back(registered_buffers_);
-        }
+        PinList& pins = flushed_pins(position, sqe);
         if ((sqe.flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
             if (!in_chain) start = position;
             in_chain = true;

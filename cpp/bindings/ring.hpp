@@ -323,6 +323,9 @@ private:
     // flush()), but one flushed earlier may resolve buf_index against it later than its flush:
     // an SQPOLL thread takes SQEs when it runs, and io-wq may import fixed buffers at issue.
     // So every operation in flight now holds it too, and it is released when they completed.
+    // The pins of the SQE at `position`, moved out of its slot's count into flight form: with
+    // the buffer registration its buf_index names, when it uses one.
+    PinList& flushed_pins(std::uint64_t position, const Sqe& sqe);
     void retire_registered_buffers() {
         if (registered_buffers_ != nullptr) inflight_.pin_to_all(registered_buffers_);
         registered_buffers_.reset();
