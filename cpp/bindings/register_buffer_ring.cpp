@@ -516,33 +516,8 @@ void register_buffer_ops(py::module_& m, RingClass& ring, SqeClass& sqe) {
             "Unregisters provided-buffer ring bgid (prefer BufferRing.unregister(), which also "
             "stops its recycling). Raises OSError (ENOENT: no such ring).");
 
-    def_kept_op(ring, sqe, "provide_buffers", "prep_provide_buffers", &make_provide_buffers,
-                "Prepares handing nr buffers of buf_len bytes each, carved from the start of "
-                "buffer (writable, at least nr * buf_len bytes), to buffer group bgid with ids "
-                "bid, bid + 1, ... The kernel owns them until an operation consumes one or "
-                "remove_buffers takes them back, so the ring keeps buffer exported until it "
-                "closes. Raises ValueError when buffer is too small or ids exceed 65535. "
-                "Matches io_uring_prep_provide_buffers(3).",
-                py::arg("user_data"), py::arg("buffer"), py::arg("buf_len"), py::arg("nr"),
-                py::arg("bgid"), py::arg("bid") = 0);
-    def_op(ring, sqe, "remove_buffers", "prep_remove_buffers", &make_remove_buffers,
-           "Prepares removing up to nr buffers from group bgid; res is the number removed. "
-           "Matches io_uring_prep_remove_buffers(3).",
-           py::arg("user_data"), py::arg("nr"), py::arg("bgid"));
-    def_op(ring, sqe, "read_provided", "prep_read_provided", &make_read_provided,
-           "Prepares a read of at most len bytes (0: a whole buffer) from fd at offset into a "
-           "provided buffer of buf_group (an int or a BufferRing): SqeFlags.BUFFER_SELECT, "
-           "addr 0. The CQE carries CqeFlags.BUFFER and Cqe.buffer_id, or -ENOBUFS. Matches "
-           "io_uring_prep_read(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("buf_group"), py::arg("len") = 0,
-           py::arg("offset") = -1);
-    def_op(ring, sqe, "read_multishot", "prep_read_multishot", &make_read_multishot,
-           "Prepares a multishot read (6.7+; pipes, eventfds, sockets...): one completion per "
-           "chunk, each in a provided buffer of buf_group, flagged CqeFlags.MORE while armed "
-           "(nbytes 0: whole buffers; offset -1 for streams). Matches "
-           "io_uring_prep_read_multishot(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("nbytes"), py::arg("offset"),
-           py::arg("buf_group"));
+    // Every buffer operation, generated from tools/ops_spec.py by tools/gen_ops.py.
+#include "generated/ops_buffer.inc"
 }
 
 }  // namespace iouring::bindings

@@ -181,78 +181,8 @@ Prepared make_close(py::handle user_data, py::handle fd) {
 }  // namespace
 
 void register_ops(RingClass& ring, SqeClass& sqe) {
-    def_op(ring, sqe, "nop", "prep_nop", &make_nop,
-           "Prepares a no-op that completes with res 0. Matches io_uring_prep_nop(3).",
-           py::arg("user_data"));
-    def_op(ring, sqe, "read", "prep_read", &make_rw<false>,
-           "Prepares a read of len(buffer) bytes from fd at offset (-1: the current position) "
-           "into buffer, a writable bytes-like object kept alive until the completion is "
-           "reaped. Raises TypeError for a read-only buffer. Matches io_uring_prep_read(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset") = -1);
-    def_op(ring, sqe, "write", "prep_write", &make_rw<true>,
-           "Prepares a write of buffer (any bytes-like object, kept alive until the completion "
-           "is reaped) to fd at offset (-1: the current position). Matches "
-           "io_uring_prep_write(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset") = -1);
-    def_op(ring, sqe, "readv", "prep_readv", &make_rw_vectored<false>,
-           "Prepares a vectored read into a sequence of writable buffers (at most 1024), kept "
-           "alive with a private copy of the iovec array until the completion is reaped. "
-           "Matches io_uring_prep_readv(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("iovecs"), py::arg("offset"));
-    def_op(ring, sqe, "writev", "prep_writev", &make_rw_vectored<true>,
-           "Prepares a vectored write from a sequence of buffers (at most 1024). Matches "
-           "io_uring_prep_writev(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("iovecs"), py::arg("offset"));
-    def_op(ring, sqe, "fsync", "prep_fsync", &make_fsync,
-           "Prepares an fsync of fd; flags=FsyncFlags.DATASYNC for fdatasync. Link it after "
-           "writes (SqeFlags.IO_LINK) to order it. Matches io_uring_prep_fsync(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("flags") = 0);
-    def_op(ring, sqe, "read_fixed", "prep_read_fixed", &make_rw_fixed<false>,
-           "Prepares a read into registered buffer buffer_index; buffer must lie inside it "
-           "(a memoryview slice of the registered object). Raises ValueError otherwise. "
-           "Matches io_uring_prep_read_fixed(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset"),
-           py::arg("buffer_index"));
-    def_op(ring, sqe, "write_fixed", "prep_write_fixed", &make_rw_fixed<true>,
-           "Prepares a write from registered buffer buffer_index; buffer must lie inside "
-           "it. Raises ValueError otherwise. Matches io_uring_prep_write_fixed(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("buffer"), py::arg("offset"),
-           py::arg("buffer_index"));
-    def_op(ring, sqe, "readv_fixed", "prep_readv_fixed", &make_rwv_fixed<false>,
-           "Prepares a vectored read (6.15+) into iovecs, a sequence of writable buffers "
-           "(at most 1024) that all lie inside registered buffer buffer_index (memoryview "
-           "slices of the registered object), with preadv2(2) flags (os.RWF_*). The iovec "
-           "array is a private copy kept until the completion is reaped. Raises TypeError "
-           "for read-only buffers, ValueError for an iovec outside the registered buffer, "
-           "an index out of range or a ring without registered buffers. Matches "
-           "io_uring_prep_readv_fixed(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("iovecs"), py::arg("offset"),
-           py::arg("buffer_index"), py::arg("flags") = 0);
-    def_op(ring, sqe, "writev_fixed", "prep_writev_fixed", &make_rwv_fixed<true>,
-           "Prepares a vectored write (6.15+) from iovecs, a sequence of buffers (at most "
-           "1024) that all lie inside registered buffer buffer_index, with pwritev2(2) "
-           "flags (os.RWF_*). Raises ValueError for an iovec outside the registered "
-           "buffer, an index out of range or a ring without registered buffers. Matches "
-           "io_uring_prep_writev_fixed(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("iovecs"), py::arg("offset"),
-           py::arg("buffer_index"), py::arg("flags") = 0);
-    def_op(ring, sqe, "splice", "prep_splice", &make_splice,
-           "Prepares a splice of len bytes from fd_in at off_in to fd_out at off_out; an "
-           "offset of -1 means none (required for pipes). Raises ValueError for unknown bits in "
-           "flags. Matches io_uring_prep_splice(3).",
-           py::arg("user_data"), py::arg("fd_in"), py::arg("off_in"), py::arg("fd_out"),
-           py::arg("off_out"), py::arg("len"), py::arg("flags") = 0);
-    def_op(ring, sqe, "openat", "prep_openat", &make_openat,
-           "Prepares an openat of path (str, bytes or os.PathLike; a private copy is kept) "
-           "relative to dir_fd (iouring.AT_FDCWD or None for the working directory); res is the "
-           "new fd. "
-           "Matches io_uring_prep_openat(3).",
-           py::arg("user_data"), py::arg("dir_fd"), py::arg("path"), py::arg("flags"),
-           py::arg("mode") = 0666);
-    def_op(ring, sqe, "close_fd", "prep_close", &make_close,
-           "Prepares a close of fd. (The ring method is close_fd because close() closes the "
-           "ring.) Matches io_uring_prep_close(3).",
-           py::arg("user_data"), py::arg("fd"));
+    // Every core operation, generated from tools/ops_spec.py by tools/gen_ops.py.
+#include "generated/ops_core.inc"
 }
 
 }  // namespace iouring::bindings
