@@ -941,6 +941,18 @@ OPS = [
         ),
     ),
     Op(
+        "send_vectorized",
+        "net",
+        make="make_send_vectorized",
+        args="user_data: int, fd: _FileDescriptor, buffers: Sequence[_Buffer], flags: int = 0",
+        doc=(
+            "Prepares one send of a sequence of buffers (at most 1024), in order, like "
+            "socket.sendmsg(buffers) without ancillary data (IORING_SEND_VECTORIZED, Linux 6.17+; "
+            "older kernels complete with -EINVAL). The buffers are kept alive with a private copy "
+            "of the iovec array until the completion is reaped. Matches io_uring_prep_send(3)."
+        ),
+    ),
+    Op(
         "sendto",
         "net",
         make="make_sendto",

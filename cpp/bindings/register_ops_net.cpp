@@ -614,6 +614,19 @@ Prepared make_send_recv(py::handle user_data, py::handle fd, py::handle buffer, 
     return p;
 }
 
+// send_vectorized: the iovec array is a private copy and every buffer is pinned, as for writev.
+Prepared make_send_vectorized(py::handle user_data, py::handle fd, py::handle buffers,
+                              py::handle flags) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    std::uint32_t msg_flags = to_msg_flags(flags, "flags");
+    PinnedIovecs vec = pin_iovecs(buffers, false, "buffers");
+    Prepared p;
+    prep_send_vectorized(p.sqe, ud, sock, vec.iovecs, vec.count, msg_flags);
+    p.pins = std::move(vec.pins);
+    return p;
+}
+
 Prepared make_sendto(py::handle user_data, py::handle fd, py::handle buffer, py::handle addr,
                      py::handle flags) {
     std::uint64_t ud = to_u64(user_data, "user_data");

@@ -933,6 +933,9 @@ class Sqe:
         *,
         ioprio: int = 0,
     ) -> Self: ...
+    def prep_send_vectorized(
+        self, user_data: int, fd: _FileDescriptor, buffers: Sequence[_Buffer], flags: int = 0
+    ) -> Self: ...
     def prep_sendto(
         self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, addr: _Address, flags: int = 0
     ) -> Self: ...
@@ -1490,6 +1493,9 @@ class IoUring:
         flags: int = 0,
         *,
         ioprio: int = 0,
+    ) -> Sqe: ...
+    def send_vectorized(
+        self, user_data: int, fd: _FileDescriptor, buffers: Sequence[_Buffer], flags: int = 0
     ) -> Sqe: ...
     def sendto(
         self, user_data: int, fd: _FileDescriptor, buffer: _Buffer, addr: _Address, flags: int = 0

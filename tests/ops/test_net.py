@@ -18,6 +18,7 @@ import ctypes
 import errno
 import gc
 import os
+import re
 import socket
 import struct
 import weakref
@@ -50,6 +51,7 @@ from .conftest import (
     reap_grouped,
     register_or_skip,
     require_ops,
+    sq_counters,
     sqe_fields,
 )
 
@@ -737,6 +739,88 @@ def test_send_recv_socketpair_flags(ring: IoUring, socketpair: Any) -> None:
     assert got[0x53][0].res == 11
     assert peek == b"hello"
     assert got_buf[:11] == data
+
+
+_Part = bytearray | np.ndarray[Any, Any]
+
+
+def check_send_vectorized_sqe(fields: dict[str, int], fd: int, parts: list[_Part], ud: int) -> None:
+    """The whole SQE of a send_vectorized: Op.SEND with RecvSendFlags.SEND_VECTORIZED in ioprio,
+    addr/len naming a private iovec array of `parts` (MSG_NOSIGNAL in rw_flags)."""
+    assert iovecs_at(fields["addr"], len(parts)) == [(addr_of(p), len(p)) for p in parts]
+    vectorized: dict[str, int] = {"opcode": Op.SEND, "ioprio": RecvSendFlags.SEND_VECTORIZED}
+    assert fields == sqe_fields(
+        fd=fd,
+        addr=fields["addr"],
+        len=len(parts),
+        rw_flags=socket.MSG_NOSIGNAL,
+        user_data=ud,
+        **vectorized,
+    )
+
+
+def test_send_vectorized_socketpair(ring: IoUring, socketpair: Any) -> None:
+    """send_vectorized sends its buffers in order as one send (Linux 6.17+; older kernels
+    refuse the unknown ioprio bit with -EINVAL), keeping them pinned until the completion."""
+    a, b = socketpair
+    first = bytearray(b"vector")
+    parts: list[_Part] = [first, np.frombuffer(b"ized ", dtype=np.uint8), bytearray(b"send")]
+    sqe = ring.send_vectorized(0x5EC7, a, parts, socket.MSG_NOSIGNAL)
+    check_send_vectorized_sqe(sqe.fields(), a.fileno(), parts, 0x5EC7)
+    with pytest.raises(BufferError):  # pinned until the completion is reaped
+        first.extend(b"!")
+    ring.submit()
+    cqe = ring.copy_cqe(timeout=10)
+    if cqe.res == -errno.EINVAL:
+        pytest.skip("kernel lacks IORING_SEND_VECTORIZED (Linux 6.17+): send refused with EINVAL")
+    assert cqe == Cqe(0x5EC7, 15, 0)
+    assert ring.pinned == 0
+    first.extend(b"!")  # released
+    b.settimeout(10)
+    assert b.recv(64) == b"vectorized send"
+
+
+def test_send_vectorized_prep_matches_ring_method(ring: IoUring, socketpair: Any) -> None:
+    a, _ = socketpair
+    parts: list[_Part] = [bytearray(b"ab"), bytearray(b"cd")]
+    via_ring = ring.send_vectorized(1, a, parts, socket.MSG_NOSIGNAL).fields()
+    via_prep = ring.get_sqe().prep_send_vectorized(1, a, parts, socket.MSG_NOSIGNAL).fields()
+    check_send_vectorized_sqe(via_ring, a.fileno(), parts, 1)
+    check_send_vectorized_sqe(via_prep, a.fileno(), parts, 1)
+    ring.submit_and_wait(2)
+    assert sorted(reap_grouped(ring, 2)) == [1]
+    assert ring.pinned == 0
+
+
+@pytest.mark.parametrize(
+    ("buffers", "flags", "error", "needle"),
+    [
+        pytest.param(5, 0, TypeError, "buffers", id="not-a-sequence"),
+        pytest.param(
+            [bytearray(2), 7], 0, TypeError, "buffers must be a bytes-like", id="not-a-buffer"
+        ),
+        pytest.param([bytearray(1)] * 1025, 0, ValueError, "buffers", id="too-many"),
+        pytest.param([bytearray(1)], 2**32, OverflowError, "flags", id="huge-flags"),
+        pytest.param([bytearray(1)], "x", TypeError, "flags", id="str-flags"),
+    ],
+)
+def test_send_vectorized_bad_input(
+    ring: IoUring,
+    socketpair: Any,
+    buffers: Any,
+    flags: Any,
+    error: type[Exception],
+    needle: str,
+) -> None:
+    a, _ = socketpair
+    before = sq_counters(ring)
+    with pytest.raises(error, match=re.escape(needle)):
+        ring.send_vectorized(1, a, buffers, flags)
+    assert sq_counters(ring) == before
+    ring.send_vectorized(2, a, [bytearray(b"ok")])  # the ring stays usable
+    ring.submit_and_wait(1)
+    assert ring.copy_cqe(timeout=10).user_data == 2
+    assert ring.pinned == 0
 
 
 def test_sendto_and_recvmsg_source(ring: IoUring, sockets: Any) -> None:

@@ -162,6 +162,16 @@ inline void prep_send_bundle(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
     sqe.buf_index = buf_group;
 }
 
+// A send of `count` buffers described by `iovecs` (IORING_SEND_VECTORIZED, Linux 6.17+): addr and
+// len name the iovec array instead of one buffer, as writev does on a file. Older kernels refuse
+// the ioprio bit with -EINVAL.
+inline void prep_send_vectorized(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
+                                 const Iovec* iovecs, std::uint32_t count,
+                                 std::uint32_t msg_flags) noexcept {
+    prep_send(sqe, user_data, fd, iovecs, count, msg_flags);
+    sqe.ioprio |= recvsend::SEND_VECTORIZED;
+}
+
 // Two completions: the result (flagged MORE), then a notification (flagged NOTIF) once the
 // kernel no longer reads `buf`.
 inline void prep_send_zc(Sqe& sqe, std::uint64_t user_data, std::int32_t fd, const void* buf,
