@@ -1,7 +1,9 @@
 // Shared machinery of the operation families (register_ops_*.cpp). An operation is written
 // once, as a function that converts Python arguments into a Prepared SQE plus its pins;
 // def_op() exposes it twice: as Sqe.prep_<name>() on a handle, and as the one-call ring method
-// IoUring.<name>() that takes a vacant slot and prepares it.
+// IoUring.<name>() that takes a vacant slot and prepares it. The def_op() calls themselves are
+// generated from tools/ops_spec.py (cpp/bindings/generated/ops_<family>.inc, by tools/gen_ops.py,
+// which writes the stub's signatures from the same entries).
 #pragma once
 
 #include <deque>
