@@ -4,7 +4,8 @@
 Each operation is one entry of ``ops_spec.OPS``. From it this script writes
 
 - ``cpp/bindings/generated/ops_<family>.inc``: the ``def_op(...)`` call (name, converter,
-  docstring, ``py::arg`` list) of each operation of a family, included by the family's
+  the stub's parameter list for the docstring's signature line, docstring, ``py::arg`` list)
+  of each operation of a family, included by the family's
   ``register_*_ops()`` in ``cpp/bindings/register_ops*.cpp``, which keep the hand-written
   converters ``make_<op>``;
 - the blocks of ``python/iouring/_core.pyi`` between the ``generated operations`` markers:
@@ -110,7 +111,9 @@ def cpp_call(op: Op) -> str:
     definer = "def_kept_op" if op.kept else "def_op"
     head = f'{definer}(ring, sqe, "{op.name}", "{op.prep}", &{op.make},'
     indent = " " * (len(definer) + 1)
-    lines = [head, *cpp_string(op.doc, indent, LINE_LENGTH)]
+    lines = [head, *cpp_string(", ".join(stub_params(parse_args(op))), indent, LINE_LENGTH)]
+    lines[-1] += ","
+    lines += cpp_string(op.doc, indent, LINE_LENGTH)
     lines[-1] += ","
     items = []
     kw_only_done = False
@@ -140,15 +143,21 @@ def cpp_family(family: str) -> str:
 # Stub
 
 
-def stub_def(name: str, args: list[Arg], returns: str, indent: str = "    ") -> str:
-    """One stub method, laid out as ruff format lays it out (magic trailing commas aside)."""
-    params = ["self"]
+def stub_params(args: list[Arg]) -> list[str]:
+    """The parameters as the stub writes them, with ``*`` before the keyword-only ones."""
+    params = []
     kw_only_done = False
     for arg in args:
         if arg.keyword_only and not kw_only_done:
             params.append("*")
             kw_only_done = True
         params.append(arg.stub())
+    return params
+
+
+def stub_def(name: str, args: list[Arg], returns: str, indent: str = "    ") -> str:
+    """One stub method, laid out as ruff format lays it out (magic trailing commas aside)."""
+    params = ["self", *stub_params(args)]
     one_line = f"{indent}def {name}({', '.join(params)}) -> {returns}: ..."
     if len(one_line) <= LINE_LENGTH:
         return one_line + "\n"

@@ -60,12 +60,24 @@ inline const char* with_errors(const char* doc, const char* errors) {
     return docs.back().c_str();
 }
 
+// The docstring of an operation's method: the signature line `name(self, params) -> Sqe` with
+// the stub's parameter types (tools/ops_spec.py), then `doc` with `errors`. pybind11's own line
+// would say `object` for every py::handle parameter, so define_op() disables it for these
+// methods; help() and the API docs read this one, the stub signature test compares it.
+inline const char* op_doc(const char* name, const char* params, const char* doc,
+                          const char* errors) {
+    std::string head = std::string(name) + "(self, " + params + ") -> Sqe\n\n";
+    return with_errors((head + doc).c_str(), errors);
+}
+
 // The two methods of one operation: `prepare(ring, args...)` converts the arguments into a
 // Prepared SQE (through the operation's converter).
 template <typename Prepare, typename... Args>
 void define_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
-               Prepare prepare, void (* /*signature*/)(Args...), const char* doc,
-               const auto&... args) {
+               Prepare prepare, void (* /*signature*/)(Args...), const char* params,
+               const char* doc, const auto&... args) {
+    py::options signatures;  // the docstrings carry theirs (op_doc)
+    signatures.disable_function_signatures();
     ring.def(
         ring_name,
         // self rather than the shared_ptr holder or a Ring& (see ring_of); the holder is only
@@ -74,7 +86,7 @@ void define_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char
             Ring& r = ring_of(self);
             return sqe_handle(r, r.push(prepare(r, a...)));
         },
-        args..., with_errors(doc, kRingOpErrors));
+        args..., op_doc(ring_name, params, doc, kRingOpErrors));
     sqe.def(
         prep_name,
         [prepare](py::object self, Args... a) {
@@ -82,29 +94,31 @@ void define_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char
             h.ring->prepare(h.position, prepare(*h.ring, a...));
             return self;
         },
-        args..., with_errors(doc, kPrepErrors));
+        args..., op_doc(prep_name, params, doc, kPrepErrors));
 }
 
 // Exposes an operation twice: IoUring.<ring_name>() and Sqe.<prep_name>(). `make` converts
 // the Python arguments; an operation whose checks need the ring's registration (fixed buffers)
-// takes the ring first, and is called only on a usable ring.
+// takes the ring first, and is called only on a usable ring. `params` is the parameter list as
+// the stub writes it, for the docstrings' signature line (op_doc).
 template <typename... Args>
 void def_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
-            Prepared (*make)(Args...), const char* doc, const auto&... args) {
+            Prepared (*make)(Args...), const char* params, const char* doc, const auto&... args) {
     define_op(
         ring, sqe, ring_name, prep_name, [make](Ring&, Args... a) { return make(a...); },
-        static_cast<void (*)(Args...)>(nullptr), doc, args...);
+        static_cast<void (*)(Args...)>(nullptr), params, doc, args...);
 }
 template <typename... Args>
 void def_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
-            Prepared (*make)(const Ring&, Args...), const char* doc, const auto&... args) {
+            Prepared (*make)(const Ring&, Args...), const char* params, const char* doc,
+            const auto&... args) {
     define_op(
         ring, sqe, ring_name, prep_name,
         [make](Ring& r, Args... a) {
             r.check_usable();
             return make(r, a...);
         },
-        static_cast<void (*)(Args...)>(nullptr), doc, args...);
+        static_cast<void (*)(Args...)>(nullptr), params, doc, args...);
 }
 
 }  // namespace iouring::bindings

@@ -44,7 +44,10 @@ struct KeptPrepared {
 // Like def_op(), for operations that lend the kernel memory it owns beyond their completion.
 template <typename... Args>
 void def_kept_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const char* prep_name,
-                 KeptPrepared (*make)(Args...), const char* doc, const auto&... args) {
+                 KeptPrepared (*make)(Args...), const char* params, const char* doc,
+                 const auto&... args) {
+    py::options signatures;  // the docstrings carry theirs (op_doc)
+    signatures.disable_function_signatures();
     ring.def(
         ring_name,
         [make](py::handle self, Args... a) {
@@ -55,7 +58,7 @@ void def_kept_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const ch
             r.keep_until_close(std::move(k.keep));
             return handle;
         },
-        args..., with_errors(doc, kRingOpErrors));
+        args..., op_doc(ring_name, params, doc, kRingOpErrors));
     sqe.def(
         prep_name,
         [make](py::object self, Args... a) {
@@ -66,7 +69,7 @@ void def_kept_op(RingClass& ring, SqeClass& sqe, const char* ring_name, const ch
             h.ring->keep_until_close(std::move(k.keep));
             return self;
         },
-        args..., with_errors(doc, kPrepErrors));
+        args..., op_doc(prep_name, params, doc, kPrepErrors));
 }
 
 KeptPrepared make_provide_buffers(py::handle user_data, py::handle buffer, py::handle buf_len,
