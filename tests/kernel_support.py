@@ -4,6 +4,7 @@ The releases come from iouring._kernel, which also names them in the library's e
 
 from __future__ import annotations
 
+import os
 import platform
 from typing import NoReturn
 
@@ -11,7 +12,7 @@ import pytest
 
 from iouring import _kernel
 
-__all__ = ["require_kernel", "skip_lacking"]
+__all__ = ["require_kernel", "skip_lacking", "slow"]
 
 
 def require_kernel(since: str, what: str) -> None:
@@ -25,3 +26,15 @@ def skip_lacking(since: str, what: str) -> NoReturn:
     """Skips the test because the kernel refused ``what``, which Linux ``since`` added; for
     tests that learn it from the kernel's answer (a flag the probe does not list)."""
     pytest.skip(f"kernel lacks {what} (Linux {since}+; this is {platform.release()})")
+
+
+# How many times slower than the host this machine runs: tools/kernel-matrix sets it in guests
+# under qemu's TCG emulator (10-30x), where a child Python takes seconds to start.
+_SLOWDOWN = float(os.environ.get("IOURING_TEST_SLOWDOWN", "1") or 1)
+
+
+def slow(seconds: float) -> float:
+    """A bound of ``seconds`` on this machine (a child process, a wait for another thread):
+    generous on the host, scaled up in an emulated guest so that a slow kernel is not taken for
+    a hang."""
+    return seconds * _SLOWDOWN

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pytest
+from kernel_support import slow
 
 import iouring
 from iouring import CQE_DTYPE, IoUring, SetupFlags
@@ -466,7 +467,7 @@ def test_aio_suite_on_the_ring_loop() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=slow(600),
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from kernel_support import require_kernel
 
-from iouring import BufferArena, Cqe, IoUring, Op
+from iouring import BufferArena, Cqe, IoUring, Op, _kernel
 
 PAGE = mmap.PAGESIZE
 
@@ -186,6 +186,32 @@ def test_arena_memory_outlives_close_while_in_flight(
     os.write(w, b"late but in time")
     assert ring.copy_cqe() == Cqe(0xA7, 16, 0)
     assert view.tobytes() == b"late but in time"
+
+
+def test_arena_close_refused_while_in_flight_before_6_13(
+    make_default_ring: Callable[..., IoUring], make_pipe: Any
+) -> None:
+    """Before Linux 6.13 the kernel cannot drop a table that a read in flight uses: close()
+    raises BlockingIOError naming the read and the arena stays open (it marked itself closed
+    and lost the registration before); after the read was reaped, close() works."""
+    if not _kernel.older_than("6.13"):
+        pytest.skip("from Linux 6.13 close() succeeds with reads in flight (test above)")
+    ring = make_default_ring(4)
+    r, w = make_pipe()
+    arena = BufferArena(ring, PAGE)
+    assert arena.read_batch(0xA8, r, -1, 16, count=1) == 1
+    ring.submit()
+    with pytest.raises(BlockingIOError, match="0xa8") as exc:
+        arena.close()
+    assert exc.value.errno == errno.EBUSY
+    assert not arena.closed
+    os.write(w, b"still registered")
+    assert ring.copy_cqe() == Cqe(0xA8, 16, 0)
+    assert arena.view(0, 16).tobytes() == b"still registered"
+    arena.close()
+    assert arena.closed
+    ring.register_buffers([bytearray(8)])  # the table is free again
+    ring.unregister_buffers()
 
 
 def test_arena_memory_freed_when_unused(ring: IoUring) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from kernel_support import slow
 
 import iouring
 from iouring import __main__ as cli
@@ -59,7 +60,7 @@ def test_bench_quick_cli_table_and_json(tmp_path: Path) -> None:
         text=True,
         env=_env(),
         cwd=tmp_path,
-        timeout=240,
+        timeout=slow(240),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     stdout = proc.stdout
@@ -162,7 +163,7 @@ def test_cli_without_subcommand_runs_report_and_demo(tmp_path: Path) -> None:
         text=True,
         env=_env(),
         cwd=tmp_path,
-        timeout=120,
+        timeout=slow(120),
     )
     assert proc.returncode == 0, proc.stderr
     assert "operations supported" in proc.stdout

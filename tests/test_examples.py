@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kernel_support import slow
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -26,7 +27,7 @@ def run_example(
         [sys.executable, str(EXAMPLES / name), *map(str, args)],
         input=stdin,
         capture_output=True,
-        timeout=timeout,
+        timeout=slow(timeout),
         check=False,
     )
 
@@ -189,12 +190,12 @@ def test_echo_server() -> None:
     )
     try:
         assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        ready, _, _ = select.select([proc.stdout], [], [], slow(30))
         assert ready, "the server printed nothing"
         line = proc.stdout.readline().decode()
         match = re.match(r"echo server listening on 127\.0\.0\.1:(\d+)$", line.strip())
         assert match, line
-        with socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=10) as conn:
+        with socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=slow(10)) as conn:
             for message in (b"hello\n", b"x" * 100_000, b"bye\n"):
                 conn.sendall(message)
                 got = b""
@@ -203,7 +204,7 @@ def test_echo_server() -> None:
                     assert chunk, "the server closed early"
                     got += chunk
                 assert got == message
-        out, err = proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=slow(30))
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from kernel_support import require_kernel
+from kernel_support import require_kernel, slow
 
 import iouring
 from iouring import (
@@ -1378,7 +1378,7 @@ def test_resize_whose_remap_fails_breaks_the_ring(tmp_path: pathlib.Path) -> Non
         capture_output=True,
         text=True,
         env=env,
-        timeout=60,
+        timeout=slow(60),
     )
     out = proc.stdout + proc.stderr
     if out.startswith("SKIP"):

@@ -280,16 +280,29 @@ class BufferArena:
 
     def close(self) -> None:
         """Unregisters the buffers (operations in flight keep them alive until they complete).
-        The memory is unmapped when no array made from the arena remains. Idempotent."""
-        ring, self._ring = self._ring, None
+        The memory is unmapped when no array made from the arena remains. Idempotent.
+
+        Before Linux 6.13 the kernel cannot unregister buffers that operations in flight use:
+        close() then raises BlockingIOError (EBUSY) naming them, and the arena stays open, so
+        reap or cancel them and close again."""
+        ring = self._ring
         if ring is None:
             return
         try:
             if not ring.closed:
                 ring.unregister_buffers()
-        finally:
-            self._array = np.empty(0, dtype=np.uint8)
-            self._release_memory()
+        except BlockingIOError:
+            raise  # still registered in the kernel: the arena stays usable
+        except BaseException:
+            self._forget()
+            raise
+        self._forget()
+
+    def _forget(self) -> None:
+        """The arena is closed: no ring, no array; the memory goes with its last user."""
+        self._ring = None
+        self._array = np.empty(0, dtype=np.uint8)
+        self._release_memory()
 
     def _release_memory(self) -> None:
         # Arrays (or the kernel's registration) that still use the memory free it with the last.
