@@ -1,16 +1,20 @@
 """SQE and ring-state helpers shared by the test modules (plain functions, no fixtures).
 
 ``sqe_fields`` is the whole-SQE comparison of the Zig tests; ``addr_of`` and ``iovecs_at`` read
-the addresses the kernel is handed; ``sq_counters`` is what a refused call must leave unchanged.
+the addresses the kernel is handed; ``sq_counters`` is what a refused call must leave unchanged,
+and ``refused`` checks that it does.
 """
 
 from __future__ import annotations
 
 import array
+import contextlib
 import ctypes
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pytest
 
 from iouring import IoUring
 
@@ -71,6 +75,16 @@ def sq_counters(ring: IoUring) -> dict[str, int]:
         "in_flight": ring.in_flight,
         "pinned": ring.pinned,
     }
+
+
+@contextlib.contextmanager
+def refused(ring: IoUring, error: type[BaseException], match: str | None) -> Iterator[None]:
+    """The block raises ``error`` (its message matching ``match``) and leaves the ring's
+    submission side and pins as they were."""
+    before = sq_counters(ring)
+    with pytest.raises(error, match=match):
+        yield
+    assert sq_counters(ring) == before
 
 
 def check_submit(ring: IoUring, sqpoll: bool, expected: int) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqe_support import refused
 
 from iouring import (
     Cqe,
@@ -1009,10 +1010,8 @@ def test_op_argument_validation(
     ring.register_buffers([fixed, memoryview(big)[0:16]])
     ctx = SimpleNamespace(fd=f.fd, fixed=fixed, big_view=memoryview(big))
     try:
-        before = sq_counters(ring)
-        with pytest.raises(exc_type, match=match):
+        with refused(ring, exc_type, match):
             call(ring, ctx)
-        assert sq_counters(ring) == before
     finally:
         ring.unregister_buffers()
     # The ring still works.
