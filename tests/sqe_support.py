@@ -34,6 +34,19 @@ SQE_FIELDS = (
     "splice_fd_in",
     "addr3",
 )
+# The fields Python may assign on an Sqe; opcode, addr, len and addr3 are the prep methods'
+# (read-only properties, or not exposed).
+SETTABLE_SQE_FIELDS = (
+    "flags",
+    "user_data",
+    "personality",
+    "fd",
+    "off",
+    "ioprio",
+    "rw_flags",
+    "buf_index",
+    "splice_fd_in",
+)
 
 
 def sqe_fields(**expected: int) -> dict[str, int]:

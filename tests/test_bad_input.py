@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqe_support import SETTABLE_SQE_FIELDS
 
 import iouring
 from iouring import CQE_DTYPE, IoUring, Sqe, SqeFlags
@@ -457,20 +458,7 @@ def test_bad_input_sqe_method(env: Env, method: str) -> None:
         assert not findings, "\n".join(map(str, findings))
 
 
-SQE_FIELDS = [
-    "fd",
-    "off",
-    "ioprio",
-    "rw_flags",
-    "buf_index",
-    "splice_fd_in",
-    "flags",
-    "user_data",
-    "personality",
-]
-
-
-@pytest.mark.parametrize("field", SQE_FIELDS)
+@pytest.mark.parametrize("field", SETTABLE_SQE_FIELDS)
 def test_bad_input_sqe_field(ring: IoUring, field: str) -> None:
     sqe = ring.nop(0x5E7)
     before = sqe.fields()
