@@ -49,13 +49,18 @@ SETTABLE_SQE_FIELDS = (
 )
 
 
+def zeroed_except(names: tuple[str, ...], given: dict[str, int]) -> dict[str, int]:
+    """Every one of ``names`` 0 except those given; a given name not among them fails."""
+    unknown = set(given) - set(names)
+    assert not unknown, unknown
+    fields = dict.fromkeys(names, 0)
+    fields.update({k: int(v) for k, v in given.items()})
+    return fields
+
+
 def sqe_fields(**expected: int) -> dict[str, int]:
     """The whole SQE as ``Sqe.fields()`` reports it: every field 0 except those given."""
-    unknown = set(expected) - set(SQE_FIELDS)
-    assert not unknown, unknown
-    fields = dict.fromkeys(SQE_FIELDS, 0)
-    fields.update({k: int(v) for k, v in expected.items()})
-    return fields
+    return zeroed_except(SQE_FIELDS, expected)
 
 
 def addr_of(buf: Any) -> int:
