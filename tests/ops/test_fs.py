@@ -83,14 +83,6 @@ def dir_fd(tmp_path: pathlib.Path) -> Iterator[int]:
     os.close(fd)
 
 
-def fd_is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
-
-
 # --------------------------------------------------------------------------------------------
 # Zig ports
 
