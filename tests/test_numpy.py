@@ -92,11 +92,9 @@ def test_copy_cqes_user_data_full_u64(ring: IoUring) -> None:
     assert rows(arr) == [(U64_MAX, 0, 0)]
 
 
-def test_copy_cqes_negative_res(ring: IoUring, tmp_path: Any) -> None:
-    fd = os.open(tmp_path / "closed", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-    os.close(fd)
+def test_copy_cqes_negative_res(ring: IoUring, closed_fd: int) -> None:
     buf = bytearray(4)
-    ring.read(0xBADF, fd, buf, 0)
+    ring.read(0xBADF, closed_fd, buf, 0)
     ring.submit_and_wait(1)
     arr = ring.copy_cqes()
     assert rows(arr) == [(0xBADF, -errno.EBADF, 0)]
