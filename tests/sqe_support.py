@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from iouring import IoUring
+from iouring import IoUring, SubmissionQueueFull
 
 U64_MAX = 2**64 - 1
 SQE_FIELDS = (
@@ -93,6 +93,17 @@ def sq_counters(ring: IoUring) -> dict[str, int]:
         "in_flight": ring.in_flight,
         "pinned": ring.pinned,
     }
+
+
+def nop_submitting_when_full(ring: IoUring, user_data: int) -> None:
+    """``ring.nop(user_data)``, submitting whenever the SQ is full (other threads sharing the
+    ring may fill it again between the submit and the NOP)."""
+    while True:
+        try:
+            ring.nop(user_data)
+            return
+        except SubmissionQueueFull:
+            ring.submit()
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pytest
 from kernel_support import require_kernel
+from sqe_support import nop_submitting_when_full
 
 import iouring
 from iouring import (
@@ -37,7 +38,6 @@ from iouring import (
     Sqe,
     SqeFlags,
     StaleSqeError,
-    SubmissionQueueFull,
     _kernel,
 )
 
@@ -608,12 +608,7 @@ def test_threads_share_a_ring(make_default_ring: Callable[..., IoUring]) -> None
     def worker(tid: int) -> None:
         try:
             for i in range(per_thread):
-                while True:
-                    try:
-                        ring.nop((tid << 32) | i)
-                        break
-                    except SubmissionQueueFull:
-                        ring.submit()
+                nop_submitting_when_full(ring, (tid << 32) | i)
                 if i % 16 == 15:
                     ring.submit()
                     reaped[tid].extend(int(u) for u in ring.copy_cqes()["user_data"])
