@@ -346,6 +346,15 @@ def tmp_file(tmp_path: Path) -> Iterator[Callable[..., TmpFile]]:
 
 
 @pytest.fixture
+def closed_fd(tmp_path: Path) -> int:
+    """A descriptor number that was open a moment ago and is closed now: an operation on it
+    completes with -EBADF (ask for it after the ring, so nothing takes the number again)."""
+    fd = os.open(tmp_path / "closed", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    os.close(fd)
+    return fd
+
+
+@pytest.fixture
 def make_pipe() -> Iterator[Callable[[], tuple[int, int]]]:
     """``make_pipe()``: a new (read_fd, write_fd) pair, closed at teardown."""
     fds: list[int] = []

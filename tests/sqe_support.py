@@ -1,18 +1,22 @@
 """SQE and ring-state helpers shared by the test modules (plain functions, no fixtures).
 
 ``sqe_fields`` is the whole-SQE comparison of the Zig tests; ``addr_of`` and ``iovecs_at`` read
-the addresses the kernel is handed; ``sq_counters`` is what a refused call must leave unchanged.
+the addresses the kernel is handed; ``sq_counters`` is what a refused call must leave unchanged,
+and ``refused`` checks that it does.
 """
 
 from __future__ import annotations
 
 import array
+import contextlib
 import ctypes
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
+import pytest
 
-from iouring import IoUring
+from iouring import IoUring, SubmissionQueueFull
 
 U64_MAX = 2**64 - 1
 SQE_FIELDS = (
@@ -30,15 +34,33 @@ SQE_FIELDS = (
     "splice_fd_in",
     "addr3",
 )
+# The fields Python may assign on an Sqe; opcode, addr, len and addr3 are the prep methods'
+# (read-only properties, or not exposed).
+SETTABLE_SQE_FIELDS = (
+    "flags",
+    "user_data",
+    "personality",
+    "fd",
+    "off",
+    "ioprio",
+    "rw_flags",
+    "buf_index",
+    "splice_fd_in",
+)
+
+
+def zeroed_except(names: tuple[str, ...], given: dict[str, int]) -> dict[str, int]:
+    """Every one of ``names`` 0 except those given; a given name not among them fails."""
+    unknown = set(given) - set(names)
+    assert not unknown, unknown
+    fields = dict.fromkeys(names, 0)
+    fields.update({k: int(v) for k, v in given.items()})
+    return fields
 
 
 def sqe_fields(**expected: int) -> dict[str, int]:
     """The whole SQE as ``Sqe.fields()`` reports it: every field 0 except those given."""
-    unknown = set(expected) - set(SQE_FIELDS)
-    assert not unknown, unknown
-    fields = dict.fromkeys(SQE_FIELDS, 0)
-    fields.update({k: int(v) for k, v in expected.items()})
-    return fields
+    return zeroed_except(SQE_FIELDS, expected)
 
 
 def addr_of(buf: Any) -> int:
@@ -71,6 +93,27 @@ def sq_counters(ring: IoUring) -> dict[str, int]:
         "in_flight": ring.in_flight,
         "pinned": ring.pinned,
     }
+
+
+def nop_submitting_when_full(ring: IoUring, user_data: int) -> None:
+    """``ring.nop(user_data)``, submitting whenever the SQ is full (other threads sharing the
+    ring may fill it again between the submit and the NOP)."""
+    while True:
+        try:
+            ring.nop(user_data)
+            return
+        except SubmissionQueueFull:
+            ring.submit()
+
+
+@contextlib.contextmanager
+def refused(ring: IoUring, error: type[BaseException], match: str | None) -> Iterator[None]:
+    """The block raises ``error`` (its message matching ``match``) and leaves the ring's
+    submission side and pins as they were."""
+    before = sq_counters(ring)
+    with pytest.raises(error, match=match):
+        yield
+    assert sq_counters(ring) == before
 
 
 def check_submit(ring: IoUring, sqpoll: bool, expected: int) -> None:

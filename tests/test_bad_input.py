@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqe_support import SETTABLE_SQE_FIELDS
 
 import iouring
 from iouring import CQE_DTYPE, IoUring, Sqe, SqeFlags
@@ -349,9 +350,40 @@ def attempt(
     return "accepted", ""
 
 
-def run_bad_inputs(
-    target: Target, params: list[Param], kwargs: dict[str, Any], ring: IoUring, env: Env
-) -> tuple[int, list[Finding]]:
+@dataclass
+class Discovered:
+    """A call of one method that gets past conversion, and a clean ring to make it on."""
+
+    target: Target
+    params: list[Param]
+    kwargs: dict[str, Any]
+    ring: IoUring
+
+
+@contextlib.contextmanager
+def discovered(env: Env, method: str, *, on_sqe: bool = False) -> Iterator[Discovered]:
+    """Discovers valid arguments for ``method`` on a throwaway ring (discovery may prepare
+    SQEs) and hands them over with a fresh ring; skips when discovery found none."""
+    owner = Sqe if on_sqe else iouring._core.IoUring
+    params = parameters(getattr(owner, method))
+    assert params
+    target = Target(method, on_sqe=on_sqe)
+    ring = fresh_ring(env)
+    try:
+        kwargs = discover(target, params, env, ring, ring.get_sqe() if on_sqe else None)
+    finally:
+        ring.close()
+    if isinstance(kwargs, str):
+        pytest.skip(f"{owner.__name__}.{method}: {kwargs}")
+    ring = fresh_ring(env)
+    try:
+        yield Discovered(target, params, kwargs, ring)
+    finally:
+        ring.close()
+
+
+def run_bad_inputs(d: Discovered, env: Env) -> tuple[int, list[Finding]]:
+    target, params, kwargs, ring = d.target, d.params, d.kwargs, d.ring
     tried = 0
     findings: list[Finding] = []
     for p in params:
@@ -412,57 +444,21 @@ TRIED: list[int] = []
 
 @pytest.mark.parametrize("method", RING_METHODS)
 def test_bad_input_ring_method(env: Env, method: str) -> None:
-    params = parameters(getattr(iouring._core.IoUring, method))
-    assert params
-    ring = fresh_ring(env)
-    try:
-        target = Target(method, on_sqe=False)
-        kwargs = discover(target, params, env, ring, None)
-        if isinstance(kwargs, str):
-            pytest.skip(f"IoUring.{method}: {kwargs}")
-        # Start from a clean ring: discovery may have prepared SQEs.
-        ring.close()
-        ring = fresh_ring(env)
-        tried, findings = run_bad_inputs(target, params, kwargs, ring, env)
+    with discovered(env, method) as d:
+        tried, findings = run_bad_inputs(d, env)
         TRIED.append(tried)
         assert not findings, "\n".join(map(str, findings))
-    finally:
-        ring.close()
 
 
 @pytest.mark.parametrize("method", SQE_METHODS)
 def test_bad_input_sqe_method(env: Env, method: str) -> None:
-    params = parameters(getattr(Sqe, method))
-    assert params
-    ring = fresh_ring(env)
-    try:
-        target = Target(method, on_sqe=True)
-        kwargs = discover(target, params, env, ring, ring.get_sqe())
-        if isinstance(kwargs, str):
-            pytest.skip(f"Sqe.{method}: {kwargs}")
-        ring.close()
-        ring = fresh_ring(env)
-        tried, findings = run_bad_inputs(target, params, kwargs, ring, env)
+    with discovered(env, method, on_sqe=True) as d:
+        tried, findings = run_bad_inputs(d, env)
         TRIED.append(tried)
         assert not findings, "\n".join(map(str, findings))
-    finally:
-        ring.close()
 
 
-SQE_FIELDS = [
-    "fd",
-    "off",
-    "ioprio",
-    "rw_flags",
-    "buf_index",
-    "splice_fd_in",
-    "flags",
-    "user_data",
-    "personality",
-]
-
-
-@pytest.mark.parametrize("field", SQE_FIELDS)
+@pytest.mark.parametrize("field", SETTABLE_SQE_FIELDS)
 def test_bad_input_sqe_field(ring: IoUring, field: str) -> None:
     sqe = ring.nop(0x5E7)
     before = sqe.fields()
@@ -539,18 +535,10 @@ FD_OPS = [
 @pytest.mark.parametrize("method", [m for m in FD_OPS if m in RING_METHODS])
 @pytest.mark.parametrize("bad_fd", ["closed", "huge"])
 def test_bad_fd_completes_with_error(env: Env, method: str, bad_fd: str) -> None:
-    params = parameters(getattr(iouring._core.IoUring, method))
-    assert params
-    ring = fresh_ring(env)
-    try:
-        target = Target(method, on_sqe=False)
-        kwargs = discover(target, params, env, ring, None)
-        if isinstance(kwargs, str):
-            pytest.skip(kwargs)
-        ring.close()
-        ring = fresh_ring(env)
+    with discovered(env, method) as d:
+        target, kwargs, ring = d.target, d.kwargs, d.ring
         fd_params = [
-            p.name for p in params if p.name in ("fd", "fd_in", "dir_fd") and p.name in kwargs
+            p.name for p in d.params if p.name in ("fd", "fd_in", "dir_fd") and p.name in kwargs
         ]
         if not fd_params:
             pytest.skip(f"{method} has no fd parameter")
@@ -569,8 +557,6 @@ def test_bad_fd_completes_with_error(env: Env, method: str, bad_fd: str) -> None
         assert len(cqes) == 1, f"{method} on a {bad_fd} fd did not complete"
         assert cqes["res"][0] < 0, f"{method} on a {bad_fd} fd: res {cqes['res'][0]}"
         assert (ring.in_flight, ring.pinned) == (0, 0)
-    finally:
-        ring.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -625,22 +611,11 @@ FLAG_CASES = [
     ids=[f"{m}-{p}" for m, p, _ in FLAG_CASES if m in RING_METHODS],
 )
 def test_bad_input_unknown_flag_bits(env: Env, method: str, param: str, value: int) -> None:
-    params = parameters(getattr(iouring._core.IoUring, method))
-    assert params
-    ring = fresh_ring(env)
-    try:
-        target = Target(method, on_sqe=False)
-        kwargs = discover(target, params, env, ring, None)
-        if isinstance(kwargs, str):
-            pytest.skip(kwargs)
-        ring.close()
-        ring = fresh_ring(env)
-        before = snapshot(ring)
-        outcome, message = attempt(target, ring, None, {**kwargs, param: value})
+    with discovered(env, method) as d:
+        before = snapshot(d.ring)
+        outcome, message = attempt(d.target, d.ring, None, {**d.kwargs, param: value})
         assert outcome == "conversion error" and param in message, f"{outcome} {message}"
-        assert snapshot(ring) == before
-    finally:
-        ring.close()
+        assert snapshot(d.ring) == before
 
 
 # --------------------------------------------------------------------------------------------
@@ -677,16 +652,8 @@ def test_refcounts_restored_after_completion(env: Env, method: str, run: bool) -
     """Pinned objects hold at least their references while prepared or in flight (no early
     free) and are back to their original reference counts once the operation completed or
     the ring closed (no leak)."""
-    params = parameters(getattr(iouring._core.IoUring, method))
-    assert params
-    ring = fresh_ring(env)
-    try:
-        target = Target(method, on_sqe=False)
-        kwargs = discover(target, params, env, ring, None)
-        if isinstance(kwargs, str):
-            pytest.skip(f"IoUring.{method}: {kwargs}")
-        ring.close()
-        ring = fresh_ring(env)
+    with discovered(env, method) as d:
+        target, kwargs, ring = d.target, d.kwargs, d.ring
         objects = tracked(kwargs)
         if not objects:
             return  # nothing is pinned by reference
@@ -702,8 +669,6 @@ def test_refcounts_restored_after_completion(env: Env, method: str, run: bool) -
             ring.copy_cqes()
         ring.close()  # filterwarnings=error: a drain that cannot finish fails the test
         assert refcounts(objects) == base
-    finally:
-        ring.close()
 
 
 def test_bad_input_count(request: pytest.FixtureRequest) -> None:

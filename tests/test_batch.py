@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from kernel_support import require_kernel
 from sqe_support import SQE_FIELDS as COMMON_SQE_FIELDS
-from sqe_support import U64_MAX, addr_of, iovecs_at, sq_counters
+from sqe_support import U64_MAX, addr_of, iovecs_at, sq_counters, zeroed_except
 
 from iouring import (
     CQE_DTYPE,
@@ -83,11 +83,7 @@ def record(sqe: Any) -> dict[str, int]:
 
 
 def expected(**fields: int) -> dict[str, int]:
-    unknown = set(fields) - set(SQE_FIELDS)
-    assert not unknown, unknown
-    out = dict.fromkeys(SQE_FIELDS, 0)
-    out.update({k: int(v) for k, v in fields.items()})
-    return out
+    return zeroed_except(SQE_FIELDS, fields)
 
 
 def reap(ring: IoUring, n: int) -> dict[int, Cqe]:

@@ -19,10 +19,19 @@ from iouring import CQE_DTYPE, IoUring
 U64_MAX = 2**64 - 1
 
 
-def submit_nops(ring: IoUring, user_data: list[int]) -> None:
+def prepare_nops(ring: IoUring, user_data: list[int]) -> None:
     for ud in user_data:
         ring.nop(ud)
+
+
+def submit_nops(ring: IoUring, user_data: list[int]) -> None:
+    prepare_nops(ring, user_data)
     ring.submit_and_wait(len(user_data))
+
+
+def nop_rows(user_data: list[int]) -> list[tuple[int, int, int]]:
+    """The rows of the successful NOP completions of ``user_data``."""
+    return [(ud, 0, 0) for ud in user_data]
 
 
 def wait_for_sq_space(ring: IoUring, timeout: float = 5.0) -> None:
@@ -59,7 +68,7 @@ def test_copy_cqes_new_array(ring: IoUring) -> None:
     assert arr.shape == (3,)
     assert arr.flags.c_contiguous
     assert arr.flags.writeable
-    assert sorted(rows(arr)) == [(ud, 0, 0) for ud in uds]
+    assert sorted(rows(arr)) == nop_rows(uds)
     assert ring.cq_ready() == 0
     assert ring.in_flight == 0
 
@@ -92,11 +101,9 @@ def test_copy_cqes_user_data_full_u64(ring: IoUring) -> None:
     assert rows(arr) == [(U64_MAX, 0, 0)]
 
 
-def test_copy_cqes_negative_res(ring: IoUring, tmp_path: Any) -> None:
-    fd = os.open(tmp_path / "closed", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-    os.close(fd)
+def test_copy_cqes_negative_res(ring: IoUring, closed_fd: int) -> None:
     buf = bytearray(4)
-    ring.read(0xBADF, fd, buf, 0)
+    ring.read(0xBADF, closed_fd, buf, 0)
     ring.submit_and_wait(1)
     arr = ring.copy_cqes()
     assert rows(arr) == [(0xBADF, -errno.EBADF, 0)]
@@ -118,8 +125,8 @@ def test_copy_cqes_into_out_returns_view(ring: IoUring) -> None:
     assert result.shape == (3,)
     assert np.shares_memory(result, out)
     assert result.ctypes.data == out.ctypes.data
-    assert sorted(rows(result)) == [(ud, 0, 0) for ud in uds]
-    assert sorted(rows(out[:3])) == [(ud, 0, 0) for ud in uds]
+    assert sorted(rows(result)) == nop_rows(uds)
+    assert sorted(rows(out[:3])) == nop_rows(uds)
     assert rows(out[3:]) == [(0x5E17, -1, 0)] * 5
     result["res"][0] = 99
     assert out["res"][0] == 99
@@ -146,7 +153,7 @@ def test_copy_cqes_out_partial_fill(ring: IoUring) -> None:
         assert ring.cq_ready() == expected_left
     assert sizes == [2, 2, 1]
     assert len(ring.copy_cqes(out)) == 0
-    assert sorted(got) == [(ud, 0, 0) for ud in uds]
+    assert sorted(got) == nop_rows(uds)
 
 
 def test_copy_cqes_out_exact_fit(ring: IoUring) -> None:
@@ -155,7 +162,7 @@ def test_copy_cqes_out_exact_fit(ring: IoUring) -> None:
     out = np.zeros(4, dtype=CQE_DTYPE)
     result = ring.copy_cqes(out)
     assert len(result) == 4
-    assert sorted(rows(result)) == [(ud, 0, 0) for ud in uds]
+    assert sorted(rows(result)) == nop_rows(uds)
 
 
 def _read_only_out() -> np.ndarray:
@@ -284,12 +291,11 @@ def test_copy_cqes_batches_property(steps: list[tuple[int, int]]) -> None:
 
 def test_submit_and_copy_cqes_submits_and_copies(ring: IoUring) -> None:
     uds = [0xAAAA1000 + i for i in range(3)]
-    for ud in uds:
-        ring.nop(ud)
+    prepare_nops(ring, uds)
     out = np.zeros(8, dtype=CQE_DTYPE)
     n = ring.submit_and_copy_cqes(out, 3)
     assert n == 3
-    assert sorted(rows(out[:n])) == [(ud, 0, 0) for ud in uds]
+    assert sorted(rows(out[:n])) == nop_rows(uds)
     assert ring.sq_ready() == 0
     assert ring.cq_ready() == 0
     assert ring.in_flight == 0
@@ -297,15 +303,14 @@ def test_submit_and_copy_cqes_submits_and_copies(ring: IoUring) -> None:
 
 def test_submit_and_copy_cqes_at_most_len_out(ring: IoUring) -> None:
     uds = [0xBBBB0000 + i for i in range(5)]
-    for ud in uds:
-        ring.nop(ud)
+    prepare_nops(ring, uds)
     out = np.zeros(2, dtype=CQE_DTYPE)
     assert ring.submit_and_copy_cqes(out, 5) == 2
     first = rows(out)
     # The rest stay in the CQ, in order, for the next call (nothing new to submit).
     rest = np.zeros(8, dtype=CQE_DTYPE)
     assert ring.submit_and_copy_cqes(rest) == 3
-    assert sorted(first + rows(rest[:3])) == [(ud, 0, 0) for ud in uds]
+    assert sorted(first + rows(rest[:3])) == nop_rows(uds)
     assert ring.in_flight == 0
 
 

@@ -6,6 +6,7 @@ can drop its last reference and still see whether the ring keeps the object aliv
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import gc
@@ -20,12 +21,13 @@ import time
 import warnings
 import weakref
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 from kernel_support import require_kernel, slow
+from sqe_support import nop_submitting_when_full
 
 import iouring
 from iouring import (
@@ -36,7 +38,6 @@ from iouring import (
     Sqe,
     SqeFlags,
     StaleSqeError,
-    SubmissionQueueFull,
     _kernel,
 )
 
@@ -607,12 +608,7 @@ def test_threads_share_a_ring(make_default_ring: Callable[..., IoUring]) -> None
     def worker(tid: int) -> None:
         try:
             for i in range(per_thread):
-                while True:
-                    try:
-                        ring.nop((tid << 32) | i)
-                        break
-                    except SubmissionQueueFull:
-                        ring.submit()
+                nop_submitting_when_full(ring, (tid << 32) | i)
                 if i % 16 == 15:
                     ring.submit()
                     reaped[tid].extend(int(u) for u in ring.copy_cqes()["user_data"])
@@ -818,60 +814,12 @@ def test_close_in_flight_bounded_and_releases(
         listener.close()
 
 
-def test_close_resource_warning_when_drain_impossible(pipe: tuple[int, int]) -> None:
-    """A SINGLE_ISSUER|DEFER_TASKRUN ring owned by another thread cannot be drained from this
-    one (the kernel refuses its enter with EEXIST): close() keeps the buffer of the read in
-    flight alive for ever and says so with a ResourceWarning."""
-    r, w = pipe
-    flags = int(SetupFlags.SINGLE_ISSUER | SetupFlags.DEFER_TASKRUN)
-    made = threading.Event()
-    done = threading.Event()
-    state: dict[str, Any] = {}
-
-    def owner() -> None:
-        try:
-            ring = IoUring(4, flags=flags)
-        except OSError as exc:
-            state["skip"] = str(exc)
-            made.set()
-            return
-        buf = WeakBytearray(8)
-        state["ref"] = weakref.ref(buf)
-        ring.read(0x5EA, r, buf, -1)
-        ring.submit()
-        state["ring"] = ring
-        del buf
-        made.set()
-        done.wait(30)  # stay alive: the kernel cancels the read of a thread that exits
-
-    thread = threading.Thread(target=owner)
-    thread.start()
-    try:
-        assert made.wait(10)
-        if "skip" in state:
-            pytest.skip(f"kernel refuses SINGLE_ISSUER|DEFER_TASKRUN: {state['skip']}")
-        ring = state.pop("ring")
-        assert ring.in_flight == 1 and ring.pinned == 1
-        start = time.monotonic()
-        with pytest.warns(ResourceWarning, match="keeping 1 buffers alive"):
-            ring.close()
-        assert time.monotonic() - start < 5.0
-        assert ring.closed
-        del ring
-        gc.collect()
-        assert state["ref"]() is not None, "the buffer was freed while the kernel may write it"
-    finally:
-        done.set()
-        thread.join(10)
-    os.write(w, b"late")  # nothing reads it any more; the buffer stays untouched
-    time.sleep(0.05)
-    assert bytes(state["ref"]()) == bytes(8)
-
-
-def test_del_resource_warning_when_drain_impossible(pipe: tuple[int, int]) -> None:
-    """The same through garbage collection: the warning cannot raise there, so it is reported
-    (as unraisable when warnings are errors) and the buffer stays alive."""
-    r, _ = pipe
+@contextlib.contextmanager
+def read_on_another_threads_ring(r: int, user_data: int) -> Iterator[dict[str, Any]]:
+    """A read of ``r`` into an 8-byte WeakBytearray, in flight on a SINGLE_ISSUER|DEFER_TASKRUN
+    ring that another thread made and submitted from; that thread stays alive (the kernel
+    cancels the read of a thread that exits) until the block ends. Yields ``{"ring": the ring,
+    "ref": a weak reference to the buffer}``, the only references left to either."""
     flags = int(SetupFlags.SINGLE_ISSUER | SetupFlags.DEFER_TASKRUN)
     made, done = threading.Event(), threading.Event()
     state: dict[str, Any] = {}
@@ -885,7 +833,7 @@ def test_del_resource_warning_when_drain_impossible(pipe: tuple[int, int]) -> No
             return
         buf = WeakBytearray(8)
         state["ref"] = weakref.ref(buf)
-        ring.read(0x5EB, r, buf, -1)
+        ring.read(user_data, r, buf, -1)
         ring.submit()
         state["ring"] = ring
         del ring, buf
@@ -898,15 +846,44 @@ def test_del_resource_warning_when_drain_impossible(pipe: tuple[int, int]) -> No
         assert made.wait(10)
         if "skip" in state:
             pytest.skip(f"kernel refuses SINGLE_ISSUER|DEFER_TASKRUN: {state['skip']}")
+        yield state
+    finally:
+        done.set()
+        thread.join(10)
+
+
+def test_close_resource_warning_when_drain_impossible(pipe: tuple[int, int]) -> None:
+    """A SINGLE_ISSUER|DEFER_TASKRUN ring owned by another thread cannot be drained from this
+    one (the kernel refuses its enter with EEXIST): close() keeps the buffer of the read in
+    flight alive for ever and says so with a ResourceWarning."""
+    r, w = pipe
+    with read_on_another_threads_ring(r, 0x5EA) as state:
+        ring = state.pop("ring")
+        assert ring.in_flight == 1 and ring.pinned == 1
+        start = time.monotonic()
+        with pytest.warns(ResourceWarning, match="keeping 1 buffers alive"):
+            ring.close()
+        assert time.monotonic() - start < 5.0
+        assert ring.closed
+        del ring
+        gc.collect()
+        assert state["ref"]() is not None, "the buffer was freed while the kernel may write it"
+    os.write(w, b"late")  # nothing reads it any more; the buffer stays untouched
+    time.sleep(0.05)
+    assert bytes(state["ref"]()) == bytes(8)
+
+
+def test_del_resource_warning_when_drain_impossible(pipe: tuple[int, int]) -> None:
+    """The same through garbage collection: the warning cannot raise there, so it is reported
+    (as unraisable when warnings are errors) and the buffer stays alive."""
+    r, _ = pipe
+    with read_on_another_threads_ring(r, 0x5EB) as state:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             del state["ring"]
             gc.collect()
         assert [w.category for w in caught] == [ResourceWarning]
         assert state["ref"]() is not None
-    finally:
-        done.set()
-        thread.join(10)
 
 
 # --------------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqe_support import nop_submitting_when_full
 
 from iouring import Cqe, IoUring, SetupFlags, SubmissionQueueFull
 
@@ -257,12 +258,7 @@ def test_threads_blocked_waiter_does_not_block_others(
     def busy(tid: int) -> Callable[[], None]:
         def run() -> None:
             for i in range(per_thread):
-                while True:
-                    try:
-                        ring.nop((tid << 32) | i)
-                        break
-                    except SubmissionQueueFull:
-                        ring.submit()
+                nop_submitting_when_full(ring, (tid << 32) | i)
                 ring.submit()
                 got[tid].extend(ring.copy_cqes()["user_data"].tolist())
 

@@ -26,6 +26,19 @@ std::vector<Cqe> submit_and_reap(IoUring& ring, std::uint32_t n) {
     return check::reap(ring, n);
 }
 
+// The whole SQE of a send-family operation (SEND, SENDMSG, SEND_ZC) with MSG_NOSIGNAL: `addr`
+// is the data (or the msghdr), `len` its size (1 for a msghdr).
+Sqe send_sqe(Op op, std::int32_t fd, const void* addr, std::uint32_t len, std::uint64_t user_data) {
+    Sqe want{};
+    want.opcode = static_cast<std::uint8_t>(op);
+    want.fd = fd;
+    want.addr = address_of(addr);
+    want.len = len;
+    want.op_flags = MSG_NOSIGNAL;
+    want.user_data = user_data;
+    return want;
+}
+
 sockaddr_in loopback(std::uint16_t port) {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -150,14 +163,8 @@ void test_net_send_recv(IoUring& ring) {
     sqe = check::get_sqe(ring);
     prep_send(*sqe, 0x2002, pair.client, message.data(), static_cast<std::uint32_t>(message.size()),
               MSG_NOSIGNAL);
-    Sqe want{};
-    want.opcode = static_cast<std::uint8_t>(Op::SEND);
-    want.fd = pair.client;
-    want.addr = address_of(message.data());
-    want.len = static_cast<std::uint32_t>(message.size());
-    want.op_flags = MSG_NOSIGNAL;
-    want.user_data = 0x2002;
-    CHECK_SQE(*sqe, want);
+    CHECK_SQE(*sqe, send_sqe(Op::SEND, pair.client, message.data(),
+                             static_cast<std::uint32_t>(message.size()), 0x2002));
     std::vector<Cqe> cqes = submit_and_reap(ring, 2);
     if (CHECK_EQ(cqes.size(), 2)) {
         const auto n = static_cast<std::int32_t>(message.size());
@@ -195,14 +202,7 @@ void test_net_sendmsg_recvmsg(IoUring& ring) {
 
     Sqe* sqe = check::get_sqe(ring);
     prep_sendmsg(*sqe, 0x3001, pair.client, &out, MSG_NOSIGNAL);
-    Sqe want{};
-    want.opcode = static_cast<std::uint8_t>(Op::SENDMSG);
-    want.fd = pair.client;
-    want.addr = address_of(&out);
-    want.len = 1;
-    want.op_flags = MSG_NOSIGNAL;
-    want.user_data = 0x3001;
-    CHECK_SQE(*sqe, want);
+    CHECK_SQE(*sqe, send_sqe(Op::SENDMSG, pair.client, &out, 1, 0x3001));
     sqe->flags |= sqe_flags::IO_LINK;
     sqe = check::get_sqe(ring);
     prep_recvmsg(*sqe, 0x3002, pair.server, &in, 0);
@@ -228,14 +228,8 @@ void test_net_send_zc(IoUring& ring) {
     Sqe* sqe = check::get_sqe(ring);
     prep_send_zc(*sqe, 0x4001, pair.client, out.data(), static_cast<std::uint32_t>(out.size()),
                  MSG_NOSIGNAL, 0);
-    Sqe want{};
-    want.opcode = static_cast<std::uint8_t>(Op::SEND_ZC);
-    want.fd = pair.client;
-    want.addr = address_of(out.data());
-    want.len = static_cast<std::uint32_t>(out.size());
-    want.op_flags = MSG_NOSIGNAL;
-    want.user_data = 0x4001;
-    CHECK_SQE(*sqe, want);
+    CHECK_SQE(*sqe, send_sqe(Op::SEND_ZC, pair.client, out.data(),
+                             static_cast<std::uint32_t>(out.size()), 0x4001));
     std::vector<Cqe> cqes = submit_and_reap(ring, 2);
     if (CHECK_EQ(cqes.size(), 2)) {
         CHECK_CQE(cqes[0], 0x4001, 3000, cqe_flags::MORE);

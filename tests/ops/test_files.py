@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqe_support import refused
 
 from iouring import (
     Cqe,
@@ -385,11 +386,9 @@ def test_write_offset_minus_one_current_position(ring: IoUring, tmp_file: Any) -
     assert os.lseek(f.fd, 0, os.SEEK_CUR) == 4
 
 
-def test_read_bad_fd_ebadf(ring: IoUring, tmp_path: pathlib.Path) -> None:
-    fd = os.open(tmp_path / "bad", os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-    os.close(fd)
+def test_read_bad_fd_ebadf(ring: IoUring, closed_fd: int) -> None:
     buf = bytearray(8)
-    ring.read(0xBADF, fd, buf, 0)
+    ring.read(0xBADF, closed_fd, buf, 0)
     ring.submit_and_wait(1)
     cqe = ring.copy_cqe()
     assert cqe == Cqe(0xBADF, -errno.EBADF, 0)
@@ -1009,10 +1008,8 @@ def test_op_argument_validation(
     ring.register_buffers([fixed, memoryview(big)[0:16]])
     ctx = SimpleNamespace(fd=f.fd, fixed=fixed, big_view=memoryview(big))
     try:
-        before = sq_counters(ring)
-        with pytest.raises(exc_type, match=match):
+        with refused(ring, exc_type, match):
             call(ring, ctx)
-        assert sq_counters(ring) == before
     finally:
         ring.unregister_buffers()
     # The ring still works.

@@ -1,4 +1,5 @@
-// RAII ownership of one shared mapping of an io_uring fd (SQ/CQ rings or the SQE array).
+// RAII ownership of one mapping: a shared mapping of an io_uring fd (SQ/CQ rings or the SQE
+// array), or anonymous pages we own (provided-buffer rings and their buffers).
 #pragma once
 
 #include <cerrno>
@@ -40,6 +41,17 @@ public:
             reset();
             return err;
         }
+        return 0;
+    }
+
+    // Maps `size` bytes of private, zeroed anonymous memory (page-aligned, as mmap returns
+    // it). Returns 0 or -errno.
+    int map_anonymous(std::size_t size) noexcept {
+        reset();
+        void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return -errno;
+        addr_ = p;
+        size_ = size;
         return 0;
     }
 

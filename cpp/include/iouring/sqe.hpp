@@ -85,21 +85,27 @@ inline void prep_write_fixed(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
 
 // Vectored I/O on registered buffer `buf_index` (6.15+): every iovec must lie inside that
 // buffer; the kernel copies the iovec array when it takes the SQE and resolves buf_index at
-// issue time. rw_flags are preadv2/pwritev2 flags.
+// issue time. rw_flags are preadv2/pwritev2 flags; `op` is READV_FIXED or WRITEV_FIXED.
+inline void prep_rw_vectored_fixed(Sqe& sqe, Op op, std::uint64_t user_data, std::int32_t fd,
+                                   const Iovec* iovecs, std::uint32_t count, std::uint64_t offset,
+                                   std::uint32_t rw_flags, std::uint16_t buf_index) noexcept {
+    prep_rw(sqe, op, fd, address_of(iovecs), count, offset, user_data);
+    sqe.op_flags = rw_flags;
+    sqe.buf_index = buf_index;
+}
+
 inline void prep_readv_fixed(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
                              const Iovec* iovecs, std::uint32_t count, std::uint64_t offset,
                              std::uint32_t rw_flags, std::uint16_t buf_index) noexcept {
-    prep_rw(sqe, Op::READV_FIXED, fd, address_of(iovecs), count, offset, user_data);
-    sqe.op_flags = rw_flags;
-    sqe.buf_index = buf_index;
+    prep_rw_vectored_fixed(sqe, Op::READV_FIXED, user_data, fd, iovecs, count, offset, rw_flags,
+                           buf_index);
 }
 
 inline void prep_writev_fixed(Sqe& sqe, std::uint64_t user_data, std::int32_t fd,
                               const Iovec* iovecs, std::uint32_t count, std::uint64_t offset,
                               std::uint32_t rw_flags, std::uint16_t buf_index) noexcept {
-    prep_rw(sqe, Op::WRITEV_FIXED, fd, address_of(iovecs), count, offset, user_data);
-    sqe.op_flags = rw_flags;
-    sqe.buf_index = buf_index;
+    prep_rw_vectored_fixed(sqe, Op::WRITEV_FIXED, user_data, fd, iovecs, count, offset, rw_flags,
+                           buf_index);
 }
 
 // splice/tee flags: SPLICE_F_* of splice(2), plus io_uring's SPLICE_F_FD_IN_FIXED (fd_in is a

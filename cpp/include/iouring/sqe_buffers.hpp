@@ -14,12 +14,11 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <sys/mman.h>
 #include <unistd.h>
-#include <utility>
 
 #include "abi.hpp"
 #include "io_uring.hpp"
+#include "mmap.hpp"
 #include "sqe.hpp"
 
 namespace iouring {
@@ -165,47 +164,21 @@ inline int buf_ring_head(IoUring& ring, std::uint16_t bgid, std::uint16_t& head)
 // into page-aligned buffers run fastest).
 class PageMemory {
 public:
-    PageMemory() = default;
-    PageMemory(const PageMemory&) = delete;
-    PageMemory& operator=(const PageMemory&) = delete;
-    PageMemory(PageMemory&& other) noexcept
-        : addr_(std::exchange(other.addr_, nullptr)), size_(std::exchange(other.size_, 0)) {}
-    PageMemory& operator=(PageMemory&& other) noexcept {
-        if (this != &other) {
-            reset();
-            addr_ = std::exchange(other.addr_, nullptr);
-            size_ = std::exchange(other.size_, 0);
-        }
-        return *this;
-    }
-    ~PageMemory() { reset(); }
-
     // Maps `size` bytes rounded up to whole pages. Returns 0 or -errno.
     int allocate(std::size_t size) noexcept {
         reset();
         auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
         if (size == 0 || size > SIZE_MAX - page) return -EINVAL;
-        std::size_t rounded = (size + page - 1) / page * page;
-        void* p = ::mmap(nullptr, rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
-                         0);
-        if (p == MAP_FAILED) return -errno;
-        addr_ = p;
-        size_ = rounded;
-        return 0;
+        return mapping_.map_anonymous((size + page - 1) / page * page);
     }
 
-    void reset() noexcept {
-        if (addr_ != nullptr) ::munmap(addr_, size_);
-        addr_ = nullptr;
-        size_ = 0;
-    }
+    void reset() noexcept { mapping_.reset(); }
 
-    [[nodiscard]] std::byte* data() const noexcept { return static_cast<std::byte*>(addr_); }
-    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] std::byte* data() const noexcept { return mapping_.data(); }
+    [[nodiscard]] std::size_t size() const noexcept { return mapping_.size(); }
 
 private:
-    void* addr_ = nullptr;
-    std::size_t size_ = 0;
+    Mapping mapping_;
 };
 
 }  // namespace iouring
