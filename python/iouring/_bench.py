@@ -204,9 +204,18 @@ def _params_text(params: dict[str, Any]) -> str:
     return " ".join(words)
 
 
+def _rounds_text(r: dict[str, Any]) -> str:
+    """ "won 6/7, 0.97-1.31x": the rounds iouring won and the range of the per-round ratios
+    (records without rounds: the noise of both sides)."""
+    rounds = r.get("round_ratios")
+    if not rounds:
+        return f"±{r['noise'] * 50:.0f}%/±{r['baseline_noise'] * 50:.0f}%"
+    return f"won {r['rounds_won']}/{len(rounds)}, {min(rounds):.2f}-{max(rounds):.2f}x"
+
+
 def _table(records: list[dict[str, Any]]) -> list[str]:
     """The records as an aligned table, one row per record (run() passes the best path's)."""
-    header = ("case", "params", "iouring", "rate", "vs", "rate", "ratio", "noise")
+    header = ("case", "params", "iouring", "rate", "vs", "rate", "ratio", "rounds")
     rows = [header]
     for r in records:
         unit = UNITS.get(r["case"], "ops/s")
@@ -219,7 +228,7 @@ def _table(records: list[dict[str, Any]]) -> list[str]:
                 r["baseline"],
                 f"{_rate(r['baseline_ops_per_s'])}{unit}",
                 f"{r['ratio']:.2f}x",
-                f"±{r['noise'] * 50:.0f}%/±{r['baseline_noise'] * 50:.0f}%",
+                _rounds_text(r),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -268,6 +277,16 @@ def _summary(records: list[dict[str, Any]]) -> list[str]:
         return []
 
     def tie(r: dict[str, Any]) -> bool:
+        rounds = r.get("round_ratios")
+        if rounds:
+            # A win (or loss) is one the rounds agree on: the same side faster in at least
+            # three quarters of them.
+            needed = -(-3 * len(rounds) // 4)
+            won = int(r["rounds_won"])
+            return not (
+                (r["ratio"] > 1.0 and won >= needed)
+                or (r["ratio"] < 1.0 and len(rounds) - won >= needed)
+            )
         # Within the noise of either side: the rounds overlap.
         return bool(abs(r["ratio"] - 1.0) <= max(r["noise"], r["baseline_noise"]) / 2)
 
@@ -292,9 +311,11 @@ def _summary(records: list[dict[str, Any]]) -> list[str]:
 
 
 LEGEND = (
-    "rate: the median of the interleaved rounds; ratio: iouring's rate over the baseline's "
-    "(above 1.00x iouring is faster); noise: half the spread (max - min) / median of each "
-    "side's rounds, iouring/baseline: a ratio closer to 1.00x than the noise is a tie."
+    "rate: the median of the interleaved rounds; ratio: iouring's median rate over the "
+    "baseline's (above 1.00x iouring is faster); rounds: in how many rounds iouring was faster "
+    "than the baseline in the same round (run back to back, under the same load), and the lowest and "
+    "highest ratio of a single round. A comparison counts as faster or slower in the summary "
+    "when at least three quarters of the rounds agree, else as within the noise."
 )
 
 
@@ -936,11 +957,19 @@ def _measure(
 
 
 def _records(case: Case, measured: dict[str, Measured]) -> list[dict[str, Any]]:
-    """One record per iouring path and baseline; rates in items per second (UNITS)."""
+    """One record per iouring path and baseline; rates in items per second (UNITS). Besides
+    the ratio of the medians, each record keeps the ratio of every round (the path's rate over
+    the baseline's in the same round, run back to back, so both saw the same load) and how
+    many rounds the path won."""
     records = []
     for path in (c for c in case.contenders if c.is_path):
         for base in (c for c in case.contenders if not c.is_path):
             p, b = measured[path.name].median, measured[base.name].median
+            rounds = [
+                x / y if y else float("inf")
+                # Rounds pair up in order (strict=False: a contender stopped early has fewer).
+                for x, y in zip(measured[path.name].rates, measured[base.name].rates, strict=False)
+            ]
             records.append(
                 {
                     "case": case.case,
@@ -952,6 +981,8 @@ def _records(case: Case, measured: dict[str, Measured]) -> list[dict[str, Any]]:
                     "ratio": p / b if b else float("inf"),
                     "noise": measured[path.name].spread,
                     "baseline_noise": measured[base.name].spread,
+                    "round_ratios": rounds,
+                    "rounds_won": sum(x > 1.0 for x in rounds),
                 }
             )
     return records
