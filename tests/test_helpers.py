@@ -855,6 +855,20 @@ def test_read_ranges_in_a_forked_child(tmp_path: Path) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
 
 
+def test_read_ranges_in_any_order_come_back_in_the_order_given(tmp_path: Path) -> None:
+    """Reads run in file order; the ranges come back as asked: descending, overlapping,
+    repeated, empty, past the end, and longer than chunk_size."""
+    data = os.urandom(300_000)
+    path = tmp_path / "data"
+    path.write_bytes(data)
+    offsets = [250_000, 10, 250_000, 5, 0, 299_990, 400_000, 100_000, 7]
+    lengths = [4096, 100, 4096, 0, 9, 50, 10, 150_000, 1]
+    got = read_ranges(path, offsets, lengths, chunk_size=65536, as_bytes=True)
+    assert got == [data[o : o + n] for o, n in zip(offsets, lengths, strict=True)]
+    got = read_ranges(path, offsets[::-1], 3, as_bytes=True)
+    assert got == [data[o : o + 3] for o in offsets[::-1]]
+
+
 def test_read_ranges_bad_input(tmp_path: Path, no_fd_leak: None) -> None:
     path = tmp_path / "data"
     path.write_bytes(b"x" * 100)
