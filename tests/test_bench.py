@@ -267,6 +267,43 @@ def test_records_one_per_path_and_baseline() -> None:
     assert lines[2].index("0.50x") == lines[3].index("0.15x")
 
 
+def test_long_operations_interleave_one_by_one_within_a_round() -> None:
+    """A case whose rounds hold a few long operations runs them alternately, one call of
+    one operation each, so both sides of a comparison see the same load."""
+    calls: list[tuple[str, int]] = []
+
+    def contender(name: str, seconds_per_op: float) -> _bench.Contender:
+        def run(n: int) -> float:
+            calls.append((name, n))
+            return n * seconds_per_op
+
+        return _bench.Contender(name, run, name == "ring")
+
+    case = _bench.Case(
+        "ranges",
+        {},
+        [contender("ring", 0.01), contender("loop", 0.02)],
+        first_ops=1,
+        seconds=0.04,
+    )
+    progress = _bench.Progress(io.StringIO(), 1)
+    measured = _bench._measure(case, 2, progress, "ranges", [])
+    # Calibration: one operation each (ring: 4 per round, loop: 2). Then round 1 (ring
+    # first) and round 2 (loop first), alternating until each has run its count.
+    ring, loop = ("ring", 1), ("loop", 1)
+    calibration = [ring, loop]
+    round_1 = [ring, loop, ring, loop, ring, ring]
+    round_2 = [loop, ring, loop, ring, ring, ring]
+    assert calls == calibration + round_1 + round_2
+    assert measured["ring"].rates == [100.0, 100.0]
+    assert measured["loop"].rates == [50.0, 50.0]
+    # Short operations (many per round) still run a round per call.
+    many = _bench.Case("nop", {}, [contender("ring", 1e-6)], first_ops=64, seconds=0.01)
+    calls.clear()
+    _bench._measure(many, 1, progress, "nop", [])
+    assert all(n > 1 for _, n in calls)
+
+
 def test_scaled_case_counts_items() -> None:
     def never(n: int) -> float:
         raise AssertionError

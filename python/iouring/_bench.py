@@ -943,17 +943,51 @@ def _measure(
             counts[contender.name] = max(1, min(contender.max_ops, int(rate * case.seconds)))
     rates: dict[str, list[float]] = {c.name: [] for c in case.contenders}
     order = list(case.contenders)
+    # Long operations (a pass over 2,000 files or ranges: a few per round) are interleaved one
+    # by one within a round, so that every contender of a round sees the same load at the
+    # scale of one operation, not of a quarter second; short ones run a round each in one
+    # call (a call per operation would time the calls).
+    one_by_one = bool(counts) and max(counts.values()) <= INTERLEAVE_OPS
     for r in range(rounds):
-        for contender in order:
-            if contender not in case.contenders:
-                continue
-            progress.update(f"{label}: round {r + 1}/{rounds}, {contender.name}")
-            n = counts[contender.name]
-            elapsed = attempt(contender, n)
-            if elapsed is not None:
-                rates[contender.name].append(n / max(elapsed, 1e-9))
+        if one_by_one:
+            progress.update(f"{label}: round {r + 1}/{rounds}, interleaved")
+            _interleaved_round(case, order, counts, attempt, rates)
+        else:
+            for contender in order:
+                if contender not in case.contenders:
+                    continue
+                progress.update(f"{label}: round {r + 1}/{rounds}, {contender.name}")
+                n = counts[contender.name]
+                elapsed = attempt(contender, n)
+                if elapsed is not None:
+                    rates[contender.name].append(n / max(elapsed, 1e-9))
         order = order[1:] + order[:1]  # rotate: no contender always runs first
     return {c.name: Measured(rates[c.name]) for c in case.contenders}
+
+
+INTERLEAVE_OPS = 64  # rounds of at most this many operations per contender go one by one
+
+
+def _interleaved_round(
+    case: Case,
+    order: list[Contender],
+    counts: dict[str, int],
+    attempt: Callable[[Contender, int], float | None],
+    rates: dict[str, list[float]],
+) -> None:
+    """One round of one-by-one operations: contender A's first, B's first, ..., A's second...
+    until each has run its count; each contender's rate is its count over its summed time."""
+    elapsed = {c.name: 0.0 for c in order}
+    for i in range(max(counts[c.name] for c in order if c.name in counts)):
+        for contender in order:
+            if contender in case.contenders and i < counts[contender.name]:
+                took = attempt(contender, 1)
+                if took is not None:
+                    elapsed[contender.name] += took
+    for contender in order:
+        if contender in case.contenders:
+            n = counts[contender.name]
+            rates[contender.name].append(n / max(elapsed[contender.name], 1e-9))
 
 
 def _records(case: Case, measured: dict[str, Measured]) -> list[dict[str, Any]]:
