@@ -869,6 +869,43 @@ def test_read_ranges_in_any_order_come_back_in_the_order_given(tmp_path: Path) -
     assert got == [data[o : o + 3] for o in offsets[::-1]]
 
 
+def test_helpers_from_many_threads_at_once(tmp_path: Path) -> None:
+    """Each thread reads through a helper ring of its own (a SINGLE_ISSUER ring where the
+    kernel has it, submitted to only by the thread that made it), with its own registered
+    blocks; results are never mixed up between threads."""
+    import threading
+
+    data = os.urandom(4 << 20)
+    path = tmp_path / "data"
+    path.write_bytes(data)
+    offsets = np.arange(128, dtype=np.int64) * 32768
+    small = []
+    for i in range(50):
+        small.append(tmp_path / f"s{i}")
+        small[-1].write_bytes(bytes([i]) * (1000 + 500 * i))
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            order = np.random.default_rng(seed).permutation(128)
+            for _ in range(5):
+                got = read_ranges(path, offsets[order], 32768)
+                for k, part in zip(order.tolist(), got, strict=True):
+                    assert part.tobytes() == data[k * 32768 : (k + 1) * 32768]
+                files = read_files(small)
+                assert [f.tobytes() for f in files] == [p.read_bytes() for p in small]
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+
+
 def test_read_ranges_bad_input(tmp_path: Path, no_fd_leak: None) -> None:
     path = tmp_path / "data"
     path.write_bytes(b"x" * 100)

