@@ -821,6 +821,30 @@ def test_read_ranges_registered_blocks_are_never_shared(tmp_path: Path) -> None:
         set_memory_cache(old)
 
 
+def test_read_ranges_when_registering_fails_reads_plainly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(4 << 20)
+    path = tmp_path / "data"
+    path.write_bytes(data)
+
+    def refuse(ring: IoUring, slot: int, owner: Any) -> int:
+        raise OSError(errno.ENOMEM, "no memory to pin")
+
+    old = set_memory_cache(0)  # no block registered yet
+    set_memory_cache(old)
+    monkeypatch.setattr(helpers, "_register_block", refuse)
+    try:
+        for _ in range(2):
+            got = read_ranges(path, np.arange(128) * 32768, 32768)
+            assert b"".join(g.tobytes() for g in got) == data
+            assert helpers._RINGS.buffers_failed
+            assert not _registered_with_helper_ring(got[0])
+    finally:
+        monkeypatch.undo()
+        helpers._forget_buffer_slots(helpers._RINGS)  # later calls may register again
+
+
 def test_read_ranges_ring_of_the_caller_registers_nothing(
     tmp_path: Path, make_ring: MakeRing
 ) -> None:
