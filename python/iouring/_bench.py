@@ -311,11 +311,13 @@ def _summary(records: list[dict[str, Any]]) -> list[str]:
 
 
 LEGEND = (
-    "rate: the median of the interleaved rounds; ratio: iouring's median rate over the "
-    "baseline's (above 1.00x iouring is faster); rounds: in how many rounds iouring was faster "
-    "than the baseline in the same round (run back to back, under the same load), and the lowest and "
-    "highest ratio of a single round. A comparison counts as faster or slower in the summary "
-    "when at least three quarters of the rounds agree, else as within the noise."
+    "rate: the median of the interleaved rounds (in cases of long operations, such as a pass "
+    "over 2,000 files, the operations of a round alternate one by one between the contenders, "
+    "and a round's rate is its median operation's); ratio: iouring's median rate over the "
+    "baseline's (above 1.00x iouring is faster); rounds: in how many rounds iouring was "
+    "faster than the baseline in the same round (run back to back, under the same load), and "
+    "the lowest and highest ratio of a single round. A comparison counts as faster or slower "
+    "in the summary when at least three quarters of the rounds agree, else as within the noise."
 )
 
 
@@ -976,18 +978,19 @@ def _interleaved_round(
     rates: dict[str, list[float]],
 ) -> None:
     """One round of one-by-one operations: contender A's first, B's first, ..., A's second...
-    until each has run its count; each contender's rate is its count over its summed time."""
-    elapsed = {c.name: 0.0 for c in order}
+    until each has run its count. Each contender's rate is one over its median operation: on a
+    shared machine a pass of 10 ms is now and then descheduled for 100 ms or more, which would
+    decide a round's sum; the median pass is the typical one."""
+    times: dict[str, list[float]] = {c.name: [] for c in order}
     for i in range(max(counts[c.name] for c in order if c.name in counts)):
         for contender in order:
             if contender in case.contenders and i < counts[contender.name]:
                 took = attempt(contender, 1)
                 if took is not None:
-                    elapsed[contender.name] += took
+                    times[contender.name].append(took)
     for contender in order:
-        if contender in case.contenders:
-            n = counts[contender.name]
-            rates[contender.name].append(n / max(elapsed[contender.name], 1e-9))
+        if contender in case.contenders and times[contender.name]:
+            rates[contender.name].append(1.0 / max(statistics.median(times[contender.name]), 1e-9))
 
 
 def _records(case: Case, measured: dict[str, Measured]) -> list[dict[str, Any]]:
