@@ -136,9 +136,10 @@ def demo(size: int, chunk: int, depth: int, rounds: int = 9, out: object = sys.s
         ]
         write("  " + "  ".join(cells).rstrip() + "\n")
     write(
-        "\nRates are medians of the rounds; a ratio above 1.00x means iouring did the job "
-        "faster, and\n'rounds won' counts the rounds in which it was faster than the way "
-        "without iouring run\nnext to it. Both sides of a row do the same work into the same "
+        "\nRates are medians of the rounds (in a round the two ways of a job take turns, "
+        f"{_OPS_PER_ROUND} runs each,\nand a round's rate is its median run's); a ratio "
+        "above 1.00x means iouring did the job faster,\nand 'rounds won' counts the rounds in "
+        "which it was faster than the way without iouring.\nBoth sides of a row do the same work into the same "
         "kind of destination, each\nset up once outside the timing (the ring with the array "
         "and file registered, the loop with\nits file open). A page-cached read is mostly "
         "the kernel copying memory, so the big-file row is\nclose to a tie; io_uring pays "
@@ -162,7 +163,7 @@ class _Job:
         return f"{value:,.0f} {self.unit}" if value >= 100 else f"{value:.1f} {self.unit}"
 
 
-_BIG_REPEATS = 4  # one timed run of the big-file job reads the file this many times
+_OPS_PER_ROUND = 3  # a round times each way of each job this many times, alternating
 
 
 def _jobs(
@@ -173,7 +174,7 @@ def _jobs(
         f"read {size >> 20} MiB into one array, {chunk >> 10} KiB reads",
         "os.preadv loop",
         reader.label,
-        size * _BIG_REPEATS,
+        size,
         "MiB/s",
         1 << 20,
     )
@@ -189,14 +190,12 @@ def _jobs(
 
     def preadv_loop() -> None:
         preadv = os.preadv
-        for _ in range(_BIG_REPEATS):
-            for offset in range(0, size, chunk):
-                if preadv(fd, [view[offset : offset + chunk]], offset) != min(chunk, size - offset):
-                    raise SystemExit("demo FAILED: a short os.preadv")
+        for offset in range(0, size, chunk):
+            if preadv(fd, [view[offset : offset + chunk]], offset) != min(chunk, size - offset):
+                raise SystemExit("demo FAILED: a short os.preadv")
 
     def ring_reads() -> None:
-        for _ in range(_BIG_REPEATS):
-            reader.run()
+        reader.run()
 
     def plain_files() -> None:
         contents = [_bench_user._plain_read(p) for p in files.paths]  # kept, like read_files'
@@ -211,9 +210,11 @@ def _jobs(
 
 
 def _interleaved(jobs: list[_Job], rounds: int) -> dict[str, list[float]]:
-    """Items per second of every way of doing every job in each of `rounds` rounds. A round
-    runs each job's ways back to back (so the two sides of a comparison see the same load),
-    which of them goes first alternating from round to round."""
+    """Items per second of every way of doing every job in each of `rounds` rounds. In a
+    round each job's ways alternate one run at a time (so the two sides of a comparison see the
+    same load), which of them goes first alternating from round to round, until each has run
+    _OPS_PER_ROUND times; a round's rate is its median run's (on a shared machine a run is now
+    and then descheduled for many times its length, which would decide an average)."""
     for job in jobs:  # warm up: caches, code paths
         for run in job.runs.values():
             run()
@@ -223,10 +224,14 @@ def _interleaved(jobs: list[_Job], rounds: int) -> dict[str, list[float]]:
             ways = list(job.runs.items())
             if r % 2:
                 ways.reverse()
-            for name, run in ways:
-                start = time.perf_counter()
-                run()
-                samples[name].append(job.items / (time.perf_counter() - start))
+            times: dict[str, list[float]] = {name: [] for name, _ in ways}
+            for _ in range(_OPS_PER_ROUND):
+                for name, run in ways:
+                    start = time.perf_counter()
+                    run()
+                    times[name].append(time.perf_counter() - start)
+            for name, _ in ways:
+                samples[name].append(job.items / statistics.median(times[name]))
     return samples
 
 
