@@ -31,6 +31,8 @@ RECORD_KEYS = [
     "ratio",
     "noise",
     "baseline_noise",
+    "round_ratios",
+    "rounds_won",
 ]
 BASELINES = ("c", "pread", "preadv", "threads", "loop", "sleep(0)", "sock_*", "streams", "uvloop")
 
@@ -171,11 +173,12 @@ def test_cli_without_subcommand_runs_report_and_demo(tmp_path: Path) -> None:
     # Like with like: each job's row names both ways and their ratio.
     lines = proc.stdout.splitlines()
     big = next(line for line in lines if "read 1 MiB into one array" in line)
-    assert "os.preadv loop" in big and "read_batch, 4 in flight" in big
-    assert big.split()[-1].endswith("x")
+    assert "os.preadv loop" in big and "_batch, 4 in flight" in big  # read_fixed_batch, or
+    # read_batch where registering the array fails
+    assert big.split()[-2].endswith("x") and big.split()[-1].endswith("/9")  # rounds won
     small = next(line for line in lines if "files of 1-64 KiB whole" in line)
     assert "open/read loop" in small and "iouring.read_files" in small
-    assert "A ratio above 1.00x means iouring did the job faster" in proc.stdout
+    assert "a ratio above 1.00x means iouring did the job faster" in proc.stdout
 
 
 @pytest.mark.parametrize(
@@ -239,6 +242,8 @@ def test_records_one_per_path_and_baseline() -> None:
             "ratio": 0.5,
             "noise": pytest.approx(0.4),
             "baseline_noise": 0.0,
+            "round_ratios": [0.4, 0.5],  # rounds pair up in order
+            "rounds_won": 0,
         },
         {
             "case": "nop",
@@ -250,15 +255,54 @@ def test_records_one_per_path_and_baseline() -> None:
             "ratio": 0.15,
             "noise": 0.0,
             "baseline_noise": 0.0,
+            "round_ratios": [0.15],
+            "rounds_won": 0,
         },
     ]
     assert measured["batch"].spread == pytest.approx(0.4)
     lines = _bench._table(records)
     assert len(lines) == 4  # header, rule, two rows
-    assert "0.50x" in lines[2] and lines[2].endswith("±20%/±0%")
+    assert "0.50x" in lines[2] and lines[2].endswith("won 0/2, 0.40-0.50x")
     # Aligned: every column starts at the same place on every line.
     assert len({line.index("ratio") if i == 0 else -1 for i, line in enumerate(lines)}) == 2
     assert lines[2].index("0.50x") == lines[3].index("0.15x")
+
+
+def test_long_operations_interleave_one_by_one_within_a_round() -> None:
+    """A case whose rounds hold a few long operations runs them alternately, one call of
+    one operation each, so both sides of a comparison see the same load."""
+    calls: list[tuple[str, int]] = []
+
+    def contender(name: str, seconds_per_op: float) -> _bench.Contender:
+        def run(n: int) -> float:
+            calls.append((name, n))
+            return n * seconds_per_op
+
+        return _bench.Contender(name, run, name == "ring")
+
+    case = _bench.Case(
+        "ranges",
+        {},
+        [contender("ring", 0.01), contender("loop", 0.02)],
+        first_ops=1,
+        seconds=0.04,
+    )
+    progress = _bench.Progress(io.StringIO(), 1)
+    measured = _bench._measure(case, 2, progress, "ranges", [])
+    # Calibration: one operation each (ring: 4 per round, loop: 2). Then round 1 (ring
+    # first) and round 2 (loop first), alternating until each has run its count.
+    ring, loop = ("ring", 1), ("loop", 1)
+    calibration = [ring, loop]
+    round_1 = [ring, loop, ring, loop, ring, ring]
+    round_2 = [loop, ring, loop, ring, ring, ring]
+    assert calls == calibration + round_1 + round_2
+    assert measured["ring"].rates == [100.0, 100.0]
+    assert measured["loop"].rates == [50.0, 50.0]
+    # Short operations (many per round) still run a round per call.
+    many = _bench.Case("nop", {}, [contender("ring", 1e-6)], first_ops=64, seconds=0.01)
+    calls.clear()
+    _bench._measure(many, 1, progress, "nop", [])
+    assert all(n > 1 for _, n in calls)
 
 
 def test_scaled_case_counts_items() -> None:
@@ -347,6 +391,25 @@ def test_summary_counts_wins_ties_and_losses_of_the_best_path() -> None:
     assert lines[2].split()[:2] == ["slower", "0.70x"]
     assert len(lines) == 3
     assert _bench._summary([]) == []
+
+
+def test_summary_counts_a_win_only_when_three_quarters_of_the_rounds_agree() -> None:
+    def with_rounds(case: str, rounds: list[float], ratio: float) -> Any:
+        r = _record(case, "batch", "pread", ratio, noise=0.0)
+        r["round_ratios"] = rounds
+        r["rounds_won"] = sum(x > 1.0 for x in rounds)
+        return r
+
+    records = [
+        with_rounds("random_read", [1.2, 1.3, 0.9, 1.1], 1.15),  # 3 of 4: faster
+        with_rounds("direct_read", [1.2, 1.3, 0.9, 0.8], 1.05),  # 2 of 4: a tie
+        with_rounds("sequential_read", [0.9, 0.8, 0.95, 0.7, 1.1], 0.9),  # lost 4 of 5: slower
+    ]
+    lines = _bench._summary(records)
+    assert lines[0].endswith("faster in 1, within the noise in 1 and slower in 1 of 3 comparisons")
+    table = _bench._table(records)
+    assert table[2].endswith("won 3/4, 0.90-1.30x")
+    assert table[4].endswith("won 1/5, 0.70-1.10x")
 
 
 def test_plot_writes_a_png(tmp_path: Path) -> None:

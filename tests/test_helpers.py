@@ -778,6 +778,158 @@ def test_read_ranges_into_out(tmp_path: Path) -> None:
         read_ranges(path, [0], 5, out=12)  # type: ignore[call-overload]
 
 
+def _registered_with_helper_ring(array: npt.NDArray[np.uint8]) -> bool:
+    return any(owner is array.base for owner in helpers._RINGS.buffer_owners)
+
+
+def test_read_ranges_registered_blocks_are_never_shared(tmp_path: Path) -> None:
+    """Blocks registered with the helper ring (READ_FIXED reads) are reused like any other:
+    only once every array made from them is gone, though the ring holds a reference."""
+    data = np.random.default_rng(11).integers(0, 256, 8 << 20, dtype=np.uint8)
+    path = tmp_path / "data"
+    path.write_bytes(data.tobytes())
+    size = 16 * 1024
+    a = np.arange(256, dtype=np.int64) * size  # 4 MiB of ranges: a cached, registered block
+    b = a[::-1] + (4 << 20)  # descending offsets: read in file order, returned in this order
+    old = set_memory_cache(0)  # start from an empty cache
+    set_memory_cache(old)
+    try:
+        kept = read_ranges(path, a, size)
+        if helpers._RINGS.buffers_failed:
+            pytest.skip("registering buffers is refused here (RLIMIT_MEMLOCK?)")
+        assert _registered_with_helper_ring(kept[0])
+        kept_at = kept[0].ctypes.data  # (a reference to the block would keep it in use)
+        for _ in range(3):
+            other = read_ranges(path, b, size)
+            assert other[0].ctypes.data != kept_at
+            for got, offset in zip(other, b.tolist(), strict=True):
+                assert np.array_equal(got, data[offset : offset + size])
+            del other
+        one = kept[7]
+        del kept
+        again = read_ranges(path, b, size)
+        assert again[0].ctypes.data != kept_at  # a single view keeps its block
+        assert np.array_equal(one, data[7 * size : 8 * size])
+        del one, again
+        reused = read_ranges(path, a, size)
+        assert reused[0].ctypes.data == kept_at  # and the block comes back once it is gone
+        assert np.array_equal(np.concatenate(reused), data[: 256 * size])
+        del reused
+    finally:
+        set_memory_cache(0)  # unregisters this thread's blocks
+        assert helpers._RINGS.buffer_owners == []
+        set_memory_cache(old)
+
+
+def test_read_ranges_when_registering_fails_reads_plainly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(4 << 20)
+    path = tmp_path / "data"
+    path.write_bytes(data)
+
+    def refuse(ring: IoUring, slot: int, owner: Any) -> int:
+        raise OSError(errno.ENOMEM, "no memory to pin")
+
+    old = set_memory_cache(0)  # no block registered yet
+    set_memory_cache(old)
+    monkeypatch.setattr(helpers, "_register_block", refuse)
+    try:
+        for _ in range(2):
+            got = read_ranges(path, np.arange(128) * 32768, 32768)
+            assert b"".join(g.tobytes() for g in got) == data
+            assert helpers._RINGS.buffers_failed
+            assert not _registered_with_helper_ring(got[0])
+    finally:
+        monkeypatch.undo()
+        helpers._forget_buffer_slots(helpers._RINGS)  # later calls may register again
+
+
+def test_read_ranges_ring_of_the_caller_registers_nothing(
+    tmp_path: Path, make_ring: MakeRing
+) -> None:
+    data = os.urandom(2 << 20)
+    path = tmp_path / "data"
+    path.write_bytes(data)
+    ring = make_ring(64)
+    got = read_ranges(path, np.arange(64) * 32768, 32768, ring=ring)
+    assert b"".join(g.tobytes() for g in got) == data
+    assert not _registered_with_helper_ring(got[0])
+    assert _idle(ring)
+    with pytest.raises(ValueError, match="no buffers are registered"):
+        ring.read_fixed_batch(np.arange(1, dtype=np.uint64), 0, 0, 0, 1)
+
+
+def test_read_ranges_in_a_forked_child(tmp_path: Path) -> None:
+    """The child drops the parent's helper ring and its registered blocks, and reads anew."""
+    data = os.urandom(4 << 20)
+    path = tmp_path / "data"
+    path.write_bytes(data)
+    offsets = np.arange(128, dtype=np.int64) * 32768
+    assert b"".join(g.tobytes() for g in read_ranges(path, offsets, 32768)) == data
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        code = 1
+        try:
+            got = read_ranges(path, offsets, 32768)
+            code = 0 if b"".join(g.tobytes() for g in got) == data else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_read_ranges_in_any_order_come_back_in_the_order_given(tmp_path: Path) -> None:
+    """Reads run in file order; the ranges come back as asked: descending, overlapping,
+    repeated, empty, past the end, and longer than chunk_size."""
+    data = os.urandom(300_000)
+    path = tmp_path / "data"
+    path.write_bytes(data)
+    offsets = [250_000, 10, 250_000, 5, 0, 299_990, 400_000, 100_000, 7]
+    lengths = [4096, 100, 4096, 0, 9, 50, 10, 150_000, 1]
+    got = read_ranges(path, offsets, lengths, chunk_size=65536, as_bytes=True)
+    assert got == [data[o : o + n] for o, n in zip(offsets, lengths, strict=True)]
+    got = read_ranges(path, offsets[::-1], 3, as_bytes=True)
+    assert got == [data[o : o + 3] for o in offsets[::-1]]
+
+
+def test_helpers_from_many_threads_at_once(tmp_path: Path) -> None:
+    """Each thread reads through a helper ring of its own (a SINGLE_ISSUER ring where the
+    kernel has it, submitted to only by the thread that made it), with its own registered
+    blocks; results are never mixed up between threads."""
+    import threading
+
+    data = os.urandom(4 << 20)
+    path = tmp_path / "data"
+    path.write_bytes(data)
+    offsets = np.arange(128, dtype=np.int64) * 32768
+    small = []
+    for i in range(50):
+        small.append(tmp_path / f"s{i}")
+        small[-1].write_bytes(bytes([i]) * (1000 + 500 * i))
+    errors: list[BaseException] = []
+
+    def work(seed: int) -> None:
+        try:
+            order = np.random.default_rng(seed).permutation(128)
+            for _ in range(5):
+                got = read_ranges(path, offsets[order], 32768)
+                for k, part in zip(order.tolist(), got, strict=True):
+                    assert part.tobytes() == data[k * 32768 : (k + 1) * 32768]
+                files = read_files(small)
+                assert [f.tobytes() for f in files] == [p.read_bytes() for p in small]
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads)
+    assert errors == []
+
+
 def test_read_ranges_bad_input(tmp_path: Path, no_fd_leak: None) -> None:
     path = tmp_path / "data"
     path.write_bytes(b"x" * 100)

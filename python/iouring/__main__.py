@@ -7,6 +7,7 @@ in flight at once, and checks every byte against what was written.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
 import platform
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import iouring
-from iouring import IoUring, Op, SetupFlags, _bench_user
+from iouring import IoUring, Op, SetupFlags, SqeFlags, _bench_user
 from iouring.helpers import aligned_empty
 
 __all__ = ["main"]
@@ -69,7 +70,7 @@ def report(out: object = sys.stdout) -> None:
         write(f"  not supported here: {', '.join(missing)}\n")
 
 
-def demo(size: int, chunk: int, depth: int, rounds: int = 5, out: object = sys.stdout) -> None:
+def demo(size: int, chunk: int, depth: int, rounds: int = 9, out: object = sys.stdout) -> None:
     """Writes `size` random bytes to a temporary file, reads them back through the ring and
     verifies every byte; then times the same jobs done the plain-Python way and with iouring,
     interleaved in rounds, like with like: a big file read into one array, and many small files
@@ -82,13 +83,15 @@ def demo(size: int, chunk: int, depth: int, rounds: int = 5, out: object = sys.s
         tmp.flush()
         fd = os.open(tmp.name, os.O_RDONLY)
         files = None
+        reader = None
         try:
             # Pages touched before the first read: a read into a never-touched page cannot
             # complete inline (the kernel retries it from a worker thread), which would time
             # page faults rather than reads.
             target = aligned_empty(size)
             target.fill(0xFF)
-            reads = _read_through_ring(fd, target, chunk, depth)
+            reader = _RingReads(fd, target, chunk, depth)
+            reads = reader.run()
             if not np.array_equal(target, expected):
                 bad = int(np.flatnonzero(target != expected)[0])
                 raise SystemExit(f"demo FAILED: first wrong byte at offset {bad}")
@@ -98,42 +101,50 @@ def demo(size: int, chunk: int, depth: int, rounds: int = 5, out: object = sys.s
                 f"{chunk // 1024} KiB, {depth} in flight: every byte verified\n"
             )
             files = _bench_user.FileSet(directory, sync=False)
-            jobs = _jobs(fd, target, chunk, depth, files)
-            rates = _interleaved(jobs, rounds)
+            jobs = _jobs(fd, target, chunk, reader, files)
+            samples = _interleaved(jobs, rounds)
         finally:
+            if reader is not None:
+                reader.close()
             os.close(fd)
             if files is not None:
                 files.remove()
     write(
-        f"\nthe same job done both ways, in the same process (page-cached files, median of "
+        f"\nthe same job done both ways, in the same process (page-cached files, "
         f"{rounds} interleaved rounds):\n"
     )
-    rows = [("job", "without iouring", "", "with iouring", "", "ratio")]
+    rows = [("job", "without iouring", "", "with iouring", "", "ratio", "rounds won")]
     for job in jobs:
-        base, ring = rates[job.baseline], rates[job.contender]
+        base, ring = samples[job.baseline], samples[job.contender]
+        won = sum(r > b for r, b in zip(ring, base, strict=True))
         rows.append(
             (
                 job.title,
                 job.baseline,
-                job.rate_text(base),
+                job.rate_text(statistics.median(base)),
                 job.contender,
-                job.rate_text(ring),
-                f"{ring / base:.2f}x",
+                job.rate_text(statistics.median(ring)),
+                f"{statistics.median(ring) / statistics.median(base):.2f}x",
+                f"{won}/{len(ring)}",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         cells = [
-            cell.rjust(w) if i in (2, 4, 5) else cell.ljust(w)
+            cell.rjust(w) if i in (2, 4, 5, 6) else cell.ljust(w)
             for i, (cell, w) in enumerate(zip(row, widths, strict=True))
         ]
         write("  " + "  ".join(cells).rstrip() + "\n")
     write(
-        "\nA ratio above 1.00x means iouring did the job faster. Both sides of a row do the "
-        "same work\ninto the same kind of destination. A page-cached read is mostly the "
-        "kernel copying memory, so\nthe big-file row is close to a tie; io_uring pays off "
-        "where many operations are in flight\n(many files, cold caches, O_DIRECT, sockets). "
-        "`python -m iouring bench` measures more.\n"
+        "\nRates are medians of the rounds (in a round the two ways of a job take turns, "
+        f"{_OPS_PER_ROUND} runs each,\nand a round's rate is its median run's); a ratio "
+        "above 1.00x means iouring did the job faster,\nand 'rounds won' counts the rounds in "
+        "which it was faster than the way without iouring.\nBoth sides of a row do the same work into the same "
+        "kind of destination, each\nset up once outside the timing (the ring with the array "
+        "and file registered, the loop with\nits file open). A page-cached read is mostly "
+        "the kernel copying memory, so the big-file row is\nclose to a tie; io_uring pays "
+        "off where many operations are in flight (many files, cold\ncaches, O_DIRECT, "
+        "sockets). `python -m iouring bench` measures more.\n"
     )
 
 
@@ -152,14 +163,17 @@ class _Job:
         return f"{value:,.0f} {self.unit}" if value >= 100 else f"{value:.1f} {self.unit}"
 
 
+_OPS_PER_ROUND = 3  # a round times each way of each job this many times, alternating
+
+
 def _jobs(
-    fd: int, target: np.ndarray, chunk: int, depth: int, files: _bench_user.FileSet
+    fd: int, target: np.ndarray, chunk: int, reader: _RingReads, files: _bench_user.FileSet
 ) -> list[_Job]:
     size = len(target)
     big = _Job(
         f"read {size >> 20} MiB into one array, {chunk >> 10} KiB reads",
         "os.preadv loop",
-        f"read_batch, {depth} in flight",
+        reader.label,
         size,
         "MiB/s",
         1 << 20,
@@ -181,7 +195,7 @@ def _jobs(
                 raise SystemExit("demo FAILED: a short os.preadv")
 
     def ring_reads() -> None:
-        _read_through_ring(fd, target, chunk, depth)
+        reader.run()
 
     def plain_files() -> None:
         contents = [_bench_user._plain_read(p) for p in files.paths]  # kept, like read_files'
@@ -195,57 +209,107 @@ def _jobs(
     return [big, small]
 
 
-def _interleaved(jobs: list[_Job], rounds: int) -> dict[str, float]:
-    """Items per second of every way of doing every job: the median of `rounds` rounds, each
-    running every way once, the order rotating from round to round."""
-    ways = [(job, name, run) for job in jobs for name, run in job.runs.items()]
-    for _, _, run in ways:  # warm up: caches, code paths
-        run()
-    samples: dict[str, list[float]] = {name: [] for _, name, _ in ways}
-    for r in range(rounds):
-        for job, name, run in ways[r % len(ways) :] + ways[: r % len(ways)]:
-            start = time.perf_counter()
+def _interleaved(jobs: list[_Job], rounds: int) -> dict[str, list[float]]:
+    """Items per second of every way of doing every job in each of `rounds` rounds. In a
+    round each job's ways alternate one run at a time (so the two sides of a comparison see the
+    same load), which of them goes first alternating from round to round, until each has run
+    _OPS_PER_ROUND times; a round's rate is its median run's (on a shared machine a run is now
+    and then descheduled for many times its length, which would decide an average)."""
+    for job in jobs:  # warm up: caches, code paths
+        for run in job.runs.values():
             run()
-            samples[name].append(job.items / (time.perf_counter() - start))
-    return {name: statistics.median(values) for name, values in samples.items()}
+    samples: dict[str, list[float]] = {name: [] for job in jobs for name in job.runs}
+    for r in range(rounds):
+        for job in jobs:
+            ways = list(job.runs.items())
+            if r % 2:
+                ways.reverse()
+            times: dict[str, list[float]] = {name: [] for name, _ in ways}
+            for _ in range(_OPS_PER_ROUND):
+                for name, run in ways:
+                    start = time.perf_counter()
+                    run()
+                    times[name].append(time.perf_counter() - start)
+            for name, _ in ways:
+                samples[name].append(job.items / statistics.median(times[name]))
+    return samples
 
 
-def _read_through_ring(fd: int, target: np.ndarray, chunk: int, depth: int) -> int:
-    """Reads the file into `target` with `depth` reads of `chunk` bytes in flight: every
-    submit_and_copy_cqes call frees slots that one read_batch call refills. A read's user_data
-    is its index; every result is checked at the end, at once."""
-    size = len(target)
-    offsets = np.arange(0, size, chunk, dtype=np.uint64)
-    lengths = np.minimum(np.uint64(size) - offsets, np.uint64(chunk)).astype(np.int32)
-    count = len(offsets)
-    index = np.arange(count, dtype=np.uint64)
-    results = np.zeros(count, dtype=np.int32)
-    with IoUring(depth) as ring:
-        out = np.empty(ring.cq_entries, dtype=iouring.CQE_DTYPE)
-        ud_column, res_column = out["user_data"], out["res"]
-        submit_and_copy, read_batch = ring.submit_and_copy_cqes, ring.read_batch
-        issued = read_batch(
-            index[:depth], fd, target, offsets[:depth], lengths[:depth], offsets[:depth]
+class _RingReads:
+    """The big-file job done through the ring, set up once and kept for every run (as a program
+    that reads this way would): `target` and the file are registered with the ring, so each
+    read is a READ_FIXED of a registered file, which skips mapping the destination's pages and
+    taking a file reference per read (a `preadv` loop and plain READs pay both on every call).
+    Where registering fails (RLIMIT_MEMLOCK on old kernels), plain `read_batch` reads.
+    `depth` reads of `chunk` bytes are in flight: every submit_and_copy_cqes call frees slots
+    that one batch call refills. A read's user_data is its index; every result is checked at
+    the end of a run, at once."""
+
+    def __init__(self, fd: int, target: np.ndarray, chunk: int, depth: int) -> None:
+        size = len(target)
+        self.fd, self.target, self.depth = fd, target, depth
+        self.offsets = np.arange(0, size, chunk, dtype=np.uint64)
+        self.lengths = np.minimum(np.uint64(size) - self.offsets, np.uint64(chunk)).astype(np.int32)
+        self.index = np.arange(len(self.offsets), dtype=np.uint64)
+        self.ring = IoUring(depth)
+        self.out = np.empty(self.ring.cq_entries, dtype=iouring.CQE_DTYPE)
+        self.fixed = True
+        try:
+            self.ring.register_buffers([target])
+            self.ring.register_files([fd])
+        except OSError:
+            self.fixed = False
+            with contextlib.suppress(OSError):
+                self.ring.unregister_buffers()
+
+    @property
+    def label(self) -> str:
+        kind = "read_fixed_batch" if self.fixed else "read_batch"
+        return f"{kind}, {self.depth} in flight"
+
+    def _issue(self, start: int, stop: int) -> int:
+        span = slice(start, stop)
+        if self.fixed:
+            return self.ring.read_fixed_batch(
+                self.index[span],
+                0,
+                0,
+                self.offsets[span],
+                self.lengths[span],
+                self.offsets[span],
+                sqe_flags=SqeFlags.FIXED_FILE,
+            )
+        return self.ring.read_batch(
+            self.index[span],
+            self.fd,
+            self.target,
+            self.offsets[span],
+            self.lengths[span],
+            self.offsets[span],
         )
+
+    def run(self) -> int:
+        """Reads the whole file into `target` once; returns the number of reads."""
+        count = len(self.offsets)
+        results = np.zeros(count, dtype=np.int32)
+        out = self.out
+        ud_column, res_column = out["user_data"], out["res"]
+        submit_and_copy = self.ring.submit_and_copy_cqes
+        issued = self._issue(0, min(self.depth, count))
         done = 0
         while done < count:
             n = submit_and_copy(out, 1)
             results[ud_column[:n]] = res_column[:n]
             done += n
             if issued < count:
-                end = min(issued + n, count)
-                issued += read_batch(
-                    index[issued:end],
-                    fd,
-                    target,
-                    offsets[issued:end],
-                    lengths[issued:end],
-                    offsets[issued:end],
-                )
-    if not np.array_equal(results, lengths):
-        bad = int(np.flatnonzero(results != lengths)[0])
-        raise SystemExit(f"demo FAILED: read {bad} returned {results[bad]}")
-    return count
+                issued += self._issue(issued, min(issued + n, count))
+        if not np.array_equal(results, self.lengths):
+            bad = int(np.flatnonzero(results != self.lengths)[0])
+            raise SystemExit(f"demo FAILED: read {bad} returned {results[bad]}")
+        return count
+
+    def close(self) -> None:
+        self.ring.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -258,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--chunk", type=int, default=64 << 10, help="bytes per read")
     parser.add_argument("--depth", type=int, default=16, help="reads in flight (power of two)")
     parser.add_argument(
-        "--rounds", type=int, default=5, help="interleaved rounds of the comparison"
+        "--rounds", type=int, default=9, help="interleaved rounds of the comparison"
     )
     commands = parser.add_subparsers(dest="command", metavar="{bench}")
     bench = commands.add_parser(

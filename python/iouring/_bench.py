@@ -204,9 +204,18 @@ def _params_text(params: dict[str, Any]) -> str:
     return " ".join(words)
 
 
+def _rounds_text(r: dict[str, Any]) -> str:
+    """ "won 6/7, 0.97-1.31x": the rounds iouring won and the range of the per-round ratios
+    (records without rounds: the noise of both sides)."""
+    rounds = r.get("round_ratios")
+    if not rounds:
+        return f"±{r['noise'] * 50:.0f}%/±{r['baseline_noise'] * 50:.0f}%"
+    return f"won {r['rounds_won']}/{len(rounds)}, {min(rounds):.2f}-{max(rounds):.2f}x"
+
+
 def _table(records: list[dict[str, Any]]) -> list[str]:
     """The records as an aligned table, one row per record (run() passes the best path's)."""
-    header = ("case", "params", "iouring", "rate", "vs", "rate", "ratio", "noise")
+    header = ("case", "params", "iouring", "rate", "vs", "rate", "ratio", "rounds")
     rows = [header]
     for r in records:
         unit = UNITS.get(r["case"], "ops/s")
@@ -219,7 +228,7 @@ def _table(records: list[dict[str, Any]]) -> list[str]:
                 r["baseline"],
                 f"{_rate(r['baseline_ops_per_s'])}{unit}",
                 f"{r['ratio']:.2f}x",
-                f"±{r['noise'] * 50:.0f}%/±{r['baseline_noise'] * 50:.0f}%",
+                _rounds_text(r),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -268,6 +277,16 @@ def _summary(records: list[dict[str, Any]]) -> list[str]:
         return []
 
     def tie(r: dict[str, Any]) -> bool:
+        rounds = r.get("round_ratios")
+        if rounds:
+            # A win (or loss) is one the rounds agree on: the same side faster in at least
+            # three quarters of them.
+            needed = -(-3 * len(rounds) // 4)
+            won = int(r["rounds_won"])
+            return not (
+                (r["ratio"] > 1.0 and won >= needed)
+                or (r["ratio"] < 1.0 and len(rounds) - won >= needed)
+            )
         # Within the noise of either side: the rounds overlap.
         return bool(abs(r["ratio"] - 1.0) <= max(r["noise"], r["baseline_noise"]) / 2)
 
@@ -292,9 +311,13 @@ def _summary(records: list[dict[str, Any]]) -> list[str]:
 
 
 LEGEND = (
-    "rate: the median of the interleaved rounds; ratio: iouring's rate over the baseline's "
-    "(above 1.00x iouring is faster); noise: half the spread (max - min) / median of each "
-    "side's rounds, iouring/baseline: a ratio closer to 1.00x than the noise is a tie."
+    "rate: the median of the interleaved rounds (in cases of long operations, such as a pass "
+    "over 2,000 files, the operations of a round alternate one by one between the contenders, "
+    "and a round's rate is its median operation's); ratio: iouring's median rate over the "
+    "baseline's (above 1.00x iouring is faster); rounds: in how many rounds iouring was "
+    "faster than the baseline in the same round (run back to back, under the same load), and "
+    "the lowest and highest ratio of a single round. A comparison counts as faster or slower "
+    "in the summary when at least three quarters of the rounds agree, else as within the noise."
 )
 
 
@@ -922,25 +945,68 @@ def _measure(
             counts[contender.name] = max(1, min(contender.max_ops, int(rate * case.seconds)))
     rates: dict[str, list[float]] = {c.name: [] for c in case.contenders}
     order = list(case.contenders)
+    # Long operations (a pass over 2,000 files or ranges: a few per round) are interleaved one
+    # by one within a round, so that every contender of a round sees the same load at the
+    # scale of one operation, not of a quarter second; short ones run a round each in one
+    # call (a call per operation would time the calls).
+    one_by_one = bool(counts) and max(counts.values()) <= INTERLEAVE_OPS
     for r in range(rounds):
-        for contender in order:
-            if contender not in case.contenders:
-                continue
-            progress.update(f"{label}: round {r + 1}/{rounds}, {contender.name}")
-            n = counts[contender.name]
-            elapsed = attempt(contender, n)
-            if elapsed is not None:
-                rates[contender.name].append(n / max(elapsed, 1e-9))
+        if one_by_one:
+            progress.update(f"{label}: round {r + 1}/{rounds}, interleaved")
+            _interleaved_round(case, order, counts, attempt, rates)
+        else:
+            for contender in order:
+                if contender not in case.contenders:
+                    continue
+                progress.update(f"{label}: round {r + 1}/{rounds}, {contender.name}")
+                n = counts[contender.name]
+                elapsed = attempt(contender, n)
+                if elapsed is not None:
+                    rates[contender.name].append(n / max(elapsed, 1e-9))
         order = order[1:] + order[:1]  # rotate: no contender always runs first
     return {c.name: Measured(rates[c.name]) for c in case.contenders}
 
 
+INTERLEAVE_OPS = 64  # rounds of at most this many operations per contender go one by one
+
+
+def _interleaved_round(
+    case: Case,
+    order: list[Contender],
+    counts: dict[str, int],
+    attempt: Callable[[Contender, int], float | None],
+    rates: dict[str, list[float]],
+) -> None:
+    """One round of one-by-one operations: contender A's first, B's first, ..., A's second...
+    until each has run its count. Each contender's rate is one over its median operation: on a
+    shared machine a pass of 10 ms is now and then descheduled for 100 ms or more, which would
+    decide a round's sum; the median pass is the typical one."""
+    times: dict[str, list[float]] = {c.name: [] for c in order}
+    for i in range(max(counts[c.name] for c in order if c.name in counts)):
+        for contender in order:
+            if contender in case.contenders and i < counts[contender.name]:
+                took = attempt(contender, 1)
+                if took is not None:
+                    times[contender.name].append(took)
+    for contender in order:
+        if contender in case.contenders and times[contender.name]:
+            rates[contender.name].append(1.0 / max(statistics.median(times[contender.name]), 1e-9))
+
+
 def _records(case: Case, measured: dict[str, Measured]) -> list[dict[str, Any]]:
-    """One record per iouring path and baseline; rates in items per second (UNITS)."""
+    """One record per iouring path and baseline; rates in items per second (UNITS). Besides
+    the ratio of the medians, each record keeps the ratio of every round (the path's rate over
+    the baseline's in the same round, run back to back, so both saw the same load) and how
+    many rounds the path won."""
     records = []
     for path in (c for c in case.contenders if c.is_path):
         for base in (c for c in case.contenders if not c.is_path):
             p, b = measured[path.name].median, measured[base.name].median
+            rounds = [
+                x / y if y else float("inf")
+                # Rounds pair up in order (strict=False: a contender stopped early has fewer).
+                for x, y in zip(measured[path.name].rates, measured[base.name].rates, strict=False)
+            ]
             records.append(
                 {
                     "case": case.case,
@@ -952,6 +1018,8 @@ def _records(case: Case, measured: dict[str, Measured]) -> list[dict[str, Any]]:
                     "ratio": p / b if b else float("inf"),
                     "noise": measured[path.name].spread,
                     "baseline_noise": measured[base.name].spread,
+                    "round_ratios": rounds,
+                    "rounds_won": sum(x > 1.0 for x in rounds),
                 }
             )
     return records
