@@ -12,6 +12,7 @@
 #include <string>
 
 #include "convert.hpp"
+#include "dtype.hpp"
 #include "module.hpp"
 
 namespace iouring::bindings {
@@ -302,25 +303,12 @@ PyType_Spec cqe_spec = {
 };
 
 py::object cqe32_dtype_object() {
-    py::list names, formats, offsets;
-    names.append("user_data");
-    names.append("res");
-    names.append("flags");
-    names.append("big_cqe");
-    formats.append("<u8");
-    formats.append("<i4");
-    formats.append("<u4");
-    formats.append(py::make_tuple("<u8", py::make_tuple(2)));
-    offsets.append(offsetof(Cqe, user_data));
-    offsets.append(offsetof(Cqe, res));
-    offsets.append(offsetof(Cqe, flags));
-    offsets.append(offsetof(Cqe32, big_cqe));
-    py::dict spec;
-    spec["names"] = names;
-    spec["formats"] = formats;
-    spec["offsets"] = offsets;
-    spec["itemsize"] = sizeof(Cqe32);
-    return py::module_::import("numpy").attr("dtype")(spec);
+    return struct_dtype({{"user_data", "<u8", offsetof(Cqe, user_data)},
+                         {"res", "<i4", offsetof(Cqe, res)},
+                         {"flags", "<u4", offsetof(Cqe, flags)},
+                         {"big_cqe", py::make_tuple("<u8", py::make_tuple(2)),
+                          offsetof(Cqe32, big_cqe)}},
+                        sizeof(Cqe32));
 }
 
 }  // namespace

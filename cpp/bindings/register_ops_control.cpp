@@ -21,6 +21,7 @@
 #include <iouring/sqe_control.hpp>
 
 #include "convert.hpp"
+#include "dtype.hpp"
 #include "flag_enum.hpp"
 #include "module.hpp"
 #include "ops.hpp"
@@ -497,19 +498,9 @@ Prepared make_nop_inject(py::handle user_data, py::handle res, py::handle flags)
 }
 
 py::object epoll_event_dtype() {
-    py::list names, formats, offsets;
-    names.append("events");
-    names.append("data");
-    formats.append("<u4");
-    formats.append("<u8");
-    offsets.append(offsetof(EpollEvent, events));
-    offsets.append(offsetof(EpollEvent, data));
-    py::dict spec;
-    spec["names"] = names;
-    spec["formats"] = formats;
-    spec["offsets"] = offsets;
-    spec["itemsize"] = sizeof(EpollEvent);
-    return py::module_::import("numpy").attr("dtype")(spec);
+    return struct_dtype({{"events", "<u4", offsetof(EpollEvent, events)},
+                         {"data", "<u8", offsetof(EpollEvent, data)}},
+                        sizeof(EpollEvent));
 }
 
 void register_control_constants(py::module_& m) {

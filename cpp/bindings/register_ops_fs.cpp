@@ -17,6 +17,7 @@
 #include <iouring/sqe_fs.hpp>
 
 #include "convert.hpp"
+#include "dtype.hpp"
 #include "flag_enum.hpp"
 #include "module.hpp"
 #include "ops.hpp"
@@ -317,66 +318,44 @@ Prepared make_statx(py::handle user_data, py::handle dir_fd, py::handle path, py
 }
 
 py::object statx_dtype() {
-    py::module_ np = py::module_::import("numpy");
-    py::list ts_names, ts_formats;
-    for (const char* n : {"tv_sec", "tv_nsec", "reserved"}) ts_names.append(n);
-    for (const char* f : {"<i8", "<u4", "<i4"}) ts_formats.append(f);
-    py::dict ts;
-    ts["names"] = ts_names;
-    ts["formats"] = ts_formats;
-    py::object ts_dtype = np.attr("dtype")(ts);
-
-    struct Field {
-        const char* name;
-        const char* format;
-        std::size_t offset;
-    };
-    const Field fields[] = {
-        {"stx_mask", "<u4", offsetof(Statx, stx_mask)},
-        {"stx_blksize", "<u4", offsetof(Statx, stx_blksize)},
-        {"stx_attributes", "<u8", offsetof(Statx, stx_attributes)},
-        {"stx_nlink", "<u4", offsetof(Statx, stx_nlink)},
-        {"stx_uid", "<u4", offsetof(Statx, stx_uid)},
-        {"stx_gid", "<u4", offsetof(Statx, stx_gid)},
-        {"stx_mode", "<u2", offsetof(Statx, stx_mode)},
-        {"stx_ino", "<u8", offsetof(Statx, stx_ino)},
-        {"stx_size", "<u8", offsetof(Statx, stx_size)},
-        {"stx_blocks", "<u8", offsetof(Statx, stx_blocks)},
-        {"stx_attributes_mask", "<u8", offsetof(Statx, stx_attributes_mask)},
-        {"stx_atime", nullptr, offsetof(Statx, stx_atime)},
-        {"stx_btime", nullptr, offsetof(Statx, stx_btime)},
-        {"stx_ctime", nullptr, offsetof(Statx, stx_ctime)},
-        {"stx_mtime", nullptr, offsetof(Statx, stx_mtime)},
-        {"stx_rdev_major", "<u4", offsetof(Statx, stx_rdev_major)},
-        {"stx_rdev_minor", "<u4", offsetof(Statx, stx_rdev_minor)},
-        {"stx_dev_major", "<u4", offsetof(Statx, stx_dev_major)},
-        {"stx_dev_minor", "<u4", offsetof(Statx, stx_dev_minor)},
-        {"stx_mnt_id", "<u8", offsetof(Statx, stx_mnt_id)},
-        {"stx_dio_mem_align", "<u4", offsetof(Statx, stx_dio_mem_align)},
-        {"stx_dio_offset_align", "<u4", offsetof(Statx, stx_dio_offset_align)},
-        {"stx_subvol", "<u8", offsetof(Statx, stx_subvol)},
-        {"stx_atomic_write_unit_min", "<u4", offsetof(Statx, stx_atomic_write_unit_min)},
-        {"stx_atomic_write_unit_max", "<u4", offsetof(Statx, stx_atomic_write_unit_max)},
-        {"stx_atomic_write_segments_max", "<u4", offsetof(Statx, stx_atomic_write_segments_max)},
-        {"stx_dio_read_offset_align", "<u4", offsetof(Statx, stx_dio_read_offset_align)},
-        {"stx_atomic_write_unit_max_opt", "<u4", offsetof(Statx, stx_atomic_write_unit_max_opt)},
-    };
-    py::list names, formats, offsets;
-    for (const Field& f : fields) {
-        names.append(f.name);
-        if (f.format != nullptr) {
-            formats.append(f.format);
-        } else {
-            formats.append(ts_dtype);
-        }
-        offsets.append(f.offset);
-    }
-    py::dict spec;
-    spec["names"] = names;
-    spec["formats"] = formats;
-    spec["offsets"] = offsets;
-    spec["itemsize"] = sizeof(Statx);
-    return np.attr("dtype")(spec);
+    py::object ts = struct_dtype({{"tv_sec", "<i8", offsetof(StatxTimestamp, tv_sec)},
+                                  {"tv_nsec", "<u4", offsetof(StatxTimestamp, tv_nsec)},
+                                  {"reserved", "<i4", offsetof(StatxTimestamp, reserved)}},
+                                 sizeof(StatxTimestamp));
+    return struct_dtype(
+        {
+            {"stx_mask", "<u4", offsetof(Statx, stx_mask)},
+            {"stx_blksize", "<u4", offsetof(Statx, stx_blksize)},
+            {"stx_attributes", "<u8", offsetof(Statx, stx_attributes)},
+            {"stx_nlink", "<u4", offsetof(Statx, stx_nlink)},
+            {"stx_uid", "<u4", offsetof(Statx, stx_uid)},
+            {"stx_gid", "<u4", offsetof(Statx, stx_gid)},
+            {"stx_mode", "<u2", offsetof(Statx, stx_mode)},
+            {"stx_ino", "<u8", offsetof(Statx, stx_ino)},
+            {"stx_size", "<u8", offsetof(Statx, stx_size)},
+            {"stx_blocks", "<u8", offsetof(Statx, stx_blocks)},
+            {"stx_attributes_mask", "<u8", offsetof(Statx, stx_attributes_mask)},
+            {"stx_atime", ts, offsetof(Statx, stx_atime)},
+            {"stx_btime", ts, offsetof(Statx, stx_btime)},
+            {"stx_ctime", ts, offsetof(Statx, stx_ctime)},
+            {"stx_mtime", ts, offsetof(Statx, stx_mtime)},
+            {"stx_rdev_major", "<u4", offsetof(Statx, stx_rdev_major)},
+            {"stx_rdev_minor", "<u4", offsetof(Statx, stx_rdev_minor)},
+            {"stx_dev_major", "<u4", offsetof(Statx, stx_dev_major)},
+            {"stx_dev_minor", "<u4", offsetof(Statx, stx_dev_minor)},
+            {"stx_mnt_id", "<u8", offsetof(Statx, stx_mnt_id)},
+            {"stx_dio_mem_align", "<u4", offsetof(Statx, stx_dio_mem_align)},
+            {"stx_dio_offset_align", "<u4", offsetof(Statx, stx_dio_offset_align)},
+            {"stx_subvol", "<u8", offsetof(Statx, stx_subvol)},
+            {"stx_atomic_write_unit_min", "<u4", offsetof(Statx, stx_atomic_write_unit_min)},
+            {"stx_atomic_write_unit_max", "<u4", offsetof(Statx, stx_atomic_write_unit_max)},
+            {"stx_atomic_write_segments_max", "<u4",
+             offsetof(Statx, stx_atomic_write_segments_max)},
+            {"stx_dio_read_offset_align", "<u4", offsetof(Statx, stx_dio_read_offset_align)},
+            {"stx_atomic_write_unit_max_opt", "<u4",
+             offsetof(Statx, stx_atomic_write_unit_max_opt)},
+        },
+        sizeof(Statx));
 }
 
 void register_statx_class(py::module_& m) {
