@@ -7,10 +7,14 @@
 // msg_ring and the pins of the target ring: a ring releases the pins of an operation when a
 // final CQE (one without CqeFlags.MORE) arrives for its user_data. A CQE that another ring
 // posts into one of our rings with user_data X would therefore release the pins of an
-// operation X still in flight there. So our data messages always pass CQE flags
-// (IORING_MSG_RING_FLAGS_PASS) that include CqeFlags.MORE, which no ring counts as final; and
-// fd passing, whose target CQE the kernel posts with flags 0, always skips the target CQE
-// (IORING_MSG_RING_CQE_SKIP).
+// operation X still in flight there. So by default our data messages pass CQE flags
+// (IORING_MSG_RING_FLAGS_PASS) that include CqeFlags.MORE, which no ring counts as final, and
+// fd passing, whose target CQE the kernel posts with flags 0, skips the target CQE
+// (IORING_MSG_RING_CQE_SKIP). A final CQE (more=False, post_cqe=True) is taken only for a
+// target that is an open IoUring of this process: the submit reserves the message's user_data
+// on the target's in-flight table (see ring_messages.cpp). Any other target (a ring of another
+// process, or one this process made without iouring) could not be protected, so the prep
+// methods and the submit refuse it.
 #include <pybind11/native_enum.h>
 #include <pybind11/numpy.h>
 
@@ -27,6 +31,9 @@
 #include "pins.hpp"
 
 namespace iouring::bindings {
+
+// Defined in register_ops_net.cpp: a flag taken as a bool, TypeError naming it otherwise.
+bool to_bool(py::handle h, const char* name);
 
 namespace {
 
@@ -240,38 +247,65 @@ Prepared make_epoll_wait(py::handle user_data, py::handle epfd, py::handle event
 // ---------------------------------------------------------------------------------------------
 // Messages between rings (see the comment at the top of the file)
 
+// A message whose target CQE is final needs a target that is an open ring of this process
+// (checked again at submit, when the reservation is made).
+void check_final_target(std::int32_t fd, const char* keyword) {
+    if (Ring::find_by_fd(fd) != nullptr) return;
+    raise(PyExc_ValueError,
+          "fd: " + std::to_string(fd) + " is not an open IoUring of this process, and " + keyword +
+              " sends it a final CQE (without CqeFlags.MORE), which would count there as the "
+              "final completion of an operation with that user_data and release its memory; "
+              "only the rings of this process can be protected from that");
+}
+
 Prepared make_msg_ring(py::handle user_data, py::handle fd, py::handle len, py::handle data,
-                       py::handle cqe_flags) {
+                       py::handle cqe_flags, py::handle more) {
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t target = to_fd(fd, "fd");
     std::uint32_t res = to_res_word(len, "len");
     std::uint64_t value = to_u64(data, "data");
     std::uint32_t flags = to_u32(cqe_flags, "cqe_flags");
+    bool keep_more = to_bool(more, "more");
     if ((flags & (cqe_flags::SKIP | cqe_flags::F_32)) != 0) {
         raise(PyExc_ValueError,
               "cqe_flags: CqeFlags.SKIP and CqeFlags.F_32 are refused (they "
               "change how the target ring's CQ is read)");
     }
-    prep_msg_ring_cqe_flags(p.sqe, ud, target, res, value, 0, flags | cqe_flags::MORE);
+    if (keep_more) {
+        prep_msg_ring_cqe_flags(p.sqe, ud, target, res, value, 0, flags | cqe_flags::MORE);
+        return p;
+    }
+    if ((flags & cqe_flags::MORE) != 0) {
+        raise(PyExc_ValueError, "cqe_flags: CqeFlags.MORE with more=False");
+    }
+    check_final_target(target, "more=False");
+    // Without flags to pass the kernel posts flags 0, and FLAGS_PASS (Linux 6.3+) is not needed.
+    if (flags == 0) {
+        prep_msg_ring(p.sqe, ud, target, res, value, 0);
+    } else {
+        prep_msg_ring_cqe_flags(p.sqe, ud, target, res, value, 0, flags);
+    }
     return p;
 }
 
 Prepared make_msg_ring_fd(py::handle user_data, py::handle fd, py::handle source_fd,
-                          py::handle target_fd, py::handle data) {
+                          py::handle target_fd, py::handle data, py::handle post_cqe) {
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t target = to_fd(fd, "fd");
     std::uint32_t source = to_file_index(source_fd, "source_fd", SlotAlloc::Refused);
     std::uint32_t slot = to_file_index(target_fd, "target_fd", SlotAlloc::Allowed);
     std::uint64_t value = to_u64(data, "data");
-    prep_msg_ring_fd(p.sqe, ud, target, source, slot, value, msg_ring::CQE_SKIP);
+    bool post = to_bool(post_cqe, "post_cqe");
+    if (post) check_final_target(target, "post_cqe=True");
+    prep_msg_ring_fd(p.sqe, ud, target, source, slot, value, post ? 0 : msg_ring::CQE_SKIP);
     return p;
 }
 
 Prepared make_msg_ring_fd_alloc(py::handle user_data, py::handle fd, py::handle source_fd,
-                                py::handle data) {
-    return make_msg_ring_fd(user_data, fd, source_fd, py::int_(kFileIndexAlloc), data);
+                                py::handle data, py::handle post_cqe) {
+    return make_msg_ring_fd(user_data, fd, source_fd, py::int_(kFileIndexAlloc), data, post_cqe);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -657,27 +691,40 @@ void register_control_ops(RingClass& ring, SqeClass& sqe) {
            py::arg("user_data"), py::arg("epfd"), py::arg("events"), py::arg("flags") = 0);
     def_op(ring, sqe, "msg_ring", "prep_msg_ring", &make_msg_ring,
            "Prepares a message to the ring whose fd is fd: it gets a CQE {user_data: data, "
-           "res: len, flags: cqe_flags | CqeFlags.MORE}; this ring's CQE has res 0. MORE is "
-           "always set (IORING_MSG_RING_FLAGS_PASS, Linux 6.3+; older kernels complete with "
-           "-EINVAL): a CQE without MORE would count, in the target ring, as the final "
-           "completion of an operation with that user_data and release the memory it pins. "
-           "Raises ValueError for cqe_flags SKIP or F_32. Matches "
-           "io_uring_prep_msg_ring_cqe_flags(3).",
+           "res: len, flags: cqe_flags | CqeFlags.MORE}; this ring's CQE has res 0 (or "
+           "-errno: then the target got nothing). MORE is set by default "
+           "(IORING_MSG_RING_FLAGS_PASS, Linux 6.3+; older kernels complete with -EINVAL), "
+           "so that the target counts the CQE as no operation's last. more=False sends "
+           "flags cqe_flags exactly (flags 0 needs no FLAGS_PASS: Linux 5.18+); fd must then "
+           "be an open IoUring of this process, and the submit reserves data on its count of "
+           "operations in flight, so that the message's CQE ends the reservation rather than "
+           "an operation with that user_data (whose memory stays pinned until both were "
+           "reaped); the reservation goes if this ring's CQE reports a failure. Such a "
+           "message needs a user_data no other operation in flight here uses, and data may "
+           "not be a live resource tag of the target (ValueError at submit, nothing "
+           "submitted). The rings of other processes cannot be protected this way: "
+           "ValueError naming fd. Raises ValueError for cqe_flags SKIP or F_32, and MORE "
+           "with more=False. Matches io_uring_prep_msg_ring_cqe_flags(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("len"), py::arg("data"),
-           py::arg("cqe_flags") = 0);
+           py::arg("cqe_flags") = 0, py::kw_only(), py::arg("more") = true);
     def_op(ring, sqe, "msg_ring_fd", "prep_msg_ring_fd", &make_msg_ring_fd,
            "Prepares the passing of this ring's registered file source_fd (a slot) into slot "
            "target_fd (or FILE_INDEX_ALLOC) of the ring whose fd is fd; res is 0 (or the slot "
-           "allocated). The target gets no CQE (IORING_MSG_RING_CQE_SKIP is always set: the "
-           "kernel would post it without CqeFlags.MORE, and the target would count it as the "
-           "final completion of an operation with user_data data); follow with msg_ring() "
-           "to notify it. Matches io_uring_prep_msg_ring_fd(3).",
+           "allocated). By default the target gets no CQE (IORING_MSG_RING_CQE_SKIP: the "
+           "kernel posts it without CqeFlags.MORE, and the target would count it as the "
+           "final completion of an operation with user_data data). post_cqe=True asks for "
+           "it, {user_data: data, res: the slot or 0, flags: 0}, under the rules of "
+           "msg_ring(more=False): fd must be an open IoUring of this process (ValueError "
+           "naming fd otherwise) and data is reserved there until the CQE is reaped. A res "
+           "of -EOVERFLOW here means the file was installed but no CQE posted. Matches "
+           "io_uring_prep_msg_ring_fd(3).",
            py::arg("user_data"), py::arg("fd"), py::arg("source_fd"), py::arg("target_fd"),
-           py::arg("data") = 0);
+           py::arg("data") = 0, py::kw_only(), py::arg("post_cqe") = false);
     def_op(ring, sqe, "msg_ring_fd_alloc", "prep_msg_ring_fd_alloc", &make_msg_ring_fd_alloc,
            "msg_ring_fd() into a free slot of the target ring (res is the slot). Matches "
            "io_uring_prep_msg_ring_fd_alloc(3).",
-           py::arg("user_data"), py::arg("fd"), py::arg("source_fd"), py::arg("data") = 0);
+           py::arg("user_data"), py::arg("fd"), py::arg("source_fd"), py::arg("data") = 0,
+           py::kw_only(), py::arg("post_cqe") = false);
     def_op(ring, sqe, "waitid", "prep_waitid", &make_waitid,
            "Prepares a waitid(2) for the child id of idtype (os.P_PID, P_PGID, P_ALL, "
            "P_PIDFD) with options (os.WEXITED, ...); res 0 or -errno. infop receives the "

@@ -158,6 +158,8 @@ std::uint32_t Ring::flush() {
     SubmissionQueue& sq = core_.sq();
     if (handed_out_ == flushed_) return core_.flush_sq();
     if (!live_tags_.empty()) check_no_tag_user_data();
+    if (!messages_.empty()) check_no_message_user_data();
+    std::vector<OutgoingMessage> messages = plan_messages();  // raises before anything changes
     if (skip_flag_used().load(std::memory_order_relaxed)) [[unlikely]] {
         std::uint8_t flags = 0;  // every flag of the range: one byte per SQE, no branch
         for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
@@ -165,10 +167,12 @@ std::uint32_t Ring::flush() {
         }
         if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
             check_skip_chains();  // raises before anything changes
+            send_messages(messages);
             flush_skip_chains();
             return core_.flush_sq();
         }
     }
+    if (!messages.empty()) send_messages(messages);
     constexpr std::uint8_t links = sqe_flags::IO_LINK | sqe_flags::IO_HARDLINK;
     chain_open_ = (sq.at(static_cast<std::uint32_t>(handed_out_ - 1)).flags & links) != 0;
     for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
@@ -674,6 +678,7 @@ void Ring::settle_ready(std::uint32_t count, PinList& released) {
         // always flagged MORE, is never taken for one): no operation has this user_data
         // (see check_tags_free).
         if (!live_tags_.empty() && settle_tag(cqe.user_data, released)) continue;
+        if (!messages_.empty()) settle_message(cqe, released);
         inflight_.complete(cqe.user_data, released);
     }
 }
@@ -1013,6 +1018,7 @@ void Ring::close_impl(bool from_close) {
     if (forked) {
         // Our pins are the child's copies of the parent's objects: the kernel never writes
         // into the child's memory, so they can all go.
+        unregister_fd();
         core_.abandon_after_fork();
     } else {
         SubmissionQueue& sq = core_.sq();
@@ -1038,8 +1044,10 @@ void Ring::close_impl(bool from_close) {
         } else if (must_drain() && !disabled_) {
             drained = drain_for_close(released);
         }
+        unregister_fd();  // before the number can be reused
         core_.close();
     }
+    forget_messages(drained);
     unmap_wait_region();  // after the kernel ring: no enter can name a slot of it any more
     closed_ = true;
     PinList kept;

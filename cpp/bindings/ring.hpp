@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "errors.hpp"
@@ -209,6 +210,19 @@ public:
     // Raises ValueError while SQEs are prepared and not yet submitted, OSError from the kernel.
     void resize(unsigned sq_entries, unsigned cq_entries);
 
+    // --- messages with a final CQE (ring_messages.cpp) ------------------------------------
+    // A MSG_RING whose CQE on the target ring is final (no CqeFlags.MORE: msg_ring(more=False),
+    // msg_ring_fd(post_cqe=True), push_sqes) would count there as the final completion of an
+    // operation with that user_data and release its pins. Such a message may only go to a ring
+    // of this process, which flush() finds by fd: it reserves the message's user_data on the
+    // target's in-flight table (one more operation without pins), so the message's CQE ends
+    // the reservation instead of an operation. The sender's own completion says whether the
+    // kernel posted the message: res < 0 means it did not, and the reservation is dropped.
+    //
+    // The open, usable ring of this process whose fd is `fd` (nullptr if none). The registry
+    // holds weak references, under its own lock.
+    static std::shared_ptr<Ring> find_by_fd(int fd);
+
     // --- lifetime --------------------------------------------------------------------------
     // Cancels what is in flight, reaps it (bounded in time) and closes. Pins that could not be
     // released safely are kept for the life of the process, with a ResourceWarning.
@@ -224,8 +238,9 @@ public:
         void* handle = nullptr;  // the SqeHandle inside `object`
     };
     HandleCache& handle_cache() noexcept { return handle_cache_; }
-    // The reference that Sqe handles hold (set once by the Python constructor).
-    void set_self(const std::shared_ptr<Ring>& self) { self_ = self; }
+    // The reference that Sqe handles hold (set once by the Python constructor); from then on
+    // the ring can be found by its fd (find_by_fd) until it closes.
+    void set_self(const std::shared_ptr<Ring>& self);
     [[nodiscard]] std::shared_ptr<Ring> self() const { return self_.lock(); }
 
     IoUring& core() { return core_; }
@@ -244,7 +259,7 @@ private:
     int enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags,
                        const WaitOptions& wait = {});
     [[nodiscard]] bool must_drain() const {
-        return inflight_.pin_count() != 0 ||
+        return inflight_.pin_count() != 0 || !messages_.empty() ||
                ((!lifetime_pins_.empty() || tag_pin_count_ != 0) && !inflight_.empty());
     }
     // Accounts for the first `count` ready CQEs, read from the ring itself (never from a copy
@@ -267,6 +282,38 @@ private:
     // close(): IORING_REGISTER_SYNC_CANCEL of everything, bounded by `timeout_ns`.
     void sync_cancel_all(long long timeout_ns);
     void close_impl(bool raise_warning);
+    // flush(): the MSG_RING SQEs among the unflushed ones whose target CQE is final, checked
+    // (ValueError, or OSError when the target's fd cannot be duplicated, before anything
+    // changes); empty, without allocating, when there are none.
+    struct OutgoingMessage {
+        OutgoingMessage(std::uint64_t at, std::shared_ptr<Ring> to, std::uint64_t user_data,
+                        int dup)
+            : position(at), target(std::move(to)), key(user_data), fd(dup) {}
+        OutgoingMessage(OutgoingMessage&& other) noexcept
+            : position(other.position),
+              target(std::move(other.target)),
+              key(other.key),
+              fd(std::exchange(other.fd, -1)) {}
+        OutgoingMessage(const OutgoingMessage&) = delete;
+        OutgoingMessage& operator=(const OutgoingMessage&) = delete;
+        OutgoingMessage& operator=(OutgoingMessage&&) = delete;
+        ~OutgoingMessage();  // closes `fd` unless send_messages() took it
+        std::uint64_t position;
+        std::shared_ptr<Ring> target;
+        std::uint64_t key;
+        int fd;
+    };
+    std::vector<OutgoingMessage> plan_messages() const;
+    // flush(), once every check passed: reserves each planned message on its target.
+    void send_messages(std::vector<OutgoingMessage>& plan);
+    // settle_ready(): the final completion of a message this ring sent (res < 0: the target got
+    // nothing, so its reservation goes).
+    void settle_message(const Cqe& cqe, PinList& released);
+    // flush(): ValueError when a prepared SQE's user_data is that of a message in flight.
+    void check_no_message_user_data() const;
+    // close(): the messages whose completion was never seen.
+    void forget_messages(bool drained) noexcept;
+    void unregister_fd() noexcept;
     // flush(): raises ValueError for the first unflushed SQE that breaks the chain rules of
     // CQE_SKIP_SUCCESS.
     void check_skip_chains() const;
@@ -330,6 +377,17 @@ private:
         if (registered_buffers_ != nullptr) inflight_.pin_to_all(registered_buffers_);
         registered_buffers_.reset();
     }
+    // Messages with a final target CQE whose own completion has not been seen, by their
+    // user_data (unique among the operations in flight): the target, the user_data reserved
+    // there, and a duplicate of the target's fd that the SQE names instead of the caller's, so
+    // that the kernel reaches that ring even if its fd is closed and reused before the message
+    // runs (a linked message may run long after the submit).
+    struct PendingMessage {
+        std::weak_ptr<Ring> target;
+        std::uint64_t key;
+        int fd;
+    };
+    std::unordered_map<std::uint64_t, PendingMessage> messages_;
     // Chains using CQE_SKIP_SUCCESS flushed but not all taken by the kernel yet: positions
     // [start, end) and their user_data. Empty unless the flag is used.
     struct SkipChain {

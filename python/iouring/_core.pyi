@@ -840,13 +840,33 @@ class Sqe:
         self, user_data: int, epfd: _FileDescriptor, events: _Buffer, flags: int = 0
     ) -> Self: ...
     def prep_msg_ring(
-        self, user_data: int, fd: _FileDescriptor, len: int, data: int, cqe_flags: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        len: int,
+        data: int,
+        cqe_flags: int = 0,
+        *,
+        more: bool = True,
     ) -> Self: ...
     def prep_msg_ring_fd(
-        self, user_data: int, fd: _FileDescriptor, source_fd: int, target_fd: int, data: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        source_fd: int,
+        target_fd: int,
+        data: int = 0,
+        *,
+        post_cqe: bool = False,
     ) -> Self: ...
     def prep_msg_ring_fd_alloc(
-        self, user_data: int, fd: _FileDescriptor, source_fd: int, data: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        source_fd: int,
+        data: int = 0,
+        *,
+        post_cqe: bool = False,
     ) -> Self: ...
     def prep_waitid(
         self,
@@ -1395,13 +1415,33 @@ class IoUring:
         self, user_data: int, epfd: _FileDescriptor, events: _Buffer, flags: int = 0
     ) -> Sqe: ...
     def msg_ring(
-        self, user_data: int, fd: _FileDescriptor, len: int, data: int, cqe_flags: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        len: int,
+        data: int,
+        cqe_flags: int = 0,
+        *,
+        more: bool = True,
     ) -> Sqe: ...
     def msg_ring_fd(
-        self, user_data: int, fd: _FileDescriptor, source_fd: int, target_fd: int, data: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        source_fd: int,
+        target_fd: int,
+        data: int = 0,
+        *,
+        post_cqe: bool = False,
     ) -> Sqe: ...
     def msg_ring_fd_alloc(
-        self, user_data: int, fd: _FileDescriptor, source_fd: int, data: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        source_fd: int,
+        data: int = 0,
+        *,
+        post_cqe: bool = False,
     ) -> Sqe: ...
     def waitid(
         self,
