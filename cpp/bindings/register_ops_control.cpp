@@ -193,14 +193,6 @@ Prepared make_poll_update(py::handle user_data, py::handle old_user_data, py::ha
     std::uint32_t f = to_u32(flags, "flags");
     check_bits(f, poll::UPDATE_EVENTS | poll::UPDATE_USER_DATA | poll::ADD_MULTI, "flags",
                "PollFlags UPDATE_EVENTS, UPDATE_USER_DATA, ADD_MULTI");
-    // The ring counts operations in flight by user_data; one that changes it in the kernel
-    // would leave its old key counted forever and could complete (and unpin) another
-    // operation under the new key.
-    if ((f & poll::UPDATE_USER_DATA) != 0 && new_ud != old_ud) {
-        raise(PyExc_ValueError,
-              "flags: PollFlags.UPDATE_USER_DATA with a different new_user_data is refused: the "
-              "ring tracks operations (and the memory they pin) by user_data");
-    }
     prep_poll_update(p.sqe, ud, old_ud, new_ud, mask, f);
     return p;
 }
@@ -669,10 +661,15 @@ void register_control_ops(RingClass& ring, SqeClass& sqe) {
            "PollFlags.UPDATE_EVENTS. The update changes the mask only: ADD_MULTI is passed "
            "to the kernel, but a single-shot poll stays single-shot (prepare a "
            "poll_multishot for that). new_user_data must be 0 "
-           "without UPDATE_USER_DATA (the kernel's EINVAL). UPDATE_USER_DATA with a "
-           "new_user_data different from old_user_data raises ValueError: the ring tracks "
-           "operations, and the memory they keep alive, by user_data. Matches "
-           "io_uring_prep_poll_update(3).",
+           "without UPDATE_USER_DATA (the kernel's EINVAL). With UPDATE_USER_DATA the poll's "
+           "later CQEs carry new_user_data: the submit reserves new_user_data on this ring's "
+           "count of operations in flight, and this update's CQE settles it (res 0: the "
+           "poll now counts under new_user_data only; -ENOENT or -EALREADY, when the poll "
+           "fired or ended first: it keeps old_user_data, and the reservation goes). Such an "
+           "update needs a user_data that no other operation in flight uses (nor "
+           "old_user_data or new_user_data), new_user_data may not be a live resource tag, "
+           "and a poll skipped by a CQE_SKIP_SUCCESS chain cannot be renamed (ValueError at "
+           "submit, nothing submitted). Matches io_uring_prep_poll_update(3).",
            py::arg("user_data"), py::arg("old_user_data"), py::arg("new_user_data"),
            py::arg("poll_mask"), py::arg("flags"));
     def_op(ring, sqe, "epoll_ctl", "prep_epoll_ctl", &make_epoll_ctl,

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -210,14 +211,21 @@ public:
     // Raises ValueError while SQEs are prepared and not yet submitted, OSError from the kernel.
     void resize(unsigned sq_entries, unsigned cq_entries);
 
-    // --- messages with a final CQE (ring_messages.cpp) ------------------------------------
-    // A MSG_RING whose CQE on the target ring is final (no CqeFlags.MORE: msg_ring(more=False),
-    // msg_ring_fd(post_cqe=True), push_sqes) would count there as the final completion of an
-    // operation with that user_data and release its pins. Such a message may only go to a ring
-    // of this process, which flush() finds by fd: it reserves the message's user_data on the
-    // target's in-flight table (one more operation without pins), so the message's CQE ends
-    // the reservation instead of an operation. The sender's own completion says whether the
-    // kernel posted the message: res < 0 means it did not, and the reservation is dropped.
+    // --- reservations (ring_reservations.cpp) -------------------------------------------
+    // Two kinds of SQE make the kernel post a final CQE under a user_data that no operation of
+    // ours was submitted with, which would count as the final completion of an operation with
+    // that user_data and release its pins:
+    // - a MSG_RING whose CQE on the target ring is final (no CqeFlags.MORE: msg_ring(more=False),
+    //   msg_ring_fd(post_cqe=True), push_sqes). Such a message may only go to a ring of this
+    //   process, which flush() finds by fd;
+    // - a poll update that renames a poll (PollFlags.UPDATE_USER_DATA, new != old): the poll's
+    //   later CQEs come under the new user_data.
+    // flush() reserves that user_data on the in-flight table of the ring that will get the CQE
+    // (one more operation, without pins), so the CQE ends the reservation instead of an
+    // operation. The SQE's own completion says whether the kernel did it: res < 0 means it
+    // did not (nothing posted, the poll not renamed: its CQEs keep the old user_data), and the
+    // reservation is dropped; a successful rename also ends the poll's count under the old
+    // user_data, which no CQE of it will carry any more.
     //
     // The open, usable ring of this process whose fd is `fd` (nullptr if none). The registry
     // holds weak references, under its own lock.
@@ -259,7 +267,7 @@ private:
     int enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags,
                        const WaitOptions& wait = {});
     [[nodiscard]] bool must_drain() const {
-        return inflight_.pin_count() != 0 || !messages_.empty() ||
+        return inflight_.pin_count() != 0 || !reservations_.empty() ||
                ((!lifetime_pins_.empty() || tag_pin_count_ != 0) && !inflight_.empty());
     }
     // Accounts for the first `count` ready CQEs, read from the ring itself (never from a copy
@@ -282,37 +290,42 @@ private:
     // close(): IORING_REGISTER_SYNC_CANCEL of everything, bounded by `timeout_ns`.
     void sync_cancel_all(long long timeout_ns);
     void close_impl(bool raise_warning);
-    // flush(): the MSG_RING SQEs among the unflushed ones whose target CQE is final, checked
-    // (ValueError, or OSError when the target's fd cannot be duplicated, before anything
-    // changes); empty, without allocating, when there are none.
-    struct OutgoingMessage {
-        OutgoingMessage(std::uint64_t at, std::shared_ptr<Ring> to, std::uint64_t user_data,
-                        int dup)
-            : position(at), target(std::move(to)), key(user_data), fd(dup) {}
-        OutgoingMessage(OutgoingMessage&& other) noexcept
+    // flush(): the unflushed SQEs that need a reservation, checked (ValueError, or OSError when
+    // a target's fd cannot be duplicated, before anything changes); empty, without allocating,
+    // when there are none.
+    struct PlannedReservation {
+        PlannedReservation(std::uint64_t at, std::shared_ptr<Ring> to, std::uint64_t user_data,
+                           int dup, std::optional<std::uint64_t> old)
+            : position(at), target(std::move(to)), key(user_data), fd(dup), renamed_from(old) {}
+        PlannedReservation(PlannedReservation&& other) noexcept
             : position(other.position),
               target(std::move(other.target)),
               key(other.key),
-              fd(std::exchange(other.fd, -1)) {}
-        OutgoingMessage(const OutgoingMessage&) = delete;
-        OutgoingMessage& operator=(const OutgoingMessage&) = delete;
-        OutgoingMessage& operator=(OutgoingMessage&&) = delete;
-        ~OutgoingMessage();  // closes `fd` unless send_messages() took it
+              fd(std::exchange(other.fd, -1)),
+              renamed_from(other.renamed_from) {}
+        PlannedReservation(const PlannedReservation&) = delete;
+        PlannedReservation& operator=(const PlannedReservation&) = delete;
+        PlannedReservation& operator=(PlannedReservation&&) = delete;
+        ~PlannedReservation();  // closes `fd` unless reserve() took it
         std::uint64_t position;
         std::shared_ptr<Ring> target;
         std::uint64_t key;
-        int fd;
+        int fd;  // a message's duplicate of the target's fd; -1 for a rename
+        std::optional<std::uint64_t> renamed_from;
     };
-    std::vector<OutgoingMessage> plan_messages() const;
-    // flush(), once every check passed: reserves each planned message on its target.
-    void send_messages(std::vector<OutgoingMessage>& plan);
-    // settle_ready(): the final completion of a message this ring sent (res < 0: the target got
-    // nothing, so its reservation goes).
-    void settle_message(const Cqe& cqe, PinList& released);
-    // flush(): ValueError when a prepared SQE's user_data is that of a message in flight.
-    void check_no_message_user_data() const;
-    // close(): the messages whose completion was never seen.
-    void forget_messages(bool drained) noexcept;
+    std::vector<PlannedReservation> plan_reservations() const;
+    // flush(), once every check passed: makes each planned reservation.
+    void reserve(std::vector<PlannedReservation>& plan);
+    // settle_ready(): the final completion of an SQE that made a reservation.
+    void settle_reservation(const Cqe& cqe, PinList& released);
+    // flush(): ValueError when a prepared SQE's user_data is that of an SQE with a reservation.
+    void check_no_reservation_user_data() const;
+    // close(): the reservations whose SQE's completion was never seen.
+    void forget_reservations(bool drained) noexcept;
+    // Polls flushed with CQE_SKIP_SUCCESS (members of a skip chain), by the chain's user_data,
+    // while it is in flight: such a poll cannot be renamed (its chain's one completion may
+    // then come under either user_data).
+    std::unordered_set<std::uint64_t> skip_polls_;
     void unregister_fd() noexcept;
     // flush(): raises ValueError for the first unflushed SQE that breaks the chain rules of
     // CQE_SKIP_SUCCESS.
@@ -377,17 +390,19 @@ private:
         if (registered_buffers_ != nullptr) inflight_.pin_to_all(registered_buffers_);
         registered_buffers_.reset();
     }
-    // Messages with a final target CQE whose own completion has not been seen, by their
-    // user_data (unique among the operations in flight): the target, the user_data reserved
-    // there, and a duplicate of the target's fd that the SQE names instead of the caller's, so
-    // that the kernel reaches that ring even if its fd is closed and reused before the message
-    // runs (a linked message may run long after the submit).
-    struct PendingMessage {
+    // Reservations whose SQE's completion has not been seen, by that SQE's user_data (unique
+    // among the operations in flight): the ring holding the reservation, the user_data
+    // reserved there, for a message a duplicate of the target's fd that the SQE names instead
+    // of the caller's (so that the kernel reaches that ring even if its fd is closed and reused
+    // before the message runs: a linked message may run long after the submit), and for a
+    // rename the poll's old user_data.
+    struct Reservation {
         std::weak_ptr<Ring> target;
         std::uint64_t key;
         int fd;
+        std::optional<std::uint64_t> renamed_from;
     };
-    std::unordered_map<std::uint64_t, PendingMessage> messages_;
+    std::unordered_map<std::uint64_t, Reservation> reservations_;
     // Chains using CQE_SKIP_SUCCESS flushed but not all taken by the kernel yet: positions
     // [start, end) and their user_data. Empty unless the flag is used.
     struct SkipChain {

@@ -336,7 +336,7 @@ def test_msg_ring_final_submit_refusals(
                 src.msg_ring(0x65, dst.fd, 1, 2, more=False),
                 src.msg_ring(0x66, src.fd, 1, 0x65, more=False),
             ),
-            "user_data of a message submitted with it",
+            "user_data of a message or poll update submitted with it",
         ),
     ]
     for prepare, match in cases:
@@ -353,10 +353,10 @@ def test_msg_ring_final_submit_refusals(
     src.msg_ring(0x72, dst.fd, 1, 2, more=False)
     src.submit()
     src.nop(0x72)
-    with pytest.raises(ValueError, match="message in flight"):
+    with pytest.raises(ValueError, match="message with a final CQE or a poll update"):
         src.submit()
     dst.msg_ring(0x81, src.fd, 1, 0x72, more=False)
-    with pytest.raises(ValueError, match="user_data of a message that ring has in flight"):
+    with pytest.raises(ValueError, match="user_data of an SQE with a reservation"):
         dst.submit()
     assert dst.in_flight == 1  # src's message only
     src.close()  # cancels the read and the message linked to it
