@@ -839,6 +839,22 @@ Prepared make_cmd_sock(py::handle user_data, py::handle cmd_op, py::handle fd, p
     return p;
 }
 
+// SOCKET_URING_OP_TX_TIMESTAMP (Linux 6.17+): multishot, one 32-byte CQE flagged MORE per TX
+// timestamp on the socket's error queue (see iouring.TxTimestamp); nothing is pinned. The
+// kernel refuses it (-EINVAL) on rings without 32-byte CQEs, so it is refused here first.
+Prepared make_tx_timestamp(const Ring& ring, py::handle user_data, py::handle fd) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    if ((ring.core().flags() & (setup::CQE32 | setup::CQE_MIXED)) == 0) {
+        raise(PyExc_ValueError,
+              "tx_timestamp needs a ring set up with SetupFlags.CQE32 (or CQE_MIXED): each "
+              "timestamp comes in a 32-byte completion");
+    }
+    Prepared p;
+    prep_cmd_sock(p.sqe, ud, socket_cmd::TX_TIMESTAMP, sock, 0, 0, nullptr, 0);
+    return p;
+}
+
 Prepared make_getsockopt(py::handle user_data, py::handle fd, py::handle level, py::handle optname,
                          py::handle optval) {
     return make_cmd_sock(user_data, py::int_(socket_cmd::GETSOCKOPT), fd, level, optname, optval);
@@ -1165,6 +1181,14 @@ void register_net_ops(RingClass& ring, SqeClass& sqe) {
            "io_uring_prep_cmd_sock(3).",
            py::arg("user_data"), py::arg("cmd_op"), py::arg("fd"), py::arg("level") = 0,
            py::arg("optname") = 0, py::arg("optval") = py::none());
+    def_op(ring, sqe, "tx_timestamp", "prep_tx_timestamp", &make_tx_timestamp,
+           "Prepares a multishot read of fd's TX timestamps (SOCKET_URING_OP_TX_TIMESTAMP, "
+           "Linux 6.17+; enable them with SO_TIMESTAMPING): one 32-byte completion flagged "
+           "CqeFlags.MORE per timestamp, decoded by iouring.TxTimestamp.from_cqe (res: tskey, "
+           "flags >> 17: tstype, bit 16: hardware, big_cqe: tv_sec, tv_nsec), until cancelled. "
+           "Raises ValueError on a ring without SetupFlags.CQE32 or CQE_MIXED. Matches "
+           "io_uring_prep_cmd_sock(3).",
+           py::arg("user_data"), py::arg("fd"));
     def_op(ring, sqe, "getsockopt", "prep_getsockopt", &make_getsockopt,
            "Prepares getsockopt(fd, level, optname) into optval (a writable buffer); res is "
            "the option's length. Matches io_uring_prep_cmd_sock(3).",
