@@ -727,17 +727,10 @@ void Ring::add_live_tags(const std::vector<std::uint64_t>& tags, std::size_t cou
 }
 
 void Ring::check_no_tag_user_data() const {
-    const SubmissionQueue& sq = core_.sq();
-    for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
-        std::uint64_t user_data = sq.at(static_cast<std::uint32_t>(position)).user_data;
-        if (live_tags_.count(user_data) != 0) {
-            raise(PyExc_ValueError,
-                  "user_data " + std::to_string(user_data) +
-                      " of a prepared SQE is a live resource tag (registered with tags= and "
-                      "its CQE not seen yet): its completion could not be told from the tag's "
-                      "CQE. Nothing was submitted; change the SQE's user_data");
-        }
-    }
+    check_prepared_user_data(
+        [this](std::uint64_t user_data) { return live_tags_.count(user_data) != 0; },
+        "a live resource tag (registered with tags= and its CQE not seen yet): its completion "
+        "could not be told from the tag's CQE");
 }
 
 void Ring::resize(unsigned sq_entries, unsigned cq_entries) {

@@ -378,6 +378,20 @@ private:
     // flush(): ValueError (before anything is published) when a prepared SQE's user_data is a
     // live tag.
     void check_no_tag_user_data() const;
+    // ValueError "user_data N of a prepared SQE is <what>. Nothing was submitted; ..." for the
+    // first unflushed SQE whose user_data `taken` holds.
+    template <typename Taken>
+    void check_prepared_user_data(Taken taken, const char* what) const {
+        const SubmissionQueue& sq = core_.sq();
+        for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
+            std::uint64_t user_data = sq.at(static_cast<std::uint32_t>(position)).user_data;
+            if (taken(user_data)) {
+                raise(PyExc_ValueError, "user_data " + std::to_string(user_data) +
+                                            " of a prepared SQE is " + what +
+                                            ". Nothing was submitted; change the SQE's user_data");
+            }
+        }
+    }
 
     // Drops the current registered-buffer table. Operations flushed under it pinned it (see
     // flush()), but one flushed earlier may resolve buf_index against it later than its flush:

@@ -249,17 +249,10 @@ void Ring::settle_reservation(const Cqe& cqe, PinList& released) {
 }
 
 void Ring::check_no_reservation_user_data() const {
-    const SubmissionQueue& sq = core_.sq();
-    for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
-        std::uint64_t user_data = sq.at(static_cast<std::uint32_t>(position)).user_data;
-        if (reservations_.count(user_data) != 0) {
-            raise(PyExc_ValueError,
-                  "user_data " + std::to_string(user_data) +
-                      " of a prepared SQE is that of a message with a final CQE or a poll "
-                      "update renaming a poll, in flight: their completions could not be told "
-                      "apart. Nothing was submitted; change the SQE's user_data");
-        }
-    }
+    check_prepared_user_data(
+        [this](std::uint64_t user_data) { return reservations_.count(user_data) != 0; },
+        "that of a message with a final CQE or a poll update renaming a poll, in flight: their "
+        "completions could not be told apart");
 }
 
 void Ring::forget_reservations(bool drained) noexcept {

@@ -46,6 +46,17 @@ def pinned_read(ring: IoUring, user_data: int, fd: int) -> weakref.ref[Buf]:
     return ref
 
 
+def read_still_pinned_then_done(ring: IoUring, ref: weakref.ref[Buf], w: int, key: int) -> None:
+    """The read of pinned_read is still counted and its buffer pinned; then it completes (one
+    byte written to w) and releases it."""
+    gc.collect()
+    assert (ring.in_flight, ring.pinned) == (1, 1) and ref() is not None
+    os.write(w, b"d")
+    assert ring.copy_cqe(timeout=10) == Cqe(key, 1, 0)
+    gc.collect()
+    assert (ring.in_flight, ring.pinned, ref()) == (0, 0, None)
+
+
 @pytest.fixture
 def raw_ring_fd() -> Iterator[int]:
     """An io_uring made with the raw syscall, unknown to iouring (as a ring of another library
@@ -59,11 +70,26 @@ def raw_ring_fd() -> Iterator[int]:
     os.close(fd)
 
 
-def test_msg_ring_final_keeps_the_targets_pins(
-    make_ring: Callable[..., IoUring], pipe: tuple[int, int]
-) -> None:
+@pytest.fixture
+def src_dst(make_ring: Callable[..., IoUring]) -> tuple[IoUring, IoUring]:
+    """A sender and a target ring of the current configuration, with MSG_RING probed."""
     src, dst = make_ring(4), make_ring(4)
     require_ops(src, Op.MSG_RING)
+    return src, dst
+
+
+@pytest.fixture
+def default_src_dst(make_default_ring: Callable[..., IoUring]) -> tuple[IoUring, IoUring]:
+    """src_dst of the default configuration."""
+    src, dst = make_default_ring(4), make_default_ring(4)
+    require_ops(src, Op.MSG_RING)
+    return src, dst
+
+
+def test_msg_ring_final_keeps_the_targets_pins(
+    src_dst: tuple[IoUring, IoUring], pipe: tuple[int, int]
+) -> None:
+    src, dst = src_dst
     r, w = pipe
     ref = pinned_read(dst, 0xDA7A, r)
     sqe = src.msg_ring(0x5E4D, dst.fd, 7, 0xDA7A, more=False)
@@ -71,20 +97,13 @@ def test_msg_ring_final_keeps_the_targets_pins(
     assert (sqe.rw_flags, sqe.splice_fd_in) == (0, 0)
     assert run_one(src) == Cqe(0x5E4D, 0, 0)
     assert dst.copy_cqe(timeout=10) == Cqe(0xDA7A, 7, 0)  # final, like the read's will be
-    gc.collect()
-    assert (dst.in_flight, dst.pinned) == (1, 1)  # the read is counted, its buffer pinned
-    assert ref() is not None
-    os.write(w, b"data")
-    assert dst.copy_cqe(timeout=10) == Cqe(0xDA7A, 4, 0)
-    gc.collect()
-    assert (dst.in_flight, dst.pinned, ref()) == (0, 0, None)
+    read_still_pinned_then_done(dst, ref, w, 0xDA7A)
 
 
 def test_msg_ring_final_before_the_read_completes_in_either_order(
-    make_ring: Callable[..., IoUring], pipe: tuple[int, int]
+    src_dst: tuple[IoUring, IoUring], pipe: tuple[int, int]
 ) -> None:
-    src, dst = make_ring(4), make_ring(4)
-    require_ops(src, Op.MSG_RING)
+    src, dst = src_dst
     require_kernel("6.3", "IORING_MSG_RING_FLAGS_PASS")
     r, w = pipe
     ref = pinned_read(dst, 0xBEEF, r)
@@ -98,10 +117,9 @@ def test_msg_ring_final_before_the_read_completes_in_either_order(
 
 
 def test_msg_ring_final_counts_on_the_target_until_reaped(
-    make_ring: Callable[..., IoUring],
+    src_dst: tuple[IoUring, IoUring],
 ) -> None:
-    src, dst = make_ring(4), make_ring(4)
-    require_ops(src, Op.MSG_RING)
+    src, dst = src_dst
     src.msg_ring(0x21, dst.fd, 3, 0x22, more=False)
     assert dst.in_flight == 0
     assert run_one(src) == Cqe(0x21, 0, 0)
@@ -142,9 +160,8 @@ def test_msg_ring_final_failure_drops_the_reservation(make_ring: Callable[..., I
         dst.close()
 
 
-def test_msg_ring_fd_post_cqe(make_ring: Callable[..., IoUring], tmp_file: Any, pipe: Any) -> None:
-    src, dst = make_ring(4), make_ring(4)
-    require_ops(src, Op.MSG_RING)
+def test_msg_ring_fd_post_cqe(src_dst: tuple[IoUring, IoUring], tmp_file: Any, pipe: Any) -> None:
+    src, dst = src_dst
     f = tmp_file(b"passed along")
     src.register_files([f.fd])
     dst.register_files_sparse(4)
@@ -173,13 +190,14 @@ def test_msg_ring_fd_post_cqe(make_ring: Callable[..., IoUring], tmp_file: Any, 
 
 
 def test_msg_ring_final_survives_the_reuse_of_the_targets_fd(
-    make_default_ring: Callable[..., IoUring], pipe: tuple[int, int]
+    default_src_dst: tuple[IoUring, IoUring],
+    make_default_ring: Callable[..., IoUring],
+    pipe: tuple[int, int],
 ) -> None:
     """A message linked behind a read runs long after the submit: the SQE names a duplicate of
     the target's fd, so closing the target and opening a ring on the same number cannot
     redirect it there."""
-    src, dst = make_default_ring(4), make_default_ring(4)
-    require_ops(src, Op.MSG_RING)
+    src, dst = default_src_dst
     r, w = pipe
     number = dst.fd
     src.read(0x41, r, bytearray(1), -1).flags |= SqeFlags.IO_LINK
@@ -205,10 +223,9 @@ def test_msg_ring_final_survives_the_reuse_of_the_targets_fd(
 
 
 def test_msg_ring_final_close_of_the_sender_drops_the_reservation(
-    make_default_ring: Callable[..., IoUring], pipe: tuple[int, int]
+    default_src_dst: tuple[IoUring, IoUring], pipe: tuple[int, int]
 ) -> None:
-    src, dst = make_default_ring(4), make_default_ring(4)
-    require_ops(src, Op.MSG_RING)
+    src, dst = default_src_dst
     r, _w = pipe
     src.read(0x51, r, bytearray(1), -1).flags |= SqeFlags.IO_LINK
     src.msg_ring(0x52, dst.fd, 1, 0x53, more=False)
@@ -220,11 +237,10 @@ def test_msg_ring_final_close_of_the_sender_drops_the_reservation(
 
 
 def test_push_sqes_msg_ring_without_more_keeps_the_read_pinned(
-    make_ring: Callable[..., IoUring], pipe: tuple[int, int]
+    src_dst: tuple[IoUring, IoUring], pipe: tuple[int, int]
 ) -> None:
     """A raw MSG_RING without FLAGS_PASS carrying the user_data of a read in flight."""
-    src, dst = make_ring(4), make_ring(4)
-    require_ops(src, Op.MSG_RING)
+    src, dst = src_dst
     r, w = pipe
     ref = pinned_read(dst, 0xDA7A, r)
     sqes = np.zeros(1, dtype=SQE_DTYPE)
@@ -236,11 +252,7 @@ def test_push_sqes_msg_ring_without_more_keeps_the_read_pinned(
     assert src.push_sqes(sqes) == 1
     assert run_one(src) == Cqe(0x99, 0, 0)
     assert dst.copy_cqe(timeout=10) == Cqe(0xDA7A, 5, 0)
-    gc.collect()
-    assert (dst.in_flight, dst.pinned) == (1, 1) and ref() is not None
-    os.write(w, b"q")
-    assert dst.copy_cqe(timeout=10) == Cqe(0xDA7A, 1, 0)
-    assert (dst.in_flight, dst.pinned) == (0, 0)
+    read_still_pinned_then_done(dst, ref, w, 0xDA7A)
 
 
 def test_final_messages_to_unknown_rings_are_refused(
