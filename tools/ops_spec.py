@@ -641,10 +641,15 @@ OPS = [
             "Prepares an update of the poll old_user_data: its events to poll_mask with "
             "PollFlags.UPDATE_EVENTS. The update changes the mask only: ADD_MULTI is passed to "
             "the kernel, but a single-shot poll stays single-shot (prepare a poll_multishot for "
-            "that). new_user_data must be 0 without UPDATE_USER_DATA (the kernel's EINVAL). "
-            "UPDATE_USER_DATA with a new_user_data different from old_user_data raises "
-            "ValueError: the ring tracks operations, and the memory they keep alive, by "
-            "user_data. Matches io_uring_prep_poll_update(3)."
+            "that). new_user_data must be 0 without UPDATE_USER_DATA (the kernel's EINVAL). With "
+            "UPDATE_USER_DATA the poll's later CQEs carry new_user_data: the submit reserves "
+            "new_user_data on this ring's count of operations in flight, and this update's CQE "
+            "settles it (res 0: the poll now counts under new_user_data only; -ENOENT or "
+            "-EALREADY, when the poll fired or ended first: it keeps old_user_data, and the "
+            "reservation goes). Such an update needs a user_data that no other operation in "
+            "flight uses (nor old_user_data or new_user_data), new_user_data may not be a live "
+            "resource tag, and a poll skipped by a CQE_SKIP_SUCCESS chain cannot be renamed "
+            "(ValueError at submit, nothing submitted). Matches io_uring_prep_poll_update(3)."
         ),
     ),
     Op(
@@ -678,35 +683,56 @@ OPS = [
         "msg_ring",
         "control",
         make="make_msg_ring",
-        args="user_data: int, fd: _FileDescriptor, len: int, data: int, cqe_flags: int = 0",
+        args=(
+            "user_data: int, fd: _FileDescriptor, len: int, data: int, cqe_flags: int = 0, *, "
+            "more: bool = True"
+        ),
         doc=(
             "Prepares a message to the ring whose fd is fd: it gets a CQE {user_data: data, res: "
-            "len, flags: cqe_flags | CqeFlags.MORE}; this ring's CQE has res 0. MORE is always "
-            "set (IORING_MSG_RING_FLAGS_PASS, Linux 6.3+; older kernels complete with -EINVAL): a "
-            "CQE without MORE would count, in the target ring, as the final completion of an "
-            "operation with that user_data and release the memory it pins. Raises ValueError for "
-            "cqe_flags SKIP or F_32. Matches io_uring_prep_msg_ring_cqe_flags(3)."
+            "len, flags: cqe_flags | CqeFlags.MORE}; this ring's CQE has res 0 (or -errno: then "
+            "the target got nothing). MORE is set by default (IORING_MSG_RING_FLAGS_PASS, Linux "
+            "6.3+; older kernels complete with -EINVAL), so that the target counts the CQE as no "
+            "operation's last. more=False sends flags cqe_flags exactly (flags 0 needs no "
+            "FLAGS_PASS: Linux 5.18+); fd must then be an open IoUring of this process, and the "
+            "submit reserves data on its count of operations in flight, so that the message's CQE "
+            "ends the reservation rather than an operation with that user_data (whose memory "
+            "stays pinned until both were reaped); the reservation goes if this ring's CQE "
+            "reports a failure. Such a message needs a user_data no other operation in flight "
+            "here uses, and data may not be a live resource tag of the target (ValueError at "
+            "submit, nothing submitted). The rings of other processes cannot be protected this "
+            "way: ValueError naming fd. Raises ValueError for cqe_flags SKIP or F_32, and MORE "
+            "with more=False. Matches io_uring_prep_msg_ring_cqe_flags(3)."
         ),
     ),
     Op(
         "msg_ring_fd",
         "control",
         make="make_msg_ring_fd",
-        args="user_data: int, fd: _FileDescriptor, source_fd: int, target_fd: int, data: int = 0",
+        args=(
+            "user_data: int, fd: _FileDescriptor, source_fd: int, target_fd: int, data: int = 0, "
+            "*, post_cqe: bool = False"
+        ),
         doc=(
             "Prepares the passing of this ring's registered file source_fd (a slot) into slot "
             "target_fd (or FILE_INDEX_ALLOC) of the ring whose fd is fd; res is 0 (or the slot "
-            "allocated). The target gets no CQE (IORING_MSG_RING_CQE_SKIP is always set: the "
-            "kernel would post it without CqeFlags.MORE, and the target would count it as the "
-            "final completion of an operation with user_data data); follow with msg_ring() to "
-            "notify it. Matches io_uring_prep_msg_ring_fd(3)."
+            "allocated). By default the target gets no CQE (IORING_MSG_RING_CQE_SKIP: the kernel "
+            "posts it without CqeFlags.MORE, and the target would count it as the final "
+            "completion of an operation with user_data data). post_cqe=True asks for it, "
+            "{user_data: data, res: the slot or 0, flags: 0}, under the rules of "
+            "msg_ring(more=False): fd must be an open IoUring of this process (ValueError naming "
+            "fd otherwise) and data is reserved there until the CQE is reaped. A res of "
+            "-EOVERFLOW here means the file was installed but no CQE posted. Matches "
+            "io_uring_prep_msg_ring_fd(3)."
         ),
     ),
     Op(
         "msg_ring_fd_alloc",
         "control",
         make="make_msg_ring_fd_alloc",
-        args="user_data: int, fd: _FileDescriptor, source_fd: int, data: int = 0",
+        args=(
+            "user_data: int, fd: _FileDescriptor, source_fd: int, data: int = 0, *, "
+            "post_cqe: bool = False"
+        ),
         doc=(
             "msg_ring_fd() into a free slot of the target ring (res is the slot). Matches "
             "io_uring_prep_msg_ring_fd_alloc(3)."
@@ -1172,6 +1198,20 @@ OPS = [
         doc=(
             "Prepares setsockopt(fd, level, optname, optval) with optval an int or a bytes-like "
             "object. Matches io_uring_prep_cmd_sock(3)."
+        ),
+    ),
+    Op(
+        "tx_timestamp",
+        "net",
+        make="make_tx_timestamp",
+        args="user_data: int, fd: _FileDescriptor",
+        doc=(
+            "Prepares a multishot read of fd's TX timestamps (SOCKET_URING_OP_TX_TIMESTAMP, Linux "
+            "6.17+; enable them with SO_TIMESTAMPING): one 32-byte completion flagged "
+            "CqeFlags.MORE per timestamp, decoded by iouring.TxTimestamp.from_cqe (res: tskey, "
+            "flags >> 17: tstype, bit 16: hardware, big_cqe: tv_sec, tv_nsec), until cancelled. "
+            "Raises ValueError on a ring without SetupFlags.CQE32 or CQE_MIXED. Matches "
+            "io_uring_prep_cmd_sock(3)."
         ),
     ),
     Op(

@@ -145,6 +145,9 @@ constexpr SkipRule LTIMEOUT{Skip::LinkTimeout};
 constexpr SkipRule DRIVER{Skip::Driver};
 constexpr Limit ANY{};
 constexpr Limit DATASYNC{RW_FLAGS, kFsyncDatasync, "only FsyncFlags.DATASYNC is defined"};
+constexpr Limit MSG_DATA{ADDR, 0,
+                         "only IORING_MSG_DATA (addr 0) is accepted by push_sqes (fd passing "
+                         "reads a registered file from addr3: use msg_ring_fd())"};
 constexpr Limit POLL_FIRST{IOPRIO, recvsend::POLL_FIRST,
                            "only IORING_RECVSEND_POLL_FIRST is accepted by push_sqes (fixed "
                            "buffers, multishot and bundles need the operation's ring method)"};
@@ -153,8 +156,9 @@ constexpr Limit POLL_FIRST{IOPRIO, recvsend::POLL_FIRST,
 // The rows: X(op, edit, push fields, memory, fixed, skip, limit).
 //
 // Not editable, and why: TIMEOUT_REMOVE (an UPDATE flag makes off a pointer), MSG_RING (rw_flags
-// and file_index carry the flag that keeps the target's pins safe), WAITID (off is the siginfo
-// pointer), FUTEX_* (fd is the futex size), FILES_UPDATE (off = FILE_INDEX_ALLOC makes the
+// and file_index say whether the target's CQE is final; push_sqes may set them, as the flush
+// reserves a final CQE's user_data on the target, see ring_messages.cpp), WAITID (off is the
+// siginfo pointer), FUTEX_* (fd is the futex size), FILES_UPDATE (off = FILE_INDEX_ALLOC makes the
 // kernel write fds), MADVISE (rw_flags is the advice, checked against the buffer), OPENAT2,
 // STATX, RENAMEAT, SYMLINKAT, LINKAT, *XATTR (off is a pointer), the socket operations but
 // SOCKET/LISTEN/SHUTDOWN (ioprio and rw_flags select multishot, bundles, fixed buffers),
@@ -202,7 +206,7 @@ constexpr Limit POLL_FIRST{IOPRIO, recvsend::POLL_FIRST,
     X(MKDIRAT,          E, NO,                                                  MNONE,  FNO,    OK,           ANY)        \
     X(SYMLINKAT,        R, NO,                                                  MNONE,  FNO,    OK,           ANY)        \
     X(LINKAT,           R, NO,                                                  MNONE,  FNO,    OK,           ANY)        \
-    X(MSG_RING,         R, NO,                                                  MNONE,  FNO,    OK,           ANY)        \
+    X(MSG_RING,         R, FD | OFF | ADDR | LEN | RW_FLAGS | SPLICE_FD_IN,     MNONE,  FNO,    OK,           MSG_DATA)   \
     X(FSETXATTR,        R, NO,                                                  MNONE,  FNO,    OK,           ANY)        \
     X(SETXATTR,         R, NO,                                                  MNONE,  FNO,    OK,           ANY)        \
     X(FGETXATTR,        R, NO,                                                  MNONE,  FNO,    OK,           ANY)        \

@@ -22,17 +22,13 @@ inline bool is_plain_op(std::uint8_t opcode) { return policy_of(opcode).edit; }
 
 // Whether the kernel, running `sqe`, gives another operation a different user_data: a poll
 // update (POLL_REMOVE) with PollFlags.UPDATE_USER_DATA whose new value (off) differs from the
-// old one (addr). The ring counts operations in flight by user_data, so the renamed operation
-// would leave its old key counted forever and its completion would count against the new key,
-// releasing the memory of another operation still in flight under it. Every path that writes
-// an SQE refuses these: the prep methods, the Sqe field setters and push_sqes.
+// old one (addr). The ring counts operations in flight by user_data, so Ring::flush reserves
+// the new user_data for the renamed poll and moves its count once the update's completion
+// says it succeeded (see ring_reservations.cpp).
 inline bool renames_user_data(const Sqe& sqe) noexcept {
     return sqe.opcode == static_cast<std::uint8_t>(Op::POLL_REMOVE) &&
            (sqe.len & poll::UPDATE_USER_DATA) != 0 && sqe.off != sqe.addr;
 }
-inline constexpr const char* kRenameRefused =
-    "PollFlags.UPDATE_USER_DATA with a new user_data (off) other than the old one (addr) is "
-    "refused: the ring tracks operations (and the memory they pin) by user_data";
 
 // The errors every operation shares, added to each docstring before its closing
 // "Matches io_uring_prep_<op>(3)." so that help() shows them on every method.

@@ -7,10 +7,14 @@
 // msg_ring and the pins of the target ring: a ring releases the pins of an operation when a
 // final CQE (one without CqeFlags.MORE) arrives for its user_data. A CQE that another ring
 // posts into one of our rings with user_data X would therefore release the pins of an
-// operation X still in flight there. So our data messages always pass CQE flags
-// (IORING_MSG_RING_FLAGS_PASS) that include CqeFlags.MORE, which no ring counts as final; and
-// fd passing, whose target CQE the kernel posts with flags 0, always skips the target CQE
-// (IORING_MSG_RING_CQE_SKIP).
+// operation X still in flight there. So by default our data messages pass CQE flags
+// (IORING_MSG_RING_FLAGS_PASS) that include CqeFlags.MORE, which no ring counts as final, and
+// fd passing, whose target CQE the kernel posts with flags 0, skips the target CQE
+// (IORING_MSG_RING_CQE_SKIP). A final CQE (more=False, post_cqe=True) is taken only for a
+// target that is an open IoUring of this process: the submit reserves the message's user_data
+// on the target's in-flight table (see ring_messages.cpp). Any other target (a ring of another
+// process, or one this process made without iouring) could not be protected, so the prep
+// methods and the submit refuse it.
 #include <pybind11/native_enum.h>
 #include <pybind11/numpy.h>
 
@@ -28,6 +32,9 @@
 #include "pins.hpp"
 
 namespace iouring::bindings {
+
+// Defined in register_ops_net.cpp: a flag taken as a bool, TypeError naming it otherwise.
+bool to_bool(py::handle h, const char* name);
 
 namespace {
 
@@ -187,14 +194,6 @@ Prepared make_poll_update(py::handle user_data, py::handle old_user_data, py::ha
     std::uint32_t f = to_u32(flags, "flags");
     check_bits(f, poll::UPDATE_EVENTS | poll::UPDATE_USER_DATA | poll::ADD_MULTI, "flags",
                "PollFlags UPDATE_EVENTS, UPDATE_USER_DATA, ADD_MULTI");
-    // The ring counts operations in flight by user_data; one that changes it in the kernel
-    // would leave its old key counted forever and could complete (and unpin) another
-    // operation under the new key.
-    if ((f & poll::UPDATE_USER_DATA) != 0 && new_ud != old_ud) {
-        raise(PyExc_ValueError,
-              "flags: PollFlags.UPDATE_USER_DATA with a different new_user_data is refused: the "
-              "ring tracks operations (and the memory they pin) by user_data");
-    }
     prep_poll_update(p.sqe, ud, old_ud, new_ud, mask, f);
     return p;
 }
@@ -241,38 +240,65 @@ Prepared make_epoll_wait(py::handle user_data, py::handle epfd, py::handle event
 // ---------------------------------------------------------------------------------------------
 // Messages between rings (see the comment at the top of the file)
 
+// A message whose target CQE is final needs a target that is an open ring of this process
+// (checked again at submit, when the reservation is made).
+void check_final_target(std::int32_t fd, const char* keyword) {
+    if (Ring::find_by_fd(fd) != nullptr) return;
+    raise(PyExc_ValueError,
+          "fd: " + std::to_string(fd) + " is not an open IoUring of this process, and " + keyword +
+              " sends it a final CQE (without CqeFlags.MORE), which would count there as the "
+              "final completion of an operation with that user_data and release its memory; "
+              "only the rings of this process can be protected from that");
+}
+
 Prepared make_msg_ring(py::handle user_data, py::handle fd, py::handle len, py::handle data,
-                       py::handle cqe_flags) {
+                       py::handle cqe_flags, py::handle more) {
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t target = to_fd(fd, "fd");
     std::uint32_t res = to_res_word(len, "len");
     std::uint64_t value = to_u64(data, "data");
     std::uint32_t flags = to_u32(cqe_flags, "cqe_flags");
+    bool keep_more = to_bool(more, "more");
     if ((flags & (cqe_flags::SKIP | cqe_flags::F_32)) != 0) {
         raise(PyExc_ValueError,
               "cqe_flags: CqeFlags.SKIP and CqeFlags.F_32 are refused (they "
               "change how the target ring's CQ is read)");
     }
-    prep_msg_ring_cqe_flags(p.sqe, ud, target, res, value, 0, flags | cqe_flags::MORE);
+    if (keep_more) {
+        prep_msg_ring_cqe_flags(p.sqe, ud, target, res, value, 0, flags | cqe_flags::MORE);
+        return p;
+    }
+    if ((flags & cqe_flags::MORE) != 0) {
+        raise(PyExc_ValueError, "cqe_flags: CqeFlags.MORE with more=False");
+    }
+    check_final_target(target, "more=False");
+    // Without flags to pass the kernel posts flags 0, and FLAGS_PASS (Linux 6.3+) is not needed.
+    if (flags == 0) {
+        prep_msg_ring(p.sqe, ud, target, res, value, 0);
+    } else {
+        prep_msg_ring_cqe_flags(p.sqe, ud, target, res, value, 0, flags);
+    }
     return p;
 }
 
 Prepared make_msg_ring_fd(py::handle user_data, py::handle fd, py::handle source_fd,
-                          py::handle target_fd, py::handle data) {
+                          py::handle target_fd, py::handle data, py::handle post_cqe) {
     Prepared p;
     std::uint64_t ud = to_u64(user_data, "user_data");
     std::int32_t target = to_fd(fd, "fd");
     std::uint32_t source = to_file_index(source_fd, "source_fd", SlotAlloc::Refused);
     std::uint32_t slot = to_file_index(target_fd, "target_fd", SlotAlloc::Allowed);
     std::uint64_t value = to_u64(data, "data");
-    prep_msg_ring_fd(p.sqe, ud, target, source, slot, value, msg_ring::CQE_SKIP);
+    bool post = to_bool(post_cqe, "post_cqe");
+    if (post) check_final_target(target, "post_cqe=True");
+    prep_msg_ring_fd(p.sqe, ud, target, source, slot, value, post ? 0 : msg_ring::CQE_SKIP);
     return p;
 }
 
 Prepared make_msg_ring_fd_alloc(py::handle user_data, py::handle fd, py::handle source_fd,
-                                py::handle data) {
-    return make_msg_ring_fd(user_data, fd, source_fd, py::int_(kFileIndexAlloc), data);
+                                py::handle data, py::handle post_cqe) {
+    return make_msg_ring_fd(user_data, fd, source_fd, py::int_(kFileIndexAlloc), data, post_cqe);
 }
 
 // ---------------------------------------------------------------------------------------------

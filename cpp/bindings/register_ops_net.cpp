@@ -852,6 +852,22 @@ Prepared make_cmd_sock(py::handle user_data, py::handle cmd_op, py::handle fd, p
     return p;
 }
 
+// SOCKET_URING_OP_TX_TIMESTAMP (Linux 6.17+): multishot, one 32-byte CQE flagged MORE per TX
+// timestamp on the socket's error queue (see iouring.TxTimestamp); nothing is pinned. The
+// kernel refuses it (-EINVAL) on rings without 32-byte CQEs, so it is refused here first.
+Prepared make_tx_timestamp(const Ring& ring, py::handle user_data, py::handle fd) {
+    std::uint64_t ud = to_u64(user_data, "user_data");
+    std::int32_t sock = to_fd(fd, "fd");
+    if ((ring.core().flags() & (setup::CQE32 | setup::CQE_MIXED)) == 0) {
+        raise(PyExc_ValueError,
+              "tx_timestamp needs a ring set up with SetupFlags.CQE32 (or CQE_MIXED): each "
+              "timestamp comes in a 32-byte completion");
+    }
+    Prepared p;
+    prep_cmd_sock(p.sqe, ud, socket_cmd::TX_TIMESTAMP, sock, 0, 0, nullptr, 0);
+    return p;
+}
+
 Prepared make_getsockopt(py::handle user_data, py::handle fd, py::handle level, py::handle optname,
                          py::handle optval) {
     return make_cmd_sock(user_data, py::int_(socket_cmd::GETSOCKOPT), fd, level, optname, optval);

@@ -367,8 +367,9 @@ void register_registration(RingClass& cls) {
                    "Posts a CQE {user_data: data, res: len, flags: cqe_flags | CqeFlags.MORE} to "
                    "the ring `target` (an IoUring or a ring fd) without a ring of ours "
                    "(IORING_REGISTER_SEND_MSG_RING, Linux 6.13+), synchronously. MORE is always "
-                   "set, as for msg_ring(): a CQE without it would count in the target as the "
-                   "final completion of an operation with that user_data. Raises "
+                   "set: a CQE without it would count in the target as the final completion "
+                   "of an operation with that user_data (msg_ring(more=False) sends one to a "
+                   "ring of this process, reserving that user_data there). Raises "
                    "TypeError/ValueError/OverflowError naming the argument (cqe_flags SKIP or "
                    "F_32 are refused), OSError from the kernel (EINVAL: older kernel or not a "
                    "ring; EBADFD: the target is disabled).");

@@ -66,9 +66,6 @@ void def_plain_field(SqeClass& cls, const char* name, T Sqe::*member, Convert co
             Sqe& sqe = plain_sqe(h, name);
             Sqe changed = sqe;
             changed.*member = converted;
-            if (renames_user_data(changed)) {
-                raise(PyExc_ValueError, std::string("Sqe.") + name + ": " + kRenameRefused);
-            }
             check_policy(h, changed, name, true);
             sqe.*member = converted;
         },

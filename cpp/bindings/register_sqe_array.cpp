@@ -163,7 +163,6 @@ std::uint32_t push_sqes(Ring& ring, py::handle sqes_arg, py::handle buffer_arg) 
                    "method with provided buffers");
         }
         check_unused(i, s, fields_of(s));
-        if (renames_user_data(s)) refuse(i, kRenameRefused);
         if (const Limit* limit = broken_limit(s)) {
             refuse(i, std::string(field_name(limit->field)) + " of " + op_name(s.opcode) + ": " +
                           limit->doc);
@@ -233,14 +232,18 @@ void register_sqe_array(py::module_& m, RingClass& ring) {
              "WRITE, SEND and RECV must lie inside `buffer`, which is pinned for those "
              "operations (writable when the kernel writes into it); addr/len of READ_FIXED and "
              "WRITE_FIXED must lie inside registered buffer buf_index; fields an opcode does not "
-             "use must be 0; BUFFER_SELECT is refused, and so is a "
-             "POLL_REMOVE with PollFlags.UPDATE_USER_DATA whose off (new user_data) differs "
-             "from its addr (old user_data). CQE_SKIP_SUCCESS follows the rules of Sqe.flags "
+             "use must be 0; BUFFER_SELECT is refused. A POLL_REMOVE with "
+             "PollFlags.UPDATE_USER_DATA whose off (new user_data) differs from its addr (old "
+             "user_data) has the rules of poll_update(), checked at submit. A MSG_RING data "
+             "message (addr 0) whose "
+             "target CQE is final (no FLAGS_PASS in rw_flags, or splice_fd_in, the flags "
+             "passed, without CqeFlags.MORE) has the rules of msg_ring(more=False), checked "
+             "at submit. CQE_SKIP_SUCCESS follows the rules of Sqe.flags "
              "(the members of a linked chain before its last one, all with one user_data; the "
              "chain's rules are checked at submit).\n\n"
              "Accepted opcodes: NOP, READ, WRITE, READ_FIXED, WRITE_FIXED, FSYNC, CLOSE, "
              "FADVISE, FALLOCATE, SYNC_FILE_RANGE, FTRUNCATE, SHUTDOWN, SPLICE, TEE, POLL_ADD, "
-             "POLL_REMOVE, ASYNC_CANCEL, SOCKET, LISTEN, SEND, RECV.\n\n"
+             "POLL_REMOVE, ASYNC_CANCEL, SOCKET, LISTEN, SEND, RECV, MSG_RING.\n\n"
              "On SetupFlags.SQE128 rings the same 64-byte SQE_DTYPE entries are taken; the "
              "second half of each 128-byte slot (used only by URING_CMD, which push_sqes "
              "refuses) is zeroed.");

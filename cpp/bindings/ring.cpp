@@ -158,6 +158,8 @@ std::uint32_t Ring::flush() {
     SubmissionQueue& sq = core_.sq();
     if (handed_out_ == flushed_) return core_.flush_sq();
     if (!live_tags_.empty()) check_no_tag_user_data();
+    if (!reservations_.empty()) check_no_reservation_user_data();
+    std::vector<PlannedReservation> planned = plan_reservations();  // raises before any change
     if (skip_flag_used().load(std::memory_order_relaxed)) [[unlikely]] {
         std::uint8_t flags = 0;  // every flag of the range: one byte per SQE, no branch
         for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
@@ -165,10 +167,12 @@ std::uint32_t Ring::flush() {
         }
         if ((flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
             check_skip_chains();  // raises before anything changes
+            reserve(planned);
             flush_skip_chains();
             return core_.flush_sq();
         }
     }
+    if (!planned.empty()) reserve(planned);
     constexpr std::uint8_t links = sqe_flags::IO_LINK | sqe_flags::IO_HARDLINK;
     chain_open_ = (sq.at(static_cast<std::uint32_t>(handed_out_ - 1)).flags & links) != 0;
     for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
@@ -302,6 +306,9 @@ void Ring::flush_skip_chains() {
         const Sqe& sqe = sq.at(static_cast<std::uint32_t>(position));
         PinList& pins = flushed_pins(position, sqe);
         if ((sqe.flags & sqe_flags::CQE_SKIP_SUCCESS) != 0) {
+            if (sqe.opcode == static_cast<std::uint8_t>(Op::POLL_ADD)) {
+                skip_polls_.insert(sqe.user_data);
+            }
             if (!in_chain) start = position;
             in_chain = true;
             for (Pin& pin : pins) chain.push_back(std::move(pin));
@@ -674,7 +681,11 @@ void Ring::settle_ready(std::uint32_t count, PinList& released) {
         // always flagged MORE, is never taken for one): no operation has this user_data
         // (see check_tags_free).
         if (!live_tags_.empty() && settle_tag(cqe.user_data, released)) continue;
+        if (!reservations_.empty()) settle_reservation(cqe, released);
         inflight_.complete(cqe.user_data, released);
+        if (!skip_polls_.empty() && !inflight_.contains(cqe.user_data)) {
+            skip_polls_.erase(cqe.user_data);
+        }
     }
 }
 
@@ -716,17 +727,10 @@ void Ring::add_live_tags(const std::vector<std::uint64_t>& tags, std::size_t cou
 }
 
 void Ring::check_no_tag_user_data() const {
-    const SubmissionQueue& sq = core_.sq();
-    for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
-        std::uint64_t user_data = sq.at(static_cast<std::uint32_t>(position)).user_data;
-        if (live_tags_.count(user_data) != 0) {
-            raise(PyExc_ValueError,
-                  "user_data " + std::to_string(user_data) +
-                      " of a prepared SQE is a live resource tag (registered with tags= and "
-                      "its CQE not seen yet): its completion could not be told from the tag's "
-                      "CQE. Nothing was submitted; change the SQE's user_data");
-        }
-    }
+    check_prepared_user_data(
+        [this](std::uint64_t user_data) { return live_tags_.count(user_data) != 0; },
+        "a live resource tag (registered with tags= and its CQE not seen yet): its completion "
+        "could not be told from the tag's CQE");
 }
 
 void Ring::resize(unsigned sq_entries, unsigned cq_entries) {
@@ -1013,6 +1017,7 @@ void Ring::close_impl(bool from_close) {
     if (forked) {
         // Our pins are the child's copies of the parent's objects: the kernel never writes
         // into the child's memory, so they can all go.
+        unregister_fd();
         core_.abandon_after_fork();
     } else {
         SubmissionQueue& sq = core_.sq();
@@ -1038,8 +1043,11 @@ void Ring::close_impl(bool from_close) {
         } else if (must_drain() && !disabled_) {
             drained = drain_for_close(released);
         }
+        unregister_fd();  // before the number can be reused
         core_.close();
     }
+    forget_reservations(drained);
+    skip_polls_.clear();
     unmap_wait_region();  // after the kernel ring: no enter can name a slot of it any more
     closed_ = true;
     PinList kept;

@@ -16,6 +16,8 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "errors.hpp"
@@ -209,6 +211,26 @@ public:
     // Raises ValueError while SQEs are prepared and not yet submitted, OSError from the kernel.
     void resize(unsigned sq_entries, unsigned cq_entries);
 
+    // --- reservations (ring_reservations.cpp) -------------------------------------------
+    // Two kinds of SQE make the kernel post a final CQE under a user_data that no operation of
+    // ours was submitted with, which would count as the final completion of an operation with
+    // that user_data and release its pins:
+    // - a MSG_RING whose CQE on the target ring is final (no CqeFlags.MORE: msg_ring(more=False),
+    //   msg_ring_fd(post_cqe=True), push_sqes). Such a message may only go to a ring of this
+    //   process, which flush() finds by fd;
+    // - a poll update that renames a poll (PollFlags.UPDATE_USER_DATA, new != old): the poll's
+    //   later CQEs come under the new user_data.
+    // flush() reserves that user_data on the in-flight table of the ring that will get the CQE
+    // (one more operation, without pins), so the CQE ends the reservation instead of an
+    // operation. The SQE's own completion says whether the kernel did it: res < 0 means it
+    // did not (nothing posted, the poll not renamed: its CQEs keep the old user_data), and the
+    // reservation is dropped; a successful rename also ends the poll's count under the old
+    // user_data, which no CQE of it will carry any more.
+    //
+    // The open, usable ring of this process whose fd is `fd` (nullptr if none). The registry
+    // holds weak references, under its own lock.
+    static std::shared_ptr<Ring> find_by_fd(int fd);
+
     // --- lifetime --------------------------------------------------------------------------
     // Cancels what is in flight, reaps it (bounded in time) and closes. Pins that could not be
     // released safely are kept for the life of the process, with a ResourceWarning.
@@ -224,8 +246,9 @@ public:
         void* handle = nullptr;  // the SqeHandle inside `object`
     };
     HandleCache& handle_cache() noexcept { return handle_cache_; }
-    // The reference that Sqe handles hold (set once by the Python constructor).
-    void set_self(const std::shared_ptr<Ring>& self) { self_ = self; }
+    // The reference that Sqe handles hold (set once by the Python constructor); from then on
+    // the ring can be found by its fd (find_by_fd) until it closes.
+    void set_self(const std::shared_ptr<Ring>& self);
     [[nodiscard]] std::shared_ptr<Ring> self() const { return self_.lock(); }
 
     IoUring& core() { return core_; }
@@ -244,7 +267,7 @@ private:
     int enter_blocking(unsigned to_submit, unsigned min_complete, unsigned flags,
                        const WaitOptions& wait = {});
     [[nodiscard]] bool must_drain() const {
-        return inflight_.pin_count() != 0 ||
+        return inflight_.pin_count() != 0 || !reservations_.empty() ||
                ((!lifetime_pins_.empty() || tag_pin_count_ != 0) && !inflight_.empty());
     }
     // Accounts for the first `count` ready CQEs, read from the ring itself (never from a copy
@@ -267,6 +290,43 @@ private:
     // close(): IORING_REGISTER_SYNC_CANCEL of everything, bounded by `timeout_ns`.
     void sync_cancel_all(long long timeout_ns);
     void close_impl(bool raise_warning);
+    // flush(): the unflushed SQEs that need a reservation, checked (ValueError, or OSError when
+    // a target's fd cannot be duplicated, before anything changes); empty, without allocating,
+    // when there are none.
+    struct PlannedReservation {
+        PlannedReservation(std::uint64_t at, std::shared_ptr<Ring> to, std::uint64_t user_data,
+                           int dup, std::optional<std::uint64_t> old)
+            : position(at), target(std::move(to)), key(user_data), fd(dup), renamed_from(old) {}
+        PlannedReservation(PlannedReservation&& other) noexcept
+            : position(other.position),
+              target(std::move(other.target)),
+              key(other.key),
+              fd(std::exchange(other.fd, -1)),
+              renamed_from(other.renamed_from) {}
+        PlannedReservation(const PlannedReservation&) = delete;
+        PlannedReservation& operator=(const PlannedReservation&) = delete;
+        PlannedReservation& operator=(PlannedReservation&&) = delete;
+        ~PlannedReservation();  // closes `fd` unless reserve() took it
+        std::uint64_t position;
+        std::shared_ptr<Ring> target;
+        std::uint64_t key;
+        int fd;  // a message's duplicate of the target's fd; -1 for a rename
+        std::optional<std::uint64_t> renamed_from;
+    };
+    std::vector<PlannedReservation> plan_reservations() const;
+    // flush(), once every check passed: makes each planned reservation.
+    void reserve(std::vector<PlannedReservation>& plan);
+    // settle_ready(): the final completion of an SQE that made a reservation.
+    void settle_reservation(const Cqe& cqe, PinList& released);
+    // flush(): ValueError when a prepared SQE's user_data is that of an SQE with a reservation.
+    void check_no_reservation_user_data() const;
+    // close(): the reservations whose SQE's completion was never seen.
+    void forget_reservations(bool drained) noexcept;
+    // Polls flushed with CQE_SKIP_SUCCESS (members of a skip chain), by the chain's user_data,
+    // while it is in flight: such a poll cannot be renamed (its chain's one completion may
+    // then come under either user_data).
+    std::unordered_set<std::uint64_t> skip_polls_;
+    void unregister_fd() noexcept;
     // flush(): raises ValueError for the first unflushed SQE that breaks the chain rules of
     // CQE_SKIP_SUCCESS.
     void check_skip_chains() const;
@@ -318,6 +378,20 @@ private:
     // flush(): ValueError (before anything is published) when a prepared SQE's user_data is a
     // live tag.
     void check_no_tag_user_data() const;
+    // ValueError "user_data N of a prepared SQE is <what>. Nothing was submitted; ..." for the
+    // first unflushed SQE whose user_data `taken` holds.
+    template <typename Taken>
+    void check_prepared_user_data(Taken taken, const char* what) const {
+        const SubmissionQueue& sq = core_.sq();
+        for (std::uint64_t position = flushed_; position < handed_out_; ++position) {
+            std::uint64_t user_data = sq.at(static_cast<std::uint32_t>(position)).user_data;
+            if (taken(user_data)) {
+                raise(PyExc_ValueError, "user_data " + std::to_string(user_data) +
+                                            " of a prepared SQE is " + what +
+                                            ". Nothing was submitted; change the SQE's user_data");
+            }
+        }
+    }
 
     // Drops the current registered-buffer table. Operations flushed under it pinned it (see
     // flush()), but one flushed earlier may resolve buf_index against it later than its flush:
@@ -330,6 +404,19 @@ private:
         if (registered_buffers_ != nullptr) inflight_.pin_to_all(registered_buffers_);
         registered_buffers_.reset();
     }
+    // Reservations whose SQE's completion has not been seen, by that SQE's user_data (unique
+    // among the operations in flight): the ring holding the reservation, the user_data
+    // reserved there, for a message a duplicate of the target's fd that the SQE names instead
+    // of the caller's (so that the kernel reaches that ring even if its fd is closed and reused
+    // before the message runs: a linked message may run long after the submit), and for a
+    // rename the poll's old user_data.
+    struct Reservation {
+        std::weak_ptr<Ring> target;
+        std::uint64_t key;
+        int fd;
+        std::optional<std::uint64_t> renamed_from;
+    };
+    std::unordered_map<std::uint64_t, Reservation> reservations_;
     // Chains using CQE_SKIP_SUCCESS flushed but not all taken by the kernel yet: positions
     // [start, end) and their user_data. Empty unless the flag is used.
     struct SkipChain {

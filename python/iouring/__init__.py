@@ -73,6 +73,7 @@ from iouring._net import (
     RecvmsgOut,
     RecvSendFlags,
     SocketCmd,
+    TxTimestamp,
 )
 
 __version__ = "0.1.0"
@@ -139,6 +140,7 @@ __all__ = [
     "SubmissionQueueFull",
     "SyncFileRangeFlags",
     "TimeoutFlags",
+    "TxTimestamp",
     "XattrFlags",
     "__version__",
     "copy_file",

@@ -842,13 +842,33 @@ class Sqe:
         self, user_data: int, epfd: _FileDescriptor, events: _Buffer, flags: int = 0
     ) -> Self: ...
     def prep_msg_ring(
-        self, user_data: int, fd: _FileDescriptor, len: int, data: int, cqe_flags: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        len: int,
+        data: int,
+        cqe_flags: int = 0,
+        *,
+        more: bool = True,
     ) -> Self: ...
     def prep_msg_ring_fd(
-        self, user_data: int, fd: _FileDescriptor, source_fd: int, target_fd: int, data: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        source_fd: int,
+        target_fd: int,
+        data: int = 0,
+        *,
+        post_cqe: bool = False,
     ) -> Self: ...
     def prep_msg_ring_fd_alloc(
-        self, user_data: int, fd: _FileDescriptor, source_fd: int, data: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        source_fd: int,
+        data: int = 0,
+        *,
+        post_cqe: bool = False,
     ) -> Self: ...
     def prep_waitid(
         self,
@@ -1035,6 +1055,7 @@ class Sqe:
     def prep_setsockopt(
         self, user_data: int, fd: _FileDescriptor, level: int, optname: int, optval: _Buffer | int
     ) -> Self: ...
+    def prep_tx_timestamp(self, user_data: int, fd: _FileDescriptor) -> Self: ...
     # --- Sqe: buffer operations ---
     def prep_provide_buffers(
         self, user_data: int, buffer: _Buffer, buf_len: int, nr: int, bgid: int, bid: int = 0
@@ -1403,13 +1424,33 @@ class IoUring:
         self, user_data: int, epfd: _FileDescriptor, events: _Buffer, flags: int = 0
     ) -> Sqe: ...
     def msg_ring(
-        self, user_data: int, fd: _FileDescriptor, len: int, data: int, cqe_flags: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        len: int,
+        data: int,
+        cqe_flags: int = 0,
+        *,
+        more: bool = True,
     ) -> Sqe: ...
     def msg_ring_fd(
-        self, user_data: int, fd: _FileDescriptor, source_fd: int, target_fd: int, data: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        source_fd: int,
+        target_fd: int,
+        data: int = 0,
+        *,
+        post_cqe: bool = False,
     ) -> Sqe: ...
     def msg_ring_fd_alloc(
-        self, user_data: int, fd: _FileDescriptor, source_fd: int, data: int = 0
+        self,
+        user_data: int,
+        fd: _FileDescriptor,
+        source_fd: int,
+        data: int = 0,
+        *,
+        post_cqe: bool = False,
     ) -> Sqe: ...
     def waitid(
         self,
@@ -1592,6 +1633,7 @@ class IoUring:
     def setsockopt(
         self, user_data: int, fd: _FileDescriptor, level: int, optname: int, optval: _Buffer | int
     ) -> Sqe: ...
+    def tx_timestamp(self, user_data: int, fd: _FileDescriptor) -> Sqe: ...
     # --- IoUring: buffer operations ---
     def provide_buffers(
         self, user_data: int, buffer: _Buffer, buf_len: int, nr: int, bgid: int, bid: int = 0

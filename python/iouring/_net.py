@@ -11,7 +11,7 @@ import enum
 import struct
 from dataclasses import dataclass
 
-from iouring._core import Msghdr, SockAddr, parse_cmsgs
+from iouring._core import Cqe, Msghdr, SockAddr, parse_cmsgs
 
 __all__ = [
     "NOTIF_USAGE_ZC_COPIED",
@@ -19,6 +19,7 @@ __all__ = [
     "RecvSendFlags",
     "RecvmsgOut",
     "SocketCmd",
+    "TxTimestamp",
 ]
 
 NOTIF_USAGE_ZC_COPIED = 1 << 31
@@ -54,6 +55,44 @@ class SocketCmd(enum.IntEnum):
     SETSOCKOPT = 3
     TX_TIMESTAMP = 4
     GETSOCKNAME = 5
+
+
+_TSTAMP_HW = 1 << 16  # IORING_CQE_F_TSTAMP_HW
+_TSTAMP_TYPE_SHIFT = 17  # IORING_TIMESTAMP_TYPE_SHIFT
+
+
+@dataclass(frozen=True)
+class TxTimestamp:
+    """One completion of ``tx_timestamp`` (SOCKET_URING_OP_TX_TIMESTAMP), decoded.
+
+    The kernel posts one 32-byte completion flagged ``CqeFlags.MORE`` per timestamp it takes
+    off the socket's error queue: ``res`` is the timestamp key (``tskey``: the counter of
+    ``SOF_TIMESTAMPING_OPT_ID``, or for TCP the byte offset), ``flags >> 17`` the type
+    (``tstype``: ``SCM_TSTAMP_SND`` 0, ``SCM_TSTAMP_SCHED`` 1, ``SCM_TSTAMP_ACK`` 2, ...), bit
+    16 says a hardware timestamp, and ``big_cqe`` is the ``struct io_timespec`` (``tv_sec``,
+    ``tv_nsec``). The final completion (without ``MORE``, for instance ``-ECANCELED`` after a
+    cancel) carries no timestamp: :meth:`from_cqe` raises ``ValueError`` for it.
+    """
+
+    tskey: int
+    tstype: int
+    hardware: bool
+    tv_sec: int
+    tv_nsec: int
+
+    @classmethod
+    def from_cqe(cls, cqe: Cqe) -> TxTimestamp:
+        """Decodes a timestamp completion of a CQE32 (or CQE_MIXED) ring."""
+        big = cqe.big_cqe
+        if big is None or not cqe.flags & 2 or cqe.res < 0:  # CqeFlags.MORE
+            raise ValueError(f"cqe is not a TX timestamp (a CQE32 completion flagged MORE): {cqe}")
+        return cls(
+            tskey=cqe.res,
+            tstype=cqe.flags >> _TSTAMP_TYPE_SHIFT,
+            hardware=bool(cqe.flags & _TSTAMP_HW),
+            tv_sec=big[0],
+            tv_nsec=big[1],
+        )
 
 
 _OUT_HEADER = struct.Struct("=IIII")  # struct io_uring_recvmsg_out

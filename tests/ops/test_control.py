@@ -44,6 +44,7 @@ from iouring import (
     NopFlags,
     Op,
     PollFlags,
+    SetupFlags,
     Siginfo,
     SqeFlags,
     TimeoutFlags,
@@ -51,6 +52,7 @@ from iouring import (
 
 from .conftest import (
     addr_of,
+    reap,
     require_kernel,
     require_ops,
     run_one,
@@ -488,20 +490,160 @@ def test_poll_update_events(ring: IoUring, pipe: tuple[int, int]) -> None:
     assert cqe.flags == 0
 
 
-def test_poll_update_refuses_changing_user_data(ring: IoUring) -> None:
+def test_poll_update_argument_errors(ring: IoUring) -> None:
     before = sq_counters(ring)
-    with pytest.raises(ValueError, match="user_data"):
-        ring.poll_update(1, 0xB041, 0xB051, 0, PollFlags.UPDATE_USER_DATA)
     with pytest.raises(ValueError, match="flags"):
         ring.poll_add(1, 0, select.POLLIN, PollFlags.UPDATE_EVENTS)
     with pytest.raises(OverflowError, match="poll_mask"):
         ring.poll_add(1, 0, -1)
     with pytest.raises(TypeError, match="fd"):
         ring.poll_multishot(1, "0", select.POLLIN)  # type: ignore[arg-type]
+    with pytest.raises(OverflowError, match="new_user_data"):
+        ring.poll_update(1, 2, -1, 0, PollFlags.UPDATE_USER_DATA)
     assert sq_counters(ring) == before
     # The same user_data is harmless (and what liburing users pass to keep it).
     ring.poll_update(2, 0xB041, 0xB041, 0, PollFlags.UPDATE_USER_DATA)
     assert run_one(ring) == Cqe(2, -errno.ENOENT, 0)
+
+
+RENAME = PollFlags.UPDATE_USER_DATA
+
+
+def test_poll_update_renames_then_the_poll_fires_under_the_new_user_data(
+    ring: IoUring, pipe: tuple[int, int]
+) -> None:
+    r, w = pipe
+    ring.poll_add(0xA, r, select.POLLIN)
+    ring.submit()
+    ring.poll_update(0xD, 0xA, 0xB, 0, RENAME)
+    assert run_one(ring) == Cqe(0xD, 0, 0)
+    assert ring.in_flight == 1  # the poll, now under 0xB only
+    os.write(w, b"x")
+    assert ring.copy_cqe(timeout=10) == Cqe(0xB, select.POLLIN, 0)
+    assert ring.in_flight == 0
+    # Nothing is counted forever: a wait without a timeout is refused instead of hanging.
+    with pytest.raises(ValueError, match="nothing is in flight"):
+        ring.copy_cqe()
+
+
+def test_poll_update_fails_when_the_poll_fired_first(ring: IoUring, pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    os.write(w, b"x")
+    # One submit: the poll completes at once (under 0xA), so the update finds nothing.
+    ring.poll_add(0xA, r, select.POLLIN)
+    ring.poll_update(0xD, 0xA, 0xB, 0, RENAME)
+    got = submit_and_reap(ring, 2)
+    assert got == {0xA: Cqe(0xA, select.POLLIN, 0), 0xD: Cqe(0xD, -errno.ENOENT, 0)}
+    assert ring.in_flight == 0
+    with pytest.raises(ValueError, match="nothing is in flight"):
+        ring.copy_cqe()
+
+
+def test_poll_update_renames_a_poll_that_is_ready_when_rearmed(
+    ring: IoUring, pipe: tuple[int, int]
+) -> None:
+    r, w = pipe
+    ring.poll_add(0xA, r, select.POLLPRI)  # never on a pipe
+    ring.submit()
+    os.write(w, b"x")
+    ring.poll_update(0xD, 0xA, 0xB, select.POLLIN, RENAME | PollFlags.UPDATE_EVENTS)
+    ring.submit()
+    got = reap(ring, 2)
+    assert got[0xD] == Cqe(0xD, 0, 0)
+    assert got[0xB] == Cqe(0xB, select.POLLIN, 0)
+    assert ring.in_flight == 0
+
+
+def test_poll_update_renames_a_multishot_poll(ring: IoUring, pipe: tuple[int, int]) -> None:
+    r, w = pipe
+    ring.poll_multishot(0xA, r, select.POLLIN)
+    ring.submit()
+    os.write(w, b"x")
+    assert ring.copy_cqe(timeout=10) == Cqe(0xA, select.POLLIN, CqeFlags.MORE)
+    ring.poll_update(0xD, 0xA, 0xB, 0, RENAME)
+    ring.submit()
+    # The re-armed poll finds the pipe still readable: its events come under 0xB now.
+    more: list[Cqe] = []
+    assert reap_final(ring, {0xD}, more) == {0xD: Cqe(0xD, 0, 0)}
+    if not more:
+        more.append(ring.copy_cqe(timeout=10))
+    assert more == [Cqe(0xB, select.POLLIN, CqeFlags.MORE)]
+    assert ring.in_flight == 1
+    os.read(r, 1)
+    ring.poll_remove(0xE, 0xB)
+    ring.submit()
+    got = reap_final(ring, {0xE, 0xB})
+    assert got == {0xE: Cqe(0xE, 0, 0), 0xB: Cqe(0xB, -errno.ECANCELED, 0)}
+    assert ring.in_flight == 0
+
+
+def test_poll_update_rename_after_close_does_not_hang(
+    make_ring: Callable[..., IoUring], pipe: tuple[int, int]
+) -> None:
+    r, _w = pipe
+    ring = make_ring(4)
+    ring.poll_add(0xA, r, select.POLLIN)
+    ring.submit()
+    ring.poll_update(0xD, 0xA, 0xB, 0, RENAME)
+    ring.submit()  # the update's completion is not reaped
+    ring.close()
+    assert ring.closed
+
+
+def test_poll_update_rename_refusals(ring: IoUring, pipe: tuple[int, int]) -> None:
+    r, _w = pipe
+    ring.poll_add(0xA, r, select.POLLIN)
+    ring.nop(0xF).flags |= SqeFlags.IO_LINK  # a read would do: any operation in flight
+    ring.poll_add(0xF1, r, select.POLLPRI)
+    ring.submit()
+    submit_and_reap(ring, 1)
+    cases = [
+        (0xA, 0xA, 0xB),  # the update's user_data is the poll's old one...
+        (0xB, 0xA, 0xB),  # ...or its new one...
+        (0xF1, 0xA, 0xB),  # ...or that of another operation in flight
+    ]
+    for update, old, new in cases:
+        sqe = ring.poll_update(update, old, new, 0, RENAME)
+        with pytest.raises(ValueError, match="user_data of its own"):
+            ring.submit()
+        sqe.user_data = 0xD0  # fixed through the handle, the submit goes through
+        assert run_one(ring) == Cqe(0xD0, 0, 0)
+        ring.poll_update(0xD1, new, old, 0, RENAME)  # and back
+        assert run_one(ring) == Cqe(0xD1, 0, 0)
+    # While the update is in flight its user_data is taken (here: it is never reaped first).
+    ring.poll_update(0xD2, 0xA, 0xB, 0, RENAME)
+    ring.nop(0xD2)
+    with pytest.raises(ValueError, match="user_data"):
+        ring.submit()
+    ring.close()
+
+
+def test_poll_update_cannot_rename_a_poll_of_a_skip_chain(
+    make_ring: Callable[..., IoUring], pipe: tuple[int, int]
+) -> None:
+    ring = make_ring(8)
+    if ring.flags & SetupFlags.SQPOLL:
+        pytest.skip("SQPOLL rings refuse CQE_SKIP_SUCCESS")
+    r, _w = pipe
+    ring.poll_add(0xA, r, select.POLLIN).flags = SqeFlags.IO_LINK | SqeFlags.CQE_SKIP_SUCCESS
+    ring.nop(0xA)
+    ring.submit()
+    ring.poll_update(0xD, 0xA, 0xB, 0, RENAME)
+    with pytest.raises(ValueError, match="CQE_SKIP_SUCCESS chain"):
+        ring.submit()
+    ring.close()
+
+
+def reap_final(ring: IoUring, keys: set[int], more: list[Cqe] | None = None) -> dict[int, Cqe]:
+    """Completions until each of ``keys`` had a final one; those flagged MORE go to ``more``."""
+    got: dict[int, Cqe] = {}
+    while set(got) != keys:
+        cqe = ring.copy_cqe(timeout=10)
+        if not cqe.flags & CqeFlags.MORE:
+            got[cqe.user_data] = cqe
+        elif more is not None:
+            more.append(cqe)
+    return got
 
 
 # --------------------------------------------------------------------------------------------
