@@ -45,11 +45,4 @@ struct FlagEnum {
     void finalize() { e.finalize(); }
 };
 
-// The module being initialised: the family registration functions get the classes only. With
-// multi-phase initialisation the module is in sys.modules while it executes.
-inline py::module_ module_of(const RingClass& ring) {
-    py::object name = ring.attr("__module__");
-    return py::reinterpret_borrow<py::module_>(py::module_::import("sys").attr("modules")[name]);
-}
-
 }  // namespace iouring::bindings

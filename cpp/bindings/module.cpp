@@ -25,14 +25,14 @@ PYBIND11_MODULE(_core, m) {
     register_completions(m);
     SqeClass sqe = register_sqe(m);
     RingClass ring = register_ring(m);
-    register_ops(ring, sqe);
-    register_fs_ops(ring, sqe);
-    register_control_ops(ring, sqe);
-    register_net_ops(ring, sqe);
+    register_ops(m, ring, sqe);
+    register_fs_ops(m, ring, sqe);
+    register_control_ops(m, ring, sqe);
+    register_net_ops(m, ring, sqe);
     register_buffer_ops(m, ring, sqe);
     register_batch(m, ring);
     register_sqe_array(m, ring);
-    register_registration(ring);
+    register_registration(m, ring);
     register_helpers(m);
     register_aio(m);
 }

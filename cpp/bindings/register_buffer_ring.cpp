@@ -25,9 +25,6 @@
 
 namespace iouring::bindings {
 
-// Defined in register_ops_net.cpp (SockAddr, Msghdr, parse_cmsgs): register_net_ops only gets
-// the classes, not the module.
-void register_net_types(py::module_& m);
 std::uint16_t to_buf_group(py::handle value, const char* name);
 // Defined in register_ops_net.cpp: a flag taken as a bool, TypeError naming it otherwise.
 bool to_bool(py::handle h, const char* name);
@@ -438,8 +435,6 @@ std::uint16_t to_buf_group(py::handle value, const char* name) {
 }
 
 void register_buffer_ops(py::module_& m, RingClass& ring, SqeClass& sqe) {
-    register_net_types(m);
-
     BufferRing::bind(m);
     py::class_<BufferRing, std::shared_ptr<BufferRing>>(m, "BufferRing", kBufferRingDoc)
         .def(py::init(&new_buffer_ring), py::arg("ring"), py::arg("bgid"), py::arg("entries"),

@@ -180,7 +180,7 @@ Prepared make_close(py::handle user_data, py::handle fd) {
 
 }  // namespace
 
-void register_ops(RingClass& ring, SqeClass& sqe) {
+void register_ops(py::module_& /*m*/, RingClass& ring, SqeClass& sqe) {
     // Every core operation, generated from tools/ops_spec.py by tools/gen_ops.py.
 #include "generated/ops_core.inc"
 }

@@ -584,8 +584,7 @@ void register_control_constants(py::module_& m) {
 
 }  // namespace
 
-void register_control_ops(RingClass& ring, SqeClass& sqe) {
-    py::module_ m = module_of(ring);
+void register_control_ops(py::module_& m, RingClass& ring, SqeClass& sqe) {
     register_control_constants(m);
     register_siginfo_class(m);
 

@@ -710,8 +710,7 @@ void register_fs_constants(py::module_& m) {
 
 }  // namespace
 
-void register_fs_ops(RingClass& ring, SqeClass& sqe) {
-    py::module_ m = module_of(ring);
+void register_fs_ops(py::module_& m, RingClass& ring, SqeClass& sqe) {
     register_fs_constants(m);
     register_statx_class(m);
 

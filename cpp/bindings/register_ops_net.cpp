@@ -29,7 +29,7 @@ namespace iouring::bindings {
 
 // Defined in register_buffer_ring.cpp: a buffer group id from an int or a BufferRing.
 std::uint16_t to_buf_group(py::handle value, const char* name);
-// Called by register_buffer_ops(), which has the module (register_net_ops only gets classes).
+// SockAddr, Msghdr and parse_cmsgs, registered by register_net_ops() before the operations.
 void register_net_types(py::module_& m);
 // Defined in register_ops.cpp: raises ValueError unless [data, data + size) lies inside
 // registered buffer `index` of `ring`.
@@ -1026,7 +1026,9 @@ void register_net_types(py::module_& m) {
         "Parses control data (struct cmsghdr records) into (level, type, data) tuples.");
 }
 
-void register_net_ops(RingClass& ring, SqeClass& sqe) {
+void register_net_ops(py::module_& m, RingClass& ring, SqeClass& sqe) {
+    register_net_types(m);
+
     // Every net operation, generated from tools/ops_spec.py by tools/gen_ops.py.
 #include "generated/ops_net.inc"
 }

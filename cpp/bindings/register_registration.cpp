@@ -326,7 +326,7 @@ void napi_static_id(Ring& r, py::handle napi_id, std::uint8_t opcode, const char
 
 }  // namespace
 
-void register_registration(RingClass& cls) {
+void register_registration(py::module_& /*m*/, RingClass& cls) {
     cls.def(
         "register_wait_region",
         [](Ring& r, py::handle pages) { r.register_wait_region(to_u32(pages, "pages")); },
