@@ -1348,6 +1348,7 @@ def test_resize_whose_remap_fails_breaks_the_ring(tmp_path: pathlib.Path) -> Non
     the old rings that the kernel no longer reads."""
     import subprocess
 
+    require_kernel("6.13", "IORING_REGISTER_RESIZE_RINGS")
     script = tmp_path / "remap.py"
     script.write_text(_RESIZE_REMAP_FAILS)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
