@@ -46,7 +46,7 @@ def test_tx_timestamp_udp_software(
     before = time.clock_gettime(time.CLOCK_REALTIME)
     for payload in (b"a", b"bb", b"ccc"):
         tx.send(payload)
-    stamps = []
+    stamps: list[TxTimestamp] = []
     while len(stamps) < 3:
         cqe = ring.copy_cqe(timeout=10)
         if cqe.res == -errno.EOPNOTSUPP or cqe.res == -errno.EINVAL:
