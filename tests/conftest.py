@@ -87,6 +87,7 @@ KERNEL_SELECTION: tuple[tuple[str, bool], ...] = (
     ("tests/test_kernels.py", False),
     ("tests/test_aio.py", False),
     ("tests/test_arena.py", False),
+    ("tests/test_helpers.py", False),
     ("tests/ops/", False),
     ("tests/test_safety.py::test_pin", False),
     ("tests/test_safety.py::test_refcount", False),
