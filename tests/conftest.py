@@ -67,8 +67,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 # --------------------------------------------------------------------------------------------
 # The kernel-sensitive selection, ``pytest -m kernel``: what differs between kernel releases
 # (setup flags and ring configurations, the probe, each operation family, registration, the
-# safety basics), sized to run in about 15 minutes per kernel under qemu's TCG emulator
-# (tools/kernel-matrix runs it on Debian's 6.1 and 6.12 in CI). Each entry is a node-id prefix
+# safety basics, the high-level helpers), sized to run in about 15 minutes per kernel under
+# qemu's TCG emulator (tools/kernel-matrix runs it on Debian's 6.1 and 6.12 in CI). Each entry is a node-id prefix
 # and whether its tests run over every ring configuration or the default one only (tests not
 # parametrised over ring_config always run).
 KERNEL_SELECTION: tuple[tuple[str, bool], ...] = (
