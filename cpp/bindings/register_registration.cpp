@@ -168,7 +168,7 @@ int register_buffers_update(Ring& r, py::handle offset, py::handle buffers, py::
         iovecs.push_back(Iovec{reinterpret_cast<std::uintptr_t>(view->data()), view->size()});
         exports.push_back(std::move(view));
     }
-    std::vector<std::uint64_t> tags = to_tags(r, tags_arg, exports.size());
+    std::vector<std::uint64_t> tags = to_tags(r, tags_arg, exports.size(), Ring::TagTable::buffers);
     r.check_usable();
     const RegisteredBuffers* current = r.registered_buffers();
     if (current == nullptr || first + iovecs.size() > current->iovecs.size()) {
@@ -197,7 +197,8 @@ int register_buffers_update(Ring& r, py::handle offset, py::handle buffers, py::
     }
     if (done > 0) {
         PinList pins(exports.begin(), exports.begin() + done);
-        r.add_live_tags(tags, done, {}, &pins);  // before the exports move into the table
+        r.add_live_tags(tags, done, {}, &pins,
+                        Ring::TagTable::buffers);  // before the exports move into the table
         auto table = std::make_shared<RegisteredBuffers>(*current);
         for (std::uint32_t i = 0; i < done; ++i) {
             table->iovecs[first + i] = iovecs[i];

@@ -733,7 +733,8 @@ RingClass register_ring(py::module_& m) {
            "register_files",
            [](Ring& r, py::handle fds, py::handle tags_arg) {
                std::vector<std::int32_t> list = to_fd_list(fds, "fds");
-               std::vector<std::uint64_t> tags = to_tags(r, tags_arg, list.size());
+               std::vector<std::uint64_t> tags = to_tags(r, tags_arg, list.size(),
+                                                         Ring::TagTable::files);
                r.check_usable();
                if (tags_arg.is_none()) {
                    check_ok(r.core().register_files(list.data(),
@@ -747,7 +748,7 @@ RingClass register_ring(py::module_& m) {
                reg.tags = address_of(tags.data());
                check_ok(r.core().register_op(RegisterOp::REGISTER_FILES2, &reg, sizeof(reg)),
                         "register_files (IORING_REGISTER_FILES2)");
-               r.add_live_tags(tags, tags.size(), {}, nullptr);
+               r.add_live_tags(tags, tags.size(), {}, nullptr, Ring::TagTable::files);
            },
            py::arg("fds"), py::kw_only(), py::arg("tags") = py::none(),
            "Registers files for SqeFlags.FIXED_FILE operations (-1 leaves a slot empty). "
@@ -772,7 +773,8 @@ RingClass register_ring(py::module_& m) {
             [](Ring& r, py::handle offset, py::handle fds, py::handle tags_arg) {
                 unsigned off = to_u32(offset, "offset");
                 std::vector<std::int32_t> list = to_fd_list(fds, "fds");
-                std::vector<std::uint64_t> tags = to_tags(r, tags_arg, list.size());
+                std::vector<std::uint64_t> tags = to_tags(r, tags_arg, list.size(),
+                                                          Ring::TagTable::files);
                 r.check_usable();
                 if (tags_arg.is_none()) {
                     int ret = r.core().register_files_update(off, list.data(),
@@ -793,7 +795,8 @@ RingClass register_ring(py::module_& m) {
                 for (std::size_t i = 0; i < list.size(); ++i) {
                     skip[i] = list[i] == kRegisterFilesSkip;
                 }
-                r.add_live_tags(tags, static_cast<std::size_t>(ret), skip, nullptr);
+                r.add_live_tags(tags, static_cast<std::size_t>(ret), skip, nullptr,
+                                Ring::TagTable::files);
                 return ret;
             },
             py::arg("offset"), py::arg("fds"), py::kw_only(), py::arg("tags") = py::none(),
@@ -804,11 +807,7 @@ RingClass register_ring(py::module_& m) {
             "TypeError/ValueError naming the argument and OSError from the kernel (ENXIO: no "
             "files registered; EINVAL: past the table).")
         .def(
-            "unregister_files",
-            [](Ring& r) {
-                r.check_usable();
-                check_ok(r.core().unregister_files(), "unregister_files");
-            },
+            "unregister_files", [](Ring& r) { r.unregister_files(); },
             "Unregisters the registered file table. Raises OSError (ENXIO when no files are "
             "registered).")
         .def(
@@ -829,7 +828,8 @@ RingClass register_ring(py::module_& m) {
                     r.register_buffers(std::move(registered));
                     return;
                 }
-                std::vector<std::uint64_t> tags = to_tags(r, tags_arg, registered->iovecs.size());
+                std::vector<std::uint64_t> tags = to_tags(r, tags_arg, registered->iovecs.size(),
+                                                          Ring::TagTable::buffers);
                 RsrcRegister reg{};
                 reg.nr = static_cast<std::uint32_t>(registered->iovecs.size());
                 reg.data = address_of(registered->iovecs.data());
@@ -838,7 +838,7 @@ RingClass register_ring(py::module_& m) {
                          "register_buffers (IORING_REGISTER_BUFFERS2)");
                 PinList pins(registered->exports.begin(), registered->exports.end());
                 r.replace_registered_buffers(std::move(registered));
-                r.add_live_tags(tags, tags.size(), {}, &pins);
+                r.add_live_tags(tags, tags.size(), {}, &pins, Ring::TagTable::buffers);
             },
             py::arg("buffers"), py::kw_only(), py::arg("tags") = py::none(),
             "Registers writable buffers for read_fixed/write_fixed. They stay exported (a "

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -121,8 +122,12 @@ bool Ring::wait_for_sq_space() {
     // SQEs not yet published are the caller's to submit: waiting for them would never end.
     if (sq.kernel_head() == sq.shared_tail()) return false;
     // SQ_WAIT returns once the kernel's own head moved, which can be before the head we see
-    // does: retry a bounded number of times (each a short syscall) before reporting full.
-    for (int attempt = 0; attempt < 1000 && sq.space_left() == 0; ++attempt) {
+    // does: the thread publishes it only after the whole batch it took. When it is preempted
+    // in between (a loaded or emulated machine), the window lasts milliseconds, so after a few
+    // quick retries each one also sleeps, and the wait is bounded by time, not by count.
+    constexpr int quick_attempts = 16;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    for (int attempt = 0; sq.space_left() == 0; ++attempt) {
         if (sq.kernel_head() == sq.shared_tail()) return false;
         std::uint32_t flags = enter::SQ_WAIT;
         (void)core_.sq_ring_needs_enter(flags);  // adds SQ_WAKEUP when the thread sleeps
@@ -130,6 +135,15 @@ bool Ring::wait_for_sq_space() {
         check_usable();
         if (ret == -EINVAL) break;  // no SQ_WAIT before 5.10
         if (ret < 0) throw_errno(ret, "io_uring_enter");
+        if (sq.space_left() != 0 || std::chrono::steady_clock::now() >= deadline) break;
+        if (attempt >= quick_attempts) {
+            {
+                py::gil_scoped_release nogil;
+                std::this_thread::sleep_for(std::chrono::microseconds(50));
+            }
+            if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+            check_usable();  // another thread may have closed the ring meanwhile
+        }
     }
     return sq.space_left() != 0;
 }
@@ -701,22 +715,33 @@ bool Ring::settle_tag(std::uint64_t user_data, PinList& released) {
     return true;
 }
 
-void Ring::check_tags_free(const std::vector<std::uint64_t>& tags) const {
+void Ring::check_tags_free(const std::vector<std::uint64_t>& tags, TagTable table) const {
     for (std::size_t i = 0; i < tags.size(); ++i) {
-        if (tags[i] != 0 && inflight_.contains(tags[i])) {
+        if (tags[i] == 0) continue;
+        if (inflight_.contains(tags[i])) {
             raise(PyExc_ValueError, "tags[" + std::to_string(i) + "]: " + std::to_string(tags[i]) +
                                         " is the user_data of an operation in flight; the "
                                         "kernel's CQE for the tag could not be told from its "
                                         "completion (pick tags no operation uses)");
         }
+        auto live = live_tags_.find(tags[i]);
+        if (live != live_tags_.end() && live->second.table != table) {
+            const char* other = live->second.table == TagTable::files ? "files" : "buffers";
+            raise(PyExc_ValueError,
+                  "tags[" + std::to_string(i) + "]: " + std::to_string(tags[i]) +
+                      " is a live tag of the registered " + other +
+                      "; its CQE could not be told from this one's (pick tags that differ "
+                      "between files and buffers)");
+        }
     }
 }
 
 void Ring::add_live_tags(const std::vector<std::uint64_t>& tags, std::size_t count,
-                         const std::vector<bool>& skip, const PinList* pins) {
+                         const std::vector<bool>& skip, const PinList* pins, TagTable table) {
     for (std::size_t i = 0; i < count && i < tags.size(); ++i) {
         if (tags[i] == 0 || (i < skip.size() && skip[i])) continue;  // 0: no CQE is posted
         LiveTag& tag = live_tags_[tags[i]];
+        tag.table = table;
         ++tag.count;
         ++live_tag_count_;
         if (pins != nullptr && i < pins->size() && (*pins)[i] != nullptr) {
@@ -797,6 +822,51 @@ bool kernel_older_than(int major, int minor) {
 
 }  // namespace
 
+void Ring::forget_unposted_tags(TagTable table) {
+    if (live_tags_.empty() || !kernel_older_than(6, 13)) return;
+    CompletionQueue& cq = core_.cq();
+    if ((core_.sq().kernel_flags() & sq_ring::CQ_OVERFLOW) != 0) {
+        // Bring overflowed CQEs into the CQ where they fit (min_complete 0: no wait).
+        (void)core_.enter(0, 0, enter::GETEVENTS);
+        if ((core_.sq().kernel_flags() & sq_ring::CQ_OVERFLOW) != 0) return;
+    }
+    // The tag CQEs of this table the kernel posted and nobody reaped yet, counted as
+    // settle_ready() will count them.
+    std::unordered_map<std::uint64_t, std::uint32_t> posted;
+    for (std::uint32_t i = 0, n = cq.ready(); i < n; ++i) {
+        const Cqe& cqe = cq.at(i);
+        if ((cqe.flags & cqe_flags::MORE) != 0) continue;
+        auto live = live_tags_.find(cqe.user_data);
+        if (live != live_tags_.end() && live->second.table == table) ++posted[cqe.user_data];
+    }
+    PinList released;  // destroyed last, with the tables consistent
+    for (auto it = live_tags_.begin(); it != live_tags_.end();) {
+        LiveTag& tag = it->second;
+        auto seen = posted.find(it->first);
+        std::uint32_t keep = seen == posted.end() ? 0 : std::min(seen->second, tag.count);
+        if (tag.table != table || keep == tag.count) {
+            ++it;
+            continue;
+        }
+        live_tag_count_ -= tag.count - keep;
+        tag.count = keep;
+        if (keep != 0) {
+            ++it;
+            continue;
+        }
+        tag_pin_count_ -= tag.pins.size();
+        for (Pin& pin : tag.pins) released.push_back(std::move(pin));
+        it = live_tags_.erase(it);
+    }
+}
+
+void Ring::unregister_files() {
+    check_usable();
+    int ret = core_.unregister_files();
+    if (ret < 0) throw_errno(ret, "unregister_files");
+    forget_unposted_tags(TagTable::files);
+}
+
 void Ring::unregister_buffers() {
     check_usable();
     // Before Linux 6.13, IORING_UNREGISTER_BUFFERS waits in the kernel until every operation
@@ -857,6 +927,7 @@ void Ring::unregister_buffers() {
     // Whatever table is current now (another thread may have updated it meanwhile) is gone
     // from the kernel; the operations in flight keep it until they completed.
     retire_registered_buffers();
+    forget_unposted_tags(TagTable::buffers);
 }
 
 void Ring::register_wait_region(std::uint32_t pages) {
@@ -1082,7 +1153,8 @@ void Ring::close_impl(bool from_close) {
     }
 }
 
-std::vector<std::uint64_t> to_tags(const Ring& ring, py::handle tags, std::size_t expected) {
+std::vector<std::uint64_t> to_tags(const Ring& ring, py::handle tags, std::size_t expected,
+                                   Ring::TagTable table) {
     std::vector<std::uint64_t> out;
     if (tags.is_none()) return out;
     if (PyIter_Check(tags.ptr()) == 0 && PySequence_Check(tags.ptr()) == 0) {
@@ -1109,7 +1181,7 @@ std::vector<std::uint64_t> to_tags(const Ring& ring, py::handle tags, std::size_
     if ((ring.core().features() & feat::RSRC_TAGS) == 0) {
         raise(PyExc_NotImplementedError, "tags need IORING_FEAT_RSRC_TAGS (Linux 5.13 or newer)");
     }
-    ring.check_tags_free(out);
+    ring.check_tags_free(out, table);
     return out;
 }
 

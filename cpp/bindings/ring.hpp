@@ -183,13 +183,20 @@ public:
     // that user_data is in flight (check_tags_free), and flush() refuses an SQE whose
     // user_data is a live tag. settle_ready() then consumes a live tag's CQE as a tag, never
     // as an operation's completion (the CQE still reaches the caller).
+    // A tag value is live for one table at a time: before Linux 6.13 unregistering a table
+    // settles its own tags without CQEs (forget_unposted_tags), so each must be known to
+    // belong to it. To the caller, one value in both tables would be two indistinguishable
+    // CQEs anyway.
+    enum class TagTable : std::uint8_t { files, buffers };
     // Raises ValueError naming tags[i] when a nonzero tag is the user_data of an operation in
-    // flight.
-    void check_tags_free(const std::vector<std::uint64_t>& tags) const;
+    // flight, or a live tag of the other table.
+    void check_tags_free(const std::vector<std::uint64_t>& tags, TagTable table) const;
     // Counts the nonzero tags among the first `count` of `tags` as live (skip[i] true: the
     // kernel ignored entry i); pins[i], when given, is held until that tag's CQE.
     void add_live_tags(const std::vector<std::uint64_t>& tags, std::size_t count,
-                       const std::vector<bool>& skip, const PinList* pins);
+                       const std::vector<bool>& skip, const PinList* pins, TagTable table);
+    // IORING_UNREGISTER_FILES; then, as after every unregistration, forget_unposted_tags.
+    void unregister_files();
     // Tag CQEs still to come.
     [[nodiscard]] std::size_t live_tags() const noexcept { return live_tag_count_; }
 
@@ -371,7 +378,15 @@ private:
     struct LiveTag {
         std::uint32_t count = 0;
         PinList pins;
+        TagTable table = TagTable::files;
     };
+    // Before Linux 6.13 the kernel drops the entries still in a table at unregister without
+    // posting their tags, and it has posted every tag of the entries replaced earlier by then
+    // (it waits for the table to go quiet). So after a successful unregistration, a live tag
+    // of that table whose CQE is not in the CQ never comes: it is settled here, its pins
+    // released. While completions wait in the kernel's overflow list, nothing is settled
+    // (kept live until close: safe, if not tidy).
+    void forget_unposted_tags(TagTable table);
     std::unordered_map<std::uint64_t, LiveTag> live_tags_;
     std::size_t live_tag_count_ = 0;
     std::size_t tag_pin_count_ = 0;
@@ -436,8 +451,10 @@ private:
 // NotImplementedError naming the kernel that added what is missing.
 // The tags= of a registration (None: empty): `expected` u64s, one per fd or buffer. Raises
 // TypeError/ValueError naming tags, NotImplementedError without IORING_FEAT_RSRC_TAGS, and
-// ValueError when a tag is the user_data of an operation in flight (Ring::check_tags_free).
-std::vector<std::uint64_t> to_tags(const Ring& ring, py::handle tags, std::size_t expected);
+// ValueError when a tag is the user_data of an operation in flight or a live tag of the other
+// table (Ring::check_tags_free).
+std::vector<std::uint64_t> to_tags(const Ring& ring, py::handle tags, std::size_t expected,
+                                   Ring::TagTable table);
 
 WaitOptions wait_options(const Ring& ring, PyObject* timeout, PyObject* min_wait, PyObject* sigmask,
                          PyObject* deadline, PyObject* iowait);
