@@ -289,6 +289,39 @@ def test_unregister_buffers_with_a_fixed_read_in_flight(
     assert (ring.in_flight, ring.pinned) == (0, 0)
 
 
+def test_unregister_files_with_a_fixed_file_read_in_flight(
+    ring: IoUring, pipe: tuple[int, int], delayed_write: Callable[..., Any]
+) -> None:
+    """Before Linux 6.13 the kernel's unregister_files waits for the FIXED_FILE operations in
+    flight: on 6.1 and 6.12 it held the GIL, and so every thread, until the read completed. It
+    is refused with EBUSY naming them; from 6.13 on it returns at once and the read completes."""
+    r, w = pipe
+    ring.register_files([r])
+    buf = bytearray(8)
+    sqe = ring.read(0xF1F1, 0, buf, -1)
+    sqe.flags = int(SqeFlags.FIXED_FILE)
+    ring.submit()
+    wait_until(lambda: ring.sq_ready() == 0)  # SQPOLL: the kernel took the SQE
+    watchdog = delayed_write(w, b"WATCHDOG", 60.0)  # ends a freeze: the read then completes
+    if _kernel.older_than("6.13"):
+        with pytest.raises(BlockingIOError, match=r"0xf1f1.*registered files.*6\.13") as info:
+            ring.unregister_files()
+        assert info.value.errno == errno.EBUSY
+        assert watchdog.poll() is None, "unregister_files waited for the read"
+        os.write(w, b"abcdefgh")
+        assert ring.copy_cqe(timeout=30) == Cqe(0xF1F1, 8, 0)
+        ring.unregister_files()  # nothing in flight uses them now
+    else:
+        ring.unregister_files()
+        assert watchdog.poll() is None, "unregister_files waited for the read"
+        os.write(w, b"abcdefgh")
+        assert ring.copy_cqe(timeout=30) == Cqe(0xF1F1, 8, 0)
+    assert buf == b"abcdefgh"
+    assert (ring.in_flight, ring.pinned) == (0, 0)
+    ring.register_files([w])  # the ring is usable after
+    ring.unregister_files()
+
+
 def test_registered_buffer_kept_alive_until_fixed_op_completes(
     ring: IoUring, pipe: tuple[int, int], delayed_write: Callable[..., Any]
 ) -> None:

@@ -285,7 +285,10 @@ PyCFunction as_cfunction(Method method) {
     "operations and leave in_flight alone). A tag is live from its registration until its "  \
     "CQE is seen: while it is, no operation may use it as user_data (submitting one raises " \
     "ValueError and submits nothing), and a tag equal to the user_data of an operation in "  \
-    "flight is refused with ValueError naming tags[i]. live_tags counts the tag CQEs to come. "
+    "flight is refused with ValueError naming tags[i], as is a tag live in the other table " \
+    "(files or buffers). live_tags counts the tag CQEs to come. Before Linux 6.13 the "      \
+    "kernel posts none for the entries still in a table it unregisters: the ring settles "   \
+    "those tags itself when the unregistration returns. "
 
 // Installs the fast methods on `cls` (the docstrings start with the signature that
 // inspect.signature() reads).

@@ -42,6 +42,23 @@ void clear_sqe_tail(const SubmissionQueue& sq, Sqe& sqe) {
 
 }  // namespace
 
+namespace {
+
+// Whether the running kernel is older than Linux major.minor (false when uname's release does
+// not start with a version).
+bool kernel_older_than(int major, int minor) {
+    static const std::pair<int, int> running = [] {
+        utsname u{};
+        int ma = 0, mi = 0;
+        if (uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+            return std::pair{0, 0};
+        return std::pair{ma, mi};
+    }();
+    return running.first != 0 && running < std::pair{major, minor};
+}
+
+}  // namespace
+
 Ring::Ring(unsigned entries, const SetupOptions& options)
     : fork_generation_(fork_generation.load(std::memory_order_relaxed)),
       inflight_(std::size_t{std::min(entries, kMaxEntries)} * 2) {  // CLAMP: at most 32768
@@ -49,6 +66,7 @@ Ring::Ring(unsigned entries, const SetupOptions& options)
     if (err < 0) throw_errno(err, "io_uring_setup");
     disabled_ = (options.flags & setup::R_DISABLED) != 0;
     slot_pins_.resize(core_.sq().entries());
+    if (kernel_older_than(6, 13)) fixed_file_table_ = std::make_shared<const int>(0);
 }
 
 Ring::~Ring() {
@@ -204,6 +222,9 @@ PinList& Ring::flushed_pins(std::uint64_t position, const Sqe& sqe) {
     // flush time, so that is the one to keep alive.
     if (registered_buffers_ != nullptr && uses_fixed_buffer(sqe)) {
         pins.push_back(registered_buffers_);
+    }
+    if (fixed_file_table_ != nullptr && (sqe.flags & sqe_flags::FIXED_FILE) != 0) {
+        pins.push_back(fixed_file_table_);
     }
     return pins;
 }
@@ -805,23 +826,6 @@ void Ring::register_buffers(std::shared_ptr<RegisteredBuffers> buffers) {
     registered_buffers_ = std::move(buffers);
 }
 
-namespace {
-
-// Whether the running kernel is older than Linux major.minor (false when uname's release does
-// not start with a version).
-bool kernel_older_than(int major, int minor) {
-    static const std::pair<int, int> running = [] {
-        utsname u{};
-        int ma = 0, mi = 0;
-        if (uname(&u) != 0 || std::sscanf(u.release, "%d.%d", &ma, &mi) != 2)
-            return std::pair{0, 0};
-        return std::pair{ma, mi};
-    }();
-    return running.first != 0 && running < std::pair{major, minor};
-}
-
-}  // namespace
-
 void Ring::forget_unposted_tags(TagTable table) {
     if (live_tags_.empty() || !kernel_older_than(6, 13)) return;
     CompletionQueue& cq = core_.cq();
@@ -860,70 +864,77 @@ void Ring::forget_unposted_tags(TagTable table) {
     }
 }
 
-void Ring::unregister_files() {
-    check_usable();
-    int ret = core_.unregister_files();
-    if (ret < 0) throw_errno(ret, "unregister_files");
-    forget_unposted_tags(TagTable::files);
+void Ring::refuse_unregister_in_flight(const char* call, const Pin& table,
+                                       const char* users) const {
+    if (table == nullptr || table.use_count() == 1) return;
+    std::vector<std::uint64_t> keys = inflight_.keys_holding(table.get());
+    if (keys.empty()) return;
+    std::string names;
+    for (std::size_t i = 0; i < keys.size() && i < 8; ++i) {
+        char hex[24];
+        std::snprintf(hex, sizeof(hex), "%s0x%llx", i ? ", " : "",
+                      static_cast<unsigned long long>(keys[i]));
+        names += hex;
+    }
+    if (keys.size() > 8) names += ", ...";
+    utsname u{};
+    (void)uname(&u);
+    // BlockingIOError (the call would block), with errno EBUSY (the table is busy).
+    std::string message = std::string(call) + ": " + std::to_string(keys.size()) +
+                          " operations using " + users + " are in flight (user_data " + names +
+                          "); before Linux 6.13 the kernel waits for them to complete (this "
+                          "kernel is " +
+                          u.release + "): reap or cancel them first";
+    py::object error = py::reinterpret_borrow<py::object>(PyExc_BlockingIOError)(EBUSY, message);
+    PyErr_SetObject(PyExc_BlockingIOError, error.ptr());
+    throw py::error_already_set();
 }
 
-void Ring::unregister_buffers() {
-    check_usable();
-    // Before Linux 6.13, IORING_UNREGISTER_BUFFERS waits in the kernel until every operation
-    // holding a reference to the registered resources has completed, for ever if one never
-    // does: on 6.1 even when the read completes (a read_fixed of a pipe, written 60 s later,
-    // never returned in 200 s). With the GIL held that froze the whole process; releasing the
-    // GIL would still leave this thread stuck for good. So it is refused, naming the
-    // fixed-buffer operations in flight (each pinned the table at flush), before any wait.
-    // Kernels from 6.13 on drop the table at once and those operations keep their buffers.
-    if (registered_buffers_ != nullptr && registered_buffers_.use_count() > 1 &&
-        kernel_older_than(6, 13)) {
-        std::vector<std::uint64_t> keys = inflight_.keys_holding(registered_buffers_.get());
-        if (!keys.empty()) {
-            std::string names;
-            for (std::size_t i = 0; i < keys.size() && i < 8; ++i) {
-                char hex[24];
-                std::snprintf(hex, sizeof(hex), "%s0x%llx", i ? ", " : "",
-                              static_cast<unsigned long long>(keys[i]));
-                names += hex;
-            }
-            if (keys.size() > 8) names += ", ...";
-            utsname u{};
-            (void)uname(&u);
-            // BlockingIOError (the call would block), with errno EBUSY (the table is busy).
-            std::string message = "unregister_buffers: " + std::to_string(keys.size()) +
-                                  " operations using the registered buffers are in flight "
-                                  "(user_data " +
-                                  names +
-                                  "); before Linux 6.13 the kernel waits for them to complete "
-                                  "(this kernel is " +
-                                  u.release + "): reap or cancel them first";
-            py::object error = py::reinterpret_borrow<py::object>(PyExc_BlockingIOError)(EBUSY,
-                                                                                         message);
-            PyErr_SetObject(PyExc_BlockingIOError, error.ptr());
-            throw py::error_already_set();
-        }
-    }
-    // The kernel may still wait for other operations holding its resource references (fixed
-    // files, before 6.13): without the GIL, so other threads run and a signal ends the wait.
-    // Counted as a blocked thread, as a wait is: close() and resize() from another thread must
-    // not close or remap the ring (its fd number could be reused) while this call is in it.
+void Ring::unregister_without_gil(int (IoUring::*call)() noexcept, const char* name) {
+    // The kernel may still wait for other operations holding its resource references (before
+    // 6.13): without the GIL, so other threads run and a signal ends the wait. Counted as a
+    // blocked thread, as a wait is: close() and resize() from another thread must not close
+    // or remap the ring (its fd number could be reused) while this call is in it.
     int ret;
     for (;;) {
         ++blocked_threads_;
         {
             py::gil_scoped_release nogil;
-            ret = core_.unregister_buffers();
+            ret = (core_.*call)();
         }
         --blocked_threads_;
         if (closing_ || closed_) {
-            raise(PyExc_ValueError, "the ring was closed while unregister_buffers waited on it");
+            raise(PyExc_ValueError,
+                  std::string("the ring was closed while ") + name + " waited on it");
         }
         if (ret != -EINTR) break;
         if (PyErr_CheckSignals() != 0) throw py::error_already_set();
         check_usable();  // a signal handler may have closed the ring
     }
-    if (ret < 0) throw_errno(ret, "unregister_buffers");
+    if (ret < 0) throw_errno(ret, name);
+}
+
+// Before Linux 6.13, unregistering a table waits in the kernel until every operation holding a
+// reference to it has completed, for ever if one never does: on 6.1 even when the read
+// completes (a read_fixed of a pipe, written 60 s later, never returned in 200 s), and a
+// FIXED_FILE read held unregister_files (and, with the GIL, every thread) until it completed.
+// So it is refused, naming the operations in flight that use the table (each pinned it at
+// flush), before any wait. Kernels from 6.13 on drop the table at once and those operations
+// keep what they use.
+void Ring::unregister_files() {
+    check_usable();
+    refuse_unregister_in_flight("unregister_files", fixed_file_table_, "registered files");
+    unregister_without_gil(&IoUring::unregister_files, "unregister_files");
+    forget_unposted_tags(TagTable::files);
+}
+
+void Ring::unregister_buffers() {
+    check_usable();
+    if (kernel_older_than(6, 13)) {
+        refuse_unregister_in_flight("unregister_buffers", registered_buffers_,
+                                    "the registered buffers");
+    }
+    unregister_without_gil(&IoUring::unregister_buffers, "unregister_buffers");
     // Whatever table is current now (another thread may have updated it meanwhile) is gone
     // from the kernel; the operations in flight keep it until they completed.
     retire_registered_buffers();

@@ -366,6 +366,13 @@ private:
     std::size_t slot_pin_count_ = 0;
     InflightTable inflight_;
     std::shared_ptr<RegisteredBuffers> registered_buffers_;
+    // Before Linux 6.13 only: pinned at flush by every SqeFlags.FIXED_FILE operation, so that
+    // unregister_files can name those in flight instead of waiting for them in the kernel.
+    Pin fixed_file_table_;
+    // BlockingIOError (EBUSY) naming the operations in flight that pin `table`, if any.
+    void refuse_unregister_in_flight(const char* call, const Pin& table, const char* users) const;
+    // Runs the unregistration `call` without the GIL, retrying after signals.
+    void unregister_without_gil(int (IoUring::*call)() noexcept, const char* name);
     PinList lifetime_pins_;
     // The registered wait region (see register_wait_region): unmapped after the kernel ring.
     void* wait_region_ = nullptr;
