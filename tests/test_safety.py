@@ -254,12 +254,38 @@ def test_registered_buffers_kept_alive_until_unregistered(ring: IoUring) -> None
     assert ref() is None
 
 
+def unregister_with_a_read_in_flight(
+    ring: IoUring,
+    w: int,
+    user_data: int,
+    unregister: Callable[[], None],
+    table: str,
+    delayed_write: Callable[..., Any],
+) -> None:
+    """Unregisters a table that the pipe read ``user_data`` in flight uses, then completes the
+    read: refused with EBUSY before Linux 6.13 (the kernel would wait for the read, and it held
+    the GIL, so every thread, until the read completed), at once from 6.13 on."""
+    wait_until(lambda: ring.sq_ready() == 0)  # SQPOLL: the kernel took the SQE
+    watchdog = delayed_write(w, b"WATCHDOG", 60.0)  # ends a freeze: the read then completes
+    refused = _kernel.older_than("6.13")
+    if refused:
+        pattern = rf"{table}.*{user_data:#x}.*before Linux 6\.13"
+        with pytest.raises(BlockingIOError, match=pattern) as info:
+            unregister()
+        assert info.value.errno == errno.EBUSY
+    else:
+        unregister()
+    assert watchdog.poll() is None, "the unregistration waited for the read"
+    os.write(w, b"abcdefgh")
+    assert ring.copy_cqe(timeout=30) == Cqe(user_data, 8, 0)
+    if refused:
+        unregister()  # nothing in flight uses the table now
+
+
 def test_unregister_buffers_with_a_fixed_read_in_flight(
     ring: IoUring, pipe: tuple[int, int], delayed_write: Callable[..., Any]
 ) -> None:
-    """Before Linux 6.13 the kernel's unregister waits for the fixed-buffer operations in
-    flight: it froze the process (the GIL held) until the read completed. It is refused with
-    EBUSY naming them; from 6.13 on it returns at once and the read keeps its buffer."""
+    """From 6.13 on the read in flight keeps its registered buffer after the unregistration."""
     r, w = pipe
     buf = WeakBytearray(8)
     ref = weakref.ref(buf)
@@ -267,23 +293,16 @@ def test_unregister_buffers_with_a_fixed_read_in_flight(
     ring.read_fixed(0xF1ED2, r, buf, -1, 0)
     del buf
     ring.submit()
-    wait_until(lambda: ring.sq_ready() == 0)  # SQPOLL: the kernel took the SQE
-    watchdog = delayed_write(w, b"WATCHDOG", 60.0)  # ends a freeze: the read then completes
-    if _kernel.older_than("6.13"):
-        with pytest.raises(BlockingIOError, match=r"0xf1ed2.*before Linux 6\.13") as info:
-            ring.unregister_buffers()
-        assert info.value.errno == errno.EBUSY
-        assert watchdog.poll() is None, "unregister_buffers waited for the read"
-        os.write(w, b"abcdefgh")
-        assert ring.copy_cqe(timeout=30) == Cqe(0xF1ED2, 8, 0)
-        ring.unregister_buffers()  # nothing in flight uses them now
-    else:
+
+    def unregister() -> None:
         ring.unregister_buffers()
-        assert watchdog.poll() is None, "unregister_buffers waited for the read"
         gc.collect()
-        assert ref() is not None  # the read in flight still writes into it
-        os.write(w, b"abcdefgh")
-        assert ring.copy_cqe(timeout=30) == Cqe(0xF1ED2, 8, 0)
+        if ring.in_flight:
+            assert ref() is not None  # the read in flight still writes into it
+
+    unregister_with_a_read_in_flight(
+        ring, w, 0xF1ED2, unregister, "registered buffers", delayed_write
+    )
     gc.collect()
     assert ref() is None
     assert (ring.in_flight, ring.pinned) == (0, 0)
@@ -292,32 +311,15 @@ def test_unregister_buffers_with_a_fixed_read_in_flight(
 def test_unregister_files_with_a_fixed_file_read_in_flight(
     ring: IoUring, pipe: tuple[int, int], delayed_write: Callable[..., Any]
 ) -> None:
-    """Before Linux 6.13 the kernel's unregister_files waits for the FIXED_FILE operations in
-    flight: on 6.1 and 6.12 it held the GIL, and so every thread, until the read completed. It
-    is refused with EBUSY naming them; from 6.13 on it returns at once and the read completes."""
     r, w = pipe
     ring.register_files([r])
     buf = bytearray(8)
     sqe = ring.read(0xF1F1, 0, buf, -1)
     sqe.flags = int(SqeFlags.FIXED_FILE)
     ring.submit()
-    wait_until(lambda: ring.sq_ready() == 0)  # SQPOLL: the kernel took the SQE
-    watchdog = delayed_write(w, b"WATCHDOG", 60.0)  # ends a freeze: the read then completes
-    if _kernel.older_than("6.13"):
-        with pytest.raises(
-            BlockingIOError, match=r"registered files.*0xf1f1.*before Linux 6\.13"
-        ) as info:
-            ring.unregister_files()
-        assert info.value.errno == errno.EBUSY
-        assert watchdog.poll() is None, "unregister_files waited for the read"
-        os.write(w, b"abcdefgh")
-        assert ring.copy_cqe(timeout=30) == Cqe(0xF1F1, 8, 0)
-        ring.unregister_files()  # nothing in flight uses them now
-    else:
-        ring.unregister_files()
-        assert watchdog.poll() is None, "unregister_files waited for the read"
-        os.write(w, b"abcdefgh")
-        assert ring.copy_cqe(timeout=30) == Cqe(0xF1F1, 8, 0)
+    unregister_with_a_read_in_flight(
+        ring, w, 0xF1F1, ring.unregister_files, "registered files", delayed_write
+    )
     assert buf == b"abcdefgh"
     assert (ring.in_flight, ring.pinned) == (0, 0)
     ring.register_files([w])  # the ring is usable after
