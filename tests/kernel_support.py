@@ -12,7 +12,7 @@ import pytest
 
 from iouring import _kernel
 
-__all__ = ["require_kernel", "skip_lacking", "slow"]
+__all__ = ["emulated", "require_kernel", "skip_lacking", "slow"]
 
 
 def require_kernel(since: str, what: str) -> None:
@@ -38,3 +38,8 @@ def slow(seconds: float) -> float:
     generous on the host, scaled up in an emulated guest so that a slow kernel is not taken for
     a hang."""
     return seconds * _SLOWDOWN
+
+
+def emulated() -> bool:
+    """Whether this runs in a guest under an emulator (IOURING_TEST_SLOWDOWN above 1)."""
+    return _SLOWDOWN > 1
