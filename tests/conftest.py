@@ -96,6 +96,7 @@ KERNEL_SELECTION: tuple[tuple[str, bool], ...] = (
     ("tests/test_safety.py::test_close_with", False),
     ("tests/test_safety.py::test_fork", False),
     ("tests/test_safety.py::test_unregister_buffers_with", False),
+    ("tests/test_safety.py::test_unregister_files_with", False),
     ("tests/test_wide.py::test_wait_submits", False),
 )
 

@@ -259,17 +259,19 @@ def unregister_with_a_read_in_flight(
     w: int,
     user_data: int,
     unregister: Callable[[], None],
-    table: str,
     delayed_write: Callable[..., Any],
+    *,
+    length: int = 8,
 ) -> None:
-    """Unregisters a table that the pipe read ``user_data`` in flight uses, then completes the
-    read: refused with EBUSY before Linux 6.13 (the kernel would wait for the read, and it held
-    the GIL, so every thread, until the read completed), at once from 6.13 on."""
+    """Unregisters a table while the pipe read ``user_data`` (of ``length`` bytes), which uses
+    a registered file or buffer, is in flight, then completes the read: refused with EBUSY
+    before Linux 6.13 (the kernel keeps one resource reference for both tables there and would
+    wait for the read, whichever table it is), at once from 6.13 on."""
     wait_until(lambda: ring.sq_ready() == 0)  # SQPOLL: the kernel took the SQE
     watchdog = delayed_write(w, b"WATCHDOG", 60.0)  # ends a freeze: the read then completes
     refused = _kernel.older_than("6.13")
     if refused:
-        pattern = rf"{table}.*{user_data:#x}.*before Linux 6\.13"
+        pattern = rf"registered files or buffers.*{user_data:#x}.*before Linux 6\.13"
         with pytest.raises(BlockingIOError, match=pattern) as info:
             unregister()
         assert info.value.errno == errno.EBUSY
@@ -277,9 +279,9 @@ def unregister_with_a_read_in_flight(
         unregister()
     assert watchdog.poll() is None, "the unregistration waited for the read"
     os.write(w, b"abcdefgh")
-    assert ring.copy_cqe(timeout=30) == Cqe(user_data, 8, 0)
+    assert ring.copy_cqe(timeout=30) == Cqe(user_data, length, 0)
     if refused:
-        unregister()  # nothing in flight uses the table now
+        unregister()  # nothing in flight uses a registered file or buffer now
 
 
 def test_unregister_buffers_with_a_fixed_read_in_flight(
@@ -300,9 +302,7 @@ def test_unregister_buffers_with_a_fixed_read_in_flight(
         if ring.in_flight:
             assert ref() is not None  # the read in flight still writes into it
 
-    unregister_with_a_read_in_flight(
-        ring, w, 0xF1ED2, unregister, "registered buffers", delayed_write
-    )
+    unregister_with_a_read_in_flight(ring, w, 0xF1ED2, unregister, delayed_write)
     gc.collect()
     assert ref() is None
     assert (ring.in_flight, ring.pinned) == (0, 0)
@@ -317,13 +317,175 @@ def test_unregister_files_with_a_fixed_file_read_in_flight(
     sqe = ring.read(0xF1F1, 0, buf, -1)
     sqe.flags = int(SqeFlags.FIXED_FILE)
     ring.submit()
-    unregister_with_a_read_in_flight(
-        ring, w, 0xF1F1, ring.unregister_files, "registered files", delayed_write
-    )
+    unregister_with_a_read_in_flight(ring, w, 0xF1F1, ring.unregister_files, delayed_write)
     assert buf == b"abcdefgh"
     assert (ring.in_flight, ring.pinned) == (0, 0)
     ring.register_files([w])  # the ring is usable after
     ring.unregister_files()
+
+
+def test_unregister_files_with_a_fixed_buffer_read_in_flight(
+    ring: IoUring, pipe: tuple[int, int], delayed_write: Callable[..., Any]
+) -> None:
+    """A read_fixed of a plain fd uses no registered file, yet before 6.13 it holds up
+    unregister_files: the kernel waited for it (for good on 6.1)."""
+    r, w = pipe
+    buf = bytearray(8)
+    ring.register_buffers([buf])
+    ring.register_files([w])
+    ring.read_fixed(0xF1B1, r, buf, -1, 0)
+    ring.submit()
+    unregister_with_a_read_in_flight(ring, w, 0xF1B1, ring.unregister_files, delayed_write)
+    assert buf == b"abcdefgh"
+    ring.unregister_buffers()
+    assert (ring.in_flight, ring.pinned) == (0, 0)
+
+
+def test_unregister_buffers_with_a_fixed_file_read_in_flight(
+    ring: IoUring, pipe: tuple[int, int], delayed_write: Callable[..., Any]
+) -> None:
+    """The other way round: a FIXED_FILE read into a plain buffer holds up unregister_buffers
+    before 6.13."""
+    r, w = pipe
+    ring.register_buffers([bytearray(8)])
+    ring.register_files([r])
+    buf = bytearray(8)
+    sqe = ring.read(0xF1B2, 0, buf, -1)
+    sqe.flags = int(SqeFlags.FIXED_FILE)
+    ring.submit()
+    unregister_with_a_read_in_flight(ring, w, 0xF1B2, ring.unregister_buffers, delayed_write)
+    assert buf == b"abcdefgh"
+    ring.unregister_files()
+    assert (ring.in_flight, ring.pinned) == (0, 0)
+
+
+def test_unregister_buffers_with_a_fixed_read_of_a_replaced_table_in_flight(
+    ring: IoUring, pipe: tuple[int, int], delayed_write: Callable[..., Any]
+) -> None:
+    """A read_fixed flushed before register_buffers_update replaced its buffer uses the old
+    table, not the current one: before 6.13 unregister_buffers still waited for it."""
+    r, w = pipe
+    old = WeakBytearray(8)
+    ref = weakref.ref(old)
+    ring.register_buffers([old])
+    ring.read_fixed(0xF1B3, r, old, -1, 0)
+    ring.submit()
+    wait_until(lambda: ring.sq_ready() == 0)  # SQPOLL: imported under the old table
+    del old
+    ring.register_buffers_update(0, [bytearray(8)])
+    gc.collect()
+    assert ref() is not None  # the read in flight still writes into it
+    unregister_with_a_read_in_flight(ring, w, 0xF1B3, ring.unregister_buffers, delayed_write)
+    gc.collect()
+    assert ref() is None
+    assert (ring.in_flight, ring.pinned) == (0, 0)
+
+
+SPLICE_F_FD_IN_FIXED = 1 << 31  # io_uring's splice flag: fd_in is a registered-file index
+
+
+def test_unregister_buffers_with_a_splice_from_a_fixed_file_in_flight(
+    ring: IoUring, make_pipe: Callable[[], tuple[int, int]], delayed_write: Callable[..., Any]
+) -> None:
+    """A splice names its registered input with a splice flag, not SqeFlags.FIXED_FILE; before
+    6.13 it holds the kernel's resource reference all the same."""
+    r, w = make_pipe()
+    out_r, out_w = make_pipe()
+    ring.register_buffers([bytearray(8)])
+    ring.register_files([r])
+    ring.splice(0xF1B4, 0, -1, out_w, -1, 8, SPLICE_F_FD_IN_FIXED)
+    ring.submit()
+    unregister_with_a_read_in_flight(ring, w, 0xF1B4, ring.unregister_buffers, delayed_write)
+    assert os.read(out_r, 8) == b"abcdefgh"
+    ring.unregister_files()
+    assert (ring.in_flight, ring.pinned) == (0, 0)
+
+
+class FinalizedBytearray(bytearray):
+    """A bytearray that calls ``on_final()`` when it is collected."""
+
+    on_final: Callable[[], None] = staticmethod(lambda: None)
+
+    def __del__(self) -> None:
+        self.on_final()
+
+
+def test_registered_buffers_registered_again_by_a_finalizer_of_the_unregistered_ones(
+    ring: IoUring,
+) -> None:
+    """unregister_buffers releases the last export of a buffer object whose finalizer registers
+    new tagged buffers: that registration happens once the unregistration's own bookkeeping is
+    settled, so before 6.13 (where unregistering settles the table's tags itself) the new tag
+    stays live and its buffer exported, as on every kernel."""
+    fresh = bytearray(8)
+    raised: list[BaseException] = []
+
+    def register_again() -> None:
+        try:
+            ring.register_buffers([fresh], tags=[0x7A61])
+        except BaseException as e:  # a finalizer's exception would be lost
+            raised.append(e)
+
+    gone = FinalizedBytearray(8)
+    gone.on_final = register_again
+    ring.register_buffers([gone])
+    del gone  # the registration's export holds the last reference
+    ring.unregister_buffers()
+    assert raised == []
+    assert ring.live_tags == 1
+    assert not resizable(fresh)  # registered in the kernel: still exported
+    ring.unregister_buffers()
+    if not _kernel.older_than("6.13"):
+        assert ring.copy_cqe(timeout=5) == Cqe(0x7A61, 0, 0)
+    assert ring.live_tags == 0
+    assert resizable(fresh)
+
+
+def test_registrations_from_another_thread_during_unregistrations(
+    make_default_ring: Callable[..., IoUring],
+) -> None:
+    """One thread registers and unregisters tagged buffers in a loop while another registers
+    tagged buffers of its own: each registration either lands whole or raises (BlockingIOError
+    with EBUSY while the table is being unregistered, the kernel's OSError when a table is
+    already there); in the end every tag is settled and no buffer stays exported."""
+    ring = make_default_ring(8)
+    mine, theirs = bytearray(8), bytearray(8)
+    stop = threading.Event()
+    unexpected: list[BaseException] = []
+
+    def register_theirs() -> None:
+        while not stop.is_set():
+            try:
+                ring.register_buffers([theirs], tags=[0x7A62])
+            except OSError as e:
+                if e.errno not in (errno.EBUSY, errno.ENXIO):
+                    unexpected.append(e)
+            except BaseException as e:
+                unexpected.append(e)
+            time.sleep(0)
+
+    helper = threading.Thread(target=register_theirs)
+    helper.start()
+    try:
+        for _ in range(300):
+            with contextlib.suppress(OSError):  # theirs may be registered: EBUSY
+                ring.register_buffers([mine], tags=[0x7A63])
+            with contextlib.suppress(OSError):  # ENXIO: none registered
+                ring.unregister_buffers()
+            ring.copy_cqes()  # the tag completions of 6.13 and later
+    finally:
+        stop.set()
+        helper.join(timeout=30)
+    assert not helper.is_alive()
+    assert unexpected == []
+    with contextlib.suppress(OSError):
+        ring.unregister_buffers()
+    deadline = time.monotonic() + 10
+    while ring.live_tags and time.monotonic() < deadline:  # 6.1 posts some a moment later
+        ring.copy_cqes()
+        time.sleep(0.01)
+    assert ring.live_tags == 0
+    assert resizable(mine) and resizable(theirs)
 
 
 def test_registered_buffer_kept_alive_until_fixed_op_completes(

@@ -144,6 +144,7 @@ void resize_rings(Ring& r, py::handle sq_entries, py::handle cq_entries) {
 void register_buffers_sparse(Ring& r, py::handle count) {
     std::uint32_t n = to_u32(count, "count");
     r.check_usable();
+    r.check_not_unregistering(Ring::TagTable::buffers, "register_buffers_sparse");
     RsrcRegister reg{};
     reg.nr = n;
     reg.flags = kRsrcRegisterSparse;
@@ -170,6 +171,7 @@ int register_buffers_update(Ring& r, py::handle offset, py::handle buffers, py::
     }
     std::vector<std::uint64_t> tags = to_tags(r, tags_arg, exports.size(), Ring::TagTable::buffers);
     r.check_usable();
+    r.check_not_unregistering(Ring::TagTable::buffers, "register_buffers_update");
     const RegisteredBuffers* current = r.registered_buffers();
     if (current == nullptr || first + iovecs.size() > current->iovecs.size()) {
         raise(PyExc_ValueError, "offset: the update must fit inside the registered buffer table");
@@ -226,6 +228,8 @@ void clone_buffers(Ring& r, Ring& source, py::handle src_offset, py::handle dst_
     if (!count.is_none()) count_value = to_u32(count, "count");
     source.check_usable();
     r.check_usable();
+    r.check_not_unregistering(Ring::TagTable::buffers, "clone_buffers");
+    source.check_not_unregistering(Ring::TagTable::buffers, "clone_buffers (source)");
     const RegisteredBuffers* src = source.registered_buffers();
     if (src == nullptr) raise(PyExc_ValueError, "source has no registered buffers");
     std::uint32_t nr = count_value ? *count_value

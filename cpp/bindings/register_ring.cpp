@@ -739,6 +739,7 @@ RingClass register_ring(py::module_& m) {
                std::vector<std::uint64_t> tags = to_tags(r, tags_arg, list.size(),
                                                          Ring::TagTable::files);
                r.check_usable();
+               r.check_not_unregistering(Ring::TagTable::files, "register_files");
                if (tags_arg.is_none()) {
                    check_ok(r.core().register_files(list.data(),
                                                     static_cast<unsigned>(list.size())),
@@ -766,6 +767,7 @@ RingClass register_ring(py::module_& m) {
             [](Ring& r, py::handle count) {
                 unsigned n = to_u32(count, "count");
                 r.check_usable();
+                r.check_not_unregistering(Ring::TagTable::files, "register_files_sparse");
                 check_ok(r.core().register_files_sparse(n), "register_files_sparse");
             },
             py::arg("count"),
@@ -779,6 +781,7 @@ RingClass register_ring(py::module_& m) {
                 std::vector<std::uint64_t> tags = to_tags(r, tags_arg, list.size(),
                                                           Ring::TagTable::files);
                 r.check_usable();
+                r.check_not_unregistering(Ring::TagTable::files, "register_files_update");
                 if (tags_arg.is_none()) {
                     int ret = r.core().register_files_update(off, list.data(),
                                                              static_cast<unsigned>(list.size()));
@@ -812,7 +815,9 @@ RingClass register_ring(py::module_& m) {
         .def(
             "unregister_files", [](Ring& r) { r.unregister_files(); },
             "Unregisters the registered file table. Raises OSError (ENXIO when no files are "
-            "registered).")
+            "registered), BlockingIOError (errno EBUSY) on kernels before Linux 6.13 while "
+            "operations using registered files or buffers are in flight (the kernel would "
+            "wait for them).")
         .def(
             "register_buffers",
             [](Ring& r, py::handle buffers, py::handle tags_arg) {
@@ -833,6 +838,8 @@ RingClass register_ring(py::module_& m) {
                 }
                 std::vector<std::uint64_t> tags = to_tags(r, tags_arg, registered->iovecs.size(),
                                                           Ring::TagTable::buffers);
+                r.check_usable();
+                r.check_not_unregistering(Ring::TagTable::buffers, "register_buffers");
                 RsrcRegister reg{};
                 reg.nr = static_cast<std::uint32_t>(registered->iovecs.size());
                 reg.data = address_of(registered->iovecs.data());
@@ -857,7 +864,8 @@ RingClass register_ring(py::module_& m) {
              "Unregisters the registered buffers; fixed operations still in flight keep them "
              "exported until their final completion. Raises OSError (ENXIO when no buffers are "
              "registered), BlockingIOError (errno EBUSY) on kernels before Linux 6.13 while "
-             "fixed-buffer operations are in flight (the kernel would wait for them).")
+             "operations using registered buffers or files are in flight (the kernel would "
+             "wait for them).")
         .def(
             "register_eventfd",
             [](Ring& r, py::handle fd) {

@@ -66,7 +66,7 @@ Ring::Ring(unsigned entries, const SetupOptions& options)
     if (err < 0) throw_errno(err, "io_uring_setup");
     disabled_ = (options.flags & setup::R_DISABLED) != 0;
     slot_pins_.resize(core_.sq().entries());
-    if (kernel_older_than(6, 13)) fixed_file_table_ = std::make_shared<const int>(0);
+    if (kernel_older_than(6, 13)) resource_users_ = std::make_shared<const int>(0);
 }
 
 Ring::~Ring() {
@@ -223,10 +223,15 @@ PinList& Ring::flushed_pins(std::uint64_t position, const Sqe& sqe) {
     if (registered_buffers_ != nullptr && uses_fixed_buffer(sqe)) {
         pins.push_back(registered_buffers_);
     }
-    if (fixed_file_table_ != nullptr && (sqe.flags & sqe_flags::FIXED_FILE) != 0) {
-        pins.push_back(fixed_file_table_);
-    }
+    if (resource_users_ != nullptr && uses_resource_node(sqe)) pins.push_back(resource_users_);
     return pins;
+}
+
+bool Ring::uses_resource_node(const Sqe& sqe) noexcept {
+    if ((sqe.flags & sqe_flags::FIXED_FILE) != 0 || uses_fixed_buffer(sqe)) return true;
+    const bool splices = sqe.opcode == static_cast<std::uint8_t>(Op::SPLICE) ||
+                         sqe.opcode == static_cast<std::uint8_t>(Op::TEE);
+    return splices && (sqe.op_flags & splice_flags::FD_IN_FIXED) != 0;
 }
 
 std::string op_name(std::uint8_t opcode) {
@@ -820,19 +825,21 @@ void Ring::resize(unsigned sq_entries, unsigned cq_entries) {
 
 void Ring::register_buffers(std::shared_ptr<RegisteredBuffers> buffers) {
     check_usable();
+    check_not_unregistering(TagTable::buffers, "register_buffers");
     int ret = core_.register_buffers(buffers->iovecs.data(),
                                      static_cast<unsigned>(buffers->iovecs.size()));
     if (ret < 0) throw_errno(ret, "register_buffers");
     registered_buffers_ = std::move(buffers);
 }
 
-void Ring::forget_unposted_tags(TagTable table) {
-    if (live_tags_.empty() || !kernel_older_than(6, 13)) return;
+PinList Ring::forget_unposted_tags(TagTable table) {
+    PinList released;
+    if (live_tags_.empty() || !kernel_older_than(6, 13)) return released;
     CompletionQueue& cq = core_.cq();
     if ((core_.sq().kernel_flags() & sq_ring::CQ_OVERFLOW) != 0) {
         // Bring overflowed CQEs into the CQ where they fit (min_complete 0: no wait).
         (void)core_.enter(0, 0, enter::GETEVENTS);
-        if ((core_.sq().kernel_flags() & sq_ring::CQ_OVERFLOW) != 0) return;
+        if ((core_.sq().kernel_flags() & sq_ring::CQ_OVERFLOW) != 0) return released;
     }
     // The tag CQEs of this table the kernel posted and nobody reaped yet, counted as
     // settle_ready() will count them.
@@ -843,7 +850,6 @@ void Ring::forget_unposted_tags(TagTable table) {
         auto live = live_tags_.find(cqe.user_data);
         if (live != live_tags_.end() && live->second.table == table) ++posted[cqe.user_data];
     }
-    PinList released;  // destroyed last, with the tables consistent
     for (auto it = live_tags_.begin(); it != live_tags_.end();) {
         LiveTag& tag = it->second;
         auto seen = posted.find(it->first);
@@ -862,12 +868,23 @@ void Ring::forget_unposted_tags(TagTable table) {
         for (Pin& pin : tag.pins) released.push_back(std::move(pin));
         it = live_tags_.erase(it);
     }
+    return released;
 }
 
-void Ring::refuse_unregister_in_flight(const char* call, const Pin& table,
-                                       const char* users) const {
-    if (table == nullptr || table.use_count() == 1) return;
-    std::vector<std::uint64_t> keys = inflight_.keys_holding(table.get());
+namespace {
+
+// BlockingIOError (the call would block) with errno EBUSY (what it needs is busy).
+[[noreturn]] void raise_busy(const std::string& message) {
+    py::object error = py::reinterpret_borrow<py::object>(PyExc_BlockingIOError)(EBUSY, message);
+    PyErr_SetObject(PyExc_BlockingIOError, error.ptr());
+    throw py::error_already_set();
+}
+
+}  // namespace
+
+void Ring::refuse_unregister_in_flight(const char* call) const {
+    if (resource_users_ == nullptr || resource_users_.use_count() == 1) return;
+    std::vector<std::uint64_t> keys = inflight_.keys_holding(resource_users_.get());
     if (keys.empty()) return;
     std::string names;
     for (std::size_t i = 0; i < keys.size() && i < 8; ++i) {
@@ -879,15 +896,35 @@ void Ring::refuse_unregister_in_flight(const char* call, const Pin& table,
     if (keys.size() > 8) names += ", ...";
     utsname u{};
     (void)uname(&u);
-    // BlockingIOError (the call would block), with errno EBUSY (the table is busy).
-    std::string message = std::string(call) + ": " + std::to_string(keys.size()) +
-                          " operations using " + users + " are in flight (user_data " + names +
-                          "); before Linux 6.13 the kernel waits for them to complete (this "
-                          "kernel is " +
-                          u.release + "): reap or cancel them first";
-    py::object error = py::reinterpret_borrow<py::object>(PyExc_BlockingIOError)(EBUSY, message);
-    PyErr_SetObject(PyExc_BlockingIOError, error.ptr());
-    throw py::error_already_set();
+    raise_busy(std::string(call) + ": " + std::to_string(keys.size()) +
+               " operations using registered files or buffers are in flight (user_data " + names +
+               "); before Linux 6.13 the kernel waits for every one of them, whichever table "
+               "is unregistered (this kernel is " +
+               u.release + "): reap or cancel them first");
+}
+
+// Marks `table` as being unregistered for the scope of an unregistration (see unregistering_).
+class Ring::UnregisterScope {
+public:
+    UnregisterScope(Ring& ring, TagTable table)
+        : ring_(ring), bit_(static_cast<std::uint8_t>(1u << static_cast<unsigned>(table))) {
+        ring_.unregistering_ |= bit_;
+    }
+    ~UnregisterScope() { ring_.unregistering_ &= static_cast<std::uint8_t>(~bit_); }
+    UnregisterScope(const UnregisterScope&) = delete;
+    UnregisterScope& operator=(const UnregisterScope&) = delete;
+
+private:
+    Ring& ring_;
+    std::uint8_t bit_;
+};
+
+void Ring::check_not_unregistering(TagTable table, const char* call) const {
+    if ((unregistering_ & (1u << static_cast<unsigned>(table))) == 0) return;
+    const char* what = table == TagTable::files ? "files" : "buffers";
+    raise_busy(std::string(call) + ": the registered " + what + " are being unregistered " +
+               "(unregister_" + what + " in another thread, or code it ran): call again " +
+               "once it has returned");
 }
 
 void Ring::unregister_without_gil(int (IoUring::*call)() noexcept, const char* name) {
@@ -918,27 +955,33 @@ void Ring::unregister_without_gil(int (IoUring::*call)() noexcept, const char* n
 // reference to it has completed, for ever if one never does: on 6.1 even when the read
 // completes (a read_fixed of a pipe, written 60 s later, never returned in 200 s), and a
 // FIXED_FILE read held unregister_files (and, with the GIL, every thread) until it completed.
-// So it is refused, naming the operations in flight that use the table (each pinned it at
+// Those kernels keep one resource node for both tables, so the wait covers operations using
+// either one (a read_fixed holds unregister_files too). So it is refused, naming the
+// operations in flight that use a registered file or buffer (each pinned resource_users_ at
 // flush), before any wait. Kernels from 6.13 on drop the table at once and those operations
 // keep what they use.
 void Ring::unregister_files() {
     check_usable();
-    refuse_unregister_in_flight("unregister_files", fixed_file_table_, "registered files");
+    refuse_unregister_in_flight("unregister_files");
+    PinList released;  // destroyed last, after the scope: it may run Python code
+    UnregisterScope scope(*this, TagTable::files);
     unregister_without_gil(&IoUring::unregister_files, "unregister_files");
-    forget_unposted_tags(TagTable::files);
+    released = forget_unposted_tags(TagTable::files);
 }
 
 void Ring::unregister_buffers() {
     check_usable();
-    if (kernel_older_than(6, 13)) {
-        refuse_unregister_in_flight("unregister_buffers", registered_buffers_,
-                                    "the registered buffers");
-    }
+    refuse_unregister_in_flight("unregister_buffers");
+    // Destroyed last, after the scope: releasing the exports may run Python code (a buffer
+    // object's finalizer), which may register buffers again.
+    std::shared_ptr<RegisteredBuffers> table = registered_buffers_;
+    PinList released;
+    UnregisterScope scope(*this, TagTable::buffers);
     unregister_without_gil(&IoUring::unregister_buffers, "unregister_buffers");
-    // Whatever table is current now (another thread may have updated it meanwhile) is gone
-    // from the kernel; the operations in flight keep it until they completed.
+    // The table the kernel just dropped (no registration of buffers could run meanwhile); the
+    // operations in flight keep it until they completed.
     retire_registered_buffers();
-    forget_unposted_tags(TagTable::buffers);
+    released = forget_unposted_tags(TagTable::buffers);
 }
 
 void Ring::register_wait_region(std::uint32_t pages) {

@@ -2,9 +2,11 @@
 // from Python: the pins of prepared and in-flight operations, stale-handle detection, fork
 // detection, GIL release around blocking waits, and the draining close.
 //
-// Thread safety: every method runs with the GIL held, and the GIL is released only inside
-// enter_blocking(), where no bookkeeping is touched. Pins are destroyed (which may run Python
-// code and switch threads) only after the bookkeeping of the current call is consistent.
+// Thread safety: every method runs with the GIL held, and the GIL is released only around
+// kernel calls that may block (enter_blocking(), the SQPOLL SQ wait, the unregistrations),
+// where no bookkeeping is touched; an unregistration refuses registrations of its table until
+// its own bookkeeping is settled. Pins are destroyed (which may run Python code and switch
+// threads) only after the bookkeeping of the current call is consistent.
 #pragma once
 
 #include <pybind11/pybind11.h>
@@ -197,6 +199,8 @@ public:
                        const std::vector<bool>& skip, const PinList* pins, TagTable table);
     // IORING_UNREGISTER_FILES; then, as after every unregistration, forget_unposted_tags.
     void unregister_files();
+    // BlockingIOError (EBUSY) naming `call` while `table` is being unregistered.
+    void check_not_unregistering(TagTable table, const char* call) const;
     // Tag CQEs still to come.
     [[nodiscard]] std::size_t live_tags() const noexcept { return live_tag_count_; }
 
@@ -366,13 +370,22 @@ private:
     std::size_t slot_pin_count_ = 0;
     InflightTable inflight_;
     std::shared_ptr<RegisteredBuffers> registered_buffers_;
-    // Before Linux 6.13 only: pinned at flush by every SqeFlags.FIXED_FILE operation, so that
-    // unregister_files can name those in flight instead of waiting for them in the kernel.
-    Pin fixed_file_table_;
-    // BlockingIOError (EBUSY) naming the operations in flight that pin `table`, if any.
-    void refuse_unregister_in_flight(const char* call, const Pin& table, const char* users) const;
+    // Before Linux 6.13 only: pinned at flush by every operation that resolves a registered
+    // file or buffer. Those kernels hold one resource node for both tables, which each such
+    // operation references, and unregistering either table waits for all of them; so
+    // unregister_files/unregister_buffers name those in flight instead of waiting.
+    Pin resource_users_;
+    [[nodiscard]] static bool uses_resource_node(const Sqe& sqe) noexcept;
+    // BlockingIOError (EBUSY) naming the operations in flight that pin resource_users_, if any.
+    void refuse_unregister_in_flight(const char* call) const;
     // Runs the unregistration `call` without the GIL, retrying after signals.
     void unregister_without_gil(int (IoUring::*call)() noexcept, const char* name);
+    // Bit (1 << TagTable) set while that table's unregistration runs: its kernel call releases
+    // the GIL, and settling its bookkeeping afterwards (tags, the buffer table) may run Python
+    // code. A registration of that table meanwhile (another thread, a finalizer) would be
+    // credited to the table being removed, so it is refused (check_not_unregistering).
+    std::uint8_t unregistering_ = 0;
+    class UnregisterScope;
     PinList lifetime_pins_;
     // The registered wait region (see register_wait_region): unmapped after the kernel ring.
     void* wait_region_ = nullptr;
@@ -392,8 +405,9 @@ private:
     // (it waits for the table to go quiet). So after a successful unregistration, a live tag
     // of that table whose CQE is not in the CQ never comes: it is settled here, its pins
     // released. While completions wait in the kernel's overflow list, nothing is settled
-    // (kept live until close: safe, if not tidy).
-    void forget_unposted_tags(TagTable table);
+    // (kept live until close: safe, if not tidy). Returns the released pins, for the caller
+    // to destroy once its bookkeeping is settled.
+    [[nodiscard]] PinList forget_unposted_tags(TagTable table);
     std::unordered_map<std::uint64_t, LiveTag> live_tags_;
     std::size_t live_tag_count_ = 0;
     std::size_t tag_pin_count_ = 0;
