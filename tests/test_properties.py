@@ -19,6 +19,7 @@ import gc
 import os
 import sys
 import tempfile
+import time
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from kernel_support import emulated
 
-from iouring import CQE_DTYPE, IoUring, SetupFlags, SqeFlags, StaleSqeError, _kernel
+from iouring import CQE_DTYPE, EnterFlags, IoUring, SetupFlags, SqeFlags, StaleSqeError, _kernel
 
 MAX_EXAMPLES = 100
 STEPS = 50
@@ -224,6 +225,22 @@ class RingMachine(RuleBasedStateMachine):
         if submitted:
             self.unconsumed_fixed.clear()
         self.pending.clear()
+        if submitted:
+            self.settle()
+
+    def settle(self) -> None:
+        """Waits (up to WAIT) until every completion the kernel will post without another
+        submit is in the CQ. Operations a kernel runs on io-wq workers (pipe writes on 6.1)
+        complete a moment after the submit returns; a later step that looked at the CQ before
+        they arrived would see another state than when hypothesis first ran that step, which
+        it reports as FlakyStrategyDefinition."""
+        ring = self.ring
+        assert ring is not None
+        want = min(self.completable(), ring.cq_entries)
+        deadline = time.monotonic() + WAIT
+        while ring.cq_ready() < want and time.monotonic() < deadline:
+            ring.enter(0, 0, int(EnterFlags.GETEVENTS))  # posts deferred completions; no wait
+            time.sleep(0.0005)
         del self.stale[:-16]
 
     def consume(self, cqes: Any) -> None:
