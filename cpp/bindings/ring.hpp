@@ -11,6 +11,7 @@
 
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <ctime>
@@ -266,7 +267,14 @@ public:
     [[nodiscard]] const IoUring& core() const { return core_; }
     [[nodiscard]] std::size_t in_flight() const noexcept { return inflight_.operations(); }
     [[nodiscard]] std::size_t pinned() const noexcept {
-        return inflight_.pin_count() + slot_pin_count_ + lifetime_pins_.size() + tag_pin_count_;
+        // The in-flight pins of resource_users_ (before 6.13) mark operations for the
+        // unregister refusal; they keep nothing alive, so they are not counted.
+        const auto markers = resource_users_ == nullptr
+                                 ? 0
+                                 : static_cast<std::size_t>(resource_users_.use_count() - 1);
+        const std::size_t held = inflight_.pin_count();
+        return held - std::min(markers, held) + slot_pin_count_ + lifetime_pins_.size() +
+               tag_pin_count_;
     }
 
 private:
