@@ -95,8 +95,7 @@ KERNEL_SELECTION: tuple[tuple[str, bool], ...] = (
     ("tests/test_safety.py::test_registered", False),
     ("tests/test_safety.py::test_close_with", False),
     ("tests/test_safety.py::test_fork", False),
-    ("tests/test_safety.py::test_unregister_buffers_with", False),
-    ("tests/test_safety.py::test_unregister_files_with", False),
+    ("tests/test_safety.py::test_unregister_", False),
     ("tests/test_wide.py::test_wait_submits", False),
 )
 

@@ -324,38 +324,29 @@ def test_unregister_files_with_a_fixed_file_read_in_flight(
     ring.unregister_files()
 
 
-def test_unregister_files_with_a_fixed_buffer_read_in_flight(
-    ring: IoUring, pipe: tuple[int, int], delayed_write: Callable[..., Any]
+@pytest.mark.parametrize("unregistered", ["files", "buffers"])
+def test_unregister_with_a_read_using_the_other_table_in_flight(
+    ring: IoUring, pipe: tuple[int, int], delayed_write: Callable[..., Any], unregistered: str
 ) -> None:
-    """A read_fixed of a plain fd uses no registered file, yet before 6.13 it holds up
-    unregister_files: the kernel waited for it (for good on 6.1)."""
+    """Before 6.13 the kernel keeps one resource reference for both tables: a read_fixed of a
+    plain fd holds up unregister_files, and a FIXED_FILE read into a plain buffer holds up
+    unregister_buffers (the kernel waited for them, for good on 6.1)."""
     r, w = pipe
     buf = bytearray(8)
-    ring.register_buffers([buf])
-    ring.register_files([w])
-    ring.read_fixed(0xF1B1, r, buf, -1, 0)
+    if unregistered == "files":
+        ring.register_buffers([buf])
+        ring.register_files([w])
+        ring.read_fixed(0xF1B1, r, buf, -1, 0)
+        first, then = ring.unregister_files, ring.unregister_buffers
+    else:
+        ring.register_buffers([bytearray(8)])
+        ring.register_files([r])
+        ring.read(0xF1B1, 0, buf, -1).flags = int(SqeFlags.FIXED_FILE)
+        first, then = ring.unregister_buffers, ring.unregister_files
     ring.submit()
-    unregister_with_a_read_in_flight(ring, w, 0xF1B1, ring.unregister_files, delayed_write)
+    unregister_with_a_read_in_flight(ring, w, 0xF1B1, first, delayed_write)
     assert buf == b"abcdefgh"
-    ring.unregister_buffers()
-    assert (ring.in_flight, ring.pinned) == (0, 0)
-
-
-def test_unregister_buffers_with_a_fixed_file_read_in_flight(
-    ring: IoUring, pipe: tuple[int, int], delayed_write: Callable[..., Any]
-) -> None:
-    """The other way round: a FIXED_FILE read into a plain buffer holds up unregister_buffers
-    before 6.13."""
-    r, w = pipe
-    ring.register_buffers([bytearray(8)])
-    ring.register_files([r])
-    buf = bytearray(8)
-    sqe = ring.read(0xF1B2, 0, buf, -1)
-    sqe.flags = int(SqeFlags.FIXED_FILE)
-    ring.submit()
-    unregister_with_a_read_in_flight(ring, w, 0xF1B2, ring.unregister_buffers, delayed_write)
-    assert buf == b"abcdefgh"
-    ring.unregister_files()
+    then()
     assert (ring.in_flight, ring.pinned) == (0, 0)
 
 
